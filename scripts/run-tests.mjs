@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs every test file under test/ with Node's own test runner and tsx as the TypeScript loader.
+// Node 20's `--test` does not expand globs itself, so the file list is built here; the runner's
+// closing "# pass / # fail" lines are what CI reads.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function collect(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...collect(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const only = process.argv.slice(2);
+const files = only.length > 0 ? only : collect('test');
+if (files.length === 0) {
+  console.error('run-tests: no test files found under test/');
+  process.exit(1);
+}
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(r.status ?? 1);
