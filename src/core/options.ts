@@ -1,0 +1,179 @@
+/**
+ * Validates {@link DrainerOptions} once, at construction: unknown keys are rejected, every
+ * range is checked with a message that names the option and what it accepts, and the result
+ * is frozen. The caller's object is never mutated.
+ */
+import { DrainkitError, describeValue } from './errors.js';
+import type { DeregisterOptions, DrainerOptions, DrainerPlugin, HandledSignal, Logger, ResolvedOptions } from './types.js';
+
+const ADAPTIVE_DEFAULT: Extract<DeregisterOptions, { mode: 'adaptive' }> = Object.freeze({ mode: 'adaptive', minMs: 0, maxMs: 5_000, quietMs: 500 });
+const DEFAULT_SIGNALS: readonly HandledSignal[] = Object.freeze(['SIGTERM', 'SIGINT']);
+
+/** Defaults, each in one place. */
+export const DEFAULTS = Object.freeze({
+  drainTimeoutMs: 30_000,
+  deregister: ADAPTIVE_DEFAULT,
+  readinessPath: '/readyz',
+  livenessPath: '/healthz',
+  signals: DEFAULT_SIGNALS,
+  interactiveSigintSkipsWindow: true,
+  exitGraceMs: 1_000,
+  keepAliveTimeoutMs: 65_000,
+  lingerMs: 2_000,
+  persistentShutdown: 'window-end',
+  persistentSpreadMs: 1_000,
+  hookTimeoutMs: 5_000,
+});
+
+const HANDLED_SIGNALS: readonly HandledSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
+const TOP_LEVEL_KEYS = [
+  'drainTimeoutMs', 'deregister', 'health', 'signals', 'interactiveSigintSkipsWindow', 'exitOnDrain',
+  'exitGraceMs', 'keepAliveTimeoutMs', 'lingerMs', 'persistentShutdown', 'persistentSpreadMs',
+  'hookTimeoutMs', 'logger', 'plugins',
+] as const;
+
+function invalid(name: string, value: unknown, accepted: string): DrainkitError {
+  return new DrainkitError(
+    'ERR_DRAINKIT_INVALID_OPTION',
+    `drainkit: option "${name}" is ${describeValue(value)}; accepted: ${accepted}`,
+  );
+}
+
+function rejectUnknownKeys(name: string, obj: object, known: readonly string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) {
+      throw new DrainkitError(
+        'ERR_DRAINKIT_UNKNOWN_OPTION',
+        `drainkit: unknown option "${name}${name ? '.' : ''}${key}"; known options: ${known.join(', ')}`,
+      );
+    }
+  }
+}
+
+/** An integer in [min, max], or the default when undefined. */
+export function integerOption(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(name, value, `an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(name, value, 'true or false');
+  return value;
+}
+
+function pathOption(name: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !value.startsWith('/') || /[\s?#]/.test(value)) {
+    throw invalid(name, value, 'a path starting with "/" without spaces, "?" or "#"');
+  }
+  return value;
+}
+
+const HOUR = 3_600_000;
+
+function resolveDeregister(value: unknown): DeregisterOptions {
+  if (value === undefined) return DEFAULTS.deregister;
+  if (typeof value !== 'object' || value === null) {
+    throw invalid('deregister', value, "{ mode: 'fixed', delayMs } or { mode: 'adaptive', minMs, maxMs, quietMs, probeFailureThreshold? }");
+  }
+  const v = value as Record<string, unknown>;
+  if (v.mode === 'fixed') {
+    rejectUnknownKeys('deregister', v, ['mode', 'delayMs']);
+    return Object.freeze({ mode: 'fixed', delayMs: integerOption('deregister.delayMs', v.delayMs, 0, HOUR, 5_000) });
+  }
+  if (v.mode === 'adaptive') {
+    rejectUnknownKeys('deregister', v, ['mode', 'minMs', 'maxMs', 'quietMs', 'probeFailureThreshold']);
+    const d = ADAPTIVE_DEFAULT;
+    const maxMs = integerOption('deregister.maxMs', v.maxMs, 0, HOUR, d.maxMs);
+    const minMs = integerOption('deregister.minMs', v.minMs, 0, HOUR, Math.min(d.minMs, maxMs));
+    if (minMs > maxMs) {
+      throw invalid('deregister.minMs', minMs, `at most deregister.maxMs (${maxMs})`);
+    }
+    const quietMs = integerOption('deregister.quietMs', v.quietMs, 0, 60_000, d.quietMs);
+    const threshold = v.probeFailureThreshold === undefined
+      ? undefined
+      : integerOption('deregister.probeFailureThreshold', v.probeFailureThreshold, 1, 100, 1);
+    return Object.freeze({ mode: 'adaptive', minMs, maxMs, quietMs, probeFailureThreshold: threshold });
+  }
+  throw invalid('deregister.mode', v.mode, '"fixed" or "adaptive"');
+}
+
+function resolveHealth(value: unknown): ResolvedOptions['health'] {
+  if (value === false) return false;
+  const v = (value ?? {}) as Record<string, unknown>;
+  if (typeof v !== 'object' || v === null) throw invalid('health', value, 'false or { readinessPath, livenessPath, port, host }');
+  rejectUnknownKeys('health', v, ['readinessPath', 'livenessPath', 'port', 'host']);
+  const readinessPath = pathOption('health.readinessPath', v.readinessPath, DEFAULTS.readinessPath);
+  const livenessPath = pathOption('health.livenessPath', v.livenessPath, DEFAULTS.livenessPath);
+  if (readinessPath === livenessPath) {
+    throw invalid('health.livenessPath', livenessPath, 'a path different from health.readinessPath');
+  }
+  const port = v.port === undefined ? undefined : integerOption('health.port', v.port, 0, 65_535, 0);
+  if (v.host !== undefined && (typeof v.host !== 'string' || v.host.length === 0)) {
+    throw invalid('health.host', v.host, 'a non-empty host name or address');
+  }
+  return Object.freeze({ readinessPath, livenessPath, port, host: typeof v.host === 'string' ? v.host : '0.0.0.0' });
+}
+
+function resolveSignals(value: unknown): readonly HandledSignal[] {
+  if (value === undefined) return DEFAULTS.signals;
+  if (value === false) return Object.freeze([]);
+  if (!Array.isArray(value) || value.some((s) => !HANDLED_SIGNALS.includes(s as HandledSignal))) {
+    throw invalid('signals', value, `false or an array of ${HANDLED_SIGNALS.join(', ')}`);
+  }
+  return Object.freeze([...new Set(value as HandledSignal[])]);
+}
+
+function resolveLogger(value: unknown): Logger | undefined {
+  if (value === undefined) return undefined;
+  const v = (typeof value === 'object' ? value : null) as Partial<Record<keyof Logger, unknown>> | null;
+  if (v === null || typeof v.info !== 'function' || typeof v.warn !== 'function' || typeof v.error !== 'function') {
+    throw invalid('logger', value, 'a pino-shaped logger with info(obj, msg), warn(obj, msg) and error(obj, msg)');
+  }
+  return v as Logger;
+}
+
+function resolvePlugins(value: unknown): readonly DrainerPlugin[] {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value) || value.some((p) => typeof p !== 'function')) {
+    throw invalid('plugins', value, 'an array of functions (drainer, server) => detach');
+  }
+  return Object.freeze([...(value as DrainerPlugin[])]);
+}
+
+export function resolveOptions(options: DrainerOptions | undefined): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid('options', options, 'an object');
+  }
+  rejectUnknownKeys('', options, TOP_LEVEL_KEYS);
+  const signals = resolveSignals(options.signals);
+  const persistentShutdown = options.persistentShutdown ?? DEFAULTS.persistentShutdown;
+  if (persistentShutdown !== 'window-end' && persistentShutdown !== 'drain-start') {
+    throw invalid('persistentShutdown', persistentShutdown, '"window-end" or "drain-start"');
+  }
+  let keepAliveTimeoutMs: number | null = DEFAULTS.keepAliveTimeoutMs;
+  if (options.keepAliveTimeoutMs === null) keepAliveTimeoutMs = null;
+  else keepAliveTimeoutMs = integerOption('keepAliveTimeoutMs', options.keepAliveTimeoutMs, 1_000, HOUR, DEFAULTS.keepAliveTimeoutMs);
+
+  return Object.freeze({
+    drainTimeoutMs: integerOption('drainTimeoutMs', options.drainTimeoutMs, 0, HOUR, DEFAULTS.drainTimeoutMs),
+    deregister: resolveDeregister(options.deregister),
+    health: resolveHealth(options.health),
+    signals,
+    interactiveSigintSkipsWindow: booleanOption('interactiveSigintSkipsWindow', options.interactiveSigintSkipsWindow, DEFAULTS.interactiveSigintSkipsWindow),
+    exitOnDrain: booleanOption('exitOnDrain', options.exitOnDrain, signals.length > 0),
+    exitGraceMs: integerOption('exitGraceMs', options.exitGraceMs, 0, 60_000, DEFAULTS.exitGraceMs),
+    keepAliveTimeoutMs,
+    lingerMs: integerOption('lingerMs', options.lingerMs, 0, 60_000, DEFAULTS.lingerMs),
+    persistentShutdown,
+    persistentSpreadMs: integerOption('persistentSpreadMs', options.persistentSpreadMs, 0, 60_000, DEFAULTS.persistentSpreadMs),
+    hookTimeoutMs: integerOption('hookTimeoutMs', options.hookTimeoutMs, 0, 600_000, DEFAULTS.hookTimeoutMs),
+    logger: resolveLogger(options.logger),
+    plugins: resolvePlugins(options.plugins),
+  });
+}

@@ -1,0 +1,323 @@
+/**
+ * Connection and request tracking for one server: which sockets and HTTP/2 sessions are open,
+ * which requests and streams are in flight, which sockets are lingering after our half-close.
+ *
+ * The request path stays lean: one Set insertion, one listener registered with a function that
+ * is shared by every request (it reads `this`), a timestamp, and nothing else. Counts are the
+ * sizes of the sets, so there is no counter that can drift from the truth.
+ */
+import type { Socket } from 'node:net';
+import type * as http from 'node:http';
+import * as http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
+
+type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+const kActive = Symbol('drainkit.activeRequests');
+const kStart = Symbol('drainkit.start');
+const kAdopted = Symbol('drainkit.adopted');
+const kGoAway = Symbol('drainkit.goaway');
+
+interface TrackedSocket extends Socket {
+  [kActive]?: number;
+}
+interface TrackedResponse extends http.ServerResponse {
+  [kStart]: number;
+  [kAdopted]?: true;
+}
+interface TrackedStream extends http2.ServerHttp2Stream {
+  [kStart]: number;
+  [kAdopted]?: true;
+}
+interface TrackedSession extends http2.ServerHttp2Session {
+  [kGoAway]?: 'sent' | 'final';
+}
+
+/** What the tracker needs from the engine that owns it. */
+export interface TrackerHost {
+  /** Linger bound after our half-close. */
+  readonly lingerMs: number;
+  /** A request that is not a health probe arrived while draining. */
+  onActivity(req: http.IncomingMessage | http2.Http2ServerRequest): void;
+  /** Something the drain waits for went away. */
+  onRelease(): void;
+}
+
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** Bound on the PING round trip between the two GOAWAY frames (RFC 9113 §6.8). */
+const GOAWAY_PING_BOUND_MS = 1_000;
+
+export class Tracker {
+  /**
+   * Every accepted TCP socket, for counting and forcing. For TLS servers these are the raw
+   * sockets (including those still in their handshake); destroying one ends its TLS socket too.
+   */
+  readonly sockets = new Set<Socket>();
+  /**
+   * TLS sockets that carried HTTP/1 requests (for plain servers the raw socket is the request's
+   * socket and is in `sockets`). Kept for idle-closing HTTP/1 on http2 servers.
+   */
+  readonly tlsSockets = new Set<Socket>();
+  /** In-flight HTTP/1 responses. */
+  readonly requests = new Set<http.ServerResponse>();
+  /** In-flight HTTP/2 streams. */
+  readonly streams = new Set<http2.ServerHttp2Stream>();
+  readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Sockets half-closed by us, waiting for the client's FIN. */
+  readonly lingering = new Set<Socket>();
+  /**
+   * Drain state, written only by the drainer. Plain fields rather than getters: they are read on
+   * every request.
+   */
+  draining = false;
+  listenerClosed = false;
+  /** Absolute time (performance.now()) at which everything must be gone. */
+  deadline = Number.POSITIVE_INFINITY;
+  /** Requests completed since the drain started, and the longest of them. */
+  completedDuringDrain = 0;
+  longestDuringDrainMs = 0;
+
+  readonly #host: TrackerHost;
+  readonly #healthPaths: readonly string[];
+
+  constructor(host: TrackerHost, healthPaths: readonly string[]) {
+    this.#host = host;
+    this.#healthPaths = healthPaths;
+  }
+
+  get inflight(): number {
+    return this.requests.size + this.streams.size;
+  }
+
+  // ---- listeners attached to the server -------------------------------------------------
+
+  readonly onConnection = (socket: Socket): void => {
+    this.sockets.add(socket);
+    socket.on('close', this.#onSocketClose);
+  };
+
+  /** One shared listener for raw and TLS sockets: it reads the socket from `this`. */
+  readonly #onSocketClose = ((tracker: Tracker) =>
+    function onSocketClose(this: Socket): void {
+      tracker.sockets.delete(this);
+      tracker.tlsSockets.delete(this);
+      if (tracker.lingering.delete(this)) tracker.#host.onRelease();
+    })(this);
+
+  readonly onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: AnyResponse): void => {
+    // HTTP/2 requests through the compatibility API are tracked as streams (see onStream).
+    if (req.httpVersionMajor === 2) {
+      if (this.draining) this.#noteActivity(req);
+      return;
+    }
+    const r = res as TrackedResponse;
+    const socket = (req as http.IncomingMessage).socket as TrackedSocket;
+    const active = socket[kActive];
+    if (active === undefined && !this.sockets.has(socket)) {
+      // The first request on a TLS socket (the raw socket under it is in `sockets`).
+      this.tlsSockets.add(socket);
+      socket.once('close', this.#onSocketClose);
+    }
+    socket[kActive] = (active ?? 0) + 1;
+    r[kStart] = performance.now();
+    this.requests.add(r);
+    r.on('close', this.#onResponseClose);
+    if (this.draining) {
+      this.#noteActivity(req);
+      markConnectionClose(r);
+    }
+  };
+
+  readonly #onResponseClose = ((tracker: Tracker) =>
+    function onResponseClose(this: TrackedResponse): void {
+      tracker.#responseClosed(this);
+    })(this);
+
+  #responseClosed(res: TrackedResponse): void {
+    const socket = res.req.socket as TrackedSocket | null;
+    if (socket) socket[kActive] = (socket[kActive] ?? 1) - 1;
+    if (res[kAdopted]) return; // counted as persistent, released by its own path
+    this.requests.delete(res);
+    if (!this.draining) return;
+    this.#countCompleted(res[kStart]);
+    if (socket) this.#afterResponse(socket, res.writableFinished);
+    this.#host.onRelease();
+  }
+
+  readonly onSession = (session: http2.ServerHttp2Session): void => {
+    this.sessions.add(session);
+    session.once('close', () => {
+      this.sessions.delete(session);
+      if (this.draining) this.#host.onRelease();
+    });
+    // A session opened during the drain is served first: its GOAWAY goes out with its first
+    // stream (onStream), so a client that connected during the window is not refused forever.
+  };
+
+  readonly onStream = (stream: http2.ServerHttp2Stream): void => {
+    const s = stream as TrackedStream;
+    s[kStart] = performance.now();
+    this.streams.add(s);
+    stream.once('close', () => {
+      if (s[kAdopted]) return;
+      this.streams.delete(s);
+      if (!this.draining) return;
+      this.#countCompleted(s[kStart]);
+      this.#host.onRelease();
+    });
+    if (this.draining) this.goAway(stream.session as http2.ServerHttp2Session | undefined);
+  };
+
+  // ---- drain steps ----------------------------------------------------------------------
+
+  /** Drain start: every response not yet started gets `Connection: close`; HTTP/2 sessions with streams get GOAWAY. */
+  startDrain(): void {
+    this.draining = true;
+    for (const res of this.requests) markConnectionClose(res);
+    for (const session of this.sessions) {
+      if (sessionHasStreams(session)) this.goAway(session);
+    }
+  }
+
+  /**
+   * RFC 9113 §6.8 two-phase GOAWAY: first with the largest stream id (the client stops opening
+   * streams but nothing it already sent is refused), then after a PING round trip the final one
+   * with the real last stream id, through `session.close()`, which also lets open streams finish.
+   */
+  goAway(session: http2.ServerHttp2Session | undefined): void {
+    const s = session as TrackedSession | undefined;
+    if (!s || s[kGoAway] || s.closed || s.destroyed) return;
+    s[kGoAway] = 'sent';
+    s.goaway(http2.constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+    let done = false;
+    const final = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(bound);
+      s[kGoAway] = 'final';
+      if (!s.closed && !s.destroyed) s.close();
+    };
+    const bound = setTimeout(final, GOAWAY_PING_BOUND_MS);
+    bound.unref();
+    try {
+      if (!s.ping(final)) final();
+    } catch {
+      final();
+    }
+  }
+
+  /**
+   * The listener is closed: close what is idle. HTTP/1 sockets idle at the parser were already
+   * closed by `server.close()` (Node ≥ 19 calls closeIdleConnections, which knows the parser's
+   * state; Node 20's http2 server does the same with allowHTTP1); where a server lacks it, we
+   * close HTTP/1 sockets with nothing in flight.
+   * HTTP/2 sessions that never carried a stream get their final GOAWAY.
+   */
+  closeIdle(parserAwareIdleClose: boolean): void {
+    this.listenerClosed = true;
+    if (!parserAwareIdleClose) {
+      // kActive is defined only on sockets that carried an HTTP/1 request: HTTP/2 sessions'
+      // sockets and sockets that never sent a request are left alone.
+      for (const set of [this.sockets, this.tlsSockets]) {
+        for (const socket of set) if ((socket as TrackedSocket)[kActive] === 0) socket.destroy();
+      }
+    }
+    for (const session of this.sessions) {
+      if (!sessionHasStreams(session)) {
+        (session as TrackedSession)[kGoAway] = 'final';
+        session.close();
+      }
+    }
+  }
+
+  /** Destroys everything that remains; returns how many sockets and sessions it destroyed. */
+  destroyAll(): number {
+    let destroyed = 0;
+    for (const session of this.sessions) {
+      if (!session.destroyed) {
+        destroyed += 1;
+        session.destroy();
+      }
+    }
+    for (const socket of this.sockets) {
+      if (!socket.destroyed) {
+        destroyed += 1;
+        socket.destroy();
+      }
+    }
+    for (const socket of this.tlsSockets) socket.destroy();
+    this.requests.clear();
+    this.streams.clear();
+    this.lingering.clear();
+    return destroyed;
+  }
+
+  /** Stop counting a long-lived response as in flight. Returns false if it is not tracked. */
+  adopt(res: AnyResponse): boolean {
+    if ('stream' in res && res.stream) {
+      const stream = res.stream as TrackedStream;
+      stream[kAdopted] = true;
+      return this.streams.delete(stream);
+    }
+    const r = res as TrackedResponse;
+    r[kAdopted] = true;
+    return this.requests.delete(r);
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  #noteActivity(req: http.IncomingMessage | http2.Http2ServerRequest): void {
+    const url = req.url ?? '';
+    for (const p of this.#healthPaths) {
+      if (url === p || url.startsWith(p + '?')) return; // probes are not traffic
+    }
+    this.#host.onActivity(req);
+  }
+
+  #countCompleted(start: number): void {
+    this.completedDuringDrain += 1;
+    const ms = performance.now() - start;
+    if (ms > this.longestDuringDrainMs) this.longestDuringDrainMs = ms;
+  }
+
+  /**
+   * After a response during the drain. If Node ended the socket because the response carried
+   * `Connection: close`, it would destroy it as soon as our FIN is queued (net.Socket#destroySoon).
+   * Destroying a socket with unread bytes in its receive buffer makes the kernel send RST, and an
+   * RST can discard the tail of the response in the client's buffers (RFC 9112 §9.6). So we keep
+   * the half-close and linger for the client's FIN, bounded by `lingerMs` and the drain deadline.
+   */
+  #afterResponse(socket: TrackedSocket, finished: boolean): void {
+    if (socket.destroyed) return;
+    if (socket.writableEnded) {
+      if (!finished || this.lingering.has(socket)) return;
+      // destroySoon registered `once('finish', destroy)`; remove it to keep the half-close.
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- identity of Node's own listener
+      socket.removeListener('finish', socket.destroy);
+      this.#linger(socket);
+      return;
+    }
+    // The response went out keep-alive (its headers left before the drain began). Once the
+    // listener is closed nothing new should arrive on an idle socket: close it.
+    if (this.listenerClosed && (socket[kActive] ?? 0) === 0) socket.destroy();
+  }
+
+  #linger(socket: Socket): void {
+    const bound = Math.max(0, Math.min(this.#host.lingerMs, this.deadline - performance.now()));
+    this.lingering.add(socket);
+    const timer = setTimeout(() => socket.destroy(), bound);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    // The client may already have half-closed; with both sides ended the stream destroys itself.
+    if (socket.readableEnded && socket.writableFinished) socket.destroy();
+  }
+}
+
+function markConnectionClose(res: http.ServerResponse): void {
+  if (!res.headersSent && !res.writableEnded) res.setHeader('Connection', 'close');
+}
+
+/** Whether the client has opened at least one stream on this session. */
+function sessionHasStreams(session: http2.ServerHttp2Session): boolean {
+  return (session.state.lastProcStreamID ?? 0) > 0;
+}

@@ -1,0 +1,369 @@
+/**
+ * Public types of the drain engine. Everything here is part of drainkit's stable contract:
+ * later layers (integrations, registry, control plane) depend only on these, never on the
+ * engine's internals.
+ */
+import type * as http from 'node:http';
+import type * as http2 from 'node:http2';
+
+/** Lifecycle states, exactly those of the registry schema: `active → draining → stopped`. */
+export type DrainState = 'active' | 'draining' | 'stopped';
+
+/**
+ * Phases of a drain, in order. Every drain passes through all of them except `forcing`, which
+ * happens only when the drain timeout expires or a second signal arrives.
+ *
+ * - `deregistering`: readiness answers 503, the server still accepts and serves, every response
+ *   carries `Connection: close`, HTTP/2 sessions get the two-phase GOAWAY.
+ * - `closing`: the listener is closed and keep-alive connections idle at the parser are closed.
+ * - `persistent`: persistent connections (WebSocket, SSE, long-poll) are told to go away.
+ * - `waiting`: waiting, event-driven, for in-flight requests and persistent connections to end.
+ * - `forcing`: the drain timeout expired (or a second signal came); what remains is destroyed.
+ * - `cleanup`: the user's shutdown hooks run, each bounded.
+ */
+export type DrainPhase = 'deregistering' | 'closing' | 'persistent' | 'waiting' | 'forcing' | 'cleanup';
+
+/** What ended the deregistration window. */
+export type WindowEnd =
+  /** The fixed window ran its full length. */
+  | 'fixed'
+  /** The balancer confirmed (HAProxy `send-state` said the server is not UP). */
+  | 'balancer-state'
+  /** The readiness probe was answered 503 as many times as the balancer's failure threshold. */
+  | 'probe-threshold'
+  /** The adaptive window reached its maximum without confirmation. */
+  | 'max'
+  /** The window was skipped: Ctrl-C in a terminal, a zero-length window, or a forced drain. */
+  | 'skipped';
+
+/** The deregistration window: how long the server keeps serving after readiness turns 503. */
+export type DeregisterOptions =
+  | {
+      /** Wait exactly `delayMs` (a classic preStop-style sleep, but inside the process). */
+      readonly mode: 'fixed';
+      readonly delayMs: number;
+    }
+  | {
+      /**
+       * End as soon as the balancer confirmed it stopped routing here and no new request
+       * arrived for `quietMs`, never before `minMs` and never after `maxMs`.
+       */
+      readonly mode: 'adaptive';
+      readonly minMs: number;
+      readonly maxMs: number;
+      readonly quietMs: number;
+      /**
+       * The balancer's failure threshold (HAProxy `fall`, Kubernetes `failureThreshold`): after
+       * this many readiness probes answered 503 the balancer has marked the instance down.
+       * Leave undefined when several balancers probe the same instance or the threshold is
+       * unknown; HAProxy's `http-check send-state` header is then the only confirmation.
+       */
+      readonly probeFailureThreshold?: number | undefined;
+    };
+
+/** A pino-shaped logger: `info(obj, msg)`; pino, and anything with the same three methods. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
+}
+
+export type HandledSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR2';
+
+/** Options of {@link createDrainer}. Every field is optional; defaults are documented per field. */
+export interface DrainerOptions {
+  /**
+   * How long in-flight requests and persistent connections may take once the deregistration
+   * window has ended, before what remains is destroyed. Default 30 000 ms (the source
+   * document's 30 s). Range 0 … 3 600 000.
+   */
+  readonly drainTimeoutMs?: number;
+  /**
+   * The deregistration window. Default `{ mode: 'adaptive', minMs: 0, maxMs: 5000, quietMs: 500 }`:
+   * at most 5 s, ended early by HAProxy's `send-state` header.
+   */
+  readonly deregister?: DeregisterOptions;
+  /**
+   * Health endpoints. `readinessPath` (default `/readyz`) and `livenessPath` (default `/healthz`)
+   * are answered by {@link Drainer.handleHealth}; with `port` set, drainkit also runs a small
+   * health server of its own on that port that answers both paths automatically.
+   * `false` disables the paths (the {@link Drainer.readiness} and {@link Drainer.liveness}
+   * listeners still work).
+   */
+  readonly health?: HealthOptions | false;
+  /**
+   * Signals that start a drain; a second one during a drain forces it. Default
+   * `['SIGTERM', 'SIGINT']`. `false` installs no signal handler (for embedding and tests).
+   */
+  readonly signals?: readonly HandledSignal[] | false;
+  /**
+   * Ctrl-C in a terminal (SIGINT while stdin is a TTY) skips the deregistration window: no
+   * balancer is watching a developer's laptop. Default true.
+   */
+  readonly interactiveSigintSkipsWindow?: boolean;
+  /**
+   * After a drain, end the process: exit code 0 when the drain completed, {@link EXIT_CODE_FORCED}
+   * when it was forced. The process is left to exit on its own (so loggers flush); if something
+   * still holds the event loop `exitGraceMs` later, it is ended with `process.exit`.
+   * Default: true when signals are handled, false otherwise.
+   */
+  readonly exitOnDrain?: boolean;
+  /** See `exitOnDrain`. Default 1000 ms. Range 0 … 60 000. */
+  readonly exitGraceMs?: number;
+  /**
+   * The server's `keepAliveTimeout`, kept above the balancer's idle timeout so that the server
+   * never closes a pooled connection first (which causes steady 502s). Default 65 000 ms (above
+   * the AWS ALB's 60 s). `headersTimeout` is raised to stay above it. `null` leaves the server's
+   * own settings untouched. Range 1 000 … 3 600 000.
+   */
+  readonly keepAliveTimeoutMs?: number | null;
+  /**
+   * After the last response on a connection that is closing, how long to wait for the client's
+   * FIN after our own half-close before the socket is destroyed. Default 2000 ms; always bounded
+   * by the drain deadline. Range 0 … 60 000.
+   */
+  readonly lingerMs?: number;
+  /** When persistent connections are told to go away. Default `'window-end'`. */
+  readonly persistentShutdown?: 'window-end' | 'drain-start';
+  /**
+   * Persistent connections are told to go away spread evenly at random over this span, so the
+   * survivors do not take every reconnect in the same instant. Default 1000 ms. Range 0 … 60 000.
+   */
+  readonly persistentSpreadMs?: number;
+  /** Default bound of each shutdown hook. Default 5000 ms. Range 0 … 600 000. */
+  readonly hookTimeoutMs?: number;
+  /** Where phase transitions and the drain report are logged. Default: nothing is logged. */
+  readonly logger?: Logger;
+  /** Attached in order once the drainer exists, detached by `detach()` in reverse order. */
+  readonly plugins?: readonly DrainerPlugin[];
+}
+
+export interface HealthOptions {
+  readonly readinessPath?: string;
+  readonly livenessPath?: string;
+  /** Run a dedicated health server on this port (0 picks one) that answers both paths. */
+  readonly port?: number;
+  /** Host of the dedicated health server (only used with `port`). Default `'0.0.0.0'`, reachable by the kubelet on the pod's address. */
+  readonly host?: string;
+}
+
+/** Outcome of one shutdown hook. */
+export interface HookReport {
+  readonly name: string;
+  readonly outcome: 'ok' | 'error' | 'timeout';
+  readonly durationMs: number;
+  readonly error?: string;
+}
+
+/** One entry of a drain's phase log. */
+export interface PhaseRecord {
+  readonly phase: DrainPhase;
+  /** Milliseconds since the drain started. */
+  readonly atMs: number;
+}
+
+/** What a drain did. Resolved by {@link Drainer.drain} once the drain (and its hooks) ended. */
+export interface DrainResult {
+  /** True when every request and persistent connection ended on its own before the timeout. */
+  readonly success: boolean;
+  /** `'completed'` or `'forced'` (timeout or second signal). */
+  readonly outcome: 'completed' | 'forced';
+  /** What started the drain: a signal name, `'api'`, or the caller's reason. */
+  readonly reason: string;
+  /**
+   * What forced it, when it was forced: `'timeout'` (the drain timeout expired) or `'force'`
+   * (a second signal or `force()`). Absent when the drain completed.
+   */
+  readonly forcedBy?: 'timeout' | 'force';
+  /** From drain start to the end of cleanup, in milliseconds. */
+  readonly durationMs: number;
+  readonly window: { readonly durationMs: number; readonly endedBy: WindowEnd };
+  /** Requests that completed during the drain (including those served during the window). */
+  readonly requestsCompleted: number;
+  /** In-flight requests when the drain started. */
+  readonly requestsAtStart: number;
+  /** Requests still in flight when the drain was forced (0 when it completed). */
+  readonly requestsRemaining: number;
+  /** Persistent connections still open when the drain was forced. */
+  readonly persistentRemaining: number;
+  /** Sockets and HTTP/2 sessions destroyed because the drain was forced. */
+  readonly connectionsForced: number;
+  /**
+   * Persistent connections that closed during the drain, by kind (`websocket`, `sse`,
+   * `long-poll`…): `clean` when they went away on their own path (close handshake, stream ended,
+   * poll answered), `terminated` when they were cut (a close timeout, or the forced drain).
+   */
+  readonly persistentClosed: Readonly<Record<string, PersistentTally>>;
+  /** The longest request seen during the drain, in milliseconds (0 when none). */
+  readonly longestRequestMs: number;
+  readonly phases: readonly PhaseRecord[];
+  readonly hooks: readonly HookReport[];
+}
+
+/** A drain's outcome before the shutdown hooks ran: the result without `hooks`, timed to the end of the wait. */
+export type DrainOutcome = Omit<DrainResult, 'hooks'>;
+
+/**
+ * Something that attaches to a drainer when it is created (a registry reporter, metrics) and
+ * returns how to detach it. Plugins see only the public drainer and the server.
+ */
+export type DrainerPlugin = (drainer: Drainer, server: DrainableServer) => (() => void) | void;
+
+/** How the persistent connections of one kind ended during a drain. */
+export interface PersistentTally {
+  readonly clean: number;
+  readonly terminated: number;
+}
+
+/**
+ * Releases a persistent connection (idempotent): call it when the connection has closed, saying
+ * how (default `'clean'`).
+ */
+export type PersistentRelease = (outcome?: 'clean' | 'terminated') => void;
+
+/** A shutdown hook: close a pool, flush a queue. The signal aborts when its bound expires. */
+export type ShutdownHook = (signal: AbortSignal) => unknown;
+
+/**
+ * A long-lived connection that does not finish in the normal request cycle (WebSocket, SSE,
+ * long-poll). The core calls `goAway` once the persistent phase begins (spread over
+ * `persistentSpreadMs`) and `terminate` when the drain is forced. The connection calls the
+ * release function returned by {@link PersistentSet.add} when it has closed.
+ */
+export interface PersistentConnection {
+  /** `'websocket'`, `'sse'`, `'long-poll'` or an integration's own name. */
+  readonly kind: string;
+  /** Ask the peer to go away cleanly (close frame 1001, SSE `retry:` and end, empty answer). */
+  goAway(): void;
+  /** Destroy it now: the drain was forced. */
+  terminate(): void;
+}
+
+/** The drainer's persistent-connection set, counted apart from in-flight requests. */
+export interface PersistentSet {
+  /** Number of open persistent connections. */
+  readonly size: number;
+  /**
+   * Register a persistent connection. Returns its release function (idempotent). When the drain
+   * is already past the moment persistent connections are told to go away, `goAway` is called
+   * at once (and within the spread).
+   */
+  add(connection: PersistentConnection): PersistentRelease;
+  /**
+   * Move a request that became long-lived (SSE stream, parked long-poll) from the in-flight
+   * count to the persistent set. It is released when its response closes.
+   */
+  adopt(res: http.ServerResponse | http2.Http2ServerResponse, connection: PersistentConnection): PersistentRelease;
+  /** True once persistent connections have been told to go away (new ones should be refused or redirected). */
+  readonly shuttingDown: boolean;
+}
+
+/** Events of a drainer. */
+export interface DrainerEvents {
+  /** The state changed. */
+  state: [state: DrainState, reason: string];
+  /** A drain phase began. `inflight` and `persistent` are the counts at that instant. */
+  phase: [phase: DrainPhase, info: { readonly atMs: number; readonly inflight: number; readonly persistent: number }];
+  /**
+   * Persistent connections are being told to go away (`persistent.shuttingDown` is now true):
+   * at the window's end, or at drain start with `persistentShutdown: 'drain-start'`.
+   */
+  persistentShutdown: [];
+  /** The deregistration window ended. */
+  windowEnd: [info: { readonly endedBy: WindowEnd; readonly durationMs: number }];
+  /**
+   * The wait ended (completed or forced) and the cleanup phase began, before the shutdown hooks
+   * run: what a reporter needs
+   * to record the outcome while its own flush hook can still land it.
+   */
+  settled: [outcome: DrainOutcome];
+  /** The drain finished (after cleanup hooks). */
+  drained: [result: DrainResult];
+  /** The dedicated health server failed (for example its port is taken). */
+  error: [err: Error];
+}
+
+/** Servers drainkit attaches to. */
+export type DrainableServer = http.Server | http2.Http2Server | http2.Http2SecureServer;
+
+/** Request listeners of both HTTP/1 and HTTP/2 compatibility flavours. */
+export type HealthListener = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/** The handle returned by {@link createDrainer}. */
+export interface Drainer {
+  /** `active`, `draining` or `stopped`. */
+  readonly state: DrainState;
+  /** The current phase while draining, else `undefined`. */
+  readonly phase: DrainPhase | undefined;
+  /** Requests (and HTTP/2 streams) in flight now. Persistent connections are not counted. */
+  readonly inflight: number;
+  /** Open persistent connections (WebSocket, SSE, long-poll). */
+  readonly persistent: PersistentSet;
+  /** Open client connections (sockets and HTTP/2 sessions). */
+  readonly connections: number;
+  /** Frozen, validated options with every default filled in. */
+  readonly options: ResolvedOptions;
+  /**
+   * Start the drain, or join the one under way: every call returns the same promise. Never
+   * rejects; a failing hook is reported in the result.
+   */
+  drain(reason?: string): Promise<DrainResult>;
+  /** Skip what is left of the window and the wait: destroy what remains now. Starts a drain if none. */
+  force(reason?: string): Promise<DrainResult>;
+  /** Register a shutdown hook, run after the wait (last registered first). Returns an unregister function. */
+  onShutdown(name: string, hook: ShutdownHook, options?: { readonly timeoutMs?: number }): () => void;
+  /** Readiness as a plain request listener: 200 while active, 503 from the first instant of a drain. */
+  readonly readiness: HealthListener;
+  /** Liveness as a plain request listener: 200 until the process exits. */
+  readonly liveness: HealthListener;
+  /**
+   * Answer the request if its path is the readiness or liveness path; returns whether it did.
+   * Use at the top of a request handler: `if (drainer.handleHealth(req, res)) return;`.
+   */
+  handleHealth(req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): boolean;
+  /**
+   * Wraps a request handler so the readiness and liveness paths are answered automatically and
+   * every other request goes to `handler`: `server.on('request', drainer.withHealth(app))`.
+   * (drainkit never intercepts a server's own listeners, so the wrap is explicit.)
+   */
+  withHealth<Req extends http.IncomingMessage | http2.Http2ServerRequest, Res extends http.ServerResponse | http2.Http2ServerResponse>(
+    handler: (req: Req, res: Res) => void,
+  ): (req: Req, res: Res) => void;
+  /** Address of the dedicated health server, when `health.port` was given and it is listening. */
+  readonly healthAddress: { readonly host: string; readonly port: number } | undefined;
+  /**
+   * Detach every listener drainkit added (server, process signals) and restore the server's
+   * timeouts. Does not stop a drain under way.
+   */
+  detach(): void;
+  on<E extends keyof DrainerEvents>(event: E, listener: (...args: DrainerEvents[E]) => void): this;
+  once<E extends keyof DrainerEvents>(event: E, listener: (...args: DrainerEvents[E]) => void): this;
+  off<E extends keyof DrainerEvents>(event: E, listener: (...args: DrainerEvents[E]) => void): this;
+}
+
+/** {@link DrainerOptions} with every default applied. */
+export interface ResolvedOptions {
+  readonly drainTimeoutMs: number;
+  readonly deregister: DeregisterOptions;
+  readonly health: { readonly readinessPath: string; readonly livenessPath: string; readonly port: number | undefined; readonly host: string } | false;
+  readonly signals: readonly HandledSignal[];
+  readonly interactiveSigintSkipsWindow: boolean;
+  readonly exitOnDrain: boolean;
+  readonly exitGraceMs: number;
+  readonly keepAliveTimeoutMs: number | null;
+  readonly lingerMs: number;
+  readonly persistentShutdown: 'window-end' | 'drain-start';
+  readonly persistentSpreadMs: number;
+  readonly hookTimeoutMs: number;
+  readonly logger: Logger | undefined;
+  readonly plugins: readonly DrainerPlugin[];
+}
+
+/** Exit code after a drain that completed. */
+export const EXIT_CODE_DRAINED = 0;
+/** Exit code after a forced drain (timeout or second signal): EX_SOFTWARE, apart from Node's own 1–14 and signals' 128+. */
+export const EXIT_CODE_FORCED = 70;

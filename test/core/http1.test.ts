@@ -1,0 +1,242 @@
+/**
+ * HTTP/1.1 on the wire, with raw sockets: idle keep-alive connections closed with a FIN after the
+ * window, in-flight requests finished with `Connection: close` and a half-close, exact in-flight
+ * counts on every path (abort, throw, pipelining, upload), slowloris, hooks, detach.
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { describe, it } from 'node:test';
+import { createDrainer, DrainkitError, type Drainer, type DrainerOptions } from '../../src/index.js';
+import { listen, until } from '../helpers/servers.js';
+import { RawClient, get } from '../helpers/raw.js';
+
+async function start(options: DrainerOptions = {}, onRequest?: http.RequestListener) {
+  const server = http.createServer();
+  const drainer = createDrainer(server, { signals: false, ...options });
+  server.on('request', onRequest ?? defaultHandler(drainer));
+  const port = await listen(server);
+  return { server, drainer, port };
+}
+
+function defaultHandler(drainer: Drainer): http.RequestListener {
+  return (req, res) => {
+    if (drainer.handleHealth(req, res)) return;
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/work') {
+      const t = setTimeout(() => res.end('worked'), Number(url.searchParams.get('ms')));
+      res.once('close', () => clearTimeout(t));
+    } else if (url.pathname === '/upload') {
+      let bytes = 0;
+      req.on('data', (d: Buffer) => (bytes += d.length));
+      req.on('end', () => res.end(`got ${bytes}`));
+    } else if (url.pathname === '/throws') {
+      try {
+        throw new Error('handler bug');
+      } catch {
+        // what every framework does with a throwing handler
+        res.statusCode = 500;
+        res.end('internal error');
+      }
+    } else if (url.pathname === '/rejects') {
+      void Promise.reject(new Error('async handler bug')).catch(() => undefined); // never answers
+    } else {
+      res.end('ok');
+    }
+  };
+}
+
+describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
+  it('closes an idle keep-alive connection with a FIN once the listener closes', async () => {
+    const { drainer, port } = await start({ deregister: { mode: 'fixed', delayMs: 200 } });
+    const c = await RawClient.connect(port);
+    c.write(get('/'));
+    await c.waitFor((x) => x.responses() === 1, 'the first response');
+    assert.doesNotMatch(c.data, /connection: close/i, 'before the drain the connection is kept alive');
+    const result = await drainer.drain();
+    await c.waitFor((x) => x.ended, 'the server FIN');
+    assert.equal(result.success, true);
+    assert.equal(c.error, undefined, 'closed without a reset');
+    c.socket.end();
+  });
+
+  it('finishes an in-flight request with Connection: close and a half-close, then waits for the client FIN', async () => {
+    const { drainer, port } = await start({ deregister: { mode: 'fixed', delayMs: 50 }, lingerMs: 10_000 });
+    const c = await RawClient.connect(port);
+    c.write(get('/work?ms=400'));
+    await until(() => drainer.inflight === 1, 10_000, 'the request');
+    let settled = false;
+    const done = drainer.drain().then((r) => {
+      settled = true;
+      return r;
+    });
+    await c.waitFor((x) => x.ended && x.data.includes('worked'), 'the response and the server FIN');
+    assert.match(c.data, /^HTTP\/1\.1 200/);
+    assert.match(c.data, /connection: close/i);
+    // Half-closed, not destroyed: the server still reads what we send, so no RST comes back.
+    c.write('\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(c.error, undefined, 'no reset after writing to the half-closed connection');
+    assert.equal(c.closed, false);
+    assert.equal(settled, false, 'the drain waits for the client to close its side');
+    c.socket.end();
+    const result = await done;
+    assert.equal(result.success, true);
+    assert.equal(result.connectionsForced, 0);
+    await c.waitFor((x) => x.closed, 'the close');
+    assert.equal(c.error, undefined);
+  });
+
+  it('counts client aborts, caught throws, unanswered requests and uploads exactly', async () => {
+    const { drainer, port } = await start({ deregister: { mode: 'fixed', delayMs: 0 } });
+    // aborted mid-request
+    const a = await RawClient.connect(port);
+    a.write(get('/work?ms=60000'));
+    await until(() => drainer.inflight === 1, 10_000, 'the request to be counted');
+    a.socket.destroy();
+    await until(() => drainer.inflight === 0, 10_000, 'the aborted request to be released');
+    // a throwing handler answered 500 by its framework
+    const b = await RawClient.connect(port);
+    b.write(get('/throws'));
+    await b.waitFor((x) => x.responses() === 1, 'the 500');
+    assert.match(b.data, /^HTTP\/1\.1 500/);
+    // a rejected async handler that never answers, then the client gives up
+    b.write(get('/rejects'));
+    await until(() => drainer.inflight === 1, 10_000, 'the unanswered request');
+    b.socket.destroy();
+    await until(() => drainer.inflight === 0, 10_000, 'the unanswered request to be released');
+    // pipelined requests
+    const p = await RawClient.connect(port);
+    p.write(get('/') + get('/work?ms=50') + get('/'));
+    await p.waitFor((x) => x.responses() === 3, 'three pipelined responses');
+    await until(() => drainer.inflight === 0, 10_000, 'pipelined requests to be released');
+    // a large upload in progress when the drain starts: it completes and is answered
+    const u = await RawClient.connect(port);
+    const total = 4 * 1024 * 1024;
+    u.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\n\r\n`);
+    const chunk = 'x'.repeat(256 * 1024);
+    u.write(chunk);
+    await until(() => drainer.inflight === 1, 10_000, 'the upload to be counted');
+    const done = drainer.drain();
+    for (let sent = chunk.length; sent < total; sent += chunk.length) {
+      u.write(chunk);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await u.waitFor((x) => x.data.includes(`got ${total}`), 'the upload answer');
+    assert.match(u.data, /connection: close/i);
+    u.socket.end();
+    const result = await done;
+    assert.equal(result.success, true);
+    assert.equal(drainer.inflight, 0);
+    p.socket.destroy();
+  });
+
+  it('a slow client trickling request headers cannot hold the drain', async () => {
+    const { drainer, port } = await start({ deregister: { mode: 'fixed', delayMs: 0 }, drainTimeoutMs: 20_000 });
+    const slow = await RawClient.connect(port);
+    slow.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    const trickle = setInterval(() => slow.write('X-Slow: 1\r\n'), 100);
+    try {
+      await new Promise((r) => setTimeout(r, 150));
+      const result = await drainer.drain();
+      assert.equal(result.success, true);
+      assert.equal(result.requestsRemaining, 0);
+      await slow.waitFor((x) => x.closed, 'the slowloris socket to be closed');
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it('runs shutdown hooks last-registered first, each bounded, errors reported', async () => {
+    const { drainer } = await start({ deregister: { mode: 'fixed', delayMs: 0 } });
+    const order: string[] = [];
+    let aborted = false;
+    drainer.onShutdown('db-pool', () => {
+      order.push('db-pool');
+    });
+    drainer.onShutdown('hangs', (signal) => {
+      order.push('hangs');
+      signal.addEventListener('abort', () => (aborted = true));
+      return new Promise(() => undefined);
+    }, { timeoutMs: 100 });
+    drainer.onShutdown('throws', () => {
+      order.push('throws');
+      throw new Error('flush failed');
+    });
+    const result = await drainer.drain();
+    assert.deepEqual(order, ['throws', 'hangs', 'db-pool']);
+    assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['throws', 'error'], ['hangs', 'timeout'], ['db-pool', 'ok']]);
+    assert.equal(result.hooks[0]?.error, 'flush failed');
+    assert.equal(aborted, true, 'the hook saw its signal abort at the bound');
+    assert.equal(result.success, true, 'hook failures do not turn a clean drain into a forced one');
+  });
+
+  it('applies the keep-alive timeout and detach restores listeners and timeouts', () => {
+    const server = http.createServer();
+    const before = {
+      request: server.listenerCount('request'),
+      connection: server.listenerCount('connection'),
+      keepAliveTimeout: server.keepAliveTimeout,
+      headersTimeout: server.headersTimeout,
+    };
+    const drainer = createDrainer(server, { signals: false });
+    assert.equal(server.keepAliveTimeout, 65_000);
+    assert.ok(server.headersTimeout > server.keepAliveTimeout);
+    assert.throws(() => createDrainer(server, { signals: false }), (e: DrainkitError) => e.code === 'ERR_DRAINKIT_ALREADY_ATTACHED');
+    drainer.detach();
+    assert.deepEqual(
+      {
+        request: server.listenerCount('request'),
+        connection: server.listenerCount('connection'),
+        keepAliveTimeout: server.keepAliveTimeout,
+        headersTimeout: server.headersTimeout,
+      },
+      before,
+    );
+    const sigterm = process.listenerCount('SIGTERM');
+    const withSignals = createDrainer(server);
+    assert.equal(process.listenerCount('SIGTERM'), sigterm + 1);
+    withSignals.detach();
+    assert.equal(process.listenerCount('SIGTERM'), sigterm);
+  });
+
+  it('withHealth answers the health paths automatically and hands every other request to the app', async () => {
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 200 }, health: { readinessPath: '/ready', livenessPath: '/live' } });
+    const seen: string[] = [];
+    server.on('request', drainer.withHealth((req, res) => {
+      seen.push(req.url ?? '');
+      res.end('app');
+    }));
+    const port = await listen(server);
+    const get = async (path: string) => {
+      const r = await fetch(`http://127.0.0.1:${port}${path}`);
+      return `${r.status} ${(await r.text()).trim()}`;
+    };
+    assert.equal(await get('/ready'), '200 ok');
+    assert.equal(await get('/live'), '200 ok');
+    assert.equal(await get('/readyz'), '200 app', 'only the configured paths are health paths');
+    const done = drainer.drain();
+    assert.equal(await get('/ready?probe=1'), '503 draining');
+    assert.equal(await get('/live'), '200 ok');
+    assert.deepEqual(seen, ['/readyz']);
+    assert.throws(() => drainer.withHealth(undefined as never), (e: DrainkitError) => e.code === 'ERR_DRAINKIT_INVALID_ARGUMENT');
+    await done;
+  });
+
+  it('answers readiness 503 before the server listens, and on a dedicated health port', async () => {
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 300 }, health: { port: 0, host: '127.0.0.1' } });
+    await until(() => drainer.healthAddress !== undefined, 10_000, 'the health server');
+    const hp = drainer.healthAddress!.port;
+    const probe = async (path: string) => (await fetch(`http://127.0.0.1:${hp}${path}`)).status;
+    assert.equal(await probe('/readyz'), 503, 'not listening yet');
+    assert.equal(await probe('/healthz'), 200);
+    await listen(server);
+    assert.equal(await probe('/readyz'), 200);
+    assert.equal(await probe('/elsewhere'), 404);
+    const done = drainer.drain();
+    assert.equal(await probe('/readyz'), 503);
+    assert.equal(await probe('/healthz'), 200);
+    await done;
+  });
+});

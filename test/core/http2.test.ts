@@ -1,0 +1,106 @@
+/**
+ * HTTP/2 specifics: the two-phase GOAWAY of RFC 9113 §6.8 as a real client sees it, open
+ * streams completing, and sessions opened during the window being served before their GOAWAY.
+ */
+import assert from 'node:assert/strict';
+import * as http2 from 'node:http2';
+import { describe, it } from 'node:test';
+import { createDrainer } from '../../src/index.js';
+import * as tls from 'node:tls';
+import { get, listen, tlsMaterial, until } from '../helpers/servers.js';
+
+function h2server(delayMs: number) {
+  const server = http2.createServer();
+  const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs } });
+  server.on('stream', (stream, headers) => {
+    const ms = Number(new URL(String(headers[':path']), 'http://x').searchParams.get('ms') ?? 0);
+    const t = setTimeout(() => {
+      stream.respond({ ':status': 200 });
+      stream.end('done');
+    }, ms);
+    stream.once('close', () => clearTimeout(t));
+  });
+  return { server, drainer };
+}
+
+describe('http2 drain', { timeout: 30_000 }, () => {
+  it('sends GOAWAY twice: first with the largest stream id, then the real last one; the open stream completes', async () => {
+    const { server, drainer } = h2server(300);
+    const port = await listen(server);
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    const goaways: { code: number; last: number }[] = [];
+    client.on('goaway', (code, last) => goaways.push({ code, last }));
+    const slow = get('h2c', port, '/?ms=500', client);
+    await until(() => drainer.inflight === 1, 10_000, 'the stream');
+    const result = drainer.drain();
+    const reply = await slow;
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body, 'done');
+    const r = await result;
+    assert.equal(r.success, true);
+    assert.ok(goaways.length >= 2, `saw ${goaways.length} GOAWAY frames`);
+    assert.deepEqual(goaways[0], { code: 0, last: 2 ** 31 - 1 });
+    assert.deepEqual(goaways[1], { code: 0, last: 1 });
+    client.destroy();
+  });
+
+  it('serves a session opened during the window before sending it GOAWAY', async () => {
+    const { server, drainer } = h2server(400);
+    const port = await listen(server);
+    const done = drainer.drain();
+    const late = http2.connect(`http://127.0.0.1:${port}`);
+    const goaways: number[] = [];
+    late.on('goaway', (_code, last) => goaways.push(last));
+    const reply = await get('h2c', port, '/', late);
+    assert.equal(reply.status, 200);
+    await until(() => goaways.length >= 2, 10_000, 'the two GOAWAY frames');
+    assert.equal(goaways[0], 2 ** 31 - 1);
+    assert.equal(goaways[1], 1, 'the final GOAWAY names the stream that was served');
+    late.destroy();
+    assert.equal((await done).success, true);
+  });
+});
+
+describe('HTTP/1.1 on an http2 server with allowHTTP1', { timeout: 30_000 }, () => {
+  it('closes an idle HTTP/1.1 keep-alive connection when the listener closes, and serves in-flight work first', async (t) => {
+    const server = http2.createSecureServer({ ...tlsMaterial(), allowHTTP1: true });
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 } });
+    server.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+      const ms = req.url === '/slow' ? 300 : 0;
+      setTimeout(() => res.end(`http/${req.httpVersion}`), ms);
+    });
+    const port = await listen(server);
+    // Two HTTP/1.1 connections (ALPN http/1.1): one idle after a request, one with a request in flight.
+    const connect = () => tls.connect({ host: '127.0.0.1', port, ca: tlsMaterial().cert, ALPNProtocols: ['http/1.1'] });
+    const idle = connect();
+    const busy = connect();
+    t.after(() => {
+      idle.destroy();
+      busy.destroy();
+      server.close();
+      drainer.detach();
+    });
+    const read = (s: tls.TLSSocket) => {
+      const state = { data: '', ended: false };
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (state.data += d));
+      s.on('end', () => (state.ended = true));
+      s.on('error', () => undefined);
+      return state;
+    };
+    const idleState = read(idle);
+    const busyState = read(busy);
+    let busyAnsweredWhenIdleClosed: boolean | undefined;
+    idle.on('end', () => (busyAnsweredWhenIdleClosed = busyState.data.length > 0));
+    idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => idleState.data.includes('http/1.1'), 10_000, 'the idle connection\'s first response');
+    busy.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => drainer.inflight === 1, 10_000, 'the slow request');
+    const result = await drainer.drain();
+    assert.equal(result.success, true);
+    assert.ok(idleState.ended, 'the idle keep-alive connection was closed');
+    assert.equal(busyAnsweredWhenIdleClosed, false, 'closed when the listener closed, not at the end of the drain');
+    assert.match(busyState.data, /connection: close/i);
+    assert.match(busyState.data, /http\/1\.1$/);
+  });
+});
