@@ -1,0 +1,94 @@
+/**
+ * `drainkit/fastify`: a Fastify 5 plugin that attaches drainkit to Fastify's own server.
+ *
+ *     import Fastify from 'fastify';
+ *     import { drainkitPlugin } from 'drainkit/fastify';
+ *     const app = Fastify();
+ *     await app.register(drainkitPlugin, { drainTimeoutMs: 20_000 });
+ *     await app.listen({ port: 3000 });
+ *     // app.drainer is the drainer; SIGTERM drains, then closes Fastify, then exits.
+ *
+ * - The drainer attaches to `fastify.server` (created by Fastify, before `listen`), so it counts
+ *   every request Fastify serves, and answers readiness and liveness as ordinary Fastify routes
+ *   on the drainer's paths (`/readyz`, `/healthz` by default).
+ * - A drain (signal, `drainer.drain()`, a remote request) ends with `fastify.close()` as its
+ *   last shutdown hook, so the application's `onClose` hooks (database pools…) run after the
+ *   last request, bounded like every hook.
+ * - `fastify.close()` called directly (tests, your own shutdown code) drains first, from a
+ *   `preClose` hook. Fastify has already begun closing then and answers new requests 503 on its
+ *   own (`return503OnClosing`), so prefer starting the drain through the drainer in production.
+ *
+ * The plugin is not encapsulated (it carries fastify-plugin's marker, set here directly so this
+ * module loads no Fastify code), so `app.drainer` is visible everywhere.
+ */
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { createDrainer } from '../core/drainer.js';
+import type { Drainer, DrainerOptions } from '../core/types.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The drainer attached by `drainkit/fastify`. */
+    readonly drainer: Drainer;
+  }
+}
+
+/** The plugin's options are the drainer's. */
+export type DrainkitPluginOptions = DrainerOptions;
+
+const plugin: FastifyPluginAsync<DrainkitPluginOptions> = (fastify: FastifyInstance, options: DrainkitPluginOptions) => {
+  // avvio turns a rejected promise into register()'s error; a synchronous throw would escape it.
+  try {
+    setup(fastify, options);
+    return Promise.resolve();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+};
+
+function setup(fastify: FastifyInstance, options: DrainkitPluginOptions): void {
+  // Fastify mixes its own keys (prefix, logLevel…) into a plugin's options; pass only ours on.
+  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _ls, ...drainerOptions } = options as DrainkitPluginOptions & Record<string, unknown>;
+  const drainer = createDrainer(fastify.server, drainerOptions);
+  fastify.decorate('drainer', drainer);
+
+  const health = drainer.options.health;
+  if (health) {
+    // hijack(): the drainer writes the answer itself, and its readiness listener also counts
+    // the balancer's 503 probes for the adaptive window.
+    fastify.get(health.readinessPath, { logLevel: 'warn' }, (request, reply) => {
+      reply.hijack();
+      drainer.readiness(request.raw, reply.raw);
+    });
+    fastify.get(health.livenessPath, { logLevel: 'warn' }, (request, reply) => {
+      reply.hijack();
+      drainer.liveness(request.raw, reply.raw);
+    });
+  }
+
+  let closedByFastify = false;
+  drainer.onShutdown('fastify.close', async () => {
+    if (!closedByFastify) await fastify.close();
+  });
+  fastify.addHook('preClose', async () => {
+    closedByFastify = true;
+    // A drain already under way is the one that called fastify.close(): waiting for it here
+    // would wait for ourselves.
+    if (drainer.state === 'active') await drainer.drain('fastify.close');
+  });
+  fastify.addHook('onClose', (_instance, done) => {
+    // Inside a drain's own cleanup the drainer stays attached: a second signal must still force.
+    if (drainer.state !== 'draining') drainer.detach();
+    done();
+  });
+}
+
+// What fastify-plugin sets: no encapsulation, a display name, the Fastify versions supported.
+Object.assign(plugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'drainkit',
+  [Symbol.for('plugin-meta')]: { name: 'drainkit', fastify: '5.x' },
+});
+
+/** The drainkit Fastify plugin. Options: those of `createDrainer`. */
+export const drainkitPlugin: FastifyPluginAsync<DrainkitPluginOptions> = plugin;
+export default drainkitPlugin;

@@ -1,0 +1,177 @@
+/**
+ * drainkit/ws in process: real ws servers (server mode and noServer) and real clients (ws, and a
+ * raw socket that never answers the close frame) on 127.0.0.1.
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, it } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createDrainer } from '../../src/core/drainer.js';
+import type { Drainer, DrainerOptions } from '../../src/core/types.js';
+import { drainWebSockets, type WebSocketDrain, type WebSocketDrainOptions } from '../../src/integrations/ws.js';
+import { deafWebSocket, listen, next, within } from './clients.js';
+
+type Mode = 'server' | 'noServer';
+
+interface Setup {
+  server: http.Server;
+  port: number;
+  drainer: Drainer;
+  wss: WebSocketServer;
+  sockets: WebSocketDrain;
+}
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+async function setup(mode: Mode, drainerOptions: DrainerOptions = {}, wsOptions?: WebSocketDrainOptions): Promise<Setup> {
+  const server = http.createServer((_req, res) => res.end('ok\n'));
+  const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 }, persistentSpreadMs: 0, ...drainerOptions });
+  let wss: WebSocketServer;
+  if (mode === 'server') {
+    wss = new WebSocketServer({ server, path: '/ws' });
+  } else {
+    wss = new WebSocketServer({ noServer: true });
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    });
+  }
+  wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+  const sockets = drainWebSockets(drainer, wss, wsOptions);
+  const port = await listen(server);
+  cleanups.push(() => {
+    server.closeAllConnections();
+    server.close();
+    for (const c of wss.clients) c.terminate();
+  });
+  return { server, port, drainer, wss, sockets };
+}
+
+async function connect(port: number): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  ws.on('error', () => undefined);
+  await next(ws, 'open');
+  return ws;
+}
+
+/** The server side of the first connection (ws emits 'connection' just after the 101 is written). */
+async function serverSocket(wss: WebSocketServer): Promise<WebSocket> {
+  const [first] = wss.clients;
+  if (first) return first;
+  const [ws] = await next<[WebSocket]>(wss, 'connection');
+  return ws;
+}
+
+for (const mode of ['server', 'noServer'] as const) {
+  describe(`drainkit/ws (${mode} mode)`, () => {
+    it('counts a socket as persistent, sends it 1001 on drain and completes after the handshake', async () => {
+      const { port, drainer, sockets } = await setup(mode);
+      const client = await connect(port);
+      client.send('hello');
+      const [echo] = await next<[Buffer]>(client, 'message');
+      assert.equal(echo.toString(), 'hello');
+      assert.equal(drainer.persistent.size, 1);
+      assert.equal(drainer.inflight, 0);
+
+      const closed = next<[number, Buffer]>(client, 'close');
+      const result = await within(drainer.drain(), 10_000, 'drain');
+      const [code, reason] = await closed;
+      assert.equal(code, 1001);
+      assert.equal(reason.toString(), 'going away');
+      assert.equal(result.success, true);
+      assert.equal(result.persistentRemaining, 0);
+      assert.deepEqual(sockets.stats, { open: 0, goingAway: 1, closedClean: 1, terminated: 0, refused: 0 });
+      assert.deepEqual(result.persistentClosed, { websocket: { clean: 1, terminated: 0 } });
+    });
+
+    it('terminates a client that ignores the close frame at the close timeout, and the drain still completes', async () => {
+      const { port, drainer, sockets, wss } = await setup(mode, { drainTimeoutMs: 20_000 }, { closeTimeoutMs: 300 });
+      const deaf = deafWebSocket(port);
+      assert.match(await deaf.head, /^HTTP\/1\.1 101 /);
+      const serverSide = await serverSocket(wss);
+      assert.equal(drainer.persistent.size, 1);
+      const serverClosed = next(serverSide, 'close');
+
+      const started = Date.now();
+      const result = await within(drainer.drain(), 10_000, 'drain');
+      await within(deaf.closed, 5_000, 'deaf client closed by the server');
+      await within(serverClosed, 5_000, 'server side closed');
+      // Far below the 20 s drain timeout: the close timeout ended it, not the drain's force.
+      assert.ok(Date.now() - started < 10_000);
+      assert.equal(result.success, true);
+      const frames = deaf.received();
+      // The server's close frame: FIN + opcode 8, then the code 1001 (0x03e9).
+      const at = frames.indexOf(Buffer.from([0x88]));
+      assert.ok(at > 0, 'a close frame was received');
+      assert.equal(frames.readUInt16BE(at + 2), 1001);
+      assert.deepEqual(sockets.stats, { open: 0, goingAway: 1, closedClean: 0, terminated: 1, refused: 0 });
+      assert.deepEqual(result.persistentClosed, { websocket: { clean: 0, terminated: 1 } });
+    });
+
+    it('refuses an upgrade with 503 once the persistent shutdown began', async () => {
+      // drain-start with a long window: the listener stays open while sockets are told to go away.
+      const { port, drainer, sockets } = await setup(mode, { persistentShutdown: 'drain-start', deregister: { mode: 'fixed', delayMs: 60_000 } });
+      const drained = drainer.drain();
+      assert.equal(drainer.persistent.shuttingDown, true);
+      const late = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      late.on('error', () => undefined);
+      const [, res] = await next<[http.ClientRequest, http.IncomingMessage]>(late, 'unexpected-response');
+      assert.equal(res.statusCode, 503);
+      res.resume();
+      // A plain request is still served during the window.
+      const plain = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(plain.status, 200);
+      await plain.text();
+      if (mode === 'server') assert.equal(sockets.stats.refused, 1);
+      const result = await within(drainer.force(), 10_000, 'force');
+      assert.equal(result.outcome, 'forced');
+      await drained;
+    });
+
+    it('terminates sockets still open when the drain is forced', async () => {
+      const { port, drainer, sockets, wss } = await setup(mode, { drainTimeoutMs: 300 }, { closeTimeoutMs: 60_000 });
+      const deaf = deafWebSocket(port);
+      assert.match(await deaf.head, /^HTTP\/1\.1 101 /);
+      const serverSide = await serverSocket(wss);
+      const result = await within(drainer.drain(), 10_000, 'drain');
+      await within(deaf.closed, 5_000, 'deaf client closed');
+      await within(next(serverSide, 'close'), 5_000, 'server side closed');
+      assert.equal(result.outcome, 'forced');
+      assert.equal(result.persistentRemaining, 1);
+      assert.deepEqual(result.persistentClosed, { websocket: { clean: 0, terminated: 1 } });
+      assert.equal(sockets.stats.terminated, 1);
+      assert.equal(sockets.stats.open, 0);
+    });
+  });
+}
+
+describe('drainkit/ws options and detach', () => {
+  it('rejects bad options with a message naming the option', () => {
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false });
+    const wss = new WebSocketServer({ noServer: true });
+    assert.throws(() => drainWebSockets(drainer, wss, { closeTimeoutMs: -1 }), { code: 'ERR_DRAINKIT_INVALID_OPTION', message: /closeTimeoutMs/ });
+    assert.throws(() => drainWebSockets(drainer, wss, { closeCode: 1006 + 10_000 }), { code: 'ERR_DRAINKIT_INVALID_OPTION' });
+    assert.throws(() => drainWebSockets(drainer, wss, { closeReason: 'x'.repeat(124) }), { code: 'ERR_DRAINKIT_INVALID_OPTION', message: /123/ });
+    assert.throws(() => drainWebSockets(drainer, wss, { closeTimeout: 5 } as never), { code: 'ERR_DRAINKIT_UNKNOWN_OPTION' });
+    drainer.detach();
+  });
+
+  it('detach restores every listener count', async () => {
+    const { server, drainer, wss, port } = await setup('server');
+    const client = await connect(port);
+    // setup() already attached once; measure a second attach against the state before it.
+    const before = { upgrade: server.listenerCount('upgrade'), connection: wss.listenerCount('connection'), phase: (drainer as unknown as NodeJS.EventEmitter).listenerCount('phase'), close: [...wss.clients][0]!.listenerCount('close') };
+    const second = drainWebSockets(drainer, wss);
+    assert.equal(server.listenerCount('upgrade'), before.upgrade + 1);
+    second.detach();
+    assert.deepEqual(
+      { upgrade: server.listenerCount('upgrade'), connection: wss.listenerCount('connection'), phase: (drainer as unknown as NodeJS.EventEmitter).listenerCount('phase'), close: [...wss.clients][0]!.listenerCount('close') },
+      before,
+    );
+    client.terminate();
+  });
+});
