@@ -1,0 +1,207 @@
+/**
+ * The read API for the control plane (instances, events, a fleet summary) and the one write it
+ * needs: asking an instance to drain.
+ */
+import type { DrainState } from '../core/types.js';
+import { RegistryError, describe } from './errors.js';
+import { DRAIN_REQUEST_CHANNEL } from './statements.js';
+import type { Store } from './store.js';
+
+/** One row of `ServerInstance`, in camelCase. */
+export interface Instance {
+  readonly id: number;
+  readonly host: string;
+  readonly port: number;
+  readonly status: DrainState;
+  readonly inflightCount: number;
+  readonly persistentCount: number;
+  readonly drainStartedAt: Date | null;
+  readonly drainedAt: Date | null;
+  readonly pid: number | null;
+  readonly version: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The drain phase while draining, else null. */
+  readonly phase: string | null;
+  readonly registeredAt: Date;
+  readonly lastHeartbeatAt: Date;
+}
+
+/** One row of `DrainEvent`. */
+export interface DrainEventRow {
+  readonly id: number;
+  readonly instanceId: number | null;
+  readonly eventType: string;
+  readonly timestamp: Date;
+  readonly details: Record<string, unknown> | null;
+}
+
+export interface InstanceFilter {
+  /** Only these states. */
+  readonly status?: DrainState | readonly DrainState[];
+  /** Only instances whose labels contain all of these. */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly host?: string;
+}
+
+interface InstanceRecord {
+  id: number;
+  host: string;
+  port: number;
+  status: DrainState;
+  inflight_count: number;
+  persistent_count: number;
+  drain_started_at: Date | null;
+  drained_at: Date | null;
+  pid: number | null;
+  version: string | null;
+  labels: Record<string, string> | null;
+  phase: string | null;
+  registered_at: Date;
+  last_heartbeat_at: Date;
+}
+
+const INSTANCE_COLUMNS = `id, host, port, status, inflight_count, persistent_count, drain_started_at, drained_at,
+  pid, version, labels, phase, registered_at, last_heartbeat_at`;
+
+/** Instances matching every given filter, by host then port. */
+export async function listInstances(store: Store, filter: InstanceFilter = {}): Promise<Instance[]> {
+  const statuses = filter.status === undefined ? null : (Array.isArray(filter.status) ? filter.status : [filter.status]) as readonly string[];
+  for (const s of statuses ?? []) {
+    if (s !== 'active' && s !== 'draining' && s !== 'stopped') {
+      throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: status filter got ${describe(s)}; accepted: "active", "draining", "stopped"`);
+    }
+  }
+  const rows = await store.query<InstanceRecord>(
+    `SELECT ${INSTANCE_COLUMNS} FROM ServerInstance
+     WHERE ($1::text IS NULL OR status = ANY (string_to_array($1::text, ',')))
+       AND labels @> $2::jsonb
+       AND ($3::text IS NULL OR host = $3::text)
+     ORDER BY host, port`,
+    [statuses === null ? null : statuses.join(','), JSON.stringify(filter.labels ?? {}), filter.host ?? null],
+  );
+  return rows.map(toInstance);
+}
+
+/** One instance by id, or undefined. */
+export async function getInstance(store: Store, id: number): Promise<Instance | undefined> {
+  const rows = await store.query<InstanceRecord>(`SELECT ${INSTANCE_COLUMNS} FROM ServerInstance WHERE id = $1::int`, [id]);
+  return rows[0] === undefined ? undefined : toInstance(rows[0]);
+}
+
+export interface EventFilter {
+  readonly instanceId?: number;
+  /** Inclusive. */
+  readonly since?: Date;
+  /** Exclusive. */
+  readonly until?: Date;
+  readonly types?: readonly string[];
+  /** Default 1000. Range 1 … 100 000. */
+  readonly limit?: number;
+}
+
+/** Events in time order (then id order), oldest first. */
+export async function listEvents(store: Store, filter: EventFilter = {}): Promise<DrainEventRow[]> {
+  const limit = filter.limit ?? 1_000;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: events limit got ${describe(limit)}; accepted: an integer from 1 to 100000`);
+  }
+  const rows = await store.query<{ id: number; instance_id: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
+    `SELECT id, instance_id, event_type, timestamp, details FROM DrainEvent
+     WHERE ($1::int IS NULL OR instance_id = $1::int)
+       AND ($2::timestamptz IS NULL OR timestamp >= $2::timestamptz)
+       AND ($3::timestamptz IS NULL OR timestamp < $3::timestamptz)
+       AND ($4::text IS NULL OR event_type = ANY (string_to_array($4::text, ',')))
+     ORDER BY timestamp, id
+     LIMIT $5::int`,
+    [filter.instanceId ?? null, filter.since ?? null, filter.until ?? null, filter.types === undefined ? null : filter.types.join(','), limit],
+  );
+  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
+}
+
+export interface FleetSummary {
+  readonly total: number;
+  readonly active: number;
+  readonly draining: number;
+  readonly stopped: number;
+  /** In-flight requests over instances not stopped, as of their last heartbeat. */
+  readonly inflight: number;
+  readonly persistent: number;
+  /** Drain requests not yet acknowledged. */
+  readonly pendingDrainRequests: number;
+}
+
+export async function fleetSummary(store: Store): Promise<FleetSummary> {
+  const rows = await store.query<FleetSummary>(
+    `SELECT count(*)::int AS total,
+            (count(*) FILTER (WHERE status = 'active'))::int AS active,
+            (count(*) FILTER (WHERE status = 'draining'))::int AS draining,
+            (count(*) FILTER (WHERE status = 'stopped'))::int AS stopped,
+            (COALESCE(sum(inflight_count) FILTER (WHERE status <> 'stopped'), 0))::int AS inflight,
+            (COALESCE(sum(persistent_count) FILTER (WHERE status <> 'stopped'), 0))::int AS persistent,
+            (SELECT count(*) FROM DrainRequest WHERE acknowledged_at IS NULL)::int AS "pendingDrainRequests"
+     FROM ServerInstance`,
+  );
+  const row = rows[0];
+  if (row === undefined) throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', 'drainkit registry: the summary query returned no row');
+  return row;
+}
+
+export type DrainTarget = { readonly instanceId: number } | { readonly host: string; readonly port: number };
+
+export interface DrainRequestInfo {
+  readonly requestId: number;
+  readonly instanceId: number;
+  readonly requestedAt: Date;
+}
+
+/**
+ * Asks a live instance to drain: a `DrainRequest` row (who, why) and a NOTIFY on
+ * `drainkit_drain_request` in the same statement. The instance picks it up at once when it
+ * listens (real Postgres), else on its next heartbeat, acknowledges it with a `drain_requested`
+ * event and runs the same drain as on SIGTERM. Throws `ERR_DRAINKIT_REGISTRY_NOT_FOUND` when no
+ * instance that is not stopped matches.
+ */
+export async function requestDrain(store: Store, target: DrainTarget, request: { readonly requestedBy: string; readonly reason: string }): Promise<DrainRequestInfo> {
+  for (const [name, value] of [['requestedBy', request.requestedBy], ['reason', request.reason]] as const) {
+    if (typeof value !== 'string' || value.length === 0 || value.length > 1_000) {
+      throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: requestDrain ${name} got ${describe(value)}; accepted: a non-empty string of at most 1000 characters`);
+    }
+  }
+  const byId = 'instanceId' in target;
+  const rows = await store.query<{ id: number; instance_id: number; requested_at: Date }>(
+    `WITH t AS (
+       SELECT id FROM ServerInstance
+       WHERE status <> 'stopped' AND (($1::int IS NOT NULL AND id = $1::int) OR (host = $2::text AND port = $3::int))
+     ), r AS (
+       INSERT INTO DrainRequest (instance_id, requested_by, reason)
+       SELECT id, $4::text, $5::text FROM t
+       RETURNING id, instance_id, requested_at
+     )
+     SELECT r.id, r.instance_id, r.requested_at, pg_notify('${DRAIN_REQUEST_CHANNEL}', r.instance_id::text) AS notified FROM r`,
+    [byId ? target.instanceId : null, byId ? null : target.host, byId ? null : target.port, request.requestedBy, request.reason],
+  );
+  const row = rows[0];
+  if (row === undefined) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: no live instance matches ${JSON.stringify(target)}; only active or draining instances take drain requests`);
+  }
+  return { requestId: row.id, instanceId: row.instance_id, requestedAt: row.requested_at };
+}
+
+function toInstance(r: InstanceRecord): Instance {
+  return {
+    id: r.id,
+    host: r.host,
+    port: r.port,
+    status: r.status,
+    inflightCount: r.inflight_count,
+    persistentCount: r.persistent_count,
+    drainStartedAt: r.drain_started_at,
+    drainedAt: r.drained_at,
+    pid: r.pid,
+    version: r.version,
+    labels: r.labels ?? {},
+    phase: r.phase,
+    registeredAt: r.registered_at,
+    lastHeartbeatAt: r.last_heartbeat_at,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The reaper (instances that stopped heartbeating are marked `stopped` with a `lost` event) and
+ * retention (old stopped instances and old events are deleted). Both are one statement each,
+ * safe when every instance runs them at once: the reaper locks the stale rows it takes with
+ * `FOR UPDATE SKIP LOCKED`, so two reapers never take the same row, and a row that another
+ * reaper already stopped no longer matches `status <> 'stopped'` when re-checked.
+ */
+import { RegistryError, describe } from './errors.js';
+import type { Store } from './store.js';
+
+export interface LostInstance {
+  readonly id: number;
+  readonly host: string;
+  readonly port: number;
+  readonly previousStatus: 'active' | 'draining';
+  readonly lastHeartbeatAt: Date;
+}
+
+export interface ReapOptions {
+  /** Instances whose last heartbeat is older than this are lost. Range 1 000 … 86 400 000. */
+  readonly ttlMs: number;
+  /** Recorded in the `lost` event (`reapedBy`). Default `pid <pid>`. */
+  readonly reapedBy?: string;
+  readonly timeoutMs?: number;
+}
+
+/** Marks stale instances `stopped` with an event `lost`; returns those it marked. */
+export async function reap(store: Store, options: ReapOptions): Promise<LostInstance[]> {
+  checkMs('reap ttlMs', options.ttlMs, 1_000, 86_400_000);
+  const rows = await store.query<{ id: number; host: string; port: number; previous_status: 'active' | 'draining'; last_heartbeat_at: Date }>(
+    `WITH stale AS (
+       SELECT id, status, last_heartbeat_at, inflight_count, persistent_count, pid FROM ServerInstance
+       WHERE status <> 'stopped' AND last_heartbeat_at < now() - make_interval(secs => $1::int / 1000.0)
+       FOR UPDATE SKIP LOCKED
+     ), lost AS (
+       UPDATE ServerInstance s SET status = 'stopped', phase = NULL
+       FROM stale WHERE s.id = stale.id
+       RETURNING s.id, s.host, s.port, stale.status AS previous_status, stale.last_heartbeat_at,
+                 stale.inflight_count, stale.persistent_count, stale.pid
+     ), e AS (
+       INSERT INTO DrainEvent (instance_id, event_type, details)
+       SELECT id, 'lost', jsonb_build_object('previousStatus', previous_status, 'lastHeartbeatAt', last_heartbeat_at,
+                                             'inflight', inflight_count, 'persistent', persistent_count, 'pid', pid,
+                                             'ttlMs', $1::int, 'reapedBy', $2::text)
+       FROM lost
+     )
+     SELECT id, host, port, previous_status, last_heartbeat_at FROM lost ORDER BY id`,
+    [options.ttlMs, options.reapedBy ?? `pid ${process.pid}`],
+    options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs },
+  );
+  return rows.map((r) => ({ id: r.id, host: r.host, port: r.port, previousStatus: r.previous_status, lastHeartbeatAt: r.last_heartbeat_at }));
+}
+
+export interface PruneResult {
+  readonly instances: number;
+  readonly events: number;
+  readonly requests: number;
+}
+
+/**
+ * Deletes stopped instances whose drain (or last heartbeat) is older than `olderThanMs`, with
+ * all their events and requests, and every other event and acknowledged request older than that.
+ * Instances that are not stopped are kept whatever their age.
+ */
+export async function prune(store: Store, options: { readonly olderThanMs: number; readonly timeoutMs?: number }): Promise<PruneResult> {
+  checkMs('prune olderThanMs', options.olderThanMs, 0, 10 * 365 * 86_400_000);
+  const rows = await store.query<PruneResult>(
+    `WITH cutoff AS (SELECT now() - make_interval(secs => $1::bigint / 1000.0) AS at),
+     old AS (
+       SELECT s.id FROM ServerInstance s, cutoff
+       WHERE s.status = 'stopped' AND COALESCE(s.drained_at, s.last_heartbeat_at) < cutoff.at
+     ), ev AS (
+       -- DrainEvent's foreign key is the seed's (no cascade): the events go in the same statement.
+       DELETE FROM DrainEvent d USING cutoff
+       WHERE d.timestamp < cutoff.at OR d.instance_id IN (SELECT id FROM old)
+       RETURNING d.id
+     ), rq AS (
+       -- Requests of deleted instances go by ON DELETE CASCADE; these are other old ones.
+       DELETE FROM DrainRequest r USING cutoff
+       WHERE r.acknowledged_at < cutoff.at AND r.instance_id NOT IN (SELECT id FROM old)
+       RETURNING r.id
+     ), inst AS (
+       DELETE FROM ServerInstance WHERE id IN (SELECT id FROM old) RETURNING id
+     )
+     SELECT (SELECT count(*) FROM inst)::int AS instances, (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM rq)::int AS requests`,
+    [options.olderThanMs],
+    options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs },
+  );
+  return rows[0] ?? { instances: 0, events: 0, requests: 0 };
+}
+
+function checkMs(name: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: ${name} got ${describe(value)}; accepted: an integer from ${min} to ${max}`);
+  }
+}

@@ -1,0 +1,468 @@
+/**
+ * The instance reporter: keeps one drainer's row and events in the registry.
+ *
+ * - Start: migrate, upsert on (host, port) as `active` with drain timestamps cleared, event
+ *   `registered`. A database that is down only delays this: it is retried in the background and
+ *   the server serves meanwhile.
+ * - Heartbeat tick (`heartbeatMs`): reads `drainer.inflight` and `drainer.persistent.size` and
+ *   writes them only when they changed, or when the row's `last_heartbeat_at` is due
+ *   (`livenessWriteMs`). The request path is never touched.
+ * - Transitions: drain start, window end, each phase and drain end, each one statement, queued
+ *   in order. Listeners only queue; the drain never awaits the database. A shutdown hook (run by
+ *   the core after the wait, bounded by `shutdownFlushMs`) gives the queue time to land what is
+ *   pending, including the final `drain_complete`, queued on the core's `settled` event (the
+ *   outcome, before the hooks). Whatever is still unsent after the hooks is dropped and logged.
+ * - Remote drain: pending `DrainRequest` rows are read on each tick and, on real Postgres, at once
+ *   on NOTIFY. They are acknowledged (event `drain_requested`) and then `drainer.drain('remote: …')`
+ *   runs the same sequence as SIGTERM.
+ * - Reaper: each reporter runs {@link reap} every `reapTtlMs / 3` while active.
+ */
+import * as os from 'node:os';
+import type { Drainer, DrainerEvents, DrainerPlugin, DrainPhase, Logger } from '../core/types.js';
+import { RegistryError, describe, messageOf } from './errors.js';
+import { log, type Level } from './log.js';
+import { reap } from './reaper.js';
+import { migrate } from './schema.js';
+import * as sql from './statements.js';
+import { intOption, openStore, type Store, type Subscription } from './store.js';
+import { WriteQueue } from './writer.js';
+
+export interface ReporterOptions {
+  /** An open store (not closed by the reporter). One of `store` or `databaseUrl`. */
+  readonly store?: Store;
+  /** A `postgres://` URL; the reporter opens (and closes) its own `pg` store. */
+  readonly databaseUrl?: string;
+  /** The port this instance serves on (with `host`, the instance's identity). Required. */
+  readonly port: number;
+  /** The host name the fleet knows this instance by. Default `os.hostname()`. */
+  readonly host?: string;
+  /** Default `process.pid`. */
+  readonly pid?: number;
+  /** The service's version, stored on the row and in the `registered` event. */
+  readonly version?: string;
+  /** Labels such as zone or role: string keys and values, at most 64. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Heartbeat tick. Default 1000 ms. Range 50 … 60 000. */
+  readonly heartbeatMs?: number;
+  /** `last_heartbeat_at` is refreshed at least this often, even with nothing changed. Default 10 000 ms. Range heartbeatMs … 600 000. */
+  readonly livenessWriteMs?: number;
+  /** Bound of each statement. Default 2000 ms. Range 100 … 60 000. */
+  readonly queryTimeoutMs?: number;
+  /** Bound of the shutdown hook that lands pending writes. Default 3000 ms. Range 0 … 60 000. */
+  readonly shutdownFlushMs?: number;
+  /** Run the reaper with this TTL; `false` to leave reaping to others. Default 30 000 ms (≥ 2 × livenessWriteMs). */
+  readonly reapTtlMs?: number | false;
+  /** Apply migrations before registering. Default true. */
+  readonly migrate?: boolean;
+  /** Default: the drainer's logger. */
+  readonly logger?: Logger;
+}
+
+const KEYS = new Set(['store', 'databaseUrl', 'port', 'host', 'pid', 'version', 'labels', 'heartbeatMs', 'livenessWriteMs', 'queryTimeoutMs', 'shutdownFlushMs', 'reapTtlMs', 'migrate', 'logger']);
+
+/** The handle returned by {@link startReporter}. */
+export interface Reporter {
+  /** The `ServerInstance.id`, once registered. */
+  readonly instanceId: number | undefined;
+  /** Resolves with the id once registered; rejects with `ERR_DRAINKIT_REGISTRY_CLOSED` if stopped first. */
+  whenRegistered(): Promise<number>;
+  /** Resolves true once every queued write landed, false after `timeoutMs`. */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /** Detach from the drainer, stop timers and the subscription, drop unsent writes (logged), close an owned store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Event types written for each phase (`deregistering` is the `drain_start` event itself). */
+const PHASE_EVENTS: Readonly<Partial<Record<DrainPhase, string>>> = {
+  closing: 'listener_closed',
+  persistent: 'persistent_notified',
+  waiting: 'waiting',
+  forcing: 'forced',
+  cleanup: 'cleanup',
+};
+
+/**
+ * Starts reporting `drainer` to the registry. Returns at once: registration happens in the
+ * background. Throws only on invalid options (`ERR_DRAINKIT_REGISTRY_INVALID_OPTION`,
+ * `..._UNKNOWN_OPTION`, `..._NO_DATABASE`).
+ */
+export function startReporter(drainer: Drainer, options: ReporterOptions): Reporter {
+  return new InstanceReporter(drainer, resolve(options, drainer));
+}
+
+/**
+ * The reporter as a `createDrainer` plugin: `createDrainer(server, { plugins: [registry({ databaseUrl })] })`.
+ * Without `port`, it registers once the server is listening, with the port it listens on. The
+ * options are validated at once (a bad option throws from `registry()` itself).
+ */
+export function registry(options: Omit<ReporterOptions, 'port'> & { readonly port?: number }): DrainerPlugin {
+  // Validate eagerly with a placeholder port so mistakes surface where the options are written.
+  if (options.port === undefined) resolve({ ...options, port: 1 }, undefined);
+  return (drainer, server) => {
+    let reporter: Reporter | undefined;
+    const start = (port: number): void => {
+      reporter = startReporter(drainer, { ...options, port });
+    };
+    const onListening = (): void => {
+      const address = server.address();
+      if (address && typeof address === 'object') start(address.port);
+    };
+    if (options.port !== undefined) start(options.port);
+    else if (server.listening) onListening();
+    else server.once('listening', onListening);
+    return () => {
+      server.off('listening', onListening);
+      void reporter?.stop();
+    };
+  };
+}
+
+interface Resolved {
+  readonly store: Store | undefined;
+  readonly databaseUrl: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly version: string | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly heartbeatMs: number;
+  readonly livenessWriteMs: number;
+  readonly queryTimeoutMs: number;
+  readonly shutdownFlushMs: number;
+  readonly reapTtlMs: number | false;
+  readonly migrate: boolean;
+  readonly logger: Logger | undefined;
+}
+
+function invalid(message: string): RegistryError {
+  return new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: ${message}`);
+}
+
+function resolve(options: ReporterOptions, drainer: Drainer | undefined): Resolved {
+  if (typeof options !== 'object' || options === null) throw invalid(`startReporter options got ${describe(options)}; accepted: an object`);
+  for (const key of Object.keys(options)) {
+    if (!KEYS.has(key)) throw new RegistryError('ERR_DRAINKIT_REGISTRY_UNKNOWN_OPTION', `drainkit registry: unknown reporter option ${describe(key)}; accepted: ${[...KEYS].join(', ')}`);
+  }
+  if (options.store !== undefined && options.databaseUrl !== undefined) throw invalid('give one of store or databaseUrl, not both');
+  const databaseUrl = options.store === undefined ? (options.databaseUrl ?? process.env.DATABASE_URL) : undefined;
+  if (options.store === undefined && (databaseUrl === undefined || databaseUrl === '')) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: startReporter needs a store, a databaseUrl, or DATABASE_URL');
+  }
+  if (drainer && drainer.state !== 'active') throw invalid(`startReporter needs an active drainer; this one is ${drainer.state}`);
+  const host = options.host ?? os.hostname();
+  if (typeof host !== 'string' || host.length === 0 || host.length > 255) throw invalid(`host got ${describe(host)}; accepted: a non-empty string`);
+  const labels = options.labels ?? {};
+  const entries = Object.entries(labels);
+  if (typeof labels !== 'object' || entries.length > 64 || entries.some(([k, v]) => typeof v !== 'string' || k.length === 0 || k.length > 100 || v.length > 500)) {
+    throw invalid(`labels got ${describe(labels)}; accepted: at most 64 string keys (1-100 characters) with string values (at most 500)`);
+  }
+  if (options.version !== undefined && typeof options.version !== 'string') throw invalid(`version got ${describe(options.version)}; accepted: a string`);
+  const heartbeatMs = intOption('heartbeatMs', options.heartbeatMs, 50, 60_000, 1_000);
+  const livenessWriteMs = intOption('livenessWriteMs', options.livenessWriteMs, heartbeatMs, 600_000, Math.max(heartbeatMs, 10_000));
+  let reapTtlMs: number | false = false;
+  if (options.reapTtlMs !== false) {
+    reapTtlMs = intOption('reapTtlMs', options.reapTtlMs, 1_000, 86_400_000, Math.max(30_000, 3 * livenessWriteMs));
+    if (reapTtlMs < 2 * livenessWriteMs) throw invalid(`reapTtlMs (${reapTtlMs}) must be at least twice livenessWriteMs (${livenessWriteMs}), or live instances would be reaped`);
+  }
+  return Object.freeze({
+    store: options.store,
+    databaseUrl,
+    host,
+    port: intOption('port', options.port, 0, 65_535, -1) === -1 ? (() => { throw invalid('port is required'); })() : options.port,
+    pid: intOption('pid', options.pid, 1, 2 ** 31 - 1, process.pid),
+    version: options.version ?? null,
+    labels: Object.freeze({ ...labels }),
+    heartbeatMs,
+    livenessWriteMs,
+    queryTimeoutMs: intOption('queryTimeoutMs', options.queryTimeoutMs, 100, 60_000, 2_000),
+    shutdownFlushMs: intOption('shutdownFlushMs', options.shutdownFlushMs, 0, 60_000, 3_000),
+    reapTtlMs,
+    migrate: options.migrate ?? true,
+    logger: options.logger ?? drainer?.options.logger,
+  });
+}
+
+class InstanceReporter implements Reporter {
+  readonly #drainer: Drainer;
+  readonly #o: Resolved;
+  readonly #queue: WriteQueue;
+  readonly #detachers: (() => void)[] = [];
+  readonly #registeredWaiters: { resolve: (id: number) => void; reject: (err: Error) => void }[] = [];
+  #store: Promise<Store> | undefined;
+  #tick: NodeJS.Timeout | undefined;
+  #subscription: Subscription | undefined;
+  #lastWritten = { inflight: -1, persistent: -1, at: 0 };
+  #lastReapAt = 0;
+  #polling = false;
+  #drainStartedAt = 0;
+  #stopped: Promise<void> | undefined;
+
+  constructor(drainer: Drainer, options: Resolved) {
+    this.#drainer = drainer;
+    this.#o = options;
+    this.#queue = new WriteQueue({
+      register: () => this.#register(),
+      logger: options.logger,
+      onRegistered: (id) => this.#onRegistered(id),
+    });
+    this.#attach();
+    this.#queue.start();
+    this.#tick = setInterval(() => this.#onTick(), options.heartbeatMs);
+    this.#tick.unref();
+  }
+
+  get instanceId(): number | undefined {
+    return this.#queue.instanceId;
+  }
+
+  whenRegistered(): Promise<number> {
+    const id = this.#queue.instanceId;
+    if (id !== undefined) return Promise.resolve(id);
+    if (this.#stopped) return Promise.reject(closed());
+    return new Promise((resolve, reject) => this.#registeredWaiters.push({ resolve, reject }));
+  }
+
+  flush(timeoutMs = this.#o.shutdownFlushMs): Promise<boolean> {
+    return this.#queue.flush(timeoutMs);
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#shutdown();
+    return this.#stopped;
+  }
+
+  // ---- wiring -----------------------------------------------------------------------------
+
+  #attach(): void {
+    const d = this.#drainer;
+    const on = <E extends keyof DrainerEvents>(event: E, fn: (...args: DrainerEvents[E]) => void): void => {
+      d.on(event, fn);
+      this.#detachers.push(() => d.off(event, fn));
+    };
+    on('state', (state, reason) => {
+      if (state === 'draining') this.#onDrainStart(reason);
+    });
+    on('windowEnd', ({ endedBy, durationMs }) => this.#event('window_end', { endedBy, durationMs: round(durationMs) }));
+    on('phase', (phase, info) => {
+      const type = PHASE_EVENTS[phase];
+      if (type === undefined) return;
+      const details = { phase, atMs: round(info.atMs), inflight: info.inflight, persistent: info.persistent };
+      const at = new Date();
+      this.#queue.push({ label: type, retry: true, run: async (id) => this.#query(sql.PHASE, [id, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
+      this.#noteWritten(info.inflight, info.persistent);
+    });
+    // The outcome is known once the wait ends, before the shutdown hooks: queue drain_complete
+    // then, so the flush hook below lands it within the hooks' budget.
+    on('settled', (result) => {
+      const details = {
+        success: result.success,
+        outcome: result.outcome,
+        reason: result.reason,
+        forcedBy: result.forcedBy ?? null,
+        durationMs: round(result.durationMs),
+        windowMs: round(result.window.durationMs),
+        windowEndedBy: result.window.endedBy,
+        requestsAtStart: result.requestsAtStart,
+        requestsCompleted: result.requestsCompleted,
+        requestsRemaining: result.requestsRemaining,
+        persistentRemaining: result.persistentRemaining,
+        persistentClosed: result.persistentClosed,
+        connectionsForced: result.connectionsForced,
+        longestRequestMs: round(result.longestRequestMs),
+      };
+      const at = new Date();
+      this.#queue.push({ label: 'drain_complete', retry: true, run: async (id) => this.#query(sql.DRAIN_COMPLETE, [id, JSON.stringify(details), at]) });
+    });
+    // After the hooks: whatever the flush hook could not land is dropped (and logged) by stop().
+    on('drained', () => {
+      void this.stop();
+    });
+    const unhook = d.onShutdown(
+      'drainkit-registry',
+      async (signal) => {
+        // Bounded by the core too (timeoutMs below); the margin lets this return before the abort.
+        await this.#queue.flush(Math.max(0, this.#o.shutdownFlushMs - 50), signal);
+      },
+      { timeoutMs: this.#o.shutdownFlushMs },
+    );
+    this.#detachers.push(unhook);
+  }
+
+  #onDrainStart(reason: string): void {
+    this.#drainStartedAt = Date.now();
+    const inflight = this.#drainer.inflight;
+    const persistent = this.#drainer.persistent.size;
+    const details = { reason, inflight, persistent, pid: this.#o.pid };
+    const at = new Date(this.#drainStartedAt);
+    this.#queue.push({ label: 'drain_start', retry: true, run: async (id) => this.#query(sql.DRAIN_START, [id, inflight, persistent, JSON.stringify(details), at]) });
+    this.#noteWritten(inflight, persistent);
+    // No more remote drains to hear about.
+    void this.#subscription?.close();
+    this.#subscription = undefined;
+  }
+
+  #event(type: string, details: object): void {
+    const at = new Date();
+    this.#queue.push({ label: type, retry: true, run: async (id) => this.#query(sql.EVENT, [id, type, JSON.stringify(details), at]) });
+  }
+
+  // ---- registration -------------------------------------------------------------------------
+
+  async #register(): Promise<number> {
+    const store = await this.#getStore();
+    if (this.#o.migrate) await migrate(store, { appliedBy: `${this.#o.host}:${this.#o.port} pid ${this.#o.pid}` });
+    const inflight = this.#drainer.inflight;
+    const persistent = this.#drainer.persistent.size;
+    const o = this.#o;
+    const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, rejoined: this.#queue.instanceId !== undefined };
+    const rows = await store.query<{ id: number }>(
+      sql.REGISTER,
+      [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), new Date()],
+      { timeoutMs: o.queryTimeoutMs },
+    );
+    const id = rows[0]?.id;
+    if (typeof id !== 'number') throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', 'drainkit registry: registration returned no id');
+    this.#noteWritten(inflight, persistent);
+    return id;
+  }
+
+  #onRegistered(id: number): void {
+    for (const w of this.#registeredWaiters.splice(0)) w.resolve(id);
+    this.#log('info', { event: 'registry_registered', instanceId: id, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
+    if (this.#drainer.state === 'active') {
+      this.#listen();
+      void this.#pollRequests();
+    }
+  }
+
+  #getStore(): Promise<Store> {
+    if (this.#o.store) return Promise.resolve(this.#o.store);
+    this.#store ??= openStore({ databaseUrl: this.#o.databaseUrl as string, queryTimeoutMs: this.#o.queryTimeoutMs, maxConnections: 2 }).catch((err: unknown) => {
+      this.#store = undefined;
+      throw err;
+    });
+    return this.#store;
+  }
+
+  async #query(text: string, params: Parameters<Store['query']>[1]): Promise<unknown> {
+    const store = await this.#getStore();
+    return store.query(text, params, { timeoutMs: this.#o.queryTimeoutMs });
+  }
+
+  // ---- heartbeat, remote drain, reaper ------------------------------------------------------
+
+  #onTick(): void {
+    const d = this.#drainer;
+    if (d.state === 'stopped') return;
+    if (!this.#queue.idle) return; // registering, or transitions pending: they carry the counts
+    const inflight = d.inflight;
+    const persistent = d.persistent.size;
+    const now = Date.now();
+    const changed = inflight !== this.#lastWritten.inflight || persistent !== this.#lastWritten.persistent;
+    if (changed || now - this.#lastWritten.at >= this.#o.livenessWriteMs) {
+      this.#queue.push({ label: 'heartbeat', retry: false, run: (id) => this.#heartbeat(id) });
+    }
+    if (d.state === 'active') {
+      void this.#pollRequests();
+      const ttl = this.#o.reapTtlMs;
+      if (ttl !== false && now - this.#lastReapAt >= ttl / 3) {
+        this.#lastReapAt = now;
+        void this.#reap(ttl);
+      }
+    }
+  }
+
+  async #heartbeat(id: number): Promise<void> {
+    const inflight = this.#drainer.inflight;
+    const persistent = this.#drainer.persistent.size;
+    const rows = (await this.#query(sql.HEARTBEAT, [id, inflight, persistent, this.#o.pid])) as { status: string }[];
+    this.#noteWritten(inflight, persistent);
+    const status = rows[0]?.status;
+    if (this.#drainer.state === 'active' && status !== 'active') {
+      // Reaped while we could not reach the database, pruned, or taken over: join again.
+      this.#log('warn', { event: 'registry_rejoin', instanceId: id, status: status ?? 'missing' }, 'registry row was not ours any more; registering again');
+      this.#queue.reRegister();
+    }
+  }
+
+  #noteWritten(inflight: number, persistent: number): void {
+    this.#lastWritten = { inflight, persistent, at: Date.now() };
+  }
+
+  #listen(): void {
+    const store = this.#o.store ?? undefined;
+    void (store ? Promise.resolve(store) : this.#getStore()).then((s) => {
+      if (this.#subscription || !s.listen || this.#drainer.state !== 'active' || this.#stopped) return;
+      const id = this.#queue.instanceId;
+      this.#subscription = s.listen(sql.DRAIN_REQUEST_CHANNEL, {
+        onNotify: (payload) => {
+          if (Number(payload) === id) void this.#pollRequests();
+        },
+        // Notifications sent while the subscription was down are lost: look at the table.
+        onListening: () => void this.#pollRequests(),
+        onUnsupported: () => {
+          this.#subscription = undefined;
+          this.#log('debug', { event: 'registry_listen_unsupported' }, 'shared-session database: remote drains arrive on the heartbeat');
+        },
+      });
+    }, () => undefined);
+  }
+
+  async #pollRequests(): Promise<void> {
+    const id = this.#queue.instanceId;
+    if (id === undefined || this.#polling || this.#drainer.state !== 'active' || this.#stopped) return;
+    this.#polling = true;
+    try {
+      const pending = (await this.#query(sql.PENDING_REQUEST, [id])) as unknown[];
+      if (pending.length === 0 || this.#drainer.state !== 'active') return;
+      const acked = (await this.#query(sql.ACKNOWLEDGE_REQUESTS, [id, new Date()])) as { requested_by: string; reason: string }[];
+      const first = acked[0];
+      if (first === undefined || this.#drainer.state !== 'active') return;
+      this.#log('info', { event: 'registry_remote_drain', instanceId: id, requestedBy: first.requested_by, reason: first.reason }, 'drain requested through the registry');
+      void this.#drainer.drain(`remote: ${first.reason}`);
+    } catch (err) {
+      this.#log('debug', { event: 'registry_poll_failed', err: messageOf(err) }, 'could not read drain requests');
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #reap(ttlMs: number): Promise<void> {
+    try {
+      const store = await this.#getStore();
+      const lost = await reap(store, { ttlMs, reapedBy: `${this.#o.host}:${this.#o.port} pid ${this.#o.pid}`, timeoutMs: this.#o.queryTimeoutMs });
+      for (const l of lost) this.#log('warn', { event: 'registry_instance_lost', ...l }, `instance ${l.host}:${l.port} stopped heartbeating; marked lost`);
+    } catch (err) {
+      this.#log('debug', { event: 'registry_reap_failed', err: messageOf(err) }, 'reaper run failed');
+    }
+  }
+
+  // ---- shutdown -----------------------------------------------------------------------------
+
+  async #shutdown(): Promise<void> {
+    clearInterval(this.#tick);
+    for (const detach of this.#detachers.splice(0)) detach();
+    this.#queue.stop();
+    for (const w of this.#registeredWaiters.splice(0)) w.reject(closed());
+    const sub = this.#subscription;
+    this.#subscription = undefined;
+    await sub?.close();
+    if (this.#store) {
+      const store = await this.#store.catch(() => undefined);
+      await store?.close().catch(() => undefined);
+    }
+  }
+
+  #log(level: Level, obj: object, msg: string): void {
+    log(this.#o.logger, level, obj, msg);
+  }
+
+}
+
+function closed(): RegistryError {
+  return new RegistryError('ERR_DRAINKIT_REGISTRY_CLOSED', 'drainkit registry: the reporter was stopped');
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

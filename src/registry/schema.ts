@@ -1,0 +1,128 @@
+/**
+ * The registry's schema and its versioned migrations.
+ *
+ * Migration 1 creates the source document's `ServerInstance` and `DrainEvent` tables and index
+ * exactly as written there (columns, types, constraints), then adds what the registry needs with
+ * separate `ALTER TABLE`/`CREATE` statements, so the seed's DDL stays recognisable verbatim.
+ *
+ * All migrations run as one script under `pg_advisory_xact_lock`: Postgres runs a
+ * multi-statement simple query as one implicit transaction, so the lock is held until every
+ * pending migration is committed, and twenty instances that start at once against an empty
+ * database migrate it once (the others wait on the lock, then find every version applied).
+ * pglite-socket runs the same script as one unit of its queue.
+ */
+import { RegistryError, messageOf } from './errors.js';
+import type { Store } from './store.js';
+
+/** `pg_advisory_xact_lock` key: the bytes of "drainkit" as a 64-bit integer. */
+export const MIGRATION_LOCK_KEY = '7237954656589801844';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** DDL, run inside a PL/pgSQL block: no transaction control, no dollar quotes. */
+  readonly sql: string;
+}
+
+/** The seed's DDL, verbatim (source document, "SQL Schema"). */
+const SEED_SCHEMA = `
+CREATE TABLE ServerInstance (
+    id               SERIAL PRIMARY KEY,
+    host             TEXT NOT NULL,
+    port             INT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','draining','stopped')),
+    inflight_count   INT NOT NULL DEFAULT 0,
+    drain_started_at TIMESTAMPTZ,
+    drained_at       TIMESTAMPTZ,
+    UNIQUE (host, port)
+);
+
+CREATE TABLE DrainEvent (
+    id          SERIAL PRIMARY KEY,
+    instance_id INT REFERENCES ServerInstance(id),
+    event_type  TEXT NOT NULL,
+    timestamp   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    details     JSONB
+);
+
+CREATE INDEX idx_drain_instance ON DrainEvent (instance_id, timestamp);
+`;
+
+/** drainkit's additions; see docs/registry.md for why each exists. */
+const REGISTRY_ADDITIONS = `
+ALTER TABLE ServerInstance
+    ADD COLUMN pid               INT,
+    ADD COLUMN version           TEXT,
+    ADD COLUMN labels            JSONB NOT NULL DEFAULT '{}'::jsonb,
+    ADD COLUMN persistent_count  INT NOT NULL DEFAULT 0,
+    ADD COLUMN phase             TEXT,
+    ADD COLUMN registered_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    ADD COLUMN last_heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now();
+
+CREATE INDEX idx_instance_heartbeat ON ServerInstance (last_heartbeat_at) WHERE status <> 'stopped';
+CREATE INDEX idx_instance_labels ON ServerInstance USING gin (labels);
+CREATE INDEX idx_drain_event_timestamp ON DrainEvent (timestamp);
+
+CREATE TABLE DrainRequest (
+    id              SERIAL PRIMARY KEY,
+    instance_id     INT NOT NULL REFERENCES ServerInstance(id) ON DELETE CASCADE,
+    requested_by    TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    requested_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    acknowledged_at TIMESTAMPTZ,
+    outcome         TEXT CHECK (outcome IN ('draining','superseded'))
+);
+
+CREATE INDEX idx_drain_request_pending ON DrainRequest (instance_id) WHERE acknowledged_at IS NULL;
+`;
+
+/** Every migration, in order. Append only: an applied migration is never edited. */
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { version: 1, name: 'seed schema and registry additions', sql: SEED_SCHEMA + REGISTRY_ADDITIONS },
+]);
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/** The single script that applies whatever is pending, under the advisory lock. */
+export function migrationScript(migrations: readonly Migration[], appliedBy: string): string {
+  const by = quote(appliedBy);
+  const steps = migrations.map(
+    (m) => `DO $drainkit$ BEGIN
+IF NOT EXISTS (SELECT 1 FROM drainkit_migrations WHERE version = ${m.version}) THEN
+${m.sql}
+INSERT INTO drainkit_migrations (version, name, applied_by) VALUES (${m.version}, ${quote(m.name)}, ${by});
+END IF;
+END $drainkit$;`,
+  );
+  return [
+    `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY});`,
+    `CREATE TABLE IF NOT EXISTS drainkit_migrations (
+    version    INT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    applied_by TEXT
+);`,
+    ...steps,
+  ].join('\n');
+}
+
+export interface MigrateOptions {
+  /** Recorded in `drainkit_migrations.applied_by`. Default `pid <pid>`. */
+  readonly appliedBy?: string;
+  /** Bound of the whole script, lock wait included. Default 30 000 ms. */
+  readonly timeoutMs?: number;
+}
+
+/** Applies pending migrations; safe to call from many processes at once. */
+export async function migrate(store: Store, options: MigrateOptions = {}): Promise<void> {
+  try {
+    await store.script(migrationScript(MIGRATIONS, options.appliedBy ?? `pid ${process.pid}`), { timeoutMs: options.timeoutMs ?? 30_000 });
+  } catch (err) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_MIGRATION', `drainkit registry: migration failed: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+function quote(text: string): string {
+  if (text.includes('\0')) throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', 'drainkit registry: appliedBy must not contain NUL');
+  return `'${text.replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,180 @@
+/**
+ * The reporter's write queue: statements in order (a drain's `drain_complete` never lands
+ * before its `drain_start`), one at a time, each bounded, retried with capped backoff while the
+ * database is away. Registration comes first: nothing instance-specific is sent until the
+ * instance has an id. Nothing here is ever awaited by the drain itself; the shutdown hook waits
+ * on {@link WriteQueue.flush}, which has its own bound.
+ */
+import type { Logger } from '../core/types.js';
+import { messageOf } from './errors.js';
+import { log, type Level } from './log.js';
+
+export interface Write {
+  /** For logs: `drain_start`, `heartbeat`, … */
+  readonly label: string;
+  /** Runs the statement for the registered instance. */
+  readonly run: (instanceId: number) => Promise<unknown>;
+  /** Retry until it lands (transitions and events), or drop on the first failure (heartbeats). */
+  readonly retry: boolean;
+}
+
+export interface WriteQueueDeps {
+  /** Migrates and upserts the instance; resolves its id. Retried like a write. */
+  readonly register: () => Promise<number>;
+  readonly logger: Logger | undefined;
+  /** Called once registration succeeded (again). */
+  readonly onRegistered: (id: number) => void;
+}
+
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 2_000;
+
+export class WriteQueue {
+  readonly #deps: WriteQueueDeps;
+  readonly #items: Write[] = [];
+  readonly #idleWaiters = new Set<() => void>();
+  #id: number | undefined;
+  #needsRegister = true;
+  #pumping = false;
+  #stopped = false;
+  #sleep: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  #failures = 0;
+
+  constructor(deps: WriteQueueDeps) {
+    this.#deps = deps;
+  }
+
+  get instanceId(): number | undefined {
+    return this.#id;
+  }
+
+  /** True while nothing is queued, registration is done, and no statement is running. */
+  get idle(): boolean {
+    return !this.#pumping && this.#items.length === 0 && !this.#needsRegister;
+  }
+
+  /** Queue a write (after registration, after every earlier write). */
+  push(write: Write): void {
+    if (this.#stopped) return;
+    this.#items.push(write);
+    this.#kick();
+  }
+
+  /** Register again (the row was reaped or taken over) before the next write. */
+  reRegister(): void {
+    if (this.#stopped) return;
+    this.#needsRegister = true;
+    this.#kick();
+  }
+
+  /** Start registration now. */
+  start(): void {
+    this.#kick();
+  }
+
+  /**
+   * Resolves true once everything queued has landed, false when `timeoutMs` passed or `signal`
+   * aborted first. The queue keeps retrying either way until {@link stop}.
+   */
+  flush(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.idle) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#idleWaiters.delete(onIdle);
+        resolve(ok);
+      };
+      const onIdle = (): void => done(true);
+      const onAbort = (): void => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#idleWaiters.add(onIdle);
+      if (signal?.aborted) done(false);
+    });
+  }
+
+  /** Stop: what is still queued is dropped and logged. Idempotent. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const dropped = this.#items.splice(0).filter((w) => w.retry);
+    if (dropped.length > 0 || this.#needsRegister) {
+      this.#log('error', { event: 'registry_writes_dropped', writes: dropped.map((w) => w.label), registered: !this.#needsRegister }, 'registry writes dropped: the database did not come back in time');
+    }
+    this.#wake();
+    for (const w of [...this.#idleWaiters]) w();
+  }
+
+  #kick(): void {
+    if (!this.#pumping) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (!this.#stopped) {
+        if (this.#needsRegister) {
+          await this.#attempt('register', async () => {
+            const id = await this.#deps.register();
+            this.#id = id;
+            this.#needsRegister = false;
+            this.#deps.onRegistered(id);
+          }, true);
+          continue;
+        }
+        const item = this.#items[0];
+        if (item === undefined || this.#id === undefined) break;
+        const id = this.#id;
+        const ok = await this.#attempt(item.label, () => item.run(id), item.retry);
+        if (ok || !item.retry) {
+          if (this.#items[0] === item) this.#items.shift();
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.idle) for (const w of [...this.#idleWaiters]) w();
+  }
+
+  /** One try; on failure logs and sleeps the backoff (when the write will be retried). */
+  async #attempt(label: string, fn: () => Promise<unknown>, retry: boolean): Promise<boolean> {
+    try {
+      await fn();
+      if (this.#failures > 0) this.#log('info', { event: 'registry_reachable', after: this.#failures }, 'registry reachable again');
+      this.#failures = 0;
+      return true;
+    } catch (err) {
+      this.#failures += 1;
+      // First failure at warn, then one in ten, so an outage does not flood the log.
+      const level = this.#failures === 1 || this.#failures % 10 === 0 ? 'warn' : 'debug';
+      this.#log(level, { event: 'registry_write_failed', write: label, attempt: this.#failures, err: messageOf(err), willRetry: retry && !this.#stopped }, `registry write "${label}" failed`);
+      if (retry) await this.#backoff();
+      return false;
+    }
+  }
+
+  #backoff(): Promise<void> {
+    const ms = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(10, this.#failures - 1));
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#sleep = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.#sleep = { timer, wake };
+    });
+  }
+
+  #wake(): void {
+    this.#sleep?.wake();
+  }
+
+  #log(level: Level, obj: object, msg: string): void {
+    log(this.#deps.logger, level, obj, msg);
+  }
+
+}

@@ -1,0 +1,181 @@
+/**
+ * The instance reporter in-process, against real Postgres and embedded PGlite (served over
+ * pglite-socket, so the reporter's `pg` driver runs in shared-session mode there).
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createDrainer, type Logger } from '../../src/index.js';
+import { MIGRATIONS, getInstance, listEvents, listInstances, registry, requestDrain, startReporter, type Reporter } from '../../src/registry/index.js';
+import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
+import { TcpProxy } from './proxy.js';
+import { startServer, type TestServer } from './servers.js';
+
+for (const kind of DATABASE_KINDS) {
+  describe(`reporter on ${kind}`, { skip: kind === 'postgres' ? await postgresSkip() : false, timeout: 120_000 }, () => {
+    let db: TestDatabase;
+    const servers: TestServer[] = [];
+    const reporters: Reporter[] = [];
+
+    before(async () => {
+      db = await createDatabase(kind);
+    });
+    after(async () => {
+      await Promise.all(reporters.map((r) => r.stop()));
+      await Promise.all(servers.map((s) => s.close()));
+      await db?.close();
+    });
+
+    async function instance(options: { url?: string; heartbeatMs?: number; labels?: Record<string, string>; logger?: Logger } = {}): Promise<{ s: TestServer; reporter: Reporter }> {
+      const s = await startServer();
+      servers.push(s);
+      const reporter = startReporter(s.drainer, {
+        databaseUrl: options.url ?? db.url,
+        host: '127.0.0.1',
+        port: s.port,
+        version: '1.2.3',
+        labels: options.labels ?? { zone: 'test' },
+        heartbeatMs: options.heartbeatMs ?? 100,
+        reapTtlMs: false,
+        shutdownFlushMs: 5_000,
+        ...(options.logger && { logger: options.logger }),
+      });
+      reporters.push(reporter);
+      return { s, reporter };
+    }
+
+    it('registers, shows in-flight requests within a heartbeat, and writes every transition of a drain', async () => {
+      const { s, reporter } = await instance();
+      const id = await reporter.whenRegistered();
+      const row = await getInstance(db.store, id);
+      assert.equal(row?.status, 'active');
+      assert.equal(row?.port, s.port);
+      assert.equal(row?.pid, process.pid);
+      assert.equal(row?.version, '1.2.3');
+      assert.deepEqual(row?.labels, { zone: 'test' });
+      assert.equal(row?.drainStartedAt, null);
+
+      await s.hold(3, 1_500);
+      await eventually('inflight_count 3', async () => ((await getInstance(db.store, id))?.inflightCount === 3 ? true : undefined));
+
+      const result = await s.drainer.drain('test');
+      assert.equal(result.success, true);
+      const events = await eventually('drain_complete', async () => {
+        const all = await listEvents(db.store, { instanceId: id });
+        return all.some((e) => e.eventType === 'drain_complete') ? all : undefined;
+      });
+      assert.deepEqual(
+        events.map((e) => e.eventType),
+        ['registered', 'drain_start', 'window_end', 'listener_closed', 'persistent_notified', 'waiting', 'cleanup', 'drain_complete'],
+      );
+      assert.deepEqual(events[0]?.details, { host: '127.0.0.1', port: s.port, pid: process.pid, version: '1.2.3', labels: { zone: 'test' }, rejoined: false, supersededRequests: 0 });
+      assert.deepEqual(events[1]?.details, { reason: 'test', inflight: 3, persistent: 0, pid: process.pid });
+      const complete = events[7]?.details ?? {};
+      assert.equal(complete.success, true);
+      assert.equal(complete.requestsAtStart, 3);
+      assert.equal(complete.requestsRemaining, 0);
+      assert.equal(complete.connectionsForced, 0);
+      assert.equal(typeof complete.durationMs, 'number');
+      const final = await getInstance(db.store, id);
+      assert.equal(final?.status, 'stopped');
+      assert.ok(final?.drainStartedAt instanceof Date && final.drainedAt instanceof Date);
+      assert.ok(final.drainedAt.getTime() >= final.drainStartedAt.getTime());
+      assert.equal(final.inflightCount, 0);
+      assert.equal(final.phase, null);
+    });
+
+    it('attaches as a createDrainer plugin, registering with the port once listening', async () => {
+      const server = http.createServer((_req, res) => res.end('ok'));
+      const drainer = createDrainer(server, {
+        signals: false,
+        deregister: { mode: 'fixed', delayMs: 0 },
+        plugins: [registry({ databaseUrl: db.url, host: '127.0.0.1', heartbeatMs: 100, reapTtlMs: false, labels: { via: 'plugin' } })],
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as AddressInfo).port;
+      const row = await eventually('the plugin to register', async () =>
+        (await listInstances(db.store, { labels: { via: 'plugin' } })).find((i) => i.port === port));
+      assert.equal(row.status, 'active');
+      const result = await drainer.drain('plugin test');
+      assert.equal(result.success, true);
+      await eventually('status stopped', async () => ((await getInstance(db.store, row.id))?.status === 'stopped' ? true : undefined));
+      const types = (await listEvents(db.store, { instanceId: row.id })).map((e) => e.eventType);
+      assert.equal(types.at(-1), 'drain_complete');
+      assert.throws(() => registry({ databaseUrl: db.url, heartbeatMs: -1 }), /heartbeatMs/);
+      drainer.detach();
+    });
+
+    it('twenty instances starting at once against a fresh database: one migration, twenty rows', async () => {
+      const fresh = await createDatabase(kind);
+      try {
+        // PGlite's host migrates before serving; drop its record so the reporters race for it.
+        if (kind === 'pglite') await fresh.store.script('DROP TABLE DrainRequest, DrainEvent, ServerInstance, drainkit_migrations');
+        const warnings: object[] = [];
+        const logger = { info: () => undefined, warn: (o: object) => warnings.push(o), error: (o: object) => warnings.push(o) };
+        const started = await Promise.all(Array.from({ length: 20 }, () => instance({ url: fresh.url, heartbeatMs: 1_000, logger })));
+        const ids = await Promise.all(started.map(({ reporter }) => reporter.whenRegistered()));
+        assert.equal(new Set(ids).size, 20);
+        const migrations = await fresh.store.query<{ version: number; applied_by: string }>('SELECT version, applied_by FROM drainkit_migrations');
+        assert.equal(migrations.length, MIGRATIONS.length);
+        assert.match(migrations[0]?.applied_by ?? '', /^127\.0\.0\.1:\d+ pid \d+$/);
+        assert.equal((await listInstances(fresh.store, { status: 'active' })).length, 20);
+        const registered = await listEvents(fresh.store, { types: ['registered'] });
+        assert.equal(registered.length, 20);
+        // Registration is retried in the background, so a failed migration would still end in
+        // twenty rows: it must not have failed at all.
+        assert.deepEqual(warnings, []);
+        await Promise.all(started.map(({ reporter }) => reporter.stop()));
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    it('serves while the database is down at start, and registers once it is back', async () => {
+      const target = Number(new URL(db.url).port || 5432);
+      const proxy = await TcpProxy.start(target);
+      await proxy.cut();
+      try {
+        const { s, reporter } = await instance({ url: proxy.wrap(db.url) });
+        const res = await fetch(`http://127.0.0.1:${s.port}/`);
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), 'ok\n');
+        assert.equal(reporter.instanceId, undefined);
+        await proxy.restore();
+        const id = await reporter.whenRegistered();
+        assert.equal((await getInstance(db.store, id))?.status, 'active');
+        await reporter.stop();
+      } finally {
+        await proxy.cut();
+      }
+    });
+
+    it(`takes a remote drain request ${kind === 'postgres' ? 'at once through NOTIFY' : 'on its heartbeat'} and drains as on SIGTERM`, async () => {
+      // On Postgres the heartbeat is a minute: only the notification can deliver the request.
+      const { s, reporter } = await instance({ heartbeatMs: kind === 'postgres' ? 60_000 : 100 });
+      const id = await reporter.whenRegistered();
+      if (kind === 'postgres') {
+        // The LISTEN connection is up once the backend shows it listening.
+        await eventually('LISTEN', async () => {
+          const rows = await db.store.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()");
+          return (rows[0]?.n ?? 0) > 0 ? true : undefined;
+        });
+      }
+      const drained = new Promise<string>((resolve) => s.drainer.once('drained', (r) => resolve(r.reason)));
+      const request = await requestDrain(db.store, { host: '127.0.0.1', port: s.port }, { requestedBy: 'ops@example', reason: 'kernel upgrade' });
+      assert.equal(request.instanceId, id);
+      assert.equal(await drained, 'remote: kernel upgrade');
+      const events = await eventually('drain_complete', async () => {
+        const all = await listEvents(db.store, { instanceId: id });
+        return all.some((e) => e.eventType === 'drain_complete') ? all : undefined;
+      });
+      assert.deepEqual(events.slice(0, 3).map((e) => e.eventType), ['registered', 'drain_requested', 'drain_start']);
+      assert.equal(events[1]?.details?.requestedBy, 'ops@example');
+      assert.equal(events[1]?.details?.reason, 'kernel upgrade');
+      assert.equal(events[1]?.details?.requestId, request.requestId);
+      const pending = await db.store.query<{ acknowledged_at: Date | null; outcome: string }>('SELECT acknowledged_at, outcome FROM DrainRequest WHERE id = $1', [request.requestId]);
+      assert.ok(pending[0]?.acknowledged_at instanceof Date);
+      assert.equal(pending[0]?.outcome, 'draining');
+    });
+  });
+}
