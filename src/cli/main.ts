@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * The `drainkit` command. The only place in drainkit that ends the process on its own account
+ * (usage errors exit 2); everything below returns errors.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULTS } from '../core/options.js';
+import type { DeregisterOptions } from '../core/types.js';
+import { runExampleServer } from './example-server.js';
+import { runRegistryHost } from './registry-host.js';
+
+/** Exit code for bad command-line usage. */
+export const EXIT_USAGE = 2;
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
+    }
+    return Number(value);
+  };
+}
+
+interface ExampleFlags {
+  port: number;
+  host: string;
+  drainTimeoutMs: number;
+  deregisterMode: 'fixed' | 'adaptive';
+  deregisterDelayMs?: number;
+  deregisterMinMs?: number;
+  quietMs?: number;
+  probeFailureThreshold?: number;
+  lingerMs?: number;
+  keepAliveTimeoutMs?: number;
+  healthPort?: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  databaseUrl?: string;
+  label: Record<string, string>;
+  heartbeatMs?: number;
+  persistentShutdown?: 'window-end' | 'drain-start';
+  persistentSpreadMs?: number;
+  wsCloseTimeoutMs?: number;
+  sseIntervalMs?: number;
+  sseReconnectMs?: number;
+}
+
+/** `--label key=value`, repeatable: collects into one object. */
+function label(value: string, previous: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got ${JSON.stringify(value)}.`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+function deregisterFrom(flags: ExampleFlags): DeregisterOptions {
+  if (flags.deregisterMode === 'fixed') {
+    if (flags.deregisterMinMs !== undefined || flags.quietMs !== undefined || flags.probeFailureThreshold !== undefined) {
+      throw new InvalidArgumentError('--deregister-min-ms, --quiet-ms and --probe-failure-threshold apply to --deregister-mode adaptive only.');
+    }
+    return { mode: 'fixed', delayMs: flags.deregisterDelayMs ?? 5_000 };
+  }
+  const maxMs = flags.deregisterDelayMs ?? 5_000;
+  const minMs = flags.deregisterMinMs ?? 0;
+  if (minMs > maxMs) throw new InvalidArgumentError(`--deregister-min-ms (${minMs}) must not exceed --deregister-delay-ms (${maxMs}).`);
+  return { mode: 'adaptive', minMs, maxMs, quietMs: flags.quietMs ?? 500, probeFailureThreshold: flags.probeFailureThreshold };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('drainkit')
+    .description('Graceful shutdown for Node.js servers: drain with zero failed requests.')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('example-server')
+    .description('Run an HTTP server with drainkit attached. SIGTERM or Ctrl-C drains it; a second signal forces.')
+    .requiredOption('--port <n>', 'port to listen on (0 picks a free one)', integer(0, 65_535))
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--drain-timeout-ms <n>', 'how long in-flight work may take after the window', integer(0, 3_600_000), DEFAULTS.drainTimeoutMs)
+    .addOption(new Option('--deregister-mode <mode>', 'deregistration window').choices(['fixed', 'adaptive']).default('adaptive'))
+    .option('--deregister-delay-ms <n>', 'the fixed window, or the adaptive window\'s maximum (default 5000)', integer(0, 3_600_000))
+    .option('--deregister-min-ms <n>', 'adaptive: the window\'s minimum (default 0)', integer(0, 3_600_000))
+    .option('--quiet-ms <n>', 'adaptive: quiet period with no new request after confirmation (default 500)', integer(0, 60_000))
+    .option('--probe-failure-threshold <n>', 'adaptive: the balancer\'s failure threshold (HAProxy fall); 503 probes that confirm', integer(1, 100))
+    .option('--linger-ms <n>', 'wait for the client\'s FIN after our half-close (default 2000)', integer(0, 60_000))
+    .option('--keep-alive-timeout-ms <n>', 'server keep-alive timeout, above the balancer\'s idle timeout (default 65000)', integer(1_000, 3_600_000))
+    .option('--health-port <n>', 'also answer /readyz and /healthz on a dedicated port', integer(0, 65_535))
+    .addOption(new Option('--log-level <level>', 'stderr log level').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
+    .option('--database-url <url>', 'report to the fleet registry at this postgres:// URL (DATABASE_URL is not read)')
+    .option('--label <key=value>', 'registry label (repeatable)', label, {})
+    .option('--heartbeat-ms <n>', 'registry heartbeat tick (default 1000)', integer(50, 60_000))
+    .addOption(new Option('--persistent-shutdown <when>', 'when WebSocket, SSE and long-poll clients are told to go away (default window-end)').choices(['window-end', 'drain-start']))
+    .option('--persistent-spread-ms <n>', 'spread WebSocket closes and SSE endings over this span (default 1000)', integer(0, 60_000))
+    .option('--ws-close-timeout-ms <n>', '/ws: wait this long for the client\'s close frame, then terminate (default 5000)', integer(0, 600_000))
+    .option('--sse-interval-ms <n>', '/sse: interval between events (default 1000)', integer(10, 3_600_000))
+    .option('--sse-reconnect-ms <n>', '/sse: retry hint sent to clients on drain (default 1000)', integer(0, 3_600_000))
+    .action(async (flags: ExampleFlags) => {
+      if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || Object.keys(flags.label).length > 0)) {
+        throw new InvalidArgumentError('--label and --heartbeat-ms apply with --database-url only.');
+      }
+      await runExampleServer({
+        port: flags.port,
+        host: flags.host,
+        drainTimeoutMs: flags.drainTimeoutMs,
+        deregister: deregisterFrom(flags),
+        lingerMs: flags.lingerMs,
+        keepAliveTimeoutMs: flags.keepAliveTimeoutMs,
+        healthPort: flags.healthPort,
+        logLevel: flags.logLevel,
+        persistent: {
+          shutdown: flags.persistentShutdown,
+          spreadMs: flags.persistentSpreadMs,
+          wsCloseTimeoutMs: flags.wsCloseTimeoutMs,
+          sseIntervalMs: flags.sseIntervalMs,
+          sseReconnectMs: flags.sseReconnectMs,
+        },
+        registry: flags.databaseUrl === undefined ? undefined : { databaseUrl: flags.databaseUrl, labels: flags.label, heartbeatMs: flags.heartbeatMs },
+      });
+    });
+  program
+    .command('registry-host')
+    .description('Serve the embedded fleet registry (PGlite in a data directory) to local processes over the Postgres protocol. SIGTERM or Ctrl-C stops it.')
+    .requiredOption('--data-dir <dir>', 'where PGlite keeps the registry (created if missing); "memory://" keeps nothing')
+    .option('--host <addr>', 'address to serve on (the protocol has no authentication: keep it local)', '127.0.0.1')
+    .option('--port <n>', 'port to serve on (0 picks a free one)', integer(0, 65_535), 0)
+    .action(async (flags: { dataDir: string; host: string; port: number }) => {
+      await runRegistryHost({ dataDir: flags.dataDir, host: flags.host, port: flags.port });
+    });
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  if (argv.length <= 2) {
+    program.outputHelp();
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; every usage error with 2.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    if (err instanceof InvalidArgumentError) {
+      process.stderr.write(`drainkit: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    process.stderr.write(`drainkit: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);
