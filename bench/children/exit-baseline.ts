@@ -1,0 +1,41 @@
+/**
+ * The exit-latency benchmark's baselines: a bare `node:http` server with the example server's
+ * `GET /work?ms=n` route and no drainkit, showing the floor of "last response → exit" that any
+ * process pays (its own teardown plus the parent's child-exit notification).
+ *
+ *   node exit-baseline.js --exit process-exit|natural
+ *
+ * On SIGTERM the listener closes; when the in-flight response then finishes:
+ * - `process-exit`: `process.exit(0)` in the response's 'finish' handler (the absolute floor);
+ * - `natural`: the response carries `Connection: close`, Node closes the socket after it, and the
+ *   process exits on its own once nothing holds the event loop (what drainkit does, minus the
+ *   wait for the client's FIN).
+ */
+import * as http from 'node:http';
+import { announce, flag } from './common.js';
+
+const mode = flag('exit', ['process-exit', 'natural'], 'process-exit');
+let stopping = false;
+
+const server = http.createServer((req, res) => {
+  const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? '0');
+  const timer = setTimeout(() => {
+    if (stopping && mode === 'natural') res.setHeader('Connection', 'close');
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 3 });
+    res.end('ok\n');
+  }, ms);
+  res.once('close', () => clearTimeout(timer));
+  res.once('finish', () => {
+    if (stopping && mode === 'process-exit') process.exit(0);
+  });
+});
+
+process.once('SIGTERM', () => {
+  stopping = true;
+  server.close();
+});
+
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  announce({ event: 'listening', mode, port: typeof address === 'object' && address ? address.port : 0, pid: process.pid });
+});

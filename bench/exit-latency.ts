@@ -1,0 +1,155 @@
+/**
+ * Time from the last response to process exit. The example server (`drainkit example-server`,
+ * zero fixed window) gets one in-flight `GET /work?ms=300`, then SIGTERM while it is in flight;
+ * we measure from the moment the client has read the end of the response to the child's `exit`
+ * event in this process.
+ *
+ * That span includes costs that are not drainkit's: the client's FIN reaching the server (the
+ * server half-closes after a `Connection: close` response and waits for it, so the tail of the
+ * response cannot be lost to an RST), Node's own teardown, and the kernel's SIGCHLD plus libuv's
+ * child-exit notification here. Two baselines without drainkit, interleaved with it, show that
+ * floor: `process.exit(0)` in the response's 'finish' handler, and a natural exit after a
+ * `Connection: close` response.
+ *
+ * The client is a raw TCP socket that ends its side as soon as the response is complete, which
+ * is what undici and browsers do with a `Connection: close` response.
+ */
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { benchChildPath, exitWithin, listeningPort, spawnBenchChild, spawnNode, type Child } from './lib/children.js';
+import { round, summarize } from './lib/stats.js';
+import type { Benchmark, BenchResult } from './lib/types.js';
+
+const VARIANTS = ['drainkit', 'baseline-process-exit', 'baseline-natural'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+const WORK_MS = 300;
+/** The signal goes out this long after the request (well inside the 300 ms of work). */
+const SIGNAL_AFTER_MS = 100;
+
+const EXAMPLE_SERVER_ARGS = ['dist/cli/main.js', 'example-server', '--port', '0', '--deregister-mode', 'fixed', '--deregister-delay-ms', '0', '--log-level', 'silent'];
+
+function start(variant: Variant): Child {
+  const execArgv = ['--import', benchChildPath('exit-stamp')];
+  if (variant === 'drainkit') return spawnNode(EXAMPLE_SERVER_ARGS, { execArgv });
+  return spawnBenchChild('exit-baseline', ['--exit', variant === 'baseline-process-exit' ? 'process-exit' : 'natural'], { execArgv });
+}
+
+interface Response {
+  readonly status: number;
+  readonly connectionClose: boolean;
+  /** performance.now() when the last byte of the body was read. */
+  readonly endAt: number;
+}
+
+/** Sends one request on a fresh connection; resolves when the whole response has been read. */
+function request(port: number, path: string, timeoutMs: number): { sent: Promise<void>; response: Promise<Response> } {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  socket.setNoDelay(true);
+  const sent = new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, () => resolve()));
+    socket.once('error', reject);
+  });
+  const response = new Promise<Response>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => fail(new Error(`no complete response within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      const head = buffered.indexOf('\r\n\r\n');
+      if (head === -1) return;
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(buffered.slice(0, head))?.[1] ?? Number.NaN);
+      if (!(buffered.length >= head + 4 + length)) return;
+      const endAt = performance.now();
+      clearTimeout(timer);
+      socket.end(); // our FIN, as a client does after `Connection: close`
+      resolve({
+        status: Number(buffered.slice(9, 12)),
+        connectionClose: /\r\nconnection: *close/i.test(buffered.slice(0, head)),
+        endAt,
+      });
+    });
+    socket.once('error', fail);
+    socket.once('close', () => fail(new Error('connection closed before the response was complete')));
+  });
+  return { sent, response };
+}
+
+interface Sample {
+  readonly variant: Variant;
+  /** Last byte of the response read → child's `exit` event, ms. */
+  readonly exitMs: number;
+  /** Last byte of the response read → `drain_complete` line read (drainkit only), ms. */
+  readonly drainCompleteMs: number | undefined;
+  /** Last byte of the response read → the child's own `exit` event (its clock, epoch ms), ms. */
+  readonly exitEventMs: number;
+}
+
+async function once(variant: Variant): Promise<Sample> {
+  const child = start(variant);
+  try {
+    const port = await listeningPort(child);
+    const { sent, response } = request(port, `/work?ms=${WORK_MS}`, 10_000);
+    await sent;
+    await new Promise((r) => setTimeout(r, SIGNAL_AFTER_MS));
+    child.proc.kill('SIGTERM');
+    const res = await response;
+    if (res.status !== 200) throw new Error(`${variant}: status ${res.status}`);
+    if (variant === 'drainkit' && !res.connectionClose) throw new Error('drainkit: the in-flight response during the drain lacks Connection: close');
+    const exit = await exitWithin(child, 10_000);
+    if (!exit) throw new Error(`${variant}: no exit within 10 s of the last response`);
+    if (exit.code !== 0) throw new Error(`${variant}: exit code ${exit.code} signal ${exit.signal}`);
+    const drainComplete = child.lines.find((l) => l.data.event === 'drain_complete');
+    const exitEvent = child.lines.find((l) => l.data.event === 'exit-event');
+    if (typeof exitEvent?.data.at !== 'number') throw new Error(`${variant}: no exit-event line`);
+    return {
+      variant,
+      exitMs: exit.at - res.endAt,
+      drainCompleteMs: drainComplete ? drainComplete.at - res.endAt : undefined,
+      exitEventMs: exitEvent.data.at - (performance.timeOrigin + res.endAt),
+    };
+  } finally {
+    await child.kill();
+  }
+}
+
+export const exitLatency: Benchmark = {
+  name: 'exit-latency',
+  async run({ quick, log }): Promise<BenchResult> {
+    const iterations = quick ? 4 : 20;
+    const samples: Sample[] = [];
+    // One warm-up of each (page cache, first spawn), not counted.
+    for (const variant of VARIANTS) await once(variant);
+    for (let i = 0; i < iterations; i += 1) {
+      // Rotate the order so no variant always runs right after the same neighbour.
+      const order = VARIANTS.map((_, k) => VARIANTS[(i + k) % VARIANTS.length]!);
+      for (const variant of order) samples.push(await once(variant));
+      log(`exit-latency: iteration ${i + 1}/${iterations}: ${samples.slice(-3).map((s) => `${s.variant} ${s.exitMs.toFixed(2)} ms (own exit event at ${s.exitEventMs.toFixed(2)})`).join(', ')}`);
+    }
+    const of = (variant: Variant): Sample[] => samples.filter((s) => s.variant === variant);
+    const perVariant = Object.fromEntries(VARIANTS.map((v) => [v, summarize(of(v).map((s) => s.exitMs))]));
+    const exitEventPerVariant = Object.fromEntries(VARIANTS.map((v) => [v, summarize(of(v).map((s) => s.exitEventMs))]));
+    const drainkit = perVariant.drainkit!;
+    const drainCompleteMs = summarize(of('drainkit').map((s) => s.drainCompleteMs ?? Number.NaN));
+    return {
+      benchmark: 'exit-latency',
+      target: 'median ≤ 5 ms from the last response to exit',
+      met: drainkit.median <= 5,
+      headline: `median ${drainkit.median} ms, p90 ${drainkit.p90} ms`,
+      config: { iterations, workMs: WORK_MS, signalAfterMs: SIGNAL_AFTER_MS, server: `node ${EXAMPLE_SERVER_ARGS.join(' ')}` },
+      exitMs: perVariant,
+      /** The part of exitMs spent before the child's own `exit` event (inside its event loop). */
+      exitEventMs: exitEventPerVariant,
+      drainkitLastResponseToDrainCompleteLineMs: drainCompleteMs,
+      medianOverBaselineMs: {
+        processExit: round(drainkit.median - perVariant['baseline-process-exit']!.median),
+        natural: round(drainkit.median - perVariant['baseline-natural']!.median),
+      },
+      samples: samples.map((s) => ({ variant: s.variant, exitMs: round(s.exitMs, 3), exitEventMs: round(s.exitEventMs, 3), drainCompleteMs: s.drainCompleteMs === undefined ? null : round(s.drainCompleteMs, 3) })),
+    };
+  },
+};

@@ -1,0 +1,114 @@
+/**
+ * The end-to-end rolling restart (3 example servers behind a real HAProxy with strict settings,
+ * steady keep-alive load, every server restarted twice) with the adaptive deregistration window,
+ * over the same with a fixed 3 s window. The headline is the ratio of the restart phase's wall
+ * time (first SIGTERM to the last replacement reported UP), adaptive over fixed, at zero failed
+ * requests. Runs alternate adaptive, fixed, adaptive, fixed… The scenario is the end-to-end
+ * test's own harness (test/helpers/rolling.ts), so the benchmark measures exactly what the test
+ * proves.
+ */
+import { join } from 'node:path';
+import { findHaproxy } from '../test/helpers/haproxy.js';
+import { rollingRestart, type RollingResult } from '../test/helpers/rolling.js';
+import { ROOT } from './lib/children.js';
+import { median, round } from './lib/stats.js';
+import type { Benchmark, BenchResult } from './lib/types.js';
+
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+/**
+ * `adaptive` is the recommended HAProxy pairing: the balancer's `fall` (1 here) passed as the
+ * probe failure threshold, so the first 503 probe confirms, with `send-state` as a second source.
+ * `adaptive-state` relies on `send-state` alone, which says DOWN only on the probe after the one
+ * answered 503: one check interval later.
+ */
+const MODES = {
+  adaptive: ['--deregister-mode', 'adaptive', '--deregister-delay-ms', '5000', '--probe-failure-threshold', '1'],
+  'adaptive-state': ['--deregister-mode', 'adaptive', '--deregister-delay-ms', '5000'],
+  fixed: ['--deregister-mode', 'fixed', '--deregister-delay-ms', '3000'],
+} as const;
+const ORDER = ['adaptive', 'adaptive-state', 'fixed'] as const;
+type Mode = keyof typeof MODES;
+
+interface Run {
+  readonly mode: Mode;
+  readonly restartWallMs: number;
+  readonly requests: number;
+  readonly failed: number;
+  readonly failuresByKind: Readonly<Record<string, number>>;
+  /** Per restart step, medians: SIGTERM → exit, exit → replacement listening, → HAProxy UP. */
+  readonly stepMedianMs: { readonly drain: number; readonly start: number; readonly up: number };
+  /** The drains' deregistration windows: median length and what ended them. */
+  readonly windowMedianMs: number;
+  readonly windowEndedBy: Readonly<Record<string, number>>;
+  readonly drainsOk: boolean;
+}
+
+function summarizeRun(mode: Mode, r: RollingResult): Run {
+  const rolling = r.drains.filter((d) => d.stage === 'rolling');
+  const windows = rolling.map((d) => d.drainComplete?.window as { durationMs?: number; endedBy?: string } | undefined);
+  const endedBy: Record<string, number> = {};
+  for (const w of windows) endedBy[w?.endedBy ?? 'unknown'] = (endedBy[w?.endedBy ?? 'unknown'] ?? 0) + 1;
+  return {
+    mode,
+    restartWallMs: r.restartWallMs,
+    requests: r.load.total,
+    failed: r.load.failed,
+    failuresByKind: r.load.failuresByKind,
+    stepMedianMs: {
+      drain: median(r.steps.map((s) => s.exitedAt - s.signalledAt)),
+      start: median(r.steps.map((s) => s.replacementListeningAt - s.exitedAt)),
+      up: median(r.steps.map((s) => s.upAt - s.replacementListeningAt)),
+    },
+    windowMedianMs: Math.round(median(windows.map((w) => w?.durationMs ?? Number.NaN))),
+    windowEndedBy: endedBy,
+    drainsOk: r.drains.every((d) => d.exit.code === 0 && d.drainComplete?.success === true),
+  };
+}
+
+export const rolling: Benchmark = {
+  name: 'rolling',
+  async run({ quick, log }): Promise<BenchResult> {
+    if (!findHaproxy()) throw new Error('haproxy is not installed (Debian package "haproxy"; or set HAPROXY_BIN)');
+    const pairs = quick ? 1 : 2;
+    const runs: Run[] = [];
+    for (let pair = 1; pair <= pairs; pair += 1) {
+      for (const mode of ORDER) {
+        const result = await rollingRestart({
+          servers: 3,
+          rounds: quick ? 1 : 2,
+          serverCommand: (port) => [CLI, 'example-server', '--port', String(port), ...MODES[mode], '--drain-timeout-ms', '10000', '--log-level', 'warn'],
+        });
+        const run = summarizeRun(mode, result);
+        runs.push(run);
+        log(`rolling: pair ${pair} ${mode}: restart ${run.restartWallMs} ms, ${run.requests} requests, ${run.failed} failed; per step drain ${run.stepMedianMs.drain} ms, start ${run.stepMedianMs.start} ms, UP ${run.stepMedianMs.up} ms; windows ${JSON.stringify(run.windowEndedBy)}`);
+      }
+    }
+    const of = (mode: Mode): Run[] => runs.filter((r) => r.mode === mode);
+    const wall = (mode: Mode): number => median(of(mode).map((r) => r.restartWallMs));
+    const pairRatios = of('adaptive').map((a, i) => a.restartWallMs / of('fixed')[i]!.restartWallMs);
+    const ratio = wall('adaptive') / wall('fixed');
+    const stateOnlyRatio = wall('adaptive-state') / wall('fixed');
+    const failures = runs.reduce((n, r) => n + r.failed, 0);
+    const perMode = Object.fromEntries(ORDER.map((m) => [m, {
+      restartWallMsMedian: Math.round(wall(m)),
+      failed: of(m).reduce((n, r) => n + r.failed, 0),
+      requests: of(m).reduce((n, r) => n + r.requests, 0),
+      stepDrainMsMedian: Math.round(median(of(m).map((r) => r.stepMedianMs.drain))),
+      stepStartMsMedian: Math.round(median(of(m).map((r) => r.stepMedianMs.start))),
+      stepUpMsMedian: Math.round(median(of(m).map((r) => r.stepMedianMs.up))),
+      windowMsMedian: Math.round(median(of(m).map((r) => r.windowMedianMs))),
+    }]));
+    return {
+      benchmark: 'rolling',
+      target: 'adaptive / fixed 3 s restart wall time ≤ 0.6 at zero failures',
+      met: ratio <= 0.6 && failures === 0 && runs.every((r) => r.drainsOk),
+      headline: `ratio ${ratio.toFixed(3)} (${Math.round(wall('adaptive'))} ms / ${Math.round(wall('fixed'))} ms); send-state alone ${stateOnlyRatio.toFixed(3)}; ${failures} failed requests`,
+      config: { servers: 3, restartsPerServer: quick ? 1 : 2, runsPerMode: pairs, serverArgs: MODES, haproxy: 'inter 1s fall 1 rise 2, no retries, no redispatch, http-check send-state' },
+      ratio: round(ratio, 3),
+      stateOnlyRatio: round(stateOnlyRatio, 3),
+      pairRatios: pairRatios.map((x) => round(x, 3)),
+      perMode,
+      runs,
+    };
+  },
+};
