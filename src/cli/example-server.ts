@@ -25,7 +25,7 @@ export interface ExampleServerConfig {
   /** WebSocket, SSE and long-poll settings (`--persistent-shutdown`, `--ws-close-timeout-ms`…). */
   readonly persistent?: (PersistentRoutesOptions & { readonly shutdown?: 'window-end' | 'drain-start' | undefined; readonly spreadMs?: number | undefined }) | undefined;
   /** Report to the fleet registry (`--database-url`); undefined leaves the registry unloaded. */
-  readonly registry?: { readonly databaseUrl: string; readonly labels: Readonly<Record<string, string>>; readonly heartbeatMs: number | undefined } | undefined;
+  readonly registry?: { readonly databaseUrl: string; readonly labels: Readonly<Record<string, string>>; readonly heartbeatMs: number | undefined; readonly livenessWriteMs?: number | undefined } | undefined;
 }
 
 /** Starts the example server; resolves once it is listening. */
@@ -68,6 +68,7 @@ export async function runExampleServer(config: ExampleServerConfig): Promise<htt
       port,
       labels: config.registry.labels,
       ...(config.registry.heartbeatMs !== undefined && { heartbeatMs: config.registry.heartbeatMs }),
+      ...(config.registry.livenessWriteMs !== undefined && { livenessWriteMs: config.registry.livenessWriteMs }),
     });
   }
   process.stdout.write(`${JSON.stringify({ event: 'listening', host: config.host, port, pid: process.pid })}\n`);

@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { runExampleServer } from './example-server.js';
+import { CommandFailure, addRegistryCommands } from './registry-commands.js';
 import { runRegistryHost } from './registry-host.js';
 
 /** Exit code for bad command-line usage. */
@@ -37,6 +38,7 @@ interface ExampleFlags {
   databaseUrl?: string;
   label: Record<string, string>;
   heartbeatMs?: number;
+  livenessWriteMs?: number;
   persistentShutdown?: 'window-end' | 'drain-start';
   persistentSpreadMs?: number;
   wsCloseTimeoutMs?: number;
@@ -88,14 +90,18 @@ export function buildProgram(): Command {
     .option('--database-url <url>', 'report to the fleet registry at this postgres:// URL (DATABASE_URL is not read)')
     .option('--label <key=value>', 'registry label (repeatable)', label, {})
     .option('--heartbeat-ms <n>', 'registry heartbeat tick (default 1000)', integer(50, 60_000))
+    .option('--liveness-write-ms <n>', 'registry: refresh the heartbeat timestamp at least this often, even when nothing changed (default 10000; reapers need a TTL above it)', integer(50, 600_000))
     .addOption(new Option('--persistent-shutdown <when>', 'when WebSocket, SSE and long-poll clients are told to go away (default window-end)').choices(['window-end', 'drain-start']))
     .option('--persistent-spread-ms <n>', 'spread WebSocket closes and SSE endings over this span (default 1000)', integer(0, 60_000))
     .option('--ws-close-timeout-ms <n>', '/ws: wait this long for the client\'s close frame, then terminate (default 5000)', integer(0, 600_000))
     .option('--sse-interval-ms <n>', '/sse: interval between events (default 1000)', integer(10, 3_600_000))
     .option('--sse-reconnect-ms <n>', '/sse: retry hint sent to clients on drain (default 1000)', integer(0, 3_600_000))
     .action(async (flags: ExampleFlags) => {
-      if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || Object.keys(flags.label).length > 0)) {
-        throw new InvalidArgumentError('--label and --heartbeat-ms apply with --database-url only.');
+      if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || Object.keys(flags.label).length > 0)) {
+        throw new InvalidArgumentError('--label, --heartbeat-ms and --liveness-write-ms apply with --database-url only.');
+      }
+      if (flags.livenessWriteMs !== undefined && flags.livenessWriteMs < (flags.heartbeatMs ?? 1_000)) {
+        throw new InvalidArgumentError(`--liveness-write-ms (${flags.livenessWriteMs}) must not be below the heartbeat tick (--heartbeat-ms, ${flags.heartbeatMs ?? 1_000}).`);
       }
       await runExampleServer({
         port: flags.port,
@@ -113,7 +119,7 @@ export function buildProgram(): Command {
           sseIntervalMs: flags.sseIntervalMs,
           sseReconnectMs: flags.sseReconnectMs,
         },
-        registry: flags.databaseUrl === undefined ? undefined : { databaseUrl: flags.databaseUrl, labels: flags.label, heartbeatMs: flags.heartbeatMs },
+        registry: flags.databaseUrl === undefined ? undefined : { databaseUrl: flags.databaseUrl, labels: flags.label, heartbeatMs: flags.heartbeatMs, livenessWriteMs: flags.livenessWriteMs },
       });
     });
   program
@@ -125,6 +131,7 @@ export function buildProgram(): Command {
     .action(async (flags: { dataDir: string; host: string; port: number }) => {
       await runRegistryHost({ dataDir: flags.dataDir, host: flags.host, port: flags.port });
     });
+  addRegistryCommands(program);
   return program;
 }
 
@@ -138,17 +145,22 @@ async function main(argv: readonly string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version end here with code 0; every usage error with 2.
-      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-      return;
-    }
+    // First: InvalidArgumentError is a CommanderError too, but one thrown by our own actions,
+    // which commander has not printed.
     if (err instanceof InvalidArgumentError) {
       process.stderr.write(`drainkit: ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
       return;
     }
-    process.stderr.write(`drainkit: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (err instanceof CommanderError) {
+      // Printed by commander already. --help and --version end here with code 0; every usage error with 2.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    // CommandFailure: the registry said no or could not be reached; anything else is unexpected
+    // but still one line, not a stack, for an operator at a terminal.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`drainkit: ${err instanceof CommandFailure ? message : `unexpected error: ${message}`}\n`);
     process.exitCode = 1;
   }
 }

@@ -37,10 +37,10 @@ export interface DrainEventRow {
 
 export interface InstanceFilter {
   /** Only these states. */
-  readonly status?: DrainState | readonly DrainState[];
+  readonly status?: DrainState | readonly DrainState[] | undefined;
   /** Only instances whose labels contain all of these. */
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly host?: string;
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+  readonly host?: string | undefined;
 }
 
 interface InstanceRecord {
@@ -89,14 +89,14 @@ export async function getInstance(store: Store, id: number): Promise<Instance | 
 }
 
 export interface EventFilter {
-  readonly instanceId?: number;
+  readonly instanceId?: number | undefined;
   /** Inclusive. */
-  readonly since?: Date;
+  readonly since?: Date | undefined;
   /** Exclusive. */
-  readonly until?: Date;
-  readonly types?: readonly string[];
+  readonly until?: Date | undefined;
+  readonly types?: readonly string[] | undefined;
   /** Default 1000. Range 1 … 100 000. */
-  readonly limit?: number;
+  readonly limit?: number | undefined;
 }
 
 /** Events in time order (then id order), oldest first. */

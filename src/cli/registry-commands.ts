@@ -1,0 +1,314 @@
+/**
+ * `drainkit registry …`: the operator's view of the fleet registry and its few writes.
+ *
+ *     drainkit registry instances [--status s,…] [--label k=v]… [--host h] [--json]
+ *     drainkit registry events [--instance id] [--since t] [--until t] [--type t,…] [--limit n] [--json]
+ *     drainkit registry summary [--json]
+ *     drainkit registry drain <id | host:port> --reason <text> [--by who] [--wait] [--wait-timeout <d>]
+ *     drainkit registry reap [--ttl <d>] [--json]
+ *     drainkit registry prune --older-than <d> [--json]
+ *     drainkit registry migrate
+ *
+ * Every command takes `--database-url` (default `DATABASE_URL`); the embedded registry is reached
+ * through the URL that `drainkit registry-host` prints. Human-readable tables by default, one JSON
+ * document with `--json`. Exit codes: 0 done, 1 the registry said no or could not be reached
+ * (the message says which), 2 usage.
+ */
+import { hostname, userInfo } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { DrainState } from '../core/types.js';
+import type { DrainEventRow, Instance, Store } from '../registry/index.js';
+import { formatAge, formatTable, parseDuration, parseSince } from './format.js';
+
+/** A failure the CLI reports in one line with exit code 1 (not a usage error). */
+export class CommandFailure extends Error {}
+
+const STATES: readonly DrainState[] = ['active', 'draining', 'stopped'];
+
+interface ConnectionFlags {
+  databaseUrl?: string;
+}
+
+/** The connection option every registry command takes. */
+function withConnection(cmd: Command): Command {
+  return cmd.addOption(
+    new Option('--database-url <url>', 'the registry: a postgres:// URL (the embedded registry: the URL `drainkit registry-host` prints)').env('DATABASE_URL'),
+  );
+}
+
+/** Opens the registry, runs `fn`, closes it; translates "no schema here" into advice. */
+async function withStore<T>(flags: ConnectionFlags, fn: (store: Store) => Promise<T>): Promise<T> {
+  if (flags.databaseUrl === undefined || flags.databaseUrl === '') {
+    throw new InvalidArgumentError('no registry given: pass --database-url postgres://… or set DATABASE_URL.');
+  }
+  const { openStore } = await import('../registry/index.js');
+  let store: Store;
+  try {
+    store = await openStore({ databaseUrl: flags.databaseUrl });
+  } catch (err) {
+    // Only option errors can come from opening (nothing connects yet): usage.
+    throw new InvalidArgumentError(messageOf(err));
+  }
+  try {
+    return await fn(store);
+  } catch (err) {
+    if (hasCode(err, '42P01')) {
+      throw new CommandFailure(`the database at ${redact(flags.databaseUrl)} holds no drainkit registry yet: run \`drainkit registry migrate\`, or start an instance that reports to it`);
+    }
+    if (err instanceof CommandFailure || err instanceof InvalidArgumentError) throw err;
+    const code = (err as { code?: unknown }).code;
+    // Our own errors say what they are; a driver's (ECONNREFUSED, auth) needs to say where.
+    throw new CommandFailure(typeof code === 'string' && code.startsWith('ERR_DRAINKIT') ? messageOf(err) : `registry at ${redact(flags.databaseUrl)}: ${messageOf(err)}`);
+  } finally {
+    await store.close();
+  }
+}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+function json(value: unknown): void {
+  out(JSON.stringify(value, null, 2));
+}
+
+/** `--label key=value`, repeatable. */
+function label(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got ${JSON.stringify(value)}.`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+function statuses(value: string): DrainState[] {
+  const list = value.split(',').map((s) => s.trim());
+  for (const s of list) {
+    if (!(STATES as readonly string[]).includes(s)) throw new InvalidArgumentError(`unknown status ${JSON.stringify(s)}; accepted: ${STATES.join(', ')} (comma-separated).`);
+  }
+  return list as DrainState[];
+}
+
+function positiveInt(max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`expected an integer from 1 to ${max}.`);
+    return Number(value);
+  };
+}
+
+function duration(min: number, max: number) {
+  return (value: string): number => parseDuration(value, min, max);
+}
+
+function since(value: string): Date {
+  return parseSince(value, new Date());
+}
+
+/** `<id>` or `<host>:<port>`; IPv6 hosts in brackets (`[::1]:8080`). */
+export function parseTarget(value: string): { instanceId: number } | { host: string; port: number } {
+  if (/^\d+$/.test(value)) {
+    const id = Number(value);
+    if (id >= 1 && id <= 2_147_483_647) return { instanceId: id };
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port < 1 || port > 65_535) {
+    throw new InvalidArgumentError(`expected an instance id (a positive integer) or host:port (port 1 to 65535), got ${JSON.stringify(value)}.`);
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function instanceRows(instances: readonly Instance[], now: Date): string {
+  return formatTable(
+    ['ID', 'ADDRESS', 'STATUS', 'PHASE', 'INFLIGHT', 'PERSISTENT', 'PID', 'VERSION', 'LABELS', 'HEARTBEAT'],
+    instances.map((i) => [
+      String(i.id),
+      `${i.host.includes(':') ? `[${i.host}]` : i.host}:${i.port}`,
+      i.status,
+      i.phase ?? '-',
+      String(i.inflightCount),
+      String(i.persistentCount),
+      i.pid === null ? '-' : String(i.pid),
+      i.version ?? '-',
+      Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+      `${formatAge(now.getTime() - i.lastHeartbeatAt.getTime())} ago`,
+    ]),
+  );
+}
+
+function eventRows(events: readonly DrainEventRow[]): string {
+  return formatTable(
+    ['TIME', 'INSTANCE', 'EVENT', 'DETAILS'],
+    events.map((e) => [e.timestamp.toISOString(), e.instanceId === null ? '-' : String(e.instanceId), e.eventType, e.details === null ? '' : JSON.stringify(e.details)]),
+  );
+}
+
+/** Who asked, for the `DrainRequest` row: `user@host` unless `--by` says otherwise. */
+function defaultRequester(): string {
+  let user = process.env.USER ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (containers): keep $USER.
+  }
+  return `${user}@${hostname()}`;
+}
+
+export function addRegistryCommands(program: Command): void {
+  const registry = program
+    .command('registry')
+    .description('Read the fleet registry, ask instances to drain, reap lost instances, prune old rows.');
+
+  withConnection(registry.command('instances'))
+    .description('List instances, by host then port.')
+    .option('--status <states>', `only these states, comma-separated (${STATES.join(', ')})`, statuses)
+    .option('--label <key=value>', 'only instances with this label (repeatable)', label)
+    .option('--host <host>', 'only instances on this host')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean }) => {
+      const { listInstances } = await import('../registry/index.js');
+      const instances = await withStore(flags, (s) => listInstances(s, { status: flags.status, labels: flags.label, host: flags.host }));
+      if (flags.json === true) json(instances);
+      else out(instances.length === 0 ? 'no instances match' : instanceRows(instances, new Date()));
+    });
+
+  withConnection(registry.command('events'))
+    .description('List drain events, oldest first.')
+    .option('--instance <id>', 'only this instance\'s events', positiveInt(2_147_483_647))
+    .option('--since <time>', 'from this time: ISO 8601, or a duration ago such as 15m, 2h, 7d', since)
+    .option('--until <time>', 'before this time: ISO 8601, or a duration ago', since)
+    .option('--type <types>', 'only these event types, comma-separated (registered, drain_start, window_end, …)')
+    .option('--limit <n>', 'at most this many', positiveInt(100_000), 1_000)
+    .option('--json', 'print JSON instead of a table')
+    .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: string; limit: number; json?: boolean }) => {
+      const { listEvents } = await import('../registry/index.js');
+      const types = flags.type?.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+      const events = await withStore(flags, (s) => listEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types, limit: flags.limit }));
+      if (flags.json === true) json(events);
+      else out(events.length === 0 ? 'no events match' : eventRows(events));
+    });
+
+  withConnection(registry.command('summary'))
+    .description('Counts over the fleet: instances by state, in-flight and persistent connections, pending drain requests.')
+    .option('--json', 'print JSON')
+    .action(async (flags: ConnectionFlags & { json?: boolean }) => {
+      const { fleetSummary } = await import('../registry/index.js');
+      const summary = await withStore(flags, (s) => fleetSummary(s));
+      if (flags.json === true) json(summary);
+      else out(formatTable(['', ''], Object.entries(summary).map(([k, v]) => [k, String(v)]), { header: false }));
+    });
+
+  withConnection(registry.command('drain'))
+    .description('Ask a live instance to drain, exactly as SIGTERM would. It hears at once over LISTEN/NOTIFY on Postgres, on its next heartbeat on the embedded registry.')
+    .argument('<instance>', 'an instance id, or host:port', parseTarget)
+    .requiredOption('--reason <text>', 'why, recorded in the request and the instance\'s events')
+    .option('--by <who>', 'who asks, recorded with the request (default user@host)')
+    .option('--wait', 'wait until the instance has stopped, printing its progress on stderr')
+    .addOption(new Option('--wait-timeout <duration>', 'give up waiting after this long').argParser(duration(1_000, 86_400_000)).default(600_000, '10m'))
+    .option('--json', 'print JSON')
+    .action(async (target: { instanceId: number } | { host: string; port: number }, flags: ConnectionFlags & { reason: string; by?: string; wait?: boolean; waitTimeout: number; json?: boolean }) => {
+      const { requestDrain } = await import('../registry/index.js');
+      if (flags.reason.trim() === '') throw new InvalidArgumentError('--reason must not be empty.');
+      const result = await withStore(flags, async (s) => {
+        const request = await requestDrain(s, target, { requestedBy: flags.by ?? defaultRequester(), reason: flags.reason });
+        if (flags.json !== true) out(`drain requested: request ${request.requestId} for instance ${request.instanceId}`);
+        const final = flags.wait === true ? await waitStopped(s, request.instanceId, flags.waitTimeout) : undefined;
+        return { ...request, ...(final !== undefined && { final }) };
+      });
+      if (flags.json === true) json(result);
+      else if (result.final !== undefined) out(`instance ${result.instanceId} stopped${drainOutcome(result.final)}`);
+    });
+
+  withConnection(registry.command('reap'))
+    .description('Mark instances whose heartbeat is older than --ttl as stopped, with an event "lost". Safe to run from many places at once.')
+    .addOption(
+      new Option('--ttl <duration>', 'heartbeat age that counts as lost (1s to 1d); keep it above the instances\' liveness write interval (10s by default), twice that or more')
+        .argParser(duration(1_000, 86_400_000))
+        .default(30_000, '30s, as the reporters\' own reaper'),
+    )
+    .option('--json', 'print JSON')
+    .action(async (flags: ConnectionFlags & { ttl: number; json?: boolean }) => {
+      const { reap } = await import('../registry/index.js');
+      const lost = await withStore(flags, (s) => reap(s, { ttlMs: flags.ttl, reapedBy: `drainkit registry reap (${defaultRequester()})` }));
+      if (flags.json === true) json(lost);
+      else if (lost.length === 0) out('no lost instances');
+      else {
+        const now = Date.now();
+        out(formatTable(['ID', 'ADDRESS', 'WAS', 'LAST HEARTBEAT'], lost.map((l) => [String(l.id), `${l.host}:${l.port}`, l.previousStatus, `${formatAge(now - l.lastHeartbeatAt.getTime())} ago`])));
+      }
+    });
+
+  withConnection(registry.command('prune'))
+    .description('Delete stopped instances and events older than --older-than. Live instances are kept whatever their age.')
+    .requiredOption('--older-than <duration>', 'age, e.g. 7d or 12h (0s to 3650d)', duration(0, 10 * 365 * 86_400_000))
+    .option('--json', 'print JSON')
+    .action(async (flags: ConnectionFlags & { olderThan: number; json?: boolean }) => {
+      const { prune } = await import('../registry/index.js');
+      const result = await withStore(flags, (s) => prune(s, { olderThanMs: flags.olderThan, timeoutMs: 60_000 }));
+      if (flags.json === true) json(result);
+      else out(`pruned ${result.instances} instances, ${result.events} events, ${result.requests} drain requests`);
+    });
+
+  withConnection(registry.command('migrate'))
+    .description('Create or upgrade the registry schema (instances do this themselves at start; this is for setting it up ahead of them).')
+    .action(async (flags: ConnectionFlags) => {
+      const { migrate, LATEST_VERSION } = await import('../registry/index.js');
+      await withStore(flags, (s) => migrate(s, { appliedBy: `drainkit registry migrate (${defaultRequester()})` }));
+      out(`registry schema at version ${LATEST_VERSION}`);
+    });
+}
+
+/**
+ * Follows one instance until it is stopped. A CLI waiting on an operator's behalf reads the row
+ * every 250 ms: instances write their transitions, not notifications, and one small primary-key
+ * read per quarter second is nothing next to a drain.
+ */
+async function waitStopped(store: Store, id: number, timeoutMs: number): Promise<Instance> {
+  const { getInstance, listEvents } = await import('../registry/index.js');
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const row = await getInstance(store, id);
+    if (row === undefined) throw new CommandFailure(`instance ${id} is no longer in the registry (pruned?)`);
+    const line = `${row.status}${row.phase === null ? '' : ` (${row.phase})`}: ${row.inflightCount} in flight, ${row.persistentCount} persistent`;
+    if (line !== last) process.stderr.write(`instance ${id} ${line}\n`);
+    last = line;
+    if (row.status === 'stopped') {
+      const complete = (await listEvents(store, { instanceId: id, types: ['drain_complete', 'lost'], since: row.drainStartedAt ?? undefined })).at(-1);
+      return Object.assign({}, row, { outcome: complete });
+    }
+    if (Date.now() >= deadline) throw new CommandFailure(`instance ${id} is still ${row.status} after ${formatAge(timeoutMs)}; the drain request stands`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function drainOutcome(final: Instance & { outcome?: DrainEventRow }): string {
+  const e = final.outcome;
+  if (e === undefined) return '';
+  if (e.eventType === 'lost') return ': lost (stopped heartbeating before reporting its drain)';
+  const d = e.details ?? {};
+  const parts = [d.success === true ? 'drained cleanly' : 'drain forced'];
+  if (typeof d.durationMs === 'number') parts.push(`in ${formatAge(d.durationMs)}`);
+  if (typeof d.connectionsForced === 'number' && d.connectionsForced > 0) parts.push(`${d.connectionsForced} connections forced`);
+  return `: ${parts.join(', ')}`;
+}
+
+function hasCode(err: unknown, code: string): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
+    if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A URL for messages, without its password. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.href;
+  } catch {
+    return '(the given URL)';
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The operator-facing text helpers of the CLI: durations in and out, times, targets, tables.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatAge, formatTable, parseDuration, parseSince } from '../../src/cli/format.js';
+import { parseTarget } from '../../src/cli/registry-commands.js';
+
+describe('cli text helpers', () => {
+  it('parses durations with units, and bare milliseconds', () => {
+    assert.equal(parseDuration('250ms', 0, 1e9), 250);
+    assert.equal(parseDuration('30s', 0, 1e9), 30_000);
+    assert.equal(parseDuration('1.5m', 0, 1e9), 90_000);
+    assert.equal(parseDuration('2h', 0, 1e9), 7_200_000);
+    assert.equal(parseDuration('7d', 0, 1e9), 604_800_000);
+    assert.equal(parseDuration('1200', 0, 1e9), 1_200);
+    for (const bad of ['', 'soon', '-5s', '5 weeks', '1e3', '5S']) {
+      assert.throws(() => parseDuration(bad, 0, 1e9), /expected a duration .* got/, bad);
+    }
+    assert.throws(() => parseDuration('500ms', 1_000, 60_000), /from 1\.0s to 1m 00s/);
+    assert.throws(() => parseDuration('2m', 1_000, 60_000), /got "2m"/);
+  });
+
+  it('parses a time as ISO 8601 or as a duration ago', () => {
+    const now = new Date('2026-11-24T20:00:00Z');
+    assert.equal(parseSince('2026-11-24T18:00:00Z', now).toISOString(), '2026-11-24T18:00:00.000Z');
+    assert.equal(parseSince('15m', now).toISOString(), '2026-11-24T19:45:00.000Z');
+    for (const bad of ['yesterday', '2026-13-45', '15']) assert.throws(() => parseSince(bad, now), /ISO 8601 .* got/, bad);
+  });
+
+  it('formats ages to the unit that matters', () => {
+    assert.deepEqual([850, 1_250, 42_000, 245_000, 10_920_000, 187_200_000, -5].map(formatAge), ['850ms', '1.3s', '42s', '4m 05s', '3h 02m', '2d 04h', '0ms']);
+  });
+
+  it('takes an instance as an id or host:port, IPv6 in brackets', () => {
+    assert.deepEqual(parseTarget('42'), { instanceId: 42 });
+    assert.deepEqual(parseTarget('10.0.0.5:8080'), { host: '10.0.0.5', port: 8080 });
+    assert.deepEqual(parseTarget('web-1.internal:80'), { host: 'web-1.internal', port: 80 });
+    assert.deepEqual(parseTarget('[::1]:8080'), { host: '::1', port: 8080 });
+    for (const bad of ['0', 'web-1', ':80', 'h:0', 'h:65536', '::1:80', '99999999999']) assert.throws(() => parseTarget(bad), /instance id .* or host:port/, bad);
+  });
+
+  it('aligns table columns and leaves the last one unpadded', () => {
+    assert.equal(formatTable(['ID', 'STATUS', 'NOTE'], [['1', 'active', 'x'], ['12', 'draining', '']]), 'ID  STATUS    NOTE\n1   active    x\n12  draining');
+    assert.equal(formatTable(['', ''], [['total', '3']], { header: false }), 'total  3');
+  });
+});
