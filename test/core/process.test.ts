@@ -108,6 +108,17 @@ describe('example server process', { timeout: 120_000 }, () => {
       assert.equal(r.status, 2, `flags ${flags.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /error|drainkit:/i);
     }
+    // Combinations are checked in the command's action, after commander's own parsing: the
+    // message must still reach stderr (it once did not) and name the flags.
+    for (const [flags, message] of [
+      [['--port', '0', '--deregister-mode', 'fixed', '--quiet-ms', '100'], /--quiet-ms .* apply to --deregister-mode adaptive only/],
+      [['--port', '0', '--deregister-min-ms', '3000', '--deregister-delay-ms', '1000'], /--deregister-min-ms \(3000\) must not exceed --deregister-delay-ms \(1000\)/],
+      [['--port', '0', '--heartbeat-ms', '100'], /apply with --database-url only/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [MAIN, 'example-server', ...flags], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, `flags ${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
     const unknown = spawnSync(process.execPath, [MAIN, 'frobnicate'], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(unknown.status, 2);
     const help = spawnSync(process.execPath, [MAIN, 'example-server', '--help'], { encoding: 'utf8', timeout: 20_000 });
