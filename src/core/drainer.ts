@@ -373,10 +373,45 @@ class ServerDrainer extends EventEmitter implements Drainer {
     // in their TLS handshake are counted and forced too.
     on('connection', t.onConnection);
     on('request', t.onRequest);
+    this.#followExpectEvents(server);
     if (isHttp2Server(server)) {
       on('session', t.onSession);
       on('stream', t.onStream);
     }
+  }
+
+  /**
+   * A request with `Expect:` goes to 'checkContinue' (or 'checkExpectation') instead of
+   * 'request' when the application listens for those events, and Node decides by the listener
+   * count: with none it answers 100 Continue (or 417) itself and emits 'request'. A listener of
+   * ours alone would take that answer away and leave such requests hanging, so drainkit listens
+   * there exactly while the application does, and counts those requests like any other.
+   */
+  #followExpectEvents(server: net.Server): void {
+    const t = this.#tracker;
+    const track = t.onRequest as (...args: unknown[]) => void;
+    const events = new Set(['checkContinue', 'checkExpectation']);
+    const sync = (event: string, adding: boolean): void => {
+      const ours = server.listeners(event).includes(track);
+      // 'newListener' fires before the application's listener is added, 'removeListener' after.
+      const theirs = server.listenerCount(event) - (ours ? 1 : 0) + (adding ? 1 : 0);
+      if (theirs > 0 && !ours) server.prependListener(event, track);
+      else if (theirs === 0 && ours) server.removeListener(event, track);
+    };
+    const onNew = (event: string | symbol, listener: unknown): void => {
+      if (typeof event === 'string' && events.has(event) && listener !== track) sync(event, true);
+    };
+    const onRemoved = (event: string | symbol, listener: unknown): void => {
+      if (typeof event === 'string' && events.has(event) && listener !== track) sync(event, false);
+    };
+    server.on('newListener', onNew);
+    server.on('removeListener', onRemoved);
+    for (const event of events) sync(event, false);
+    this.#detachers.push(() => {
+      server.removeListener('newListener', onNew);
+      server.removeListener('removeListener', onRemoved);
+      for (const event of events) server.removeListener(event, track);
+    });
   }
 
   #attachSignals(): void {

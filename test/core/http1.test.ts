@@ -170,6 +170,110 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     assert.equal(result.success, true, 'hook failures do not turn a clean drain into a forced one');
   });
 
+  it('counts requests with Expect: 100-continue that the application answers itself, and keeps Node answering them when it does not', async () => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('auto'));
+    });
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 }, drainTimeoutMs: 10_000 });
+    let release: (() => void) | undefined;
+    // Registered after createDrainer: drainkit follows listeners added later too.
+    const onCheckContinue = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      res.writeContinue();
+      req.resume();
+      req.on('end', () => (release = () => res.end('app continued')));
+    };
+    server.on('checkContinue', onCheckContinue);
+    const port = await listen(server);
+    const other = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('auto'));
+    });
+    try {
+      const send = (expect: string): Promise<{ status: number; body: string; connection: string | undefined }> =>
+        new Promise((resolve, reject) => {
+          const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/', agent: false, headers: { expect, 'content-length': '5' } });
+          req.on('continue', () => req.end('hello'));
+          req.on('response', (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }));
+          });
+          req.on('error', reject);
+          if (expect !== '100-continue') req.end('hello');
+        });
+
+      const pending = send('100-continue');
+      await until(() => release !== undefined, 10_000, 'the body to arrive');
+      assert.equal(drainer.inflight, 1);
+      const drained = drainer.drain('test');
+      await until(() => drainer.phase === 'waiting', 10_000, 'the waiting phase');
+      // The drain waits for it instead of calling the server idle.
+      assert.equal(drainer.state, 'draining');
+      release!();
+      const reply = await pending;
+      assert.deepEqual(reply, { status: 200, body: 'app continued', connection: 'close' });
+      const result = await drained;
+      assert.equal(result.success, true);
+      assert.equal(result.requestsCompleted, 1);
+      assert.equal(drainer.inflight, 0);
+
+      // Without the application's listener, Node answers 100 Continue itself again; drainkit's own
+      // listener must not have stayed behind and swallowed the request.
+      const d2 = createDrainer(other, { signals: false });
+      other.on('checkContinue', onCheckContinue);
+      assert.equal(other.listenerCount('checkContinue'), 2);
+      other.removeListener('checkContinue', onCheckContinue);
+      assert.equal(other.listenerCount('checkContinue'), 0);
+      const otherPort = await listen(other);
+      const auto = await new Promise<string>((resolve, reject) => {
+        const req = http.request({ port: otherPort, host: '127.0.0.1', method: 'POST', agent: false, headers: { expect: '100-continue', 'content-length': '5' } });
+        req.on('continue', () => req.end('hello'));
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+      });
+      assert.equal(auto, 'auto');
+      // An unknown expectation: 417 from Node without an application listener, counted with one.
+      const expectation = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ port: otherPort, host: '127.0.0.1', method: 'POST', agent: false, headers: { expect: 'x-custom' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(expectation, 417);
+      other.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        assert.equal(d2.inflight, 1);
+        res.end('custom');
+      });
+      const custom = await new Promise<string>((resolve, reject) => {
+        const req = http.request({ port: otherPort, host: '127.0.0.1', method: 'POST', agent: false, headers: { expect: 'x-custom' } }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(custom, 'custom');
+      d2.detach();
+      assert.equal(other.listenerCount('checkExpectation'), 1);
+      assert.equal(other.listenerCount('newListener'), 0);
+    } finally {
+      // A failed assertion must not leave a request hanging and the test process alive.
+      for (const s of [server, other]) {
+        s.closeAllConnections();
+        s.close();
+      }
+    }
+  });
+
   it('applies the keep-alive timeout and detach restores listeners and timeouts', () => {
     const server = http.createServer();
     const before = {
