@@ -1,33 +1,6 @@
 /**
- * Text for operators: aligned tables, durations they can type (`30s`, `7d`) and read back.
+ * Text for operators: aligned tables and durations they can read.
  */
-import { InvalidArgumentError } from 'commander';
-
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * `250ms`, `30s`, `15m`, `2h`, `7d`, or a bare number of milliseconds; within [min, max] ms.
- * Throws commander's InvalidArgumentError, so a bad value is a usage error naming the flag.
- */
-export function parseDuration(value: string, minMs: number, maxMs: number): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
-  const ms = m === null ? NaN : Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
-  if (!Number.isFinite(ms) || ms < minMs || ms > maxMs) {
-    throw new InvalidArgumentError(`expected a duration from ${formatAge(minMs)} to ${formatAge(maxMs)} such as 500ms, 30s, 15m, 2h or 7d (a bare number is milliseconds), got ${JSON.stringify(value)}.`);
-  }
-  return ms;
-}
-
-/** An ISO 8601 time (with a zone or `Z`), or a duration ago (`15m` = fifteen minutes before now). */
-export function parseSince(value: string, now: Date): Date {
-  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
-    const t = Date.parse(value);
-    if (!Number.isNaN(t)) return new Date(t);
-  } else if (/^\d+(?:\.\d+)?(ms|s|m|h|d)$/.test(value.trim())) {
-    return new Date(now.getTime() - parseDuration(value, 0, 100 * 365 * 86_400_000));
-  }
-  throw new InvalidArgumentError(`expected an ISO 8601 time such as 2026-11-24T18:00:00Z, or a duration ago such as 15m, 2h or 7d, got ${JSON.stringify(value)}.`);
-}
 
 /** 850ms, 12.3s, 4m 05s, 3h 02m, 2d 04h: compact, to the unit that matters. */
 export function formatAge(ms: number): string {

@@ -6,21 +6,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
+import { integer, keyValue } from './args.js';
 import { runExampleServer } from './example-server.js';
 import { CommandFailure, addRegistryCommands } from './registry-commands.js';
 import { runRegistryHost } from './registry-host.js';
 
 /** Exit code for bad command-line usage. */
 export const EXIT_USAGE = 2;
-
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
-    }
-    return Number(value);
-  };
-}
 
 interface ExampleFlags {
   port: number;
@@ -44,13 +36,6 @@ interface ExampleFlags {
   wsCloseTimeoutMs?: number;
   sseIntervalMs?: number;
   sseReconnectMs?: number;
-}
-
-/** `--label key=value`, repeatable: collects into one object. */
-function label(value: string, previous: Record<string, string>): Record<string, string> {
-  const eq = value.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got ${JSON.stringify(value)}.`);
-  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
 function deregisterFrom(flags: ExampleFlags): DeregisterOptions {
@@ -88,7 +73,7 @@ export function buildProgram(): Command {
     .option('--health-port <n>', 'also answer /readyz and /healthz on a dedicated port', integer(0, 65_535))
     .addOption(new Option('--log-level <level>', 'stderr log level').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .option('--database-url <url>', 'report to the fleet registry at this postgres:// URL (DATABASE_URL is not read)')
-    .option('--label <key=value>', 'registry label (repeatable)', label, {})
+    .option('--label <key=value>', 'registry label (repeatable)', keyValue, {})
     .option('--heartbeat-ms <n>', 'registry heartbeat tick (default 1000)', integer(50, 60_000))
     .option('--liveness-write-ms <n>', 'registry: refresh the heartbeat timestamp at least this often, even when nothing changed (default 10000; reapers need a TTL above it)', integer(50, 600_000))
     .addOption(new Option('--persistent-shutdown <when>', 'when WebSocket, SSE and long-poll clients are told to go away (default window-end)').choices(['window-end', 'drain-start']))

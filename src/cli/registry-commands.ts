@@ -18,7 +18,8 @@ import { hostname, userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { DrainState } from '../core/types.js';
 import type { DrainEventRow, Instance, Store } from '../registry/index.js';
-import { formatAge, formatTable, parseDuration, parseSince } from './format.js';
+import { duration, integer, keyValue, parseTarget, time } from './args.js';
+import { formatAge, formatTable } from './format.js';
 
 /** A failure the CLI reports in one line with exit code 1 (not a usage error). */
 export class CommandFailure extends Error {}
@@ -72,48 +73,12 @@ function json(value: unknown): void {
   out(JSON.stringify(value, null, 2));
 }
 
-/** `--label key=value`, repeatable. */
-function label(value: string, previous: Record<string, string> = {}): Record<string, string> {
-  const eq = value.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got ${JSON.stringify(value)}.`);
-  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
-}
-
 function statuses(value: string): DrainState[] {
   const list = value.split(',').map((s) => s.trim());
   for (const s of list) {
     if (!(STATES as readonly string[]).includes(s)) throw new InvalidArgumentError(`unknown status ${JSON.stringify(s)}; accepted: ${STATES.join(', ')} (comma-separated).`);
   }
   return list as DrainState[];
-}
-
-function positiveInt(max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`expected an integer from 1 to ${max}.`);
-    return Number(value);
-  };
-}
-
-function duration(min: number, max: number) {
-  return (value: string): number => parseDuration(value, min, max);
-}
-
-function since(value: string): Date {
-  return parseSince(value, new Date());
-}
-
-/** `<id>` or `<host>:<port>`; IPv6 hosts in brackets (`[::1]:8080`). */
-export function parseTarget(value: string): { instanceId: number } | { host: string; port: number } {
-  if (/^\d+$/.test(value)) {
-    const id = Number(value);
-    if (id >= 1 && id <= 2_147_483_647) return { instanceId: id };
-  }
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port < 1 || port > 65_535) {
-    throw new InvalidArgumentError(`expected an instance id (a positive integer) or host:port (port 1 to 65535), got ${JSON.stringify(value)}.`);
-  }
-  return { host: (m[1] ?? m[2])!, port };
 }
 
 function instanceRows(instances: readonly Instance[], now: Date): string {
@@ -160,7 +125,7 @@ export function addRegistryCommands(program: Command): void {
   withConnection(registry.command('instances'))
     .description('List instances, by host then port.')
     .option('--status <states>', `only these states, comma-separated (${STATES.join(', ')})`, statuses)
-    .option('--label <key=value>', 'only instances with this label (repeatable)', label)
+    .option('--label <key=value>', 'only instances with this label (repeatable)', keyValue)
     .option('--host <host>', 'only instances on this host')
     .option('--json', 'print JSON instead of a table')
     .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean }) => {
@@ -172,11 +137,11 @@ export function addRegistryCommands(program: Command): void {
 
   withConnection(registry.command('events'))
     .description('List drain events, oldest first.')
-    .option('--instance <id>', 'only this instance\'s events', positiveInt(2_147_483_647))
-    .option('--since <time>', 'from this time: ISO 8601, or a duration ago such as 15m, 2h, 7d', since)
-    .option('--until <time>', 'before this time: ISO 8601, or a duration ago', since)
+    .option('--instance <id>', 'only this instance\'s events', integer(1, 2_147_483_647))
+    .option('--since <time>', 'from this time: ISO 8601, or a duration ago such as 15m, 2h, 7d', time)
+    .option('--until <time>', 'before this time: ISO 8601, or a duration ago', time)
     .option('--type <types>', 'only these event types, comma-separated (registered, drain_start, window_end, …)')
-    .option('--limit <n>', 'at most this many', positiveInt(100_000), 1_000)
+    .option('--limit <n>', 'at most this many', integer(1, 100_000), 1_000)
     .option('--json', 'print JSON instead of a table')
     .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: string; limit: number; json?: boolean }) => {
       const { listEvents } = await import('../registry/index.js');

@@ -1,12 +1,21 @@
 /**
- * The operator-facing text helpers of the CLI: durations in and out, times, targets, tables.
+ * The operator-facing text of the CLI: argument parsers (integers, key=value, durations, times,
+ * targets) and output (ages, tables).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatAge, formatTable, parseDuration, parseSince } from '../../src/cli/format.js';
-import { parseTarget } from '../../src/cli/registry-commands.js';
+import { integer, keyValue, parseDuration, parseSince, parseTarget } from '../../src/cli/args.js';
+import { formatAge, formatTable } from '../../src/cli/format.js';
 
 describe('cli text helpers', () => {
+  it('takes integers as digits only, within range, and key=value pairs', () => {
+    assert.equal(integer(0, 65_535)('8080'), 8080);
+    for (const bad of ['-1', '1e3', '8.5', '', '65536', ' 80']) assert.throws(() => integer(0, 65_535)(bad), /expected an integer from 0 to 65535/, bad);
+    assert.deepEqual(keyValue('zone=eu-1', keyValue('app=web')), { app: 'web', zone: 'eu-1' });
+    assert.deepEqual(keyValue('expr=a=b'), { expr: 'a=b' });
+    for (const bad of ['zone', '=eu']) assert.throws(() => keyValue(bad), /expected key=value/, bad);
+  });
+
   it('parses durations with units, and bare milliseconds', () => {
     assert.equal(parseDuration('250ms', 0, 1e9), 250);
     assert.equal(parseDuration('30s', 0, 1e9), 30_000);
