@@ -48,7 +48,7 @@ async function withStore<T>(flags: ConnectionFlags, fn: (store: Store) => Promis
     store = await openStore({ databaseUrl: flags.databaseUrl });
   } catch (err) {
     // Only option errors can come from opening (nothing connects yet): usage.
-    throw new InvalidArgumentError(messageOf(err));
+    throw new InvalidArgumentError(messageOf(err).replace(/^drainkit registry: (databaseUrl )?/, (_, flag?: string) => (flag === undefined ? '' : '--database-url ')));
   }
   try {
     return await fn(store);
@@ -59,7 +59,11 @@ async function withStore<T>(flags: ConnectionFlags, fn: (store: Store) => Promis
     if (err instanceof CommandFailure || err instanceof InvalidArgumentError) throw err;
     const code = (err as { code?: unknown }).code;
     // Our own errors say what they are; a driver's (ECONNREFUSED, auth) needs to say where.
-    throw new CommandFailure(typeof code === 'string' && code.startsWith('ERR_DRAINKIT') ? messageOf(err) : `registry at ${redact(flags.databaseUrl)}: ${messageOf(err)}`);
+    throw new CommandFailure(
+      typeof code === 'string' && code.startsWith('ERR_DRAINKIT')
+        ? messageOf(err).replace(/^drainkit registry: /, 'registry: ')
+        : `registry at ${redact(flags.databaseUrl)}: ${messageOf(err)}`,
+    );
   } finally {
     await store.close();
   }
