@@ -1,0 +1,211 @@
+/**
+ * The Koa and Hono (`@hono/node-server`) recipes of docs/integrations.md ("Other frameworks on
+ * `node:http`"), wired exactly as written there, held to the drain contract: readiness 200
+ * before the drain and 503 from the instant `drain()` starts, liveness 200 throughout, a request
+ * made during the deregistration window served with `Connection: close`, and a request in
+ * flight when the drain starts completed (with `Connection: close`) and counted by the result.
+ *
+ * The client is an undici Pool, keep-alive like a balancer: a `Connection: close` in a response
+ * is the server's doing (the same responses before the drain are asserted keep-alive).
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { describe, it } from 'node:test';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import Koa from 'koa';
+import { Pool } from 'undici';
+import { createDrainer } from '../../src/core/drainer.js';
+import type { Drainer, DrainerOptions } from '../../src/core/types.js';
+import { listen, within } from './clients.js';
+
+interface App {
+  /** Where the app's routes are served. */
+  readonly origin: string;
+  /** Where `/readyz` and `/healthz` are answered: the app's origin or the dedicated health server. */
+  readonly healthOrigin: string;
+  readonly drainer: Drainer;
+  readonly server: http.Server;
+  /** Ends the pending `/slow` requests. */
+  release(): void;
+  /** How many `/slow` requests are waiting. */
+  waiting(): number;
+  /** What each request to `/` saw on arrival, in order: the drain phase, or `active` before the drain. */
+  readonly phasesSeen: string[];
+}
+
+// The window is long enough for the few local requests the test sends during it; whether they
+// really arrived in it is checked (`phasesSeen`), not assumed.
+const OPTIONS = { signals: false, deregister: { mode: 'fixed', delayMs: 1_000 }, drainTimeoutMs: 10_000 } satisfies DrainerOptions;
+
+/** What the apps' routes share with the test: `/slow` waits in `pending`, `/` notes the phase. */
+interface Routes {
+  readonly pending: (() => void)[];
+  readonly phasesSeen: string[];
+  drainer?: Drainer;
+}
+
+const flavours: Record<string, () => Promise<App>> = {
+  /** docs: wrap the Koa callback with `drainer.withHealth`, after the last `app.use()`. */
+  async koa() {
+    const r: Routes = { pending: [], phasesSeen: [] };
+    const app = new Koa();
+    app.use(async (ctx) => {
+      if (ctx.path === '/slow') {
+        await new Promise<void>((resolve) => r.pending.push(resolve));
+        ctx.body = 'slow done';
+      } else if (ctx.path === '/') {
+        r.phasesSeen.push(r.drainer?.phase ?? r.drainer?.state ?? 'none');
+        ctx.body = 'ok';
+      }
+    });
+    // The recipe.
+    const server = http.createServer();
+    const drainer = createDrainer(server, OPTIONS);
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- as written in the docs; Koa's callback settles its own errors
+    server.on('request', drainer.withHealth(app.callback()));
+    r.drainer = drainer;
+    const origin = `http://127.0.0.1:${await listen(server)}`;
+    return handle(r, server, origin, origin);
+  },
+
+  /** docs: own `http.Server`, `{ health: { port } }`, Hono's listener added unwrapped after the drainer. */
+  async 'hono, health on its own port'() {
+    const r: Routes = { pending: [], phasesSeen: [] };
+    const app = honoApp(r);
+    // The recipe (port 0 and 127.0.0.1 instead of 9000 on every interface).
+    const server = http.createServer();
+    const drainer = createDrainer(server, { ...OPTIONS, health: { port: 0, host: '127.0.0.1' } });
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- as written in the docs; Hono's listener settles its own errors
+    server.on('request', getRequestListener(app.fetch));
+    r.drainer = drainer;
+    const port = await listen(server);
+    await until('health server listening', () => drainer.healthAddress !== undefined);
+    return handle(r, server, `http://127.0.0.1:${port}`, `http://127.0.0.1:${drainer.healthAddress!.port}`);
+  },
+
+  /** docs: own `http.Server`, then `server.on('request', drainer.withHealth(getRequestListener(app.fetch)))`. */
+  async 'hono, health on the app port'() {
+    const r: Routes = { pending: [], phasesSeen: [] };
+    const app = honoApp(r);
+    // The recipe.
+    const server = http.createServer();
+    const drainer = createDrainer(server, OPTIONS);
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- as written in the docs; Hono's listener settles its own errors
+    server.on('request', drainer.withHealth(getRequestListener(app.fetch)));
+    r.drainer = drainer;
+    const origin = `http://127.0.0.1:${await listen(server)}`;
+    return handle(r, server, origin, origin);
+  },
+};
+
+function honoApp(r: Routes): Hono {
+  const app = new Hono();
+  app.get('/slow', (c) => new Promise<Response>((resolve) => r.pending.push(() => resolve(c.text('slow done')))));
+  app.get('/', (c) => {
+    r.phasesSeen.push(r.drainer?.phase ?? r.drainer?.state ?? 'none');
+    return c.text('ok');
+  });
+  return app;
+}
+
+function handle(r: Routes, server: http.Server, origin: string, healthOrigin: string): App {
+  return {
+    origin,
+    healthOrigin,
+    drainer: r.drainer!,
+    server,
+    phasesSeen: r.phasesSeen,
+    release: () => r.pending.splice(0).forEach((f) => f()),
+    waiting: () => r.pending.length,
+  };
+}
+
+async function until(what: string, predicate: () => boolean): Promise<void> {
+  await within(
+    (async () => {
+      while (!predicate()) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    10_000,
+    what,
+  );
+}
+
+interface Answer {
+  readonly status: number;
+  readonly connection: string | undefined;
+  readonly body: string;
+}
+
+async function get(pool: Pool, path: string): Promise<Answer> {
+  const res = await within(pool.request({ method: 'GET', path }), 10_000, `GET ${path}`);
+  const body = await res.body.text();
+  const connection = res.headers.connection;
+  return { status: res.statusCode, connection: Array.isArray(connection) ? connection.join(', ') : connection, body };
+}
+
+/** Ends whatever a test left running: the drain (forced), the drainer's listeners, the server. */
+async function stop(app: App): Promise<void> {
+  app.release();
+  if (app.drainer.state !== 'active') await within(app.drainer.force('test over'), 10_000, 'forced drain').catch(() => undefined);
+  app.drainer.detach();
+  app.server.closeAllConnections();
+  await new Promise((resolve) => app.server.close(resolve));
+}
+
+for (const [name, start] of Object.entries(flavours)) {
+  describe(`docs recipe: ${name}`, () => {
+    it('readiness 503 from the drain start, liveness 200, window requests and the in-flight one served with Connection: close', async () => {
+      const app = await start();
+      const client = new Pool(app.origin);
+      const health = app.healthOrigin === app.origin ? client : new Pool(app.healthOrigin);
+      try {
+        // Before the drain: ready, alive, serving keep-alive.
+        assert.equal((await get(health, '/readyz')).status, 200);
+        assert.equal((await get(health, '/healthz')).status, 200);
+        const before = await get(client, '/');
+        assert.deepEqual([before.status, before.body], [200, 'ok']);
+        assert.notEqual(before.connection, 'close');
+
+        const slow = get(client, '/slow');
+        slow.catch(() => undefined); // awaited below; a failure before that must not surface as unhandled
+        await until('/slow in flight', () => app.waiting() === 1);
+        assert.equal(app.drainer.inflight, 1);
+
+        const drained = app.drainer.drain();
+        assert.equal(app.drainer.state, 'draining');
+
+        // The deregistration window: not ready, alive, and the app still serves, closing connections.
+        const ready = await get(health, '/readyz');
+        assert.equal(ready.status, 503);
+        assert.equal((await get(health, '/healthz')).status, 200);
+        const during = await get(client, '/');
+        assert.deepEqual([during.status, during.body, during.connection], [200, 'ok', 'close']);
+        assert.deepEqual(app.phasesSeen, ['active', 'deregistering']);
+
+        // The window is over and the listener closed; the drain waits for /slow.
+        await until('drain waiting for /slow', () => app.drainer.phase === 'waiting');
+        assert.equal(app.server.listening, false);
+        if (health !== client) {
+          assert.equal((await get(health, '/readyz')).status, 503);
+          assert.equal((await get(health, '/healthz')).status, 200);
+        }
+        app.release();
+        const res = await slow;
+        assert.deepEqual([res.status, res.body, res.connection], [200, 'slow done', 'close']);
+
+        const result = await within(drained, 10_000, 'drain');
+        assert.equal(result.success, true);
+        assert.equal(result.outcome, 'completed');
+        assert.equal(result.requestsAtStart, 1);
+        assert.equal(result.requestsCompleted >= 1, true);
+        assert.equal(result.requestsRemaining, 0);
+        assert.equal(result.connectionsForced, 0);
+      } finally {
+        // Cleanup never masks the assertion that failed.
+        await stop(app).catch(() => undefined);
+        for (const pool of new Set([client, health])) await pool.destroy().catch(() => undefined);
+      }
+    });
+  });
+}
