@@ -365,14 +365,19 @@ class ServerDrainer extends EventEmitter implements Drainer {
   #attachServer(): void {
     const server = this.#server as net.Server;
     const t = this.#tracker;
-    const on = (event: string, fn: (...args: never[]) => void): void => {
-      server.on(event, fn as (...args: unknown[]) => void);
+    const on = (event: string, fn: (...args: never[]) => void, prepend = false): void => {
+      if (prepend) server.prependListener(event, fn as (...args: unknown[]) => void);
+      else server.on(event, fn as (...args: unknown[]) => void);
       this.#detachers.push(() => server.removeListener(event, fn as (...args: unknown[]) => void));
     };
     // 'connection' carries the raw TCP socket for plain and TLS servers alike, so sockets still
     // in their TLS handshake are counted and forced too.
     on('connection', t.onConnection);
-    on('request', t.onRequest);
+    // Prepended: most servers are created with the application's handler already attached
+    // (`http.createServer(app)`, Hono's `serve()`), and a handler that answers synchronously
+    // would otherwise send its response before drainkit marks it `Connection: close` during
+    // the window.
+    on('request', t.onRequest, true);
     this.#followExpectEvents(server);
     if (isHttp2Server(server)) {
       on('session', t.onSession);

@@ -86,6 +86,32 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     assert.equal(c.error, undefined);
   });
 
+  it('marks Connection: close during the window even when the application\'s handler was attached first and answers synchronously', async () => {
+    // The usual shape: http.createServer(app), then createDrainer(server).
+    const server = http.createServer((_req, res) => res.end('sync'));
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 5_000 } });
+    const port = await listen(server);
+    const c = await RawClient.connect(port);
+    try {
+      c.write(get('/'));
+      await c.waitFor((x) => x.data.includes('sync'), 'the first response');
+      assert.match(c.data, /connection: keep-alive/i);
+      const done = drainer.drain();
+      c.data = '';
+      c.write(get('/'));
+      await c.waitFor((x) => x.ended && x.data.includes('sync'), 'the response in the window and the server FIN');
+      assert.match(c.data, /^HTTP\/1\.1 200/);
+      assert.match(c.data, /connection: close/i);
+      c.socket.end();
+      await drainer.force('test');
+      assert.equal((await done).requestsCompleted, 1);
+    } finally {
+      c.socket.destroy();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('counts client aborts, caught throws, unanswered requests and uploads exactly', async () => {
     const { drainer, port } = await start({ deregister: { mode: 'fixed', delayMs: 0 } });
     // aborted mid-request

@@ -10,8 +10,9 @@
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import { Pool } from 'undici';
@@ -69,17 +70,20 @@ const flavours: Record<string, () => Promise<App>> = {
     return handle(r, server, origin, origin);
   },
 
-  /** docs: own `http.Server`, `{ health: { port } }`, Hono's listener added unwrapped after the drainer. */
-  async 'hono, health on its own port'() {
+  /**
+   * docs: `createDrainer(serve({ fetch: app.fetch, port }), { health: { port } })`. `serve()`
+   * attaches Hono's listener before drainkit exists, so this also proves drainkit's own listener
+   * runs first (Hono answers `/` synchronously: without that, `Connection: close` would be late).
+   */
+  async 'hono serve(), health on its own port'() {
     const r: Routes = { pending: [], phasesSeen: [] };
     const app = honoApp(r);
-    // The recipe (port 0 and 127.0.0.1 instead of 9000 on every interface).
-    const server = http.createServer();
+    // The recipe (port 0 and 127.0.0.1 instead of 3000 and 9000 on every interface).
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as http.Server;
     const drainer = createDrainer(server, { ...OPTIONS, health: { port: 0, host: '127.0.0.1' } });
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- as written in the docs; Hono's listener settles its own errors
-    server.on('request', getRequestListener(app.fetch));
     r.drainer = drainer;
-    const port = await listen(server);
+    if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as AddressInfo).port;
     await until('health server listening', () => drainer.healthAddress !== undefined);
     return handle(r, server, `http://127.0.0.1:${port}`, `http://127.0.0.1:${drainer.healthAddress!.port}`);
   },
