@@ -108,11 +108,15 @@ for (const [name, start] of Object.entries(flavours)) {
       const plain = await fetch(`${base}/`);
       assert.equal(plain.status, 200);
       assert.equal(await plain.text(), 'ok');
+      // Express's handler is attached before drainkit's (http.createServer(app)) and answers
+      // synchronously: the header still has to be there.
+      assert.equal(plain.headers.get('connection'), 'close');
 
       await until('window over', () => app.drainer.phase === 'waiting');
       app.release();
       const res = await slow;
       assert.equal(res.status, 200);
+      assert.equal(res.headers.get('connection'), 'close');
       assert.equal(await res.text(), 'slow done');
       const result = await within(drained, 10_000, 'drain');
       assert.equal(result.success, true);
