@@ -242,6 +242,16 @@ class ServerDrainer extends EventEmitter implements Drainer {
     let requestsRemaining = 0;
     let persistentRemaining = 0;
     let connectionsForced = 0;
+    // Whatever the outcome: upgraded connections no integration manages have no way to end but
+    // this one. Counted apart from the forced ones, and said out loud.
+    const upgradesClosed = tracker.closeUpgraded();
+    if (upgradesClosed > 0) {
+      this.#log(
+        'warn',
+        { event: 'drain_upgrades_closed', upgradesClosed },
+        `closed ${upgradesClosed} upgraded connection(s) that no drainkit integration manages (use drainkit/ws, or persistent.add, to close them cleanly)`,
+      );
+    }
     if (!completed) {
       this.#enter('forcing');
       requestsRemaining = tracker.inflight;
@@ -267,6 +277,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
       requestsRemaining,
       persistentRemaining,
       connectionsForced,
+      upgradesClosed,
       persistentClosed: this.persistent.tally(),
       longestRequestMs: tracker.longestDuringDrainMs,
       phases: [...this.#phases],
@@ -378,7 +389,8 @@ class ServerDrainer extends EventEmitter implements Drainer {
     // would otherwise send its response before drainkit marks it `Connection: close` during
     // the window.
     on('request', t.onRequest, true);
-    this.#followExpectEvents(server);
+    this.#followAppListeners(server, ['checkContinue', 'checkExpectation'], t.onRequest as (...args: unknown[]) => void);
+    this.#followAppListeners(server, ['upgrade', 'connect'], t.onUpgrade as (...args: unknown[]) => void);
     if (isHttp2Server(server)) {
       on('session', t.onSession);
       on('stream', t.onStream);
@@ -386,16 +398,16 @@ class ServerDrainer extends EventEmitter implements Drainer {
   }
 
   /**
-   * A request with `Expect:` goes to 'checkContinue' (or 'checkExpectation') instead of
-   * 'request' when the application listens for those events, and Node decides by the listener
-   * count: with none it answers 100 Continue (or 417) itself and emits 'request'. A listener of
-   * ours alone would take that answer away and leave such requests hanging, so drainkit listens
-   * there exactly while the application does, and counts those requests like any other.
+   * Node decides some things by whether the application listens for an event at all: a request
+   * with `Expect:` goes to 'checkContinue' (or 'checkExpectation') instead of 'request' only
+   * when someone listens, else Node answers 100 Continue (or 417) itself; an `Upgrade:` or
+   * `CONNECT` request is handed over through 'upgrade' (or 'connect') only when someone listens,
+   * else it is served as a plain request. A listener of drainkit's own would change those
+   * answers, so drainkit listens on these events exactly while the application does, first, and
+   * follows the application's listeners as they come and go.
    */
-  #followExpectEvents(server: net.Server): void {
-    const t = this.#tracker;
-    const track = t.onRequest as (...args: unknown[]) => void;
-    const events = new Set(['checkContinue', 'checkExpectation']);
+  #followAppListeners(server: net.Server, names: readonly string[], track: (...args: unknown[]) => void): void {
+    const events = new Set(names);
     const sync = (event: string, adding: boolean): void => {
       const ours = server.listeners(event).includes(track);
       // 'newListener' fires before the application's listener is added, 'removeListener' after.
@@ -527,6 +539,7 @@ function summary(r: DrainResult): Record<string, unknown> {
     persistentRemaining: r.persistentRemaining,
     persistentClosed: r.persistentClosed,
     connectionsForced: r.connectionsForced,
+    upgradesClosed: r.upgradesClosed,
     longestRequestMs: round(r.longestRequestMs),
   };
 }

@@ -44,6 +44,8 @@ export interface DrainReport {
   readonly persistentForced: number;
   /** Sockets and HTTP/2 sessions destroyed because the drain was forced. */
   readonly connectionsForced: number;
+  /** Upgraded connections no integration managed, closed at the end of the wait. */
+  readonly upgradesClosed: number;
   readonly longestRequestMs: number;
   /** From the end of the window until nothing was left (or the force), in milliseconds. */
   readonly waitMs: number;
@@ -121,6 +123,7 @@ export function drainReport(result: DrainResult, options: Pick<ResolvedOptions, 
     requestsForced: result.requestsRemaining,
     persistentForced: result.persistentRemaining,
     connectionsForced: result.connectionsForced,
+    upgradesClosed: result.upgradesClosed,
     longestRequestMs: result.longestRequestMs,
     waitMs,
     drainTimeoutMs: timeout,
@@ -144,6 +147,7 @@ export function formatDrainReport(report: DrainReport): string {
     `drain ${report.outcome} (${report.reason}) in ${Math.round(report.durationMs)} ms: ` +
       `${report.requestsCompleted} requests completed, ${report.requestsForced} forced, ` +
       `${report.persistentForced} persistent connections forced, ${report.connectionsForced} connections destroyed, ` +
+      (report.upgradesClosed > 0 ? `${report.upgradesClosed} unmanaged upgraded connections closed, ` : '') +
       `longest request ${Math.round(report.longestRequestMs)} ms`,
     ...report.phases.map((p) => `  ${p.phase.padEnd(13)} ${String(Math.round(p.durationMs)).padStart(7)} ms`),
     ...report.hints.map((h) => `  hint: ${h.message}`),

@@ -65,6 +65,8 @@ export class Tracker {
   readonly sessions = new Set<http2.ServerHttp2Session>();
   /** Sockets half-closed by us, waiting for the client's FIN. */
   readonly lingering = new Set<Socket>();
+  /** Sockets handed over through 'upgrade' or 'connect' and not closed yet. */
+  readonly upgraded = new Set<Socket>();
   /**
    * Drain state, written only by the drainer. Plain fields rather than getters: they are read on
    * every request.
@@ -103,6 +105,32 @@ export class Tracker {
       tracker.tlsSockets.delete(this);
       if (tracker.lingering.delete(this)) tracker.#host.onRelease();
     })(this);
+
+  /**
+   * A connection taken over through 'upgrade' or 'connect': it leaves the request cycle for a
+   * protocol drainkit does not know. Remembered so the drain can say what it closed at the end.
+   */
+  readonly onUpgrade = (req: http.IncomingMessage, socket: Socket): void => {
+    if (this.draining) this.#noteActivity(req);
+    if (this.upgraded.has(socket)) return;
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
+  };
+
+  /**
+   * Closes the upgraded connections still open (their persistent integration, if any, has had
+   * its turn by now) and returns how many.
+   */
+  closeUpgraded(): number {
+    let closed = 0;
+    for (const socket of this.upgraded) {
+      if (socket.destroyed) continue;
+      closed += 1;
+      socket.destroy();
+    }
+    this.upgraded.clear();
+    return closed;
+  }
 
   readonly onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: AnyResponse): void => {
     // HTTP/2 requests through the compatibility API are tracked as streams (see onStream).

@@ -190,6 +190,14 @@ export interface DrainResult {
   /** Sockets and HTTP/2 sessions destroyed because the drain was forced. */
   readonly connectionsForced: number;
   /**
+   * Connections taken over through the server's `'upgrade'` or `'connect'` event by something
+   * other than a drainkit integration (a WebSocket server without `drainkit/ws`, a proxy's
+   * tunnels) and still open at the end of the wait: drainkit cannot speak their protocol, so it
+   * closes them then, counts them here (not in `connectionsForced`) and logs a warning. Register
+   * such connections with `persistent.add` to give them a clean shutdown path.
+   */
+  readonly upgradesClosed: number;
+  /**
    * Persistent connections that closed during the drain, by kind (`websocket`, `sse`,
    * `long-poll`…): `clean` when they went away on their own path (close handshake, stream ended,
    * poll answered), `terminated` when they were cut (a close timeout, or the forced drain).

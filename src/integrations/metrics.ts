@@ -97,6 +97,7 @@ export async function createDrainMetrics(drainer: Drainer, options?: DrainMetric
   const requestsForced = new client.Gauge({ name: name('drain_requests_forced'), help: 'Requests still in flight when the last drain was forced.', registers });
   const persistentForced = new client.Gauge({ name: name('drain_persistent_forced'), help: 'Persistent connections still open when the last drain was forced.', registers });
   const connectionsForced = new client.Gauge({ name: name('drain_connections_forced'), help: 'Sockets and HTTP/2 sessions destroyed when the last drain was forced.', registers });
+  const upgradesClosed = new client.Gauge({ name: name('drain_upgrades_closed'), help: 'Upgraded connections no drainkit integration managed, closed at the end of the last drain.', registers });
   const drains = new client.Counter({ name: name('drains_total'), help: 'Drains finished, by outcome.', labelNames: ['outcome'], registers });
   drains.inc({ outcome: 'completed' }, 0);
   drains.inc({ outcome: 'forced' }, 0);
@@ -135,6 +136,7 @@ export async function createDrainMetrics(drainer: Drainer, options?: DrainMetric
     requestsForced.set(result.requestsRemaining);
     persistentForced.set(result.persistentRemaining);
     connectionsForced.set(result.connectionsForced);
+    upgradesClosed.set(result.upgradesClosed);
     drains.inc({ outcome: result.outcome });
   };
   drainer.on('state', onState);

@@ -268,6 +268,7 @@ class InstanceReporter implements Reporter {
         persistentRemaining: result.persistentRemaining,
         persistentClosed: result.persistentClosed,
         connectionsForced: result.connectionsForced,
+        upgradesClosed: result.upgradesClosed,
         longestRequestMs: round(result.longestRequestMs),
       };
       const at = new Date();

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createDrainer, DrainkitError, type Drainer, type DrainerOptions } from '../../src/index.js';
 import { listen, until } from '../helpers/servers.js';
@@ -297,6 +298,49 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
         s.closeAllConnections();
         s.close();
       }
+    }
+  });
+
+  it('closes upgraded connections no integration manages at the end of the wait, counts them and says so; without an upgrade listener Upgrade requests stay plain requests', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const logger = { info: () => undefined, warn: (o: Record<string, unknown>) => void warnings.push(o), error: () => undefined, debug: () => undefined };
+    const server = http.createServer((_req, res) => res.end('plain'));
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 }, drainTimeoutMs: 10_000, logger });
+    const port = await listen(server);
+    const clients: RawClient[] = [];
+    try {
+      // No 'upgrade' listener: Node serves an Upgrade request as a plain one, drainkit must not change that.
+      const plain = await RawClient.connect(port);
+      clients.push(plain);
+      plain.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      await plain.waitFor((x) => x.data.includes('plain'), 'the plain answer');
+      assert.match(plain.data, /^HTTP\/1\.1 200/);
+      assert.equal(server.listenerCount('upgrade'), 0);
+
+      // A raw protocol switch of the application's own: an echo after 101.
+      server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+        socket.on('data', (d) => socket.write(d));
+        socket.on('error', () => undefined);
+      });
+      const up = await RawClient.connect(port);
+      clients.push(up);
+      up.write('GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      await up.waitFor((x) => x.data.includes('101 Switching'), 'the 101');
+      up.write('ping');
+      await up.waitFor((x) => x.data.endsWith('ping'), 'the echo');
+      assert.equal(drainer.inflight, 0);
+
+      const result = await drainer.drain();
+      assert.equal(result.success, true);
+      assert.equal(result.upgradesClosed, 1);
+      assert.equal(result.connectionsForced, 0);
+      await up.waitFor((x) => x.ended, 'the server closing the upgraded connection');
+      assert.deepEqual(warnings.filter((w) => w.event === 'drain_upgrades_closed').map((w) => w.upgradesClosed), [1]);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      server.closeAllConnections();
+      server.close();
     }
   });
 

@@ -23,6 +23,7 @@ function result(overrides: Partial<Omit<DrainResult, 'phases'>> & { phases: [Dra
     requestsRemaining: 0,
     persistentRemaining: 0,
     connectionsForced: 0,
+    upgradesClosed: 0,
     persistentClosed: {},
     longestRequestMs: 50,
     hooks: [],

@@ -85,6 +85,8 @@ for (const mode of ['server', 'noServer'] as const) {
       assert.equal(result.persistentRemaining, 0);
       assert.deepEqual(sockets.stats, { open: 0, goingAway: 1, closedClean: 1, terminated: 0, refused: 0 });
       assert.deepEqual(result.persistentClosed, { websocket: { clean: 1, terminated: 0 } });
+      // The integration closed it: nothing left for the unmanaged-upgrade sweep.
+      assert.equal(result.upgradesClosed, 0);
     });
 
     it('terminates a client that ignores the close frame at the close timeout, and the drain still completes', async () => {
@@ -109,6 +111,7 @@ for (const mode of ['server', 'noServer'] as const) {
       assert.equal(frames.readUInt16BE(at + 2), 1001);
       assert.deepEqual(sockets.stats, { open: 0, goingAway: 1, closedClean: 0, terminated: 1, refused: 0 });
       assert.deepEqual(result.persistentClosed, { websocket: { clean: 0, terminated: 1 } });
+      assert.equal(result.upgradesClosed, 0);
     });
 
     it('refuses an upgrade with 503 once the persistent shutdown began', async () => {
