@@ -257,6 +257,7 @@ function drainOutcome(final: Instance & { outcome?: DrainEventRow }): string {
   const parts = [d.success === true ? 'drained cleanly' : 'drain forced'];
   if (typeof d.durationMs === 'number') parts.push(`in ${formatAge(d.durationMs)}`);
   if (typeof d.connectionsForced === 'number' && d.connectionsForced > 0) parts.push(`${d.connectionsForced} connections forced`);
+  if (typeof d.upgradesClosed === 'number' && d.upgradesClosed > 0) parts.push(`${d.upgradesClosed} unmanaged upgraded connections closed`);
   return `: ${parts.join(', ')}`;
 }
 
