@@ -12,15 +12,23 @@ import { get, listen, tlsMaterial, until } from '../helpers/servers.js';
 function h2server(delayMs: number) {
   const server = http2.createServer();
   const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs } });
+  /** Streams to `/gate` wait here until the test answers them. */
+  const gated: (() => void)[] = [];
   server.on('stream', (stream, headers) => {
-    const ms = Number(new URL(String(headers[':path']), 'http://x').searchParams.get('ms') ?? 0);
-    const t = setTimeout(() => {
+    const url = new URL(String(headers[':path']), 'http://x');
+    const answer = (): void => {
+      if (stream.closed) return;
       stream.respond({ ':status': 200 });
       stream.end('done');
-    }, ms);
+    };
+    if (url.pathname === '/gate') {
+      gated.push(answer);
+      return;
+    }
+    const t = setTimeout(answer, Number(url.searchParams.get('ms') ?? 0));
     stream.once('close', () => clearTimeout(t));
   });
-  return { server, drainer };
+  return { server, drainer, release: () => gated.splice(0).forEach((f) => f()), gatedCount: () => gated.length };
 }
 
 describe('http2 drain', { timeout: 30_000 }, () => {
@@ -45,17 +53,25 @@ describe('http2 drain', { timeout: 30_000 }, () => {
   });
 
   it('serves a session opened during the window before sending it GOAWAY', async () => {
-    const { server, drainer } = h2server(400);
+    // A window long enough that the late connection surely lands in it on a loaded machine.
+    const { server, drainer, release, gatedCount } = h2server(2_000);
     const port = await listen(server);
     const done = drainer.drain();
     const late = http2.connect(`http://127.0.0.1:${port}`);
     const goaways: number[] = [];
     late.on('goaway', (_code, last) => goaways.push(last));
-    const reply = await get('h2c', port, '/', late);
-    assert.equal(reply.status, 200);
+    // The stream is held open until both GOAWAY frames have arrived: a client that got the first
+    // one closes its session as soon as its last stream ends, and could otherwise be gone before
+    // the final one (after the PING round trip) reaches it.
+    const reply = get('h2c', port, '/gate', late);
+    await until(() => gatedCount() === 1, 10_000, 'the late session\'s stream');
     await until(() => goaways.length >= 2, 10_000, 'the two GOAWAY frames');
     assert.equal(goaways[0], 2 ** 31 - 1);
-    assert.equal(goaways[1], 1, 'the final GOAWAY names the stream that was served');
+    assert.equal(goaways[1], 1, 'the final GOAWAY names the stream being served');
+    release();
+    const r = await reply;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'done');
     late.destroy();
     assert.equal((await done).success, true);
   });
