@@ -33,14 +33,17 @@ function h2server(delayMs: number) {
 
 describe('http2 drain', { timeout: 30_000 }, () => {
   it('sends GOAWAY twice: first with the largest stream id, then the real last one; the open stream completes', async () => {
-    const { server, drainer } = h2server(300);
+    const { server, drainer, release } = h2server(300);
     const port = await listen(server);
     const client = http2.connect(`http://127.0.0.1:${port}`);
     const goaways: { code: number; last: number }[] = [];
     client.on('goaway', (code, last) => goaways.push({ code, last }));
-    const slow = get('h2c', port, '/?ms=500', client);
+    const slow = get('h2c', port, '/gate', client);
     await until(() => drainer.inflight === 1, 10_000, 'the stream');
     const result = drainer.drain();
+    // Both frames arrive while the stream is still open; then it completes.
+    await until(() => goaways.length >= 2, 10_000, 'the two GOAWAY frames');
+    release();
     const reply = await slow;
     assert.equal(reply.status, 200);
     assert.equal(reply.body, 'done');
