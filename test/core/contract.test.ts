@@ -40,7 +40,8 @@ for (const flavour of FLAVOURS) {
 
   describe(`drain contract: ${flavour}`, { timeout: 60_000 }, () => {
     it('readiness flips to 503 on the first probe after the drain starts; liveness stays 200', async () => {
-      const { drainer, port } = await start(flavour, { deregister: { mode: 'fixed', delayMs: 400 } });
+      // The window must outlast the probes below (new connections) even on a loaded machine.
+      const { drainer, port } = await start(flavour, { deregister: { mode: 'fixed', delayMs: 1_500 } });
       assert.equal((await get(flavour, port, '/readyz')).status, 200);
       const done = drainer.drain('test');
       assert.equal(drainer.state, 'draining');
@@ -54,7 +55,8 @@ for (const flavour of FLAVOURS) {
     });
 
     it('serves new connections during the window, completes in-flight work, then refuses', async () => {
-      const { drainer, port } = await start(flavour, { deregister: { mode: 'fixed', delayMs: 300 } });
+      // Long enough for the fresh connection below to land in it on a loaded machine.
+      const { drainer, port } = await start(flavour, { deregister: { mode: 'fixed', delayMs: 1_500 } });
       const session = h2 ? connectH2(flavour, port) : undefined;
       const slow = get(flavour, port, '/work?ms=600', session);
       await until(() => drainer.inflight === 1, 10_000, 'the slow request to be in flight');
