@@ -8,6 +8,7 @@
 export { createDrainer } from './core/drainer.js';
 export { DrainkitError, type DrainkitErrorCode } from './core/errors.js';
 export { DEFAULTS } from './core/options.js';
+export { isDrainkitListener } from './core/listeners.js';
 export { balancerSaysNotRouting } from './core/window.js';
 export { drainReport, formatDrainReport, phaseDurations, type DrainHint, type DrainHintCode, type DrainReport, type PhaseDuration } from './core/report.js';
 export * from './core/types.js';

@@ -11,6 +11,7 @@ import { DrainkitError, describeValue } from './errors.js';
 import { answer, pathOf } from './health.js';
 import { runHooks, type RegisteredHook } from './hooks.js';
 import { Lifecycle } from './lifecycle.js';
+import { markCoreListener } from './listeners.js';
 import { integerOption, resolveOptions } from './options.js';
 import { Persistent } from './persistent.js';
 import { drainReport } from './report.js';
@@ -388,9 +389,13 @@ class ServerDrainer extends EventEmitter implements Drainer {
     // (`http.createServer(app)`, Hono's `serve()`), and a handler that answers synchronously
     // would otherwise send its response before drainkit marks it `Connection: close` during
     // the window.
-    on('request', t.onRequest, true);
-    this.#followAppListeners(server, ['checkContinue', 'checkExpectation'], t.onRequest as (...args: unknown[]) => void);
-    this.#followAppListeners(server, ['upgrade', 'connect'], t.onUpgrade as (...args: unknown[]) => void);
+    on('request', markCoreListener(t.onRequest), true);
+    this.#followAppListeners(server, {
+      checkContinue: t.onRequest,
+      checkExpectation: t.onRequest,
+      upgrade: markCoreListener(t.onUpgrade),
+      connect: t.onUpgrade,
+    });
     if (isHttp2Server(server)) {
       on('session', t.onSession);
       on('stream', t.onStream);
@@ -406,9 +411,10 @@ class ServerDrainer extends EventEmitter implements Drainer {
    * answers, so drainkit listens on these events exactly while the application does, first, and
    * follows the application's listeners as they come and go.
    */
-  #followAppListeners(server: net.Server, names: readonly string[], track: (...args: unknown[]) => void): void {
-    const events = new Set(names);
+  #followAppListeners(server: net.Server, trackers: Readonly<Record<string, (...args: never[]) => void>>): void {
+    const events = new Map(Object.entries(trackers) as [string, (...args: unknown[]) => void][]);
     const sync = (event: string, adding: boolean): void => {
+      const track = events.get(event)!;
       const ours = server.listeners(event).includes(track);
       // 'newListener' fires before the application's listener is added, 'removeListener' after.
       const theirs = server.listenerCount(event) - (ours ? 1 : 0) + (adding ? 1 : 0);
@@ -416,18 +422,18 @@ class ServerDrainer extends EventEmitter implements Drainer {
       else if (theirs === 0 && ours) server.removeListener(event, track);
     };
     const onNew = (event: string | symbol, listener: unknown): void => {
-      if (typeof event === 'string' && events.has(event) && listener !== track) sync(event, true);
+      if (typeof event === 'string' && events.has(event) && listener !== events.get(event)) sync(event, true);
     };
     const onRemoved = (event: string | symbol, listener: unknown): void => {
-      if (typeof event === 'string' && events.has(event) && listener !== track) sync(event, false);
+      if (typeof event === 'string' && events.has(event) && listener !== events.get(event)) sync(event, false);
     };
     server.on('newListener', onNew);
     server.on('removeListener', onRemoved);
-    for (const event of events) sync(event, false);
+    for (const event of events.keys()) sync(event, false);
     this.#detachers.push(() => {
       server.removeListener('newListener', onNew);
       server.removeListener('removeListener', onRemoved);
-      for (const event of events) server.removeListener(event, track);
+      for (const [event, track] of events) server.removeListener(event, track);
     });
   }
 

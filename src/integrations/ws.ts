@@ -25,6 +25,7 @@ import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { DrainkitError } from '../core/errors.js';
+import { isDrainkitListener } from '../core/listeners.js';
 import type { Drainer } from '../core/types.js';
 import { integer, knownKeys, singleLine } from './options.js';
 import { onPersistentShutdown } from './persistent-shutdown.js';
@@ -153,7 +154,8 @@ export function drainWebSockets(drainer: Drainer, wss: WebSocketServer, options?
       if (wss.shouldHandle(req) === true) {
         counts.refused += 1;
         refuse(socket, 503, 'Service Unavailable', 'draining: reconnect to another instance\n');
-      } else if (server.listenerCount('upgrade') === 1) {
+      } else if (server.listeners('upgrade').every((l) => l === onUpgrade || isDrainkitListener(l))) {
+        // Nobody else (the core only watches) will answer an upgrade ws does not handle.
         refuse(socket, 400, 'Bad Request', 'no WebSocket endpoint at this path\n');
       }
     };

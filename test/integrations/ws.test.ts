@@ -128,7 +128,16 @@ for (const mode of ['server', 'noServer'] as const) {
       const plain = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(plain.status, 200);
       await plain.text();
-      if (mode === 'server') assert.equal(sockets.stats.refused, 1);
+      if (mode === 'server') {
+        assert.equal(sockets.stats.refused, 1);
+        // An upgrade to a path ws does not serve gets 400 rather than hanging: drainkit's own
+        // upgrade listener only watches, so the integration is the one left to answer.
+        const stray = new WebSocket(`ws://127.0.0.1:${port}/elsewhere`);
+        stray.on('error', () => undefined);
+        const [, strayRes] = await within(next<[http.ClientRequest, http.IncomingMessage]>(stray, 'unexpected-response'), 10_000, 'an answer to the stray upgrade');
+        assert.equal(strayRes.statusCode, 400);
+        strayRes.resume();
+      }
       const result = await within(drainer.force(), 10_000, 'force');
       assert.equal(result.outcome, 'forced');
       await drained;
