@@ -1,11 +1,13 @@
 /**
  * Small real clients and servers for the integration tests: a listening server on 127.0.0.1
- * port 0, a raw WebSocket client that never answers a close frame, a raw HTTP exchange.
+ * port 0, a raw WebSocket client that never answers a close frame, a raw HTTP exchange, a GET
+ * through a keep-alive pool, hang guards.
  */
 import { randomBytes } from 'node:crypto';
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
+import type { Pool } from 'undici';
 
 export async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
@@ -31,6 +33,32 @@ export function next<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: s
     };
     emitter.once(event, on);
   });
+}
+
+/** Resolves once `predicate` holds, checking every 5 ms; a 10 s hang guard names `what`. */
+export async function until(what: string, predicate: () => boolean): Promise<void> {
+  await within(
+    (async () => {
+      while (!predicate()) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    10_000,
+    what,
+  );
+}
+
+/** What a GET through a pool answered, with its `Connection` header (the drain's mark). */
+export interface Answer {
+  readonly status: number;
+  readonly connection: string | undefined;
+  readonly body: string;
+}
+
+/** A GET through a keep-alive undici Pool, like a balancer's pooled connections; 10 s hang guard. */
+export async function poolGet(pool: Pool, path: string): Promise<Answer> {
+  const res = await within(pool.request({ method: 'GET', path }), 10_000, `GET ${path}`);
+  const body = await res.body.text();
+  const connection = res.headers.connection;
+  return { status: res.statusCode, connection: Array.isArray(connection) ? connection.join(', ') : connection, body };
 }
 
 /** Rejects if `promise` has not settled within `ms` (hang guard). */

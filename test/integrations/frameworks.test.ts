@@ -13,7 +13,7 @@ import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { healthRoutes } from '../../src/integrations/express.js';
 import { drainkitPlugin } from '../../src/integrations/fastify.js';
-import { listen, within } from './clients.js';
+import { listen, within, until } from './clients.js';
 
 interface App {
   readonly port: number;
@@ -75,16 +75,6 @@ const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const s of stops.splice(0)) await s().catch(() => undefined);
 });
-
-async function until(what: string, predicate: () => boolean): Promise<void> {
-  await within(
-    (async () => {
-      while (!predicate()) await new Promise((r) => setTimeout(r, 5));
-    })(),
-    10_000,
-    what,
-  );
-}
 
 for (const [name, start] of Object.entries(flavours)) {
   describe(`drain contract: ${name}`, () => {

@@ -26,7 +26,7 @@ import { Pool } from 'undici';
 import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { healthRoutes } from '../../src/integrations/express.js';
-import { within } from './clients.js';
+import { within, until, poolGet as get } from './clients.js';
 
 // The window is long enough for the few local requests the test sends during it; whether they
 // really arrived in it is checked (`phasesSeen`), not assumed.
@@ -131,29 +131,6 @@ async function started(app: INestApplication, drainer: Drainer, shared: Shared, 
     await stop({ nest: app, drainer, server, shared });
     throw error;
   }
-}
-
-async function until(what: string, predicate: () => boolean): Promise<void> {
-  await within(
-    (async () => {
-      while (!predicate()) await new Promise((r) => setTimeout(r, 5));
-    })(),
-    10_000,
-    what,
-  );
-}
-
-interface Answer {
-  readonly status: number;
-  readonly connection: string | undefined;
-  readonly body: string;
-}
-
-async function get(pool: Pool, path: string): Promise<Answer> {
-  const res = await within(pool.request({ method: 'GET', path }), 10_000, `GET ${path}`);
-  const body = await res.body.text();
-  const connection = res.headers.connection;
-  return { status: res.statusCode, connection: Array.isArray(connection) ? connection.join(', ') : connection, body };
 }
 
 /** Ends whatever a test left running: the drain (forced), the Nest app, the drainer's listeners, the server. */

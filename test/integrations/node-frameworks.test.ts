@@ -18,7 +18,7 @@ import Koa from 'koa';
 import { Pool } from 'undici';
 import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
-import { listen, within } from './clients.js';
+import { listen, within, until, poolGet as get } from './clients.js';
 
 interface App {
   /** Where the app's routes are served. */
@@ -123,29 +123,6 @@ function handle(r: Routes, server: http.Server, origin: string, healthOrigin: st
     release: () => r.pending.splice(0).forEach((f) => f()),
     waiting: () => r.pending.length,
   };
-}
-
-async function until(what: string, predicate: () => boolean): Promise<void> {
-  await within(
-    (async () => {
-      while (!predicate()) await new Promise((r) => setTimeout(r, 5));
-    })(),
-    10_000,
-    what,
-  );
-}
-
-interface Answer {
-  readonly status: number;
-  readonly connection: string | undefined;
-  readonly body: string;
-}
-
-async function get(pool: Pool, path: string): Promise<Answer> {
-  const res = await within(pool.request({ method: 'GET', path }), 10_000, `GET ${path}`);
-  const body = await res.body.text();
-  const connection = res.headers.connection;
-  return { status: res.statusCode, connection: Array.isArray(connection) ? connection.join(', ') : connection, body };
 }
 
 /** Ends whatever a test left running: the drain (forced), the drainer's listeners, the server. */
