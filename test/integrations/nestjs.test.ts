@@ -22,11 +22,11 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Pool } from 'undici';
 import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { healthRoutes } from '../../src/integrations/express.js';
-import { within, until, poolGet as get } from './clients.js';
+import { within, until } from './clients.js';
+import { assertRecipeContract } from './recipe-contract.js';
 
 // The window is long enough for the few local requests the test sends during it; whether they
 // really arrived in it is checked (`phasesSeen`), not assumed.
@@ -147,55 +147,23 @@ for (const [name, start] of Object.entries(flavours)) {
   describe(`docs recipe: NestJS, ${name}`, () => {
     it('readiness 503 from the drain start, liveness 200, window and in-flight requests closed, Nest hooks after the last response', async () => {
       const app = await start();
-      const client = new Pool(app.origin);
-      const health = app.healthOrigin === app.origin ? client : new Pool(app.healthOrigin);
       const { shared } = app;
       try {
-        // Before the drain: ready, alive, serving keep-alive.
-        assert.equal((await get(health, '/readyz')).status, 200);
-        assert.equal((await get(health, '/healthz')).status, 200);
-        const before = await get(client, '/');
-        assert.deepEqual([before.status, before.body], [200, 'ok']);
-        assert.notEqual(before.connection, 'close');
-
-        const slow = get(client, '/slow');
-        slow.catch(() => undefined); // awaited below; a failure before that must not surface as unhandled
-        await until('/slow in flight', () => shared.pending.length === 1);
-        assert.equal(app.drainer.inflight, 1);
-
-        const drained = app.drainer.drain();
-        drained.then(() => shared.order.push('drain resolved'), () => undefined);
-        assert.equal(app.drainer.state, 'draining');
-
-        // The deregistration window: not ready, alive, and Nest still serves, closing connections.
-        assert.equal((await get(health, '/readyz')).status, 503);
-        assert.equal((await get(health, '/healthz')).status, 200);
-        const during = await get(client, '/');
-        assert.deepEqual([during.status, during.body, during.connection], [200, 'ok', 'close']);
-        assert.deepEqual(shared.phasesSeen, ['active', 'deregistering']);
-
-        // The window is over and the listener closed; the drain waits for /slow, Nest still up.
-        await until('drain waiting for /slow', () => app.drainer.phase === 'waiting');
-        assert.equal(app.server.listening, false);
-        if (health !== client) {
-          assert.equal((await get(health, '/readyz')).status, 503);
-          assert.equal((await get(health, '/healthz')).status, 200);
-        }
-        assert.deepEqual(shared.order, []);
-
-        shared.pending.splice(0).forEach((f) => f());
-        const res = await slow;
-        assert.deepEqual([res.status, res.body, res.connection], [200, 'slow done', 'close']);
-
-        const result = await within(drained, 10_000, 'drain');
-        assert.equal(result.success, true);
-        assert.equal(result.outcome, 'completed');
-        assert.equal(result.requestsAtStart, 1);
-        assert.equal(result.requestsCompleted >= 1, true);
-        assert.equal(result.requestsRemaining, 0);
-        assert.equal(result.connectionsForced, 0);
+        const result = await assertRecipeContract(
+          {
+            ...app,
+            phasesSeen: shared.phasesSeen,
+            waiting: () => shared.pending.length,
+            release: () => shared.pending.splice(0).forEach((f) => f()),
+          },
+          {
+            drainStarted: (drained) => void drained.then(() => shared.order.push('drain resolved'), () => undefined),
+            // The drain waits for /slow: Nest's own shutdown has not begun.
+            beforeRelease: () => assert.deepEqual(shared.order, []),
+          },
+        );
         assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['nest', 'ok']]);
-        // `drained.then` above was registered before the test's own await, so it has run.
+        // `drained.then` above was registered before the contract's own await, so it has run.
         assert.deepEqual(shared.order, [
           '/slow finished',
           'onModuleDestroy',
@@ -206,7 +174,6 @@ for (const [name, start] of Object.entries(flavours)) {
       } finally {
         // Cleanup never masks the assertion that failed.
         await stop(app).catch(() => undefined);
-        for (const pool of new Set([client, health])) await pool.destroy().catch(() => undefined);
       }
     });
   });
