@@ -37,21 +37,26 @@ function withConnection(cmd: Command): Command {
   );
 }
 
-/** Opens the registry, runs `fn`, closes it; translates "no schema here" into advice. */
-async function withStore<T>(flags: ConnectionFlags, fn: (store: Store) => Promise<T>): Promise<T> {
+type RegistryModule = typeof import('../registry/index.js');
+
+/**
+ * Loads the registry module (lazily: `drainkit example-server` never needs it), opens the store,
+ * runs `fn`, closes it; translates "no schema here" into advice.
+ */
+async function withStore<T>(flags: ConnectionFlags, fn: (store: Store, registry: RegistryModule) => Promise<T>): Promise<T> {
   if (flags.databaseUrl === undefined || flags.databaseUrl === '') {
     throw new InvalidArgumentError('no registry given: pass --database-url postgres://… or set DATABASE_URL.');
   }
-  const { openStore } = await import('../registry/index.js');
+  const registry = await import('../registry/index.js');
   let store: Store;
   try {
-    store = await openStore({ databaseUrl: flags.databaseUrl });
+    store = await registry.openStore({ databaseUrl: flags.databaseUrl });
   } catch (err) {
     // Only option errors can come from opening (nothing connects yet): usage.
     throw new InvalidArgumentError(messageOf(err).replace(/^drainkit registry: (databaseUrl )?/, (_, flag?: string) => (flag === undefined ? '' : '--database-url ')));
   }
   try {
-    return await fn(store);
+    return await fn(store, registry);
   } catch (err) {
     if (hasCode(err, '42P01')) {
       throw new CommandFailure(`the database at ${redact(flags.databaseUrl)} holds no drainkit registry yet: run \`drainkit registry migrate\`, or start an instance that reports to it`);
@@ -133,8 +138,7 @@ export function addRegistryCommands(program: Command): void {
     .option('--host <host>', 'only instances on this host')
     .option('--json', 'print JSON instead of a table')
     .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean }) => {
-      const { listInstances } = await import('../registry/index.js');
-      const instances = await withStore(flags, (s) => listInstances(s, { status: flags.status, labels: flags.label, host: flags.host }));
+      const instances = await withStore(flags, (s, r) => r.listInstances(s, { status: flags.status, labels: flags.label, host: flags.host }));
       if (flags.json === true) json(instances);
       else out(instances.length === 0 ? 'no instances match' : instanceRows(instances, new Date()));
     });
@@ -148,9 +152,8 @@ export function addRegistryCommands(program: Command): void {
     .option('--limit <n>', 'at most this many', integer(1, 100_000), 1_000)
     .option('--json', 'print JSON instead of a table')
     .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: string; limit: number; json?: boolean }) => {
-      const { listEvents } = await import('../registry/index.js');
       const types = flags.type?.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
-      const events = await withStore(flags, (s) => listEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types, limit: flags.limit }));
+      const events = await withStore(flags, (s, r) => r.listEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types, limit: flags.limit }));
       if (flags.json === true) json(events);
       else out(events.length === 0 ? 'no events match' : eventRows(events));
     });
@@ -159,8 +162,7 @@ export function addRegistryCommands(program: Command): void {
     .description('Counts over the fleet: instances by state, in-flight and persistent connections, pending drain requests.')
     .option('--json', 'print JSON')
     .action(async (flags: ConnectionFlags & { json?: boolean }) => {
-      const { fleetSummary } = await import('../registry/index.js');
-      const summary = await withStore(flags, (s) => fleetSummary(s));
+      const summary = await withStore(flags, (s, r) => r.fleetSummary(s));
       if (flags.json === true) json(summary);
       else out(formatTable(['', ''], Object.entries(summary).map(([k, v]) => [k, String(v)]), { header: false }));
     });
@@ -174,12 +176,11 @@ export function addRegistryCommands(program: Command): void {
     .addOption(new Option('--wait-timeout <duration>', 'give up waiting after this long').argParser(duration(1_000, 86_400_000)).default(600_000, '10m'))
     .option('--json', 'print JSON')
     .action(async (target: { instanceId: number } | { host: string; port: number }, flags: ConnectionFlags & { reason: string; by?: string; wait?: boolean; waitTimeout: number; json?: boolean }) => {
-      const { requestDrain } = await import('../registry/index.js');
       if (flags.reason.trim() === '') throw new InvalidArgumentError('--reason must not be empty.');
-      const result = await withStore(flags, async (s) => {
-        const request = await requestDrain(s, target, { requestedBy: flags.by ?? defaultRequester(), reason: flags.reason });
+      const result = await withStore(flags, async (s, r) => {
+        const request = await r.requestDrain(s, target, { requestedBy: flags.by ?? defaultRequester(), reason: flags.reason });
         if (flags.json !== true) out(`drain requested: request ${request.requestId} for instance ${request.instanceId}`);
-        const final = flags.wait === true ? await waitStopped(s, request.instanceId, flags.waitTimeout) : undefined;
+        const final = flags.wait === true ? await waitStopped(s, r, request.instanceId, flags.waitTimeout) : undefined;
         return { ...request, ...(final !== undefined && { final }) };
       });
       if (flags.json === true) json(result);
@@ -195,8 +196,7 @@ export function addRegistryCommands(program: Command): void {
     )
     .option('--json', 'print JSON')
     .action(async (flags: ConnectionFlags & { ttl: number; json?: boolean }) => {
-      const { reap } = await import('../registry/index.js');
-      const lost = await withStore(flags, (s) => reap(s, { ttlMs: flags.ttl, reapedBy: `drainkit registry reap (${defaultRequester()})` }));
+      const lost = await withStore(flags, (s, r) => r.reap(s, { ttlMs: flags.ttl, reapedBy: `drainkit registry reap (${defaultRequester()})` }));
       if (flags.json === true) json(lost);
       else if (lost.length === 0) out('no lost instances');
       else {
@@ -210,8 +210,7 @@ export function addRegistryCommands(program: Command): void {
     .requiredOption('--older-than <duration>', 'age, e.g. 7d or 12h (0s to 3650d)', duration(0, 10 * 365 * 86_400_000))
     .option('--json', 'print JSON')
     .action(async (flags: ConnectionFlags & { olderThan: number; json?: boolean }) => {
-      const { prune } = await import('../registry/index.js');
-      const result = await withStore(flags, (s) => prune(s, { olderThanMs: flags.olderThan, timeoutMs: 60_000 }));
+      const result = await withStore(flags, (s, r) => r.prune(s, { olderThanMs: flags.olderThan, timeoutMs: 60_000 }));
       if (flags.json === true) json(result);
       else out(`pruned ${result.instances} instances, ${result.events} events, ${result.requests} drain requests`);
     });
@@ -219,9 +218,11 @@ export function addRegistryCommands(program: Command): void {
   withConnection(registry.command('migrate'))
     .description('Create or upgrade the registry schema (instances do this themselves at start; this is for setting it up ahead of them).')
     .action(async (flags: ConnectionFlags) => {
-      const { migrate, LATEST_VERSION } = await import('../registry/index.js');
-      await withStore(flags, (s) => migrate(s, { appliedBy: `drainkit registry migrate (${defaultRequester()})` }));
-      out(`registry schema at version ${LATEST_VERSION}`);
+      const version = await withStore(flags, async (s, r) => {
+        await r.migrate(s, { appliedBy: `drainkit registry migrate (${defaultRequester()})` });
+        return r.LATEST_VERSION;
+      });
+      out(`registry schema at version ${version}`);
     });
 }
 
@@ -230,8 +231,7 @@ export function addRegistryCommands(program: Command): void {
  * every 250 ms: instances write their transitions, not notifications, and one small primary-key
  * read per quarter second is nothing next to a drain.
  */
-async function waitStopped(store: Store, id: number, timeoutMs: number): Promise<Instance> {
-  const { getInstance, listEvents } = await import('../registry/index.js');
+async function waitStopped(store: Store, { getInstance, listEvents }: RegistryModule, id: number, timeoutMs: number): Promise<Instance> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {

@@ -91,14 +91,23 @@ for (const kind of DATABASE_KINDS) {
       assert.ok(row?.drainStartedAt instanceof Date && row.drainedAt instanceof Date && row.drainedAt >= row.drainStartedAt);
     });
 
-    it('database unreachable mid-drain and back within the budget: exits 0, and the final events land', async () => {
+    /**
+     * An example server reporting through a TCP proxy, with a request of `holdMs` in flight that
+     * the registry has seen; then the proxy cuts the database away.
+     */
+    async function cutMidRequest(holdMs: number) {
       const proxy = await TcpProxy.start(Number(new URL(db.url).port || 5432));
       proxies.push(proxy);
       const child = await spawn(proxy.wrap(db.url), ['--heartbeat-ms', '200']);
       const inst = await registered(child.port);
-      const request = hold(child.port, 1_500);
+      const request = hold(child.port, holdMs);
       await eventually('inflight_count 1', async () => ((await listInstances(db.store)).find((i) => i.id === inst.id)?.inflightCount === 1 ? true : undefined));
       await proxy.cut();
+      return { proxy, child, inst, request };
+    }
+
+    it('database unreachable mid-drain and back within the budget: exits 0, and the final events land', async () => {
+      const { proxy, child, inst, request } = await cutMidRequest(1_500);
       child.child.kill('SIGTERM');
       setTimeout(() => void proxy.restore(), 1_000).unref();
       // One signal only: a second would force the drain.
@@ -110,13 +119,7 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('database gone for good mid-drain: still exits 0 on time', async () => {
-      const proxy = await TcpProxy.start(Number(new URL(db.url).port || 5432));
-      proxies.push(proxy);
-      const child = await spawn(proxy.wrap(db.url), ['--heartbeat-ms', '200']);
-      const inst = await registered(child.port);
-      const request = hold(child.port, 500);
-      await eventually('inflight_count 1', async () => ((await listInstances(db.store)).find((i) => i.id === inst.id)?.inflightCount === 1 ? true : undefined));
-      await proxy.cut();
+      const { child, inst, request } = await cutMidRequest(500);
       // Hang guard only: window 200 ms + the request + the registry's 3 s flush + the exit grace.
       const exit = await signalAndWait(child, 'SIGTERM', 20_000);
       assert.deepEqual(exit, { code: 0, signal: null });
