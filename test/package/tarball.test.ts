@@ -1,0 +1,66 @@
+/**
+ * What the tarball holds: every file package.json points at, the license and changelog, and for
+ * every source map (JavaScript and declaration maps) the sources it names, so stack traces
+ * under `--enable-source-maps` and an editor's "go to definition" land on files that exist.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { after, before, test } from 'node:test';
+import { createPackedProject, type PackedProject } from './packed-project.js';
+
+let project: PackedProject;
+before(async () => {
+  project = await createPackedProject();
+});
+after(() => project?.remove());
+
+function packedFile(path: string): string {
+  return join(project.dir, 'node_modules/drainkit', path);
+}
+
+test('every source map names only sources the tarball contains', () => {
+  const files = new Set(project.files);
+  const maps = project.files.filter((f) => f.endsWith('.map'));
+  assert.ok(maps.length > 0, 'the tarball has no source maps: then this test should check that none is referenced');
+  const missing: string[] = [];
+  for (const map of maps) {
+    const parsed = JSON.parse(readFileSync(packedFile(map), 'utf8')) as { sources: string[]; sourceRoot?: string };
+    for (const source of parsed.sources) {
+      const resolved = normalize(join(dirname(map), parsed.sourceRoot ?? '', source));
+      if (!files.has(resolved)) missing.push(`${map} -> ${source} (${resolved})`);
+    }
+  }
+  assert.deepEqual(missing, [], `source maps point at files missing from the tarball:\n${missing.slice(0, 20).join('\n')}`);
+});
+
+test('every sourceMappingURL comment names a map the tarball contains', () => {
+  const files = new Set(project.files);
+  const missing: string[] = [];
+  for (const file of project.files.filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'))) {
+    const match = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(packedFile(file), 'utf8'));
+    if (match?.[1] && !files.has(normalize(join(dirname(file), match[1])))) missing.push(`${file} -> ${match[1]}`);
+  }
+  assert.deepEqual(missing, []);
+});
+
+test('every exports target, the bin, LICENSE and CHANGELOG.md are in the tarball', () => {
+  const files = new Set(project.files);
+  const wanted = ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json'];
+  for (const [key, target] of Object.entries(project.manifest.exports)) {
+    const targets = typeof target === 'string' ? [target] : Object.values(target);
+    assert.ok(targets.length > 0, `exports["${key}"] has no target`);
+    wanted.push(...targets);
+  }
+  wanted.push(...Object.values(project.manifest.bin ?? {}));
+  const absent = wanted.map((p) => normalize(p)).filter((p) => !files.has(p));
+  assert.deepEqual(absent, [], 'files package.json names are missing from the tarball');
+  const bin = Object.values(project.manifest.bin ?? {})[0];
+  assert.ok(bin, 'package.json has no bin');
+  assert.match(readFileSync(packedFile(bin), 'utf8'), /^#!\/usr\/bin\/env node\n/, `${bin} lacks its shebang`);
+});
+
+test('the tarball carries no tests, benchmarks or repository tooling', () => {
+  const stray = project.files.filter((f) => /^(test|bench|scripts|examples|\.ci|node_modules)\//.test(f) || f.startsWith('tsconfig'));
+  assert.deepEqual(stray, []);
+});
