@@ -72,7 +72,7 @@ test('a CommonJS TypeScript file type-checks under NodeNext and runs', async () 
       '',
     ].join('\n'),
   );
-  writeFileSync(join(project.dir, 'tsconfig.cjs.json'), userTsconfig(['consumer.cts'], 'out-cjs'));
+  writeFileSync(join(project.dir, 'tsconfig.cjs.json'), userTsconfig(['consumer.cts'], 'out-cjs', false));
   const checked = await tsc('tsconfig.cjs.json', project.dir);
   assert.ok(checked.ok, `tsc rejected a CommonJS consumer:\n${checked.output}`);
   const emitted = readFileSync(join(project.dir, 'out-cjs/consumer.cjs'), 'utf8');

@@ -105,10 +105,12 @@ export async function createPackedProject(): Promise<PackedProject> {
 }
 
 /**
- * The tsconfig of a user's strict NodeNext project. `skipLibCheck` stays off so drainkit's own
- * declarations are checked too (a declaration that needs a package the user lacks fails).
+ * The tsconfig of a user's strict NodeNext project. `skipLibCheck` is what `tsc --init` writes
+ * (true) unless told otherwise; with false, every declaration file in the program is checked,
+ * drainkit's own included (one that needs a package the user lacks fails), and so are those of
+ * third-party packages.
  */
-export function userTsconfig(include: readonly string[], outDir: string): string {
+export function userTsconfig(include: readonly string[], outDir: string, skipLibCheck = true): string {
   return `${JSON.stringify(
     {
       compilerOptions: {
@@ -117,7 +119,7 @@ export function userTsconfig(include: readonly string[], outDir: string): string
         module: 'NodeNext',
         moduleResolution: 'NodeNext',
         strict: true,
-        skipLibCheck: false,
+        skipLibCheck,
         types: ['node'],
         outDir,
         rootDir: '.',

@@ -4,10 +4,10 @@
  * under `--enable-source-maps` and an editor's "go to definition" land on files that exist.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createPackedProject, type PackedProject } from './packed-project.js';
+import { createPackedProject, tsc, userTsconfig, type PackedProject } from './packed-project.js';
 
 let project: PackedProject;
 before(async () => {
@@ -63,4 +63,20 @@ test('every exports target, the bin, LICENSE and CHANGELOG.md are in the tarball
 test('the tarball carries no tests, benchmarks or repository tooling', () => {
   const stray = project.files.filter((f) => /^(test|bench|scripts|examples|\.ci|node_modules)\//.test(f) || f.startsWith('tsconfig'));
   assert.deepEqual(stray, []);
+});
+
+test('the declarations of every entry point type-check without skipLibCheck, with only the peers a user installs', async () => {
+  // The user has the peers of the integrations they use (here: all but PGlite, as a user of
+  // Postgres through pg would), and no skipLibCheck: a declaration that names a type from a
+  // package outside that set, or one that is wrong, fails here.
+  const entryPoints = Object.keys(project.manifest.exports)
+    .filter((key) => key !== './package.json')
+    .map((key) => (key === '.' ? 'drainkit' : `drainkit/${key.slice(2)}`));
+  writeFileSync(
+    join(project.dir, 'entry-points.ts'),
+    `${entryPoints.map((entry, i) => `import * as entry${i} from '${entry}';`).join('\n')}\nexport const all = [${entryPoints.map((_, i) => `entry${i}`).join(', ')}];\n`,
+  );
+  writeFileSync(join(project.dir, 'tsconfig.declarations.json'), userTsconfig(['entry-points.ts'], 'out-declarations', false));
+  const checked = await tsc('tsconfig.declarations.json', project.dir);
+  assert.ok(checked.ok, `the packed declarations do not type-check:\n${checked.output}`);
 });
