@@ -78,7 +78,7 @@ describe('example-server output', { timeout: 120_000 }, () => {
     started.push({ child, closed });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    await until(async () => out.includes('--log-format json'), 'the pretty start-up text through a pipe');
+    await until(() => Promise.resolve(out.includes('--log-format json')), 'the pretty start-up text through a pipe');
     assert.match(out, /^drainkit example server listening on http:\/\/127\.0\.0\.1:\d+/);
     child.kill('SIGTERM');
     assert.deepEqual(await closed, { code: 0, signal: null });
