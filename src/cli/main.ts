@@ -10,7 +10,7 @@ import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
 import { runExampleServer, type LogFormat } from './example-server.js';
 import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
-import { addRegistryCommands } from './registry-commands.js';
+import { addRegistryCommands, openRegistry } from './registry-commands.js';
 import { runRegistryHost } from './registry-host.js';
 import { checkRequiredOptionsLast } from './required-options.js';
 
@@ -109,6 +109,13 @@ export function buildProgram(): Command {
       }
       if (flags.livenessWriteMs !== undefined && flags.livenessWriteMs < (flags.heartbeatMs ?? 1_000)) {
         throw new InvalidArgumentError(`--liveness-write-ms (${flags.livenessWriteMs}) must not be below the heartbeat tick (--heartbeat-ms, ${flags.heartbeatMs ?? 1_000}).`);
+      }
+      if (flags.databaseUrl !== undefined) {
+        // The reporter retries a registry it cannot reach in the background, which is right for a
+        // database that is down, not for a driver that is not installed or a URL it cannot take:
+        // those stop here, before listening, with the package to install or the flag to fix.
+        const { store } = await openRegistry(flags.databaseUrl);
+        await store.close();
       }
       await runExampleServer({
         port: flags.port,

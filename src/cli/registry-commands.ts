@@ -42,24 +42,31 @@ function withConnection(cmd: Command): Command {
 type RegistryModule = typeof import('../registry/index.js');
 
 /**
- * Loads the registry module (lazily: `drainkit example-server` never needs it), opens the store,
+ * Loads the registry module and opens a store on `databaseUrl`. Opening loads the driver but
+ * connects to nothing yet, so what can fail here is a missing driver package (exit 4, naming it)
+ * or a URL the registry does not accept (a usage error naming --database-url).
+ */
+export async function openRegistry(databaseUrl: string): Promise<{ registry: RegistryModule; store: Store }> {
+  const registry = await import('../registry/index.js');
+  try {
+    return { registry, store: await registry.openStore({ databaseUrl }) };
+  } catch (err) {
+    if (hasCode(err, 'ERR_DRAINKIT_REGISTRY_DRIVER_MISSING')) {
+      throw new CommandFailure(messageOf(err).replace(/^drainkit registry: /, ''), EXIT.missingPackage);
+    }
+    throw new InvalidArgumentError(messageOf(err).replace(/^drainkit registry: (databaseUrl )?/, (_, flag?: string) => (flag === undefined ? '' : '--database-url ')));
+  }
+}
+
+/**
+ * Loads the registry module (lazily: only commands that use the registry load it), opens the store,
  * runs `fn`, closes it; translates "no schema here" into advice.
  */
 async function withStore<T>(flags: ConnectionFlags, fn: (store: Store, registry: RegistryModule) => Promise<T>): Promise<T> {
   if (flags.databaseUrl === undefined || flags.databaseUrl === '') {
     throw new InvalidArgumentError('no registry given: pass --database-url postgres://… or set DATABASE_URL.');
   }
-  const registry = await import('../registry/index.js');
-  let store: Store;
-  try {
-    store = await registry.openStore({ databaseUrl: flags.databaseUrl });
-  } catch (err) {
-    // Opening loads the driver but connects to nothing yet: a missing package, or a bad option.
-    if (hasCode(err, 'ERR_DRAINKIT_REGISTRY_DRIVER_MISSING')) {
-      throw new CommandFailure(messageOf(err).replace(/^drainkit registry: /, ''), EXIT.missingPackage);
-    }
-    throw new InvalidArgumentError(messageOf(err).replace(/^drainkit registry: (databaseUrl )?/, (_, flag?: string) => (flag === undefined ? '' : '--database-url ')));
-  }
+  const { registry, store } = await openRegistry(flags.databaseUrl);
   try {
     return await fn(store, registry);
   } catch (err) {

@@ -55,6 +55,13 @@ describe('drainkit usage', { timeout: 120_000 }, () => {
     assert.match(top.stdout, /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 {3}usage.*\n {2}3 {3}the registry could not be reached.*\n {2}4 {3}a driver package is not installed.*\n {2}70 /);
   });
 
+  it('example-server refuses a --database-url the registry cannot take, before listening', () => {
+    const r = drainkit(['example-server', '--port', '0', '--database-url', 'mysql://db/x']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--database-url got "mysql:\/\/db\/x"; accepted: a postgres:\/\/ or postgresql:\/\//);
+    assert.equal(r.stdout, '');
+  });
+
   describe('without the database drivers installed', () => {
     // A copy of the package with commander as its only dependency: `pg` and PGlite cannot be
     // resolved from there, as in an app that installed drainkit alone.
@@ -83,6 +90,13 @@ describe('drainkit usage', { timeout: 120_000 }, () => {
       assert.equal(r.status, 4, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
       assert.match(r.stderr, /npm install @electric-sql\/pglite/);
       assert.doesNotMatch(r.stderr, /unexpected error/);
+    });
+
+    it('example-server --database-url stops before listening, naming "pg", with exit code 4', () => {
+      const r = drainkit(['example-server', '--port', '0', '--database-url', 'postgres://127.0.0.1:1/none'], main);
+      assert.equal(r.status, 4, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+      assert.match(r.stderr, /npm install pg/);
+      assert.equal(r.stdout, '', 'never started listening');
     });
 
     it('the example server runs without them (and without ws and prom-client: 501 naming them)', async () => {
