@@ -164,7 +164,20 @@ function failureOf(err: unknown): { code: number; line: string } {
   return { code: EXIT.failed, line: `unexpected error: ${message}` };
 }
 
+/**
+ * `drainkit registry events | head` closes the pipe after a few lines: the rest of the output has
+ * no reader, which is the reader's choice, not a failure. Without this, the next write raised an
+ * unhandled EPIPE and a stack trace. The command still runs to its end (an example server keeps
+ * draining), its output simply goes nowhere.
+ */
+function ignoreClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 async function main(argv: readonly string[]): Promise<void> {
+  ignoreClosedStdout();
   const program = buildProgram();
   if (argv.length <= 2) {
     program.outputHelp();

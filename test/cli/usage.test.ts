@@ -12,6 +12,16 @@ import { killAll, signalAndWait, spawnServer } from '../helpers/processes.js';
 
 const MAIN = 'dist/cli/main.js';
 
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function drainkit(args: readonly string[], main = MAIN) {
   const env = { ...process.env };
   delete env.DATABASE_URL;
@@ -53,6 +63,18 @@ describe('drainkit usage', { timeout: 120_000 }, () => {
     assert.match(help.stdout, /--log-format <format>/);
     const top = drainkit(['--help']);
     assert.match(top.stdout, /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 {3}usage.*\n {2}3 {3}the registry could not be reached.*\n {2}4 {3}a driver package is not installed.*\n {2}70 /);
+  });
+
+  it('a reader that closes the pipe early (| head) ends the output quietly, not with an EPIPE stack', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [MAIN, 'registry', 'reap', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed long before the child has booted and written: every write of its meets EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = await within(new Promise<[number | null]>((resolve) => child.once('close', (c) => resolve([c]))), 20_000, 'the CLI to exit');
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
   });
 
   it('example-server refuses a --database-url the registry cannot take, before listening', () => {
