@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { listEvents, listInstances, type DrainEventRow, type Instance } from '../../src/registry/index.js';
 import { killAll, signalAndWait, spawnServer, type ServerProcess } from '../helpers/processes.js';
-import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
+import { ADMIN_URL, DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
 
 const MAIN = 'dist/cli/main.js';
 
@@ -38,6 +38,8 @@ function parsed<T>(r: CliResult): T {
   assert.equal(r.code, 0, `exit ${r.code}; stderr: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
+
+const noPostgres = await postgresSkip();
 
 describe('drainkit registry: usage errors', () => {
   const cases: [string, string[], RegExp][] = [
@@ -70,6 +72,14 @@ describe('drainkit registry: usage errors', () => {
     assert.equal(r.code, 3);
     assert.match(r.stderr, /registry at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none: .*ECONNREFUSED/);
     assert.doesNotMatch(r.stderr, /hunter2/);
+  });
+
+  it('exits 3 when the server answers but the database does not exist', { skip: noPostgres }, async () => {
+    const url = new URL(ADMIN_URL);
+    url.pathname = '/drainkit_no_such_database';
+    const r = await cli(['registry', 'summary', '--database-url', url.href]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /drainkit_no_such_database/);
   });
 });
 
