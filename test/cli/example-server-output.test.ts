@@ -54,6 +54,22 @@ describe('example-server output', { timeout: 120_000 }, () => {
     assert.ok(!drain.some((l) => l.includes('{"')), `no JSON on a terminal:\n${drain.join('\n')}`);
   });
 
+  it('on a terminal: a second Ctrl-C forces; one line says what was cut, and the exit code is 70', async () => {
+    const term = onTerminal('--deregister-mode', 'fixed', '--deregister-delay-ms', '60000');
+    const [, url] = await term.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+) /, 'the listening line');
+    const hung = fetch(`${url}/work?ms=600000`).then(
+      (r) => r.status,
+      () => 'cut',
+    );
+    await until(async () => (await (await fetch(`${url}/metrics`)).text()).includes('drainkit_inflight_requests 2'), 'the /work request in flight');
+    term.type('\x03');
+    await term.waitFor(/draining \(SIGINT\)/, 'the drain to start');
+    term.type('\x03');
+    assert.equal(await term.closed, 70, `exit code after a second Ctrl-C; the terminal showed:\n${term.output()}`);
+    assert.equal(await hung, 'cut');
+    assert.match(term.output(), /\ndrain forced \(force\) after \S+: 1 request and 0 persistent connections cut, 1 connection destroyed; exiting 70\n/);
+  });
+
   it('through a pipe: JSON lines, and the drain result once (stdout), not again in the stderr log', async () => {
     const p = await spawnServer({ args: [MAIN, 'example-server', '--port', '0', '--deregister-mode', 'fixed', '--deregister-delay-ms', '0'] });
     started.push(p);
