@@ -2,16 +2,24 @@
  * `drainkit example-server`: a server with drainkit attached, for operators to try their load
  * balancer's drain settings and for drainkit's own end-to-end tests and benchmarks.
  *
- * stdout carries exactly two JSON lines: `{"event":"listening",...}` once listening and
- * `{"event":"drain_complete",...}` as it exits. Logs go to stderr as JSON lines.
+ * Two output formats (`--log-format`, default pretty when stdout is a terminal, json otherwise):
+ *
+ * - json: stdout carries exactly two JSON lines, `{"event":"listening",...}` once listening and
+ *   `{"event":"drain_complete",...}` as it exits; logs go to stderr as JSON lines (without a
+ *   second copy of the drain result, which is stdout's last line).
+ * - pretty: stdout says where it listens, the routes, what to try and what Ctrl-C does, and
+ *   ends with one line for the drain's outcome; stderr has one plain line per notable log record.
  */
 import * as http from 'node:http';
 import * as os from 'node:os';
 import { createDrainer } from '../core/drainer.js';
-import type { DeregisterOptions, DrainResult } from '../core/types.js';
+import type { DeregisterOptions, DrainResult, Logger } from '../core/types.js';
 import { exampleHandler } from '../example/app.js';
 import { persistentRoutes, type PersistentRoutesOptions } from '../example/persistent-routes.js';
+import { drainSummary, listeningBanner, prettyLogger } from './example-console.js';
 import { jsonLogger } from './json-log.js';
+
+export type LogFormat = 'pretty' | 'json';
 
 export interface ExampleServerConfig {
   readonly port: number;
@@ -22,6 +30,8 @@ export interface ExampleServerConfig {
   readonly keepAliveTimeoutMs: number | undefined;
   readonly healthPort: number | undefined;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Human text or JSON lines; see the module comment. */
+  readonly logFormat: LogFormat;
   /** WebSocket, SSE and long-poll settings (`--persistent-shutdown`, `--ws-close-timeout-ms`…). */
   readonly persistent?: (PersistentRoutesOptions & { readonly shutdown?: 'window-end' | 'drain-start' | undefined; readonly spreadMs?: number | undefined }) | undefined;
   /** Report to the fleet registry (`--database-url`); undefined leaves the registry unloaded. */
@@ -30,7 +40,7 @@ export interface ExampleServerConfig {
 
 /** Starts the example server; resolves once it is listening. */
 export async function runExampleServer(config: ExampleServerConfig): Promise<http.Server> {
-  const logger = jsonLogger(config.logLevel);
+  const logger = config.logFormat === 'pretty' ? prettyLogger(config.logLevel) : withoutDrainComplete(jsonLogger(config.logLevel));
   const server = http.createServer();
   const drainer = createDrainer(server, {
     drainTimeoutMs: config.drainTimeoutMs,
@@ -45,8 +55,8 @@ export async function runExampleServer(config: ExampleServerConfig): Promise<htt
   const persistent = await persistentRoutes(drainer, server, config.persistent);
   server.on('request', exampleHandler(drainer, persistent.routes));
   drainer.on('drained', (result: DrainResult) => {
-    // Pipes are synchronous on POSIX, so this line is out before the process exits.
-    process.stdout.write(`${JSON.stringify({ event: 'drain_complete', pid: process.pid, ...result })}\n`);
+    // Pipes and terminals are synchronous on POSIX, so this line is out before the process exits.
+    process.stdout.write(config.logFormat === 'pretty' ? `${drainSummary(result)}\n` : `${JSON.stringify({ event: 'drain_complete', pid: process.pid, ...result })}\n`);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -71,6 +81,35 @@ export async function runExampleServer(config: ExampleServerConfig): Promise<htt
       ...(config.registry.livenessWriteMs !== undefined && { livenessWriteMs: config.registry.livenessWriteMs }),
     });
   }
-  process.stdout.write(`${JSON.stringify({ event: 'listening', host: config.host, port, pid: process.pid })}\n`);
+  process.stdout.write(
+    config.logFormat === 'pretty'
+      ? listeningBanner({ host: config.host, port, pid: process.pid, missing: persistent.missing, registry: config.registry === undefined ? undefined : redactPassword(config.registry.databaseUrl) })
+      : `${JSON.stringify({ event: 'listening', host: config.host, port, pid: process.pid })}\n`,
+  );
   return server;
+}
+
+/**
+ * The core logs the drain result as its last record; in JSON mode stdout's `drain_complete` line
+ * already carries it, and one result printed on both streams is one too many.
+ */
+function withoutDrainComplete(logger: Logger): Logger {
+  const kept = (obj: object): boolean => (obj as { event?: unknown }).event !== 'drain_complete';
+  return {
+    info: (obj, msg) => kept(obj) && logger.info(obj, msg),
+    warn: (obj, msg) => kept(obj) && logger.warn(obj, msg),
+    error: (obj, msg) => kept(obj) && logger.error(obj, msg),
+    debug: (obj, msg) => kept(obj) && logger.debug?.(obj, msg),
+  };
+}
+
+/** A database URL for the terminal, without its password. */
+function redactPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.href;
+  } catch {
+    return '(the given --database-url)';
+  }
 }

@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 /**
  * The `drainkit` command. The only place in drainkit that ends the process on its own account
- * (usage errors exit 2); everything below returns errors.
+ * (with the exit codes of exit-codes.ts); everything below returns errors.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
-import { runExampleServer } from './example-server.js';
-import { CommandFailure, addRegistryCommands } from './registry-commands.js';
+import { runExampleServer, type LogFormat } from './example-server.js';
+import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { addRegistryCommands, openRegistry } from './registry-commands.js';
 import { runRegistryHost } from './registry-host.js';
+import { checkRequiredOptionsLast } from './required-options.js';
 
 /** Exit code for bad command-line usage. */
-export const EXIT_USAGE = 2;
+export const EXIT_USAGE = EXIT.usage;
 
 interface ExampleFlags {
   port: number;
@@ -27,8 +30,9 @@ interface ExampleFlags {
   keepAliveTimeoutMs?: number;
   healthPort?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  logFormat?: LogFormat;
   databaseUrl?: string;
-  label: Record<string, string>;
+  label?: Record<string, string>;
   heartbeatMs?: number;
   livenessWriteMs?: number;
   persistentShutdown?: 'window-end' | 'drain-start';
@@ -51,11 +55,28 @@ function deregisterFrom(flags: ExampleFlags): DeregisterOptions {
   return { mode: 'adaptive', minMs, maxMs, quietMs: flags.quietMs ?? 500, probeFailureThreshold: flags.probeFailureThreshold };
 }
 
+/**
+ * drainkit's version from its package.json, read at run time next to this module (dist/cli or
+ * src/cli, both two levels below the package root), so it is the version actually installed.
+ */
+function packageVersion(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  try {
+    const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
+    if (typeof version === 'string') return version;
+    return `unknown (no "version" in ${file.pathname})`;
+  } catch (err) {
+    return `unknown (could not read ${file.pathname}: ${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('drainkit')
     .description('Graceful shutdown for Node.js servers: drain with zero failed requests.')
+    .version(packageVersion(), '-V, --version', 'print drainkit\'s version')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('afterAll', `\n${EXIT_CODES_HELP}`);
 
   program
     .command('example-server')
@@ -72,8 +93,9 @@ export function buildProgram(): Command {
     .option('--keep-alive-timeout-ms <n>', 'server keep-alive timeout, above the balancer\'s idle timeout (default 65000)', integer(1_000, 3_600_000))
     .option('--health-port <n>', 'also answer /readyz and /healthz on a dedicated port', integer(0, 65_535))
     .addOption(new Option('--log-level <level>', 'stderr log level').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
+    .addOption(new Option('--log-format <format>', 'pretty: routes, what to try, plain drain lines; json: JSON lines on stdout and stderr (default: pretty when stdout is a terminal, else json)').choices(['pretty', 'json']))
     .option('--database-url <url>', 'report to the fleet registry at this postgres:// URL (DATABASE_URL is not read)')
-    .option('--label <key=value>', 'registry label (repeatable)', keyValue, {})
+    .option('--label <key=value>', 'registry label (repeatable)', keyValue)
     .option('--heartbeat-ms <n>', 'registry heartbeat tick (default 1000)', integer(50, 60_000))
     .option('--liveness-write-ms <n>', 'registry: refresh the heartbeat timestamp at least this often, even when nothing changed (default 10000; reapers need a TTL above it)', integer(50, 600_000))
     .addOption(new Option('--persistent-shutdown <when>', 'when WebSocket, SSE and long-poll clients are told to go away (default window-end)').choices(['window-end', 'drain-start']))
@@ -82,11 +104,18 @@ export function buildProgram(): Command {
     .option('--sse-interval-ms <n>', '/sse: interval between events (default 1000)', integer(10, 3_600_000))
     .option('--sse-reconnect-ms <n>', '/sse: retry hint sent to clients on drain (default 1000)', integer(0, 3_600_000))
     .action(async (flags: ExampleFlags) => {
-      if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || Object.keys(flags.label).length > 0)) {
+      if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || flags.label !== undefined)) {
         throw new InvalidArgumentError('--label, --heartbeat-ms and --liveness-write-ms apply with --database-url only.');
       }
       if (flags.livenessWriteMs !== undefined && flags.livenessWriteMs < (flags.heartbeatMs ?? 1_000)) {
         throw new InvalidArgumentError(`--liveness-write-ms (${flags.livenessWriteMs}) must not be below the heartbeat tick (--heartbeat-ms, ${flags.heartbeatMs ?? 1_000}).`);
+      }
+      if (flags.databaseUrl !== undefined) {
+        // The reporter retries a registry it cannot reach in the background, which is right for a
+        // database that is down, not for a driver that is not installed or a URL it cannot take:
+        // those stop here, before listening, with the package to install or the flag to fix.
+        const { store } = await openRegistry(flags.databaseUrl);
+        await store.close();
       }
       await runExampleServer({
         port: flags.port,
@@ -97,6 +126,7 @@ export function buildProgram(): Command {
         keepAliveTimeoutMs: flags.keepAliveTimeoutMs,
         healthPort: flags.healthPort,
         logLevel: flags.logLevel,
+        logFormat: flags.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json'),
         persistent: {
           shutdown: flags.persistentShutdown,
           spreadMs: flags.persistentSpreadMs,
@@ -104,7 +134,7 @@ export function buildProgram(): Command {
           sseIntervalMs: flags.sseIntervalMs,
           sseReconnectMs: flags.sseReconnectMs,
         },
-        registry: flags.databaseUrl === undefined ? undefined : { databaseUrl: flags.databaseUrl, labels: flags.label, heartbeatMs: flags.heartbeatMs, livenessWriteMs: flags.livenessWriteMs },
+        registry: flags.databaseUrl === undefined ? undefined : { databaseUrl: flags.databaseUrl, labels: flags.label ?? {}, heartbeatMs: flags.heartbeatMs, livenessWriteMs: flags.livenessWriteMs },
       });
     });
   program
@@ -117,10 +147,37 @@ export function buildProgram(): Command {
       await runRegistryHost({ dataDir: flags.dataDir, host: flags.host, port: flags.port });
     });
   addRegistryCommands(program);
+  checkRequiredOptionsLast(program);
   return program;
 }
 
+/**
+ * The exit code and the one line for an error no command handled itself. A registry error
+ * naming a missing driver package says which and how to install it, with its own exit code.
+ */
+function failureOf(err: unknown): { code: number; line: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof CommandFailure) return { code: err.exitCode, line: message };
+  if ((err as { code?: unknown }).code === 'ERR_DRAINKIT_REGISTRY_DRIVER_MISSING') {
+    return { code: EXIT.missingPackage, line: message.replace(/^drainkit registry: /, '') };
+  }
+  return { code: EXIT.failed, line: `unexpected error: ${message}` };
+}
+
+/**
+ * `drainkit registry events | head` closes the pipe after a few lines: the rest of the output has
+ * no reader, which is the reader's choice, not a failure. Without this, the next write raised an
+ * unhandled EPIPE and a stack trace. The command still runs to its end (an example server keeps
+ * draining), its output simply goes nowhere.
+ */
+function ignoreClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 async function main(argv: readonly string[]): Promise<void> {
+  ignoreClosedStdout();
   const program = buildProgram();
   if (argv.length <= 2) {
     program.outputHelp();
@@ -133,7 +190,8 @@ async function main(argv: readonly string[]): Promise<void> {
     // First: InvalidArgumentError is a CommanderError too, but one thrown by our own actions,
     // which commander has not printed.
     if (err instanceof InvalidArgumentError) {
-      process.stderr.write(`drainkit: ${err.message}\n`);
+      // The same shape as commander's own usage errors.
+      process.stderr.write(`error: ${err.message}\n(run with --help for usage)\n`);
       process.exitCode = EXIT_USAGE;
       return;
     }
@@ -144,9 +202,9 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     // CommandFailure: the registry said no or could not be reached; anything else is unexpected
     // but still one line, not a stack, for an operator at a terminal.
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`drainkit: ${err instanceof CommandFailure ? message : `unexpected error: ${message}`}\n`);
-    process.exitCode = 1;
+    const { code, line } = failureOf(err);
+    process.stderr.write(`drainkit: ${line}\n`);
+    process.exitCode = code;
   }
 }
 

@@ -11,18 +11,20 @@
  *
  * Every command takes `--database-url` (default `DATABASE_URL`); the embedded registry is reached
  * through the URL that `drainkit registry-host` prints. Human-readable tables by default, one JSON
- * document with `--json`. Exit codes: 0 done, 1 the registry said no or could not be reached
- * (the message says which), 2 usage.
+ * document with `--json`; notes for the person (a list cut at its limit) go to stderr, so stdout
+ * stays one document. Exit codes: exit-codes.ts (0 done, 1 the registry said no, 2 usage,
+ * 3 unreachable, 4 a driver package missing).
  */
 import { hostname, userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { DrainState } from '../core/types.js';
-import type { DrainEventRow, Instance, Store } from '../registry/index.js';
-import { duration, integer, keyValue, parseTarget, time } from './args.js';
+import type { DrainEventRow, FleetSummary, Instance, Store } from '../registry/index.js';
+import { duration, formatDuration, integer, keyValue, oneOrMoreOf, parseTarget, time } from './args.js';
+import { latestEvents, EVENT_TYPES, type EventType } from './event-list.js';
+import { CommandFailure, EXIT } from './exit-codes.js';
 import { formatAge, formatTable } from './format.js';
 
-/** A failure the CLI reports in one line with exit code 1 (not a usage error). */
-export class CommandFailure extends Error {}
+export { CommandFailure };
 
 const STATES: readonly DrainState[] = ['active', 'draining', 'stopped'];
 
@@ -40,21 +42,31 @@ function withConnection(cmd: Command): Command {
 type RegistryModule = typeof import('../registry/index.js');
 
 /**
- * Loads the registry module (lazily: `drainkit example-server` never needs it), opens the store,
+ * Loads the registry module and opens a store on `databaseUrl`. Opening loads the driver but
+ * connects to nothing yet, so what can fail here is a missing driver package (exit 4, naming it)
+ * or a URL the registry does not accept (a usage error naming --database-url).
+ */
+export async function openRegistry(databaseUrl: string): Promise<{ registry: RegistryModule; store: Store }> {
+  const registry = await import('../registry/index.js');
+  try {
+    return { registry, store: await registry.openStore({ databaseUrl }) };
+  } catch (err) {
+    if (hasCode(err, 'ERR_DRAINKIT_REGISTRY_DRIVER_MISSING')) {
+      throw new CommandFailure(messageOf(err).replace(/^drainkit registry: /, ''), EXIT.missingPackage);
+    }
+    throw new InvalidArgumentError(messageOf(err).replace(/^drainkit registry: (databaseUrl )?/, (_, flag?: string) => (flag === undefined ? '' : '--database-url ')));
+  }
+}
+
+/**
+ * Loads the registry module (lazily: only commands that use the registry load it), opens the store,
  * runs `fn`, closes it; translates "no schema here" into advice.
  */
 async function withStore<T>(flags: ConnectionFlags, fn: (store: Store, registry: RegistryModule) => Promise<T>): Promise<T> {
   if (flags.databaseUrl === undefined || flags.databaseUrl === '') {
     throw new InvalidArgumentError('no registry given: pass --database-url postgres://… or set DATABASE_URL.');
   }
-  const registry = await import('../registry/index.js');
-  let store: Store;
-  try {
-    store = await registry.openStore({ databaseUrl: flags.databaseUrl });
-  } catch (err) {
-    // Only option errors can come from opening (nothing connects yet): usage.
-    throw new InvalidArgumentError(messageOf(err).replace(/^drainkit registry: (databaseUrl )?/, (_, flag?: string) => (flag === undefined ? '' : '--database-url ')));
-  }
+  const { registry, store } = await openRegistry(flags.databaseUrl);
   try {
     return await fn(store, registry);
   } catch (err) {
@@ -68,6 +80,7 @@ async function withStore<T>(flags: ConnectionFlags, fn: (store: Store, registry:
       typeof code === 'string' && code.startsWith('ERR_DRAINKIT')
         ? messageOf(err).replace(/^drainkit registry: /, 'registry: ')
         : `registry at ${redact(flags.databaseUrl)}: ${messageOf(err)}`,
+      isUnreachable(err) ? EXIT.unreachable : EXIT.failed,
     );
   } finally {
     await store.close();
@@ -82,13 +95,27 @@ function json(value: unknown): void {
   out(JSON.stringify(value, null, 2));
 }
 
-function statuses(value: string): DrainState[] {
-  const list = value.split(',').map((s) => s.trim());
-  for (const s of list) {
-    if (!(STATES as readonly string[]).includes(s)) throw new InvalidArgumentError(`unknown status ${JSON.stringify(s)}; accepted: ${STATES.join(', ')} (comma-separated).`);
-  }
-  return list as DrainState[];
+const statuses = oneOrMoreOf(STATES, 'status');
+const eventTypes = oneOrMoreOf(EVENT_TYPES, 'event type');
+
+/** Labels for `registry summary`, in the order printed. */
+const SUMMARY_LABELS: readonly (readonly [keyof FleetSummary, string])[] = [
+  ['total', 'Instances'],
+  ['active', '  active'],
+  ['draining', '  draining'],
+  ['stopped', '  stopped'],
+  ['inflight', 'In-flight requests (live instances)'],
+  ['persistent', 'Persistent connections (live instances)'],
+  ['pendingDrainRequests', 'Drain requests not yet acknowledged'],
+];
+
+/** What `--ttl` must be at least when the instances' liveness write interval is `livenessMs`. */
+function minimumTtl(livenessMs: number): number {
+  return Math.max(1_000, 2 * livenessMs);
 }
+
+/** The reporters' default `livenessWriteMs`: what reap assumes unless told otherwise. */
+const DEFAULT_LIVENESS_WRITE_MS = 10_000;
 
 function instanceRows(instances: readonly Instance[], now: Date): string {
   return formatTable(
@@ -138,24 +165,41 @@ export function addRegistryCommands(program: Command): void {
     .option('--host <host>', 'only instances on this host')
     .option('--json', 'print JSON instead of a table')
     .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean }) => {
-      const instances = await withStore(flags, (s, r) => r.listInstances(s, { status: flags.status, labels: flags.label, host: flags.host }));
+      const filtered = flags.status !== undefined || flags.label !== undefined || flags.host !== undefined;
+      const { instances, total } = await withStore(flags, async (s, r) => {
+        const list = await r.listInstances(s, { status: flags.status, labels: flags.label, host: flags.host });
+        // Only an empty answer needs the count: "nothing here yet" and "filtered out" read differently.
+        return { instances: list, total: list.length === 0 && filtered ? (await r.fleetSummary(s)).total : list.length };
+      });
       if (flags.json === true) json(instances);
-      else out(instances.length === 0 ? 'no instances match' : instanceRows(instances, new Date()));
+      else if (total === 0) out('the registry has no instances yet: instances appear once a server reports to it (the registry plugin, or example-server --database-url)');
+      else out(instances.length === 0 ? `no instances match these filters (the registry has ${total})` : instanceRows(instances, new Date()));
     });
 
   withConnection(registry.command('events'))
-    .description('List drain events, oldest first.')
+    .description('List drain events, newest first; says on stderr when --limit cut the list.')
     .option('--instance <id>', 'only this instance\'s events', integer(1, 2_147_483_647))
     .option('--since <time>', 'from this time: ISO 8601, or a duration ago such as 15m, 2h, 7d', time)
     .option('--until <time>', 'before this time: ISO 8601, or a duration ago', time)
-    .option('--type <types>', 'only these event types, comma-separated (registered, drain_start, window_end, …)')
-    .option('--limit <n>', 'at most this many', integer(1, 100_000), 1_000)
+    .option('--type <types>', `only these event types, comma-separated (${EVENT_TYPES.join(', ')})`, eventTypes)
+    .addOption(new Option('--limit <n>', 'at most this many: the newest (the oldest with --oldest-first)').argParser(integer(1, 100_000)).default(100))
+    .option('--oldest-first', 'oldest first: with --since, what happened from then on')
     .option('--json', 'print JSON instead of a table')
-    .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: string; limit: number; json?: boolean }) => {
-      const types = flags.type?.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
-      const events = await withStore(flags, (s, r) => r.listEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types, limit: flags.limit }));
-      if (flags.json === true) json(events);
-      else out(events.length === 0 ? 'no events match' : eventRows(events));
+    .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: EventType[]; limit: number; oldestFirst?: boolean; json?: boolean }) => {
+      const filtered = flags.instance !== undefined || flags.since !== undefined || flags.until !== undefined || flags.type !== undefined;
+      const page = await withStore(flags, async (s) => {
+        const p = await latestEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types: flags.type, limit: flags.limit, oldestFirst: flags.oldestFirst === true });
+        return { ...p, registryTotal: p.total === 0 && filtered ? (await latestEvents(s, { limit: 1, oldestFirst: false })).total : p.total };
+      });
+      if (flags.json === true) json(page.events);
+      else if (page.registryTotal === 0) out('the registry has no events yet: instances record them as they register and drain');
+      else out(page.events.length === 0 ? `no events match these filters (the registry has ${page.registryTotal})` : eventRows(page.events));
+      if (page.events.length < page.total) {
+        process.stderr.write(
+          `showing the ${flags.oldestFirst === true ? 'oldest' : 'newest'} ${page.events.length} of ${page.total} matching events; ` +
+            `see more with --limit <n> (up to 100000), or narrow with --since, --until, --instance or --type\n`,
+        );
+      }
     });
 
   withConnection(registry.command('summary'))
@@ -164,7 +208,7 @@ export function addRegistryCommands(program: Command): void {
     .action(async (flags: ConnectionFlags & { json?: boolean }) => {
       const summary = await withStore(flags, (s, r) => r.fleetSummary(s));
       if (flags.json === true) json(summary);
-      else out(formatTable(['', ''], Object.entries(summary).map(([k, v]) => [k, String(v)]), { header: false }));
+      else out(`Fleet registry at ${redact(flags.databaseUrl ?? '')}\n${formatTable(['', ''], SUMMARY_LABELS.map(([key, label]) => [label, String(summary[key])]), { header: false })}`);
     });
 
   withConnection(registry.command('drain'))
@@ -190,12 +234,28 @@ export function addRegistryCommands(program: Command): void {
   withConnection(registry.command('reap'))
     .description('Mark instances whose heartbeat is older than --ttl as stopped, with an event "lost". Safe to run from many places at once.')
     .addOption(
-      new Option('--ttl <duration>', 'heartbeat age that counts as lost (1s to 1d); keep it above the instances\' liveness write interval (10s by default), twice that or more')
+      new Option('--ttl <duration>', 'heartbeat age that counts as lost; at least twice the instances\' liveness write interval (see --liveness-write)')
         .argParser(duration(1_000, 86_400_000))
         .default(30_000, '30s, as the reporters\' own reaper'),
     )
+    .addOption(
+      new Option('--liveness-write <duration>', 'how often the instances refresh their heartbeat when nothing changes (their livenessWriteMs, or example-server --liveness-write-ms); set it when they were configured below the default')
+        .argParser(duration(50, 600_000))
+        .default(DEFAULT_LIVENESS_WRITE_MS, `${formatDuration(DEFAULT_LIVENESS_WRITE_MS)}, the reporters' default`),
+    )
     .option('--json', 'print JSON')
-    .action(async (flags: ConnectionFlags & { ttl: number; json?: boolean }) => {
+    .action(async (flags: ConnectionFlags & { ttl: number; livenessWrite: number; json?: boolean }) => {
+      // A live instance writes its heartbeat only every livenessWriteMs when idle: a shorter TTL
+      // would mark it lost (and leave a false event) between two writes. The library refuses the
+      // same for its own reaper.
+      const min = minimumTtl(flags.livenessWrite);
+      if (flags.ttl < min) {
+        throw new InvalidArgumentError(
+          `--ttl ${formatDuration(flags.ttl)} is below the minimum ${formatDuration(min)}: twice the instances' liveness write interval ` +
+            `(${formatDuration(flags.livenessWrite)}${flags.livenessWrite === DEFAULT_LIVENESS_WRITE_MS ? ', the reporters\' default; if they write more often, say so with --liveness-write' : ', from --liveness-write'}), ` +
+            'or live instances would be marked lost between two heartbeats.',
+        );
+      }
       const lost = await withStore(flags, (s, r) => r.reap(s, { ttlMs: flags.ttl, reapedBy: `drainkit registry reap (${defaultRequester()})` }));
       if (flags.json === true) json(lost);
       else if (lost.length === 0) out('no lost instances');
@@ -264,6 +324,21 @@ function drainOutcome(final: Instance & { outcome?: DrainEventRow }): string {
 function hasCode(err: unknown, code: string): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
     if ((e as { code?: unknown }).code === code) return true;
+  }
+  return false;
+}
+
+/**
+ * Errors that mean "could not talk to the registry" rather than "it said no": the network, the
+ * server refusing a session (SQLSTATE class 08 connection, 28 authentication, 3D000 no such
+ * database, 57P03 starting up), or a statement bound running out.
+ */
+function isUnreachable(err: unknown): boolean {
+  const network = ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ERR_DRAINKIT_REGISTRY_TIMEOUT', '3D000', '57P03'];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (network.includes(code) || /^(08|28)[0-9A-Z]{3}$/.test(code))) return true;
+    if (e instanceof AggregateError && e.errors.some(isUnreachable)) return true;
   }
   return false;
 }

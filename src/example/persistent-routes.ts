@@ -38,12 +38,15 @@ export interface PersistentRoutes {
   readonly routes: readonly Route[];
   /** The `/ws` drain, when `ws` is installed. */
   readonly webSockets: WebSocketDrain | undefined;
+  /** Optional peer dependencies that are not installed: their routes answer 501. */
+  readonly missing: readonly ('ws' | 'prom-client')[];
 }
 
 /** Builds the routes and, when `ws` is installed, wires `/ws` to `server`'s 'upgrade' event. */
 export async function persistentRoutes(drainer: Drainer, server: http.Server, options: PersistentRoutesOptions = {}): Promise<PersistentRoutes> {
   const webSockets = await webSocketEcho(drainer, server, options.wsCloseTimeoutMs);
   const metrics = await metricsRoute(drainer, webSockets);
+  const missing = [...(webSockets ? [] : (['ws'] as const)), ...(metrics.available ? [] : (['prom-client'] as const))];
   const polls = new Set<LongPoll>();
   const sseIntervalMs = options.sseIntervalMs ?? 1_000;
 
@@ -108,7 +111,7 @@ export async function persistentRoutes(drainer: Drainer, server: http.Server, op
     return true;
   };
 
-  return { routes: [sse, poll, publish, ws, metrics], webSockets };
+  return { routes: [sse, poll, publish, ws, metrics.route], webSockets, missing };
 }
 
 async function webSocketEcho(drainer: Drainer, server: http.Server, closeTimeoutMs: number | undefined): Promise<WebSocketDrain | undefined> {
@@ -131,19 +134,20 @@ async function webSocketEcho(drainer: Drainer, server: http.Server, closeTimeout
   return drainWebSockets(drainer, wss, closeTimeoutMs === undefined ? undefined : { closeTimeoutMs });
 }
 
-async function metricsRoute(drainer: Drainer, webSockets: WebSocketDrain | undefined): Promise<Route> {
+async function metricsRoute(drainer: Drainer, webSockets: WebSocketDrain | undefined): Promise<{ route: Route; available: boolean }> {
   const client = await optionalImport(() => import('prom-client'));
   if (!client) {
-    return (_req, res, url) => {
+    const route: Route = (_req, res, url) => {
       if (url.pathname !== '/metrics') return false;
       reply(res, 501, 'install the "prom-client" package to serve /metrics\n');
       return true;
     };
+    return { route, available: false };
   }
   const { createDrainMetrics } = await import('../integrations/metrics.js');
   const registry = new client.Registry();
   await createDrainMetrics(drainer, { promClient: client, registry, webSockets: webSockets ? [webSockets] : [] });
-  return (req, res, url) => {
+  const route: Route = (req, res, url) => {
     if (url.pathname !== '/metrics' || req.method !== 'GET') return false;
     registry.metrics().then(
       (text) => {
@@ -155,6 +159,7 @@ async function metricsRoute(drainer: Drainer, webSockets: WebSocketDrain | undef
     );
     return true;
   };
+  return { route, available: true };
 }
 
 /** The module, or undefined when the optional peer dependency is not installed. */

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { integer, keyValue, parseDuration, parseSince, parseTarget } from '../../src/cli/args.js';
+import { formatDuration, integer, keyValue, oneOrMoreOf, parseDuration, parseSince, parseTarget } from '../../src/cli/args.js';
 import { formatAge, formatTable } from '../../src/cli/format.js';
 
 describe('cli text helpers', () => {
@@ -23,18 +23,30 @@ describe('cli text helpers', () => {
     assert.equal(parseDuration('2h', 0, 1e9), 7_200_000);
     assert.equal(parseDuration('7d', 0, 1e9), 604_800_000);
     assert.equal(parseDuration('1200', 0, 1e9), 1_200);
-    for (const bad of ['', 'soon', '-5s', '5 weeks', '1e3', '5S']) {
-      assert.throws(() => parseDuration(bad, 0, 1e9), /expected a duration .* got/, bad);
+    for (const bad of ['', 'soon', '-5s', '5 weeks', '1e3', '5S', ' 5s', '5s ']) {
+      assert.throws(() => parseDuration(bad, 0, 1e9), /^InvalidArgumentError: expected a duration from 0ms to .*, such as 500ms, 30s, 15m, 2h or 7d \(a bare number is milliseconds\)\.$/, bad);
     }
-    assert.throws(() => parseDuration('500ms', 1_000, 60_000), /from 1\.0s to 1m 00s/);
-    assert.throws(() => parseDuration('2m', 1_000, 60_000), /got "2m"/);
+    // Bounds in messages are written as an operator would type them.
+    assert.throws(() => parseDuration('500ms', 1_000, 60_000), /from 1s to 1m,/);
+    assert.throws(() => parseDuration('2d', 1_000, 86_400_000 + 1), /from 1s to 86400001ms,/);
   });
 
   it('parses a time as ISO 8601 or as a duration ago', () => {
     const now = new Date('2026-11-24T20:00:00Z');
     assert.equal(parseSince('2026-11-24T18:00:00Z', now).toISOString(), '2026-11-24T18:00:00.000Z');
     assert.equal(parseSince('15m', now).toISOString(), '2026-11-24T19:45:00.000Z');
-    for (const bad of ['yesterday', '2026-13-45', '15']) assert.throws(() => parseSince(bad, now), /ISO 8601 .* got/, bad);
+    for (const bad of ['yesterday', '2026-13-45', '15', ' 15m']) assert.throws(() => parseSince(bad, now), /expected an ISO 8601 time .* or a duration ago with its unit/, bad);
+  });
+
+  it('writes bounds in the largest exact unit', () => {
+    assert.deepEqual([0, 50, 1_000, 1_500, 20_000, 600_000, 3_600_000, 86_400_000, 90_000].map(formatDuration), ['0ms', '50ms', '1s', '1500ms', '20s', '10m', '1h', '1d', '90s']);
+  });
+
+  it('takes a comma-separated list of known names, and names the unknown ones with what is accepted', () => {
+    const states = oneOrMoreOf(['active', 'draining', 'stopped'] as const, 'status');
+    assert.deepEqual(states('active,draining,active'), ['active', 'draining']);
+    assert.throws(() => states('active,running,up'), /^InvalidArgumentError: unknown status "running", "up"; expected one or more of active, draining, stopped, comma-separated\.$/);
+    assert.throws(() => states(''), /unknown status ""/);
   });
 
   it('formats ages to the unit that matters', () => {

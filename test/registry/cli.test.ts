@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { listEvents, listInstances, type DrainEventRow, type Instance } from '../../src/registry/index.js';
 import { killAll, signalAndWait, spawnServer, type ServerProcess } from '../helpers/processes.js';
-import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
+import { ADMIN_URL, DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
 
 const MAIN = 'dist/cli/main.js';
 
@@ -39,6 +39,8 @@ function parsed<T>(r: CliResult): T {
   return JSON.parse(r.stdout) as T;
 }
 
+const noPostgres = await postgresSkip();
+
 describe('drainkit registry: usage errors', () => {
   const cases: [string, string[], RegExp][] = [
     ['no database', ['registry', 'summary'], /--database-url .*DATABASE_URL/],
@@ -48,9 +50,13 @@ describe('drainkit registry: usage errors', () => {
     ['no reason', ['registry', 'drain', '3', '--database-url', 'postgres://h/db'], /--reason/],
     ['an empty reason', ['registry', 'drain', '3', '--reason', ' ', '--database-url', 'postgres://h/db'], /--reason must not be empty/],
     ['a bad duration', ['registry', 'reap', '--ttl', 'soon', '--database-url', 'postgres://h/db'], /duration .* 30s/],
-    ['a TTL below a second', ['registry', 'reap', '--ttl', '500ms', '--database-url', 'postgres://h/db'], /duration from 1\.0s/],
+    ['a TTL below a second', ['registry', 'reap', '--ttl', '500ms', '--database-url', 'postgres://h/db'], /--ttl <duration>' argument '500ms' is invalid\. expected a duration from 1s to 1d/],
+    ['a TTL below twice the default liveness write interval', ['registry', 'reap', '--ttl', '1s', '--database-url', 'postgres://h/db'], /--ttl 1s is below the minimum 20s: twice the instances' liveness write interval \(10s, the reporters' default; if they write more often, say so with --liveness-write\)/],
+    ['a TTL below twice the given liveness write interval', ['registry', 'reap', '--ttl', '5s', '--liveness-write', '3s', '--database-url', 'postgres://h/db'], /--ttl 5s is below the minimum 6s: .*\(3s, from --liveness-write\)/],
+    ['an unknown event type', ['registry', 'events', '--type', 'drain_start,drain_done', '--database-url', 'postgres://h/db'], /unknown event type "drain_done"; expected one or more of registered, drain_requested, drain_start, .*drain_complete, lost/],
+    ['an unknown option next to a missing required one', ['registry', 'prune', '--older', '7d', '--database-url', 'postgres://h/db'], /unknown option '--older'/],
     ['a bad time', ['registry', 'events', '--since', 'yesterday', '--database-url', 'postgres://h/db'], /ISO 8601/],
-    ['an unknown status', ['registry', 'instances', '--status', 'running', '--database-url', 'postgres://h/db'], /accepted: active, draining, stopped/],
+    ['an unknown status', ['registry', 'instances', '--status', 'running', '--database-url', 'postgres://h/db'], /unknown status "running"; expected one or more of active, draining, stopped/],
     ['an unknown command', ['registry', 'list'], /unknown command/],
   ];
   for (const [what, args, message] of cases) {
@@ -61,11 +67,19 @@ describe('drainkit registry: usage errors', () => {
     });
   }
 
-  it('exits 1 and names the registry, without its password, when the database cannot be reached', async () => {
+  it('exits 3 and names the registry, without its password, when the database cannot be reached', async () => {
     const r = await cli(['registry', 'summary', '--database-url', 'postgres://postgres:hunter2@127.0.0.1:1/none']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 3);
     assert.match(r.stderr, /registry at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none: .*ECONNREFUSED/);
     assert.doesNotMatch(r.stderr, /hunter2/);
+  });
+
+  it('exits 3 when the server answers but the database does not exist', { skip: noPostgres }, async () => {
+    const url = new URL(ADMIN_URL);
+    url.pathname = '/drainkit_no_such_database';
+    const r = await cli(['registry', 'summary', '--database-url', url.href]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /drainkit_no_such_database/);
   });
 });
 
@@ -106,6 +120,18 @@ for (const kind of DATABASE_KINDS) {
       // Twice is harmless.
       assert.equal((await cli(['registry', 'migrate', '--database-url', db.url])).code, 0);
       assert.deepEqual(parsed<unknown[]>(await cli(['registry', 'instances', '--json', '--database-url', db.url])), []);
+      // Empty, not filtered out: said so, with or without filters.
+      for (const args of [['registry', 'instances'], ['registry', 'instances', '--status', 'stopped']]) {
+        const empty = await cli([...args, '--database-url', db.url]);
+        assert.equal(empty.code, 0, empty.stderr);
+        assert.match(empty.stdout, /^the registry has no instances yet: /);
+      }
+      for (const args of [['registry', 'events'], ['registry', 'events', '--type', 'lost']]) {
+        const empty = await cli([...args, '--database-url', db.url]);
+        assert.equal(empty.code, 0, empty.stderr);
+        assert.match(empty.stdout, /^the registry has no events yet: /);
+        assert.equal(empty.stderr, '');
+      }
     });
 
     it('lists instances with filters, and sums up the fleet', async () => {
@@ -124,10 +150,28 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(lines.length, 2);
       assert.match(lines[1]!, new RegExp(`127\\.0\\.0\\.1:${a.port}\\s+active\\s+-\\s+0\\s+0\\s+${a.pid}\\s+.*zone=a`));
 
+      // Filtered out, not empty: the count says there is something to see.
+      const none = await cli(['registry', 'instances', '--label', 'zone=nowhere', '--database-url', db.url]);
+      assert.equal(none.code, 0, none.stderr);
+      assert.equal(none.stdout, 'no instances match these filters (the registry has 2)\n');
+
       const summary = parsed<Record<string, number>>(await cli(['registry', 'summary', '--json', '--database-url', db.url]));
       assert.equal(summary.active, 2);
       assert.equal(summary.draining, 0);
       assert.equal(summary.pendingDrainRequests, 0);
+      const text = await cli(['registry', 'summary', '--database-url', db.url]);
+      assert.equal(text.code, 0, text.stderr);
+      const rows = text.stdout.trimEnd().split('\n');
+      assert.match(rows[0]!, /^Fleet registry at postgres(ql)?:\/\//);
+      assert.deepEqual(rows.slice(1).map((r) => r.replace(/\s{2,}(\d+)$/, ' = $1').trimEnd()), [
+        'Instances = 2',
+        '  active = 2',
+        '  draining = 0',
+        '  stopped = 0',
+        'In-flight requests (live instances) = 0',
+        'Persistent connections (live instances) = 0',
+        'Drain requests not yet acknowledged = 0',
+      ]);
     });
 
     it('drains an instance by host:port, waits until it stopped, and the events tell the story', async () => {
@@ -142,13 +186,32 @@ for (const kind of DATABASE_KINDS) {
       // The process itself drained as on SIGTERM and exited 0.
       assert.deepEqual(await s.closed, { code: 0, signal: null });
 
-      const events = parsed<DrainEventRow[]>(await cli(['registry', 'events', '--instance', String(out.instanceId), '--json', '--database-url', db.url]));
+      // Newest first, every one shown: nothing said on stderr.
+      const all = await cli(['registry', 'events', '--instance', String(out.instanceId), '--json', '--database-url', db.url]);
+      const events = parsed<DrainEventRow[]>(all);
+      assert.equal(all.stderr, '');
       const types = events.map((e) => e.eventType);
-      assert.deepEqual(types.slice(0, 3), ['registered', 'drain_requested', 'drain_start']);
-      assert.equal(types.at(-1), 'drain_complete');
-      assert.equal(events[1]?.details?.requestedBy, 'ops@example');
+      assert.equal(types[0], 'drain_complete');
+      assert.deepEqual(types.slice(-3), ['drain_start', 'drain_requested', 'registered']);
+      assert.equal(events.at(-2)?.details?.requestedBy, 'ops@example');
       const filtered = parsed<DrainEventRow[]>(await cli(['registry', 'events', '--instance', String(out.instanceId), '--type', 'drain_start,drain_complete', '--since', '10m', '--json', '--database-url', db.url]));
-      assert.deepEqual(filtered.map((e) => e.eventType), ['drain_start', 'drain_complete']);
+      assert.deepEqual(filtered.map((e) => e.eventType), ['drain_complete', 'drain_start']);
+      const oldest = parsed<DrainEventRow[]>(await cli(['registry', 'events', '--instance', String(out.instanceId), '--type', 'drain_start,drain_complete', '--oldest-first', '--json', '--database-url', db.url]));
+      assert.deepEqual(oldest.map((e) => e.eventType), ['drain_start', 'drain_complete']);
+
+      // Cut by --limit: the newest ones, and stderr says how many of how many and how to see more.
+      const cut = await cli(['registry', 'events', '--instance', String(out.instanceId), '--limit', '2', '--database-url', db.url]);
+      assert.equal(cut.code, 0, cut.stderr);
+      const lines = cut.stdout.trimEnd().split('\n');
+      assert.match(lines[0]!, /^TIME\s+INSTANCE\s+EVENT\s+DETAILS$/);
+      assert.deepEqual(lines.slice(1).map((l) => l.split(/\s+/)[2]), types.slice(0, 2));
+      assert.equal(cut.stderr, `showing the newest 2 of ${types.length} matching events; see more with --limit <n> (up to 100000), or narrow with --since, --until, --instance or --type\n`);
+      const cutOldest = await cli(['registry', 'events', '--instance', String(out.instanceId), '--limit', '1', '--oldest-first', '--json', '--database-url', db.url]);
+      assert.deepEqual(parsed<DrainEventRow[]>(cutOldest).map((e) => e.eventType), ['registered']);
+      assert.match(cutOldest.stderr, new RegExp(`^showing the oldest 1 of ${types.length} matching events`));
+      // Filtered out, not empty.
+      const none = await cli(['registry', 'events', '--instance', String(out.instanceId), '--type', 'lost', '--database-url', db.url]);
+      assert.match(none.stdout, /^no events match these filters \(the registry has \d+\)\n$/);
 
       // A stopped instance takes no more requests: exit 1 with the registry's reason.
       const again = await cli(['registry', 'drain', String(out.instanceId), '--reason', 'again', '--database-url', db.url]);
@@ -160,14 +223,15 @@ for (const kind of DATABASE_KINDS) {
       const s = await server(['zone=d']);
       const id = (await listInstances(db.store, { labels: { zone: 'd' } }))[0]!.id;
       assert.deepEqual(await signalAndWait(s, 'SIGKILL'), { code: null, signal: 'SIGKILL' });
-      // The live servers refresh their heartbeat every 200 ms: a 1 s TTL takes only the killed one.
+      // The live servers refresh their heartbeat every 200 ms (said with --liveness-write): a 1 s
+      // TTL takes only the killed one.
       const lost = await eventually('the reaper to take it', async () => {
-        const r = parsed<{ id: number; previousStatus: string }[]>(await cli(['registry', 'reap', '--ttl', '1s', '--json', '--database-url', db.url]));
+        const r = parsed<{ id: number; previousStatus: string }[]>(await cli(['registry', 'reap', '--ttl', '1s', '--liveness-write', '200ms', '--json', '--database-url', db.url]));
         return r.some((l) => l.id === id) ? r : undefined;
       });
       assert.equal(lost.find((l) => l.id === id)?.previousStatus, 'active');
       assert.equal((await listEvents(db.store, { instanceId: id })).at(-1)?.eventType, 'lost');
-      const none = await cli(['registry', 'reap', '--ttl', '1s', '--database-url', db.url]);
+      const none = await cli(['registry', 'reap', '--ttl', '1s', '--liveness-write', '200ms', '--database-url', db.url]);
       assert.equal(none.code, 0);
       assert.equal(none.stdout.trim(), 'no lost instances');
 
