@@ -24,12 +24,19 @@ export interface Instance {
   readonly phase: string | null;
   readonly registeredAt: Date;
   readonly lastHeartbeatAt: Date;
+  /**
+   * Which registration holds the row: 1 for the first process on this host:port, one more for
+   * each process that registered on it since.
+   */
+  readonly generation: number;
 }
 
 /** One row of `DrainEvent`. */
 export interface DrainEventRow {
   readonly id: number;
   readonly instanceId: number | null;
+  /** The registration (see {@link Instance.generation}) whose event this is; null for events written before generations existed. */
+  readonly generation: number | null;
   readonly eventType: string;
   readonly timestamp: Date;
   readonly details: Record<string, unknown> | null;
@@ -58,10 +65,11 @@ interface InstanceRecord {
   phase: string | null;
   registered_at: Date;
   last_heartbeat_at: Date;
+  generation: number;
 }
 
 const INSTANCE_COLUMNS = `id, host, port, status, inflight_count, persistent_count, drain_started_at, drained_at,
-  pid, version, labels, phase, registered_at, last_heartbeat_at`;
+  pid, version, labels, phase, registered_at, last_heartbeat_at, generation`;
 
 /** Instances matching every given filter, by host then port. */
 export async function listInstances(store: Store, filter: InstanceFilter = {}): Promise<Instance[]> {
@@ -90,6 +98,8 @@ export async function getInstance(store: Store, id: number): Promise<Instance | 
 
 export interface EventFilter {
   readonly instanceId?: number | undefined;
+  /** Only events of this registration of the instance (see {@link Instance.generation}). */
+  readonly generation?: number | undefined;
   /** Inclusive. */
   readonly since?: Date | undefined;
   /** Exclusive. */
@@ -105,17 +115,21 @@ export async function listEvents(store: Store, filter: EventFilter = {}): Promis
   if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
     throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: events limit got ${describe(limit)}; accepted: an integer from 1 to 100000`);
   }
-  const rows = await store.query<{ id: number; instance_id: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
-    `SELECT id, instance_id, event_type, timestamp, details FROM DrainEvent
+  if (filter.generation !== undefined && (!Number.isInteger(filter.generation) || filter.generation < 1)) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: events generation got ${describe(filter.generation)}; accepted: a positive integer`);
+  }
+  const rows = await store.query<{ id: number; instance_id: number | null; generation: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
+    `SELECT id, instance_id, generation, event_type, timestamp, details FROM DrainEvent
      WHERE ($1::int IS NULL OR instance_id = $1::int)
+       AND ($6::int IS NULL OR generation = $6::int)
        AND ($2::timestamptz IS NULL OR timestamp >= $2::timestamptz)
        AND ($3::timestamptz IS NULL OR timestamp < $3::timestamptz)
        AND ($4::text IS NULL OR event_type = ANY (string_to_array($4::text, ',')))
      ORDER BY timestamp, id
      LIMIT $5::int`,
-    [filter.instanceId ?? null, filter.since ?? null, filter.until ?? null, filter.types === undefined ? null : filter.types.join(','), limit],
+    [filter.instanceId ?? null, filter.since ?? null, filter.until ?? null, filter.types === undefined ? null : filter.types.join(','), limit, filter.generation ?? null],
   );
-  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
+  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, generation: r.generation, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
 }
 
 export interface FleetSummary {
@@ -203,5 +217,6 @@ function toInstance(r: InstanceRecord): Instance {
     phase: r.phase,
     registeredAt: r.registered_at,
     lastHeartbeatAt: r.last_heartbeat_at,
+    generation: r.generation,
   };
 }

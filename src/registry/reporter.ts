@@ -25,7 +25,7 @@ import { reap } from './reaper.js';
 import { migrate } from './schema.js';
 import * as sql from './statements.js';
 import { intOption, openStore, type Store, type Subscription } from './store.js';
-import { WriteQueue } from './writer.js';
+import { WriteQueue, type Registration } from './writer.js';
 
 export interface ReporterOptions {
   /** An open store (not closed by the reporter). One of `store` or `databaseUrl`. */
@@ -194,6 +194,8 @@ class InstanceReporter implements Reporter {
   #lastWritten = { inflight: -1, persistent: -1, at: 0 };
   #lastReapAt = 0;
   #polling = false;
+  /** The generation that took this host:port over while this process was active (logged once). */
+  #takenOverBy: number | undefined;
   #drainStartedAt = 0;
   #stopped: Promise<void> | undefined;
 
@@ -248,7 +250,7 @@ class InstanceReporter implements Reporter {
       if (type === undefined) return;
       const details = { phase, atMs: round(info.atMs), inflight: info.inflight, persistent: info.persistent };
       const at = new Date();
-      this.#queue.push({ label: type, retry: true, run: async (id) => this.#query(sql.PHASE, [id, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
+      this.#queue.push({ label: type, retry: true, run: async (r) => this.#query(sql.PHASE, [r.id, r.generation, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
       this.#noteWritten(info.inflight, info.persistent);
     });
     // The outcome is known once the wait ends, before the shutdown hooks: queue drain_complete
@@ -272,7 +274,7 @@ class InstanceReporter implements Reporter {
         longestRequestMs: round(result.longestRequestMs),
       };
       const at = new Date();
-      this.#queue.push({ label: 'drain_complete', retry: true, run: async (id) => this.#query(sql.DRAIN_COMPLETE, [id, JSON.stringify(details), at]) });
+      this.#queue.push({ label: 'drain_complete', retry: true, run: async (r) => this.#query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
     });
     // After the hooks: whatever the flush hook could not land is dropped (and logged) by stop().
     on('drained', () => {
@@ -295,7 +297,7 @@ class InstanceReporter implements Reporter {
     const persistent = this.#drainer.persistent.size;
     const details = { reason, inflight, persistent, pid: this.#o.pid };
     const at = new Date(this.#drainStartedAt);
-    this.#queue.push({ label: 'drain_start', retry: true, run: async (id) => this.#query(sql.DRAIN_START, [id, inflight, persistent, JSON.stringify(details), at]) });
+    this.#queue.push({ label: 'drain_start', retry: true, run: async (r) => this.#query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
     this.#noteWritten(inflight, persistent);
     // No more remote drains to hear about.
     void this.#subscription?.close();
@@ -304,32 +306,33 @@ class InstanceReporter implements Reporter {
 
   #event(type: string, details: object): void {
     const at = new Date();
-    this.#queue.push({ label: type, retry: true, run: async (id) => this.#query(sql.EVENT, [id, type, JSON.stringify(details), at]) });
+    this.#queue.push({ label: type, retry: true, run: async (r) => this.#query(sql.EVENT, [r.id, r.generation, type, JSON.stringify(details), at]) });
   }
 
   // ---- registration -------------------------------------------------------------------------
 
-  async #register(): Promise<number> {
+  async #register(): Promise<Registration> {
     const store = await this.#getStore();
     if (this.#o.migrate) await migrate(store, { appliedBy: `${this.#o.host}:${this.#o.port} pid ${this.#o.pid}` });
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
     const o = this.#o;
     const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, rejoined: this.#queue.instanceId !== undefined };
-    const rows = await store.query<{ id: number }>(
+    const rows = await store.query<{ id: number; generation: number }>(
       sql.REGISTER,
       [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), new Date()],
       { timeoutMs: o.queryTimeoutMs },
     );
-    const id = rows[0]?.id;
-    if (typeof id !== 'number') throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', 'drainkit registry: registration returned no id');
+    const row = rows[0];
+    if (typeof row?.id !== 'number' || typeof row.generation !== 'number') throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', 'drainkit registry: registration returned no id');
     this.#noteWritten(inflight, persistent);
-    return id;
+    return { id: row.id, generation: row.generation };
   }
 
-  #onRegistered(id: number): void {
+  #onRegistered({ id, generation }: Registration): void {
+    this.#takenOverBy = undefined;
     for (const w of this.#registeredWaiters.splice(0)) w.resolve(id);
-    this.#log('info', { event: 'registry_registered', instanceId: id, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
+    this.#log('info', { event: 'registry_registered', instanceId: id, generation, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
     if (this.#drainer.state === 'active') {
       this.#listen();
       void this.#pollRequests();
@@ -361,7 +364,7 @@ class InstanceReporter implements Reporter {
     const now = Date.now();
     const changed = inflight !== this.#lastWritten.inflight || persistent !== this.#lastWritten.persistent;
     if (changed || now - this.#lastWritten.at >= this.#o.livenessWriteMs) {
-      this.#queue.push({ label: 'heartbeat', retry: false, run: (id) => this.#heartbeat(id) });
+      this.#queue.push({ label: 'heartbeat', retry: false, run: (r) => this.#heartbeat(r) });
     }
     if (d.state === 'active') {
       void this.#pollRequests();
@@ -373,16 +376,28 @@ class InstanceReporter implements Reporter {
     }
   }
 
-  async #heartbeat(id: number): Promise<void> {
+  async #heartbeat(registration: Registration): Promise<void> {
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
-    const rows = (await this.#query(sql.HEARTBEAT, [id, inflight, persistent, this.#o.pid])) as { status: string }[];
+    const rows = (await this.#query(sql.HEARTBEAT, [registration.id, registration.generation, inflight, persistent])) as HeartbeatRow[];
     this.#noteWritten(inflight, persistent);
-    const status = rows[0]?.status;
-    if (this.#drainer.state === 'active' && status !== 'active') {
-      // Reaped while we could not reach the database, pruned, or taken over: join again.
-      this.#log('warn', { event: 'registry_rejoin', instanceId: id, status: status ?? 'missing' }, 'registry row was not ours any more; registering again');
+    if (this.#drainer.state !== 'active') return;
+    const row = rows[0];
+    const id = registration.id;
+    if (row === undefined || row.status === 'stopped' || (row.status === null && row.current_status === 'stopped')) {
+      // Pruned, or reaped while we could not reach the database (or our successor's row was):
+      // nobody live holds this host:port, so take it again.
+      this.#log('warn', { event: 'registry_rejoin', instanceId: id, status: row === undefined ? 'missing' : 'stopped' }, 'registry row was stopped or gone; registering again');
       this.#queue.reRegister();
+    } else if (row.status === null && this.#takenOverBy !== row.current_generation) {
+      // Another live process registered on the same host and port. Taking the row back would
+      // start a tug of war between two processes that claim one identity: say so, once.
+      this.#takenOverBy = row.current_generation;
+      this.#log(
+        'error',
+        { event: 'registry_identity_taken', instanceId: id, generation: registration.generation, byGeneration: row.current_generation, byPid: row.current_pid, host: this.#o.host, port: this.#o.port },
+        `another process (pid ${row.current_pid ?? 'unknown'}) registered as ${this.#o.host}:${this.#o.port}; this one no longer updates the row. Give each process its own host:port identity`,
+      );
     }
   }
 
@@ -416,7 +431,9 @@ class InstanceReporter implements Reporter {
     try {
       const pending = (await this.#query(sql.PENDING_REQUEST, [id])) as unknown[];
       if (pending.length === 0 || this.#drainer.state !== 'active') return;
-      const acked = (await this.#query(sql.ACKNOWLEDGE_REQUESTS, [id, new Date()])) as { requested_by: string; reason: string }[];
+      const registration = this.#queue.registration;
+      if (registration === undefined) return;
+      const acked = (await this.#query(sql.ACKNOWLEDGE_REQUESTS, [registration.id, registration.generation, new Date()])) as { requested_by: string; reason: string }[];
       const first = acked[0];
       if (first === undefined || this.#drainer.state !== 'active') return;
       this.#log('info', { event: 'registry_remote_drain', instanceId: id, requestedBy: first.requested_by, reason: first.reason }, 'drain requested through the registry');
@@ -458,6 +475,14 @@ class InstanceReporter implements Reporter {
     log(this.#o.logger, level, obj, msg);
   }
 
+}
+
+/** What {@link sql.HEARTBEAT} returns. */
+interface HeartbeatRow {
+  readonly status: string | null;
+  readonly current_status: string;
+  readonly current_generation: number;
+  readonly current_pid: number | null;
 }
 
 function closed(): RegistryError {

@@ -9,21 +9,30 @@ import type { Logger } from '../core/types.js';
 import { messageOf } from './errors.js';
 import { log, type Level } from './log.js';
 
+/**
+ * One registration of this process in the registry: the host:port row's id and the generation
+ * this registration got. Every write names it, so a write never lands on a successor's row.
+ */
+export interface Registration {
+  readonly id: number;
+  readonly generation: number;
+}
+
 export interface Write {
   /** For logs: `drain_start`, `heartbeat`, … */
   readonly label: string;
-  /** Runs the statement for the registered instance. */
-  readonly run: (instanceId: number) => Promise<unknown>;
+  /** Runs the statement for this process's registration (the one it holds when the write is sent). */
+  readonly run: (registration: Registration) => Promise<unknown>;
   /** Retry until it lands (transitions and events), or drop on the first failure (heartbeats). */
   readonly retry: boolean;
 }
 
 export interface WriteQueueDeps {
   /** Migrates and upserts the instance; resolves its id. Retried like a write. */
-  readonly register: () => Promise<number>;
+  readonly register: () => Promise<Registration>;
   readonly logger: Logger | undefined;
   /** Called once registration succeeded (again). */
-  readonly onRegistered: (id: number) => void;
+  readonly onRegistered: (registration: Registration) => void;
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -33,7 +42,7 @@ export class WriteQueue {
   readonly #deps: WriteQueueDeps;
   readonly #items: Write[] = [];
   readonly #idleWaiters = new Set<() => void>();
-  #id: number | undefined;
+  #registration: Registration | undefined;
   #needsRegister = true;
   #pumping = false;
   #stopped = false;
@@ -45,7 +54,11 @@ export class WriteQueue {
   }
 
   get instanceId(): number | undefined {
-    return this.#id;
+    return this.#registration?.id;
+  }
+
+  get registration(): Registration | undefined {
+    return this.#registration;
   }
 
   /** True while nothing is queued, registration is done, and no statement is running. */
@@ -117,17 +130,17 @@ export class WriteQueue {
       while (!this.#stopped) {
         if (this.#needsRegister) {
           await this.#attempt('register', async () => {
-            const id = await this.#deps.register();
-            this.#id = id;
+            const registration = await this.#deps.register();
+            this.#registration = registration;
             this.#needsRegister = false;
-            this.#deps.onRegistered(id);
+            this.#deps.onRegistered(registration);
           }, true);
           continue;
         }
         const item = this.#items[0];
-        if (item === undefined || this.#id === undefined) break;
-        const id = this.#id;
-        const ok = await this.#attempt(item.label, () => item.run(id), item.retry);
+        if (item === undefined || this.#registration === undefined) break;
+        const registration = this.#registration;
+        const ok = await this.#attempt(item.label, () => item.run(registration), item.retry);
         if (ok || !item.retry) {
           if (this.#items[0] === item) this.#items.shift();
         }

@@ -12,6 +12,12 @@ import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestData
 import { TcpProxy } from './proxy.js';
 import { startServer, type TestServer } from './servers.js';
 
+/** A pino-shaped logger that keeps what it is given. */
+function capture(into: { level: string; obj: Record<string, unknown> }[]): Logger {
+  const at = (level: string) => (obj: object) => void into.push({ level, obj: obj as Record<string, unknown> });
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
 for (const kind of DATABASE_KINDS) {
   describe(`reporter on ${kind}`, { skip: kind === 'postgres' ? await postgresSkip() : false, timeout: 120_000 }, () => {
     let db: TestDatabase;
@@ -104,6 +110,86 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(types.at(-1), 'drain_complete');
       assert.throws(() => registry({ databaseUrl: db.url, heartbeatMs: -1 }), /heartbeatMs/);
       drainer.detach();
+    });
+
+    it('a draining predecessor never writes over its successor on the same host:port; its events stay its own', async () => {
+      // Two processes (two reporters with their own pids) claiming one identity, as when a
+      // replacement binds the port the draining predecessor just closed.
+      const identity = 40_000 + Math.floor(Math.random() * 20_000);
+      const logs: { level: string; obj: Record<string, unknown> }[] = [];
+      const logger = capture(logs);
+      const a = await startServer();
+      servers.push(a);
+      const common = { databaseUrl: db.url, host: 'takeover.test', port: identity, heartbeatMs: 100, reapTtlMs: false as const, shutdownFlushMs: 5_000 };
+      const reporterA = startReporter(a.drainer, { ...common, pid: 1001, logger });
+      reporters.push(reporterA);
+      const idA = await reporterA.whenRegistered();
+      await a.hold(1, 1_500);
+      const drainedA = a.drainer.drain('deploy');
+      await eventually('the predecessor draining', async () => ((await getInstance(db.store, idA))?.status === 'draining' ? true : undefined));
+
+      const b = await startServer();
+      servers.push(b);
+      const reporterB = startReporter(b.drainer, { ...common, pid: 1002, logger });
+      reporters.push(reporterB);
+      const idB = await reporterB.whenRegistered();
+      assert.equal(idB, idA, 'one row per host:port');
+      const taken = await getInstance(db.store, idB);
+      assert.equal(taken?.status, 'active');
+      assert.equal(taken?.pid, 1002);
+      const generationB = taken?.generation ?? 0;
+
+      // The predecessor finishes its drain and lands every write it has (phases, drain_complete).
+      assert.equal((await drainedA).success, true);
+      await eventually('the predecessor drain_complete', async () =>
+        (await listEvents(db.store, { instanceId: idA, types: ['drain_complete'] })).length === 1 ? true : undefined);
+
+      const row = await getInstance(db.store, idB);
+      assert.equal(row?.status, 'active', 'the successor is not stopped by the predecessor');
+      assert.equal(row?.pid, 1002);
+      assert.equal(row?.generation, generationB);
+      assert.equal(row?.drainStartedAt, null);
+      assert.equal(row?.phase, null);
+
+      const events = await listEvents(db.store, { instanceId: idA });
+      const ofA = events.filter((e) => e.generation === generationB - 1).map((e) => e.eventType);
+      const ofB = events.filter((e) => e.generation === generationB).map((e) => e.eventType);
+      assert.deepEqual(ofA, ['registered', 'drain_start', 'window_end', 'listener_closed', 'persistent_notified', 'waiting', 'cleanup', 'drain_complete']);
+      assert.deepEqual(ofB, ['registered']);
+      assert.deepEqual(await listEvents(db.store, { instanceId: idA, generation: generationB }).then((r) => r.map((e) => e.eventType)), ['registered']);
+
+      // The successor still heartbeats its own row; the stopped predecessor sends nothing more.
+      await b.hold(2, 1_000);
+      await eventually('the successor in-flight count', async () => ((await getInstance(db.store, idB))?.inflightCount === 2 ? true : undefined));
+      await reporterB.stop();
+    });
+
+    it('a live process whose host:port was taken over stops writing to it and never acknowledges its successor\'s drain requests', async () => {
+      const identity = 40_000 + Math.floor(Math.random() * 20_000);
+      const logs: { level: string; obj: Record<string, unknown> }[] = [];
+      const a = await startServer();
+      const b = await startServer();
+      servers.push(a, b);
+      const common = { databaseUrl: db.url, host: 'conflict.test', port: identity, heartbeatMs: 100, reapTtlMs: false as const, shutdownFlushMs: 5_000 };
+      const reporterA = startReporter(a.drainer, { ...common, pid: 2001, logger: capture(logs) });
+      reporters.push(reporterA);
+      await reporterA.whenRegistered();
+      const reporterB = startReporter(b.drainer, { ...common, pid: 2002 });
+      reporters.push(reporterB);
+      const id = await reporterB.whenRegistered();
+      // A change of counts makes the next heartbeat write (an idle one waits for livenessWriteMs).
+      await a.hold(3, 1_000);
+      await eventually('the identity conflict logged', () => Promise.resolve(logs.some((l) => l.obj.event === 'registry_identity_taken') ? true : undefined));
+      assert.equal(logs.filter((l) => l.obj.event === 'registry_identity_taken').length, 1, 'said once');
+      assert.equal(logs.some((l) => l.obj.event === 'registry_rejoin'), false, 'no tug of war');
+      assert.equal((await getInstance(db.store, id))?.inflightCount, 0, 'the taken-over process does not write its counts');
+
+      const drainedB = new Promise<string>((resolve) => b.drainer.once('drained', (r) => resolve(r.reason)));
+      await requestDrain(db.store, { instanceId: id }, { requestedBy: 'test', reason: 'takeover' });
+      assert.equal(await drainedB, 'remote: takeover');
+      assert.equal(a.drainer.state, 'active', 'the request was for the row\'s holder only');
+      assert.equal((await getInstance(db.store, id))?.pid, 2002);
+      await reporterA.stop();
     });
 
     it('twenty instances starting at once against a fresh database: one migration, twenty rows', async () => {
