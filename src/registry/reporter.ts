@@ -194,6 +194,7 @@ class InstanceReporter implements Reporter {
   #lastWritten = { inflight: -1, persistent: -1, at: 0 };
   #lastReapAt = 0;
   #polling = false;
+  #pollAgain = false;
   /** The generation that took this host:port over while this process was active (logged once). */
   #takenOverBy: number | undefined;
   #drainStartedAt = 0;
@@ -425,9 +426,25 @@ class InstanceReporter implements Reporter {
   }
 
   async #pollRequests(): Promise<void> {
-    const id = this.#queue.instanceId;
-    if (id === undefined || this.#polling || this.#drainer.state !== 'active' || this.#stopped) return;
+    if (this.#polling) {
+      // A notification (or tick) while a read runs: that read may have missed the new request.
+      this.#pollAgain = true;
+      return;
+    }
     this.#polling = true;
+    try {
+      do {
+        this.#pollAgain = false;
+        await this.#pollOnce();
+      } while (this.#pollAgain);
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #pollOnce(): Promise<void> {
+    const id = this.#queue.instanceId;
+    if (id === undefined || this.#drainer.state !== 'active' || this.#stopped) return;
     try {
       const pending = (await this.#query(sql.PENDING_REQUEST, [id])) as unknown[];
       if (pending.length === 0 || this.#drainer.state !== 'active') return;
@@ -440,8 +457,6 @@ class InstanceReporter implements Reporter {
       void this.#drainer.drain(`remote: ${first.reason}`);
     } catch (err) {
       this.#log('debug', { event: 'registry_poll_failed', err: messageOf(err) }, 'could not read drain requests');
-    } finally {
-      this.#polling = false;
     }
   }
 

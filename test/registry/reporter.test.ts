@@ -7,10 +7,20 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createDrainer, type Logger } from '../../src/index.js';
-import { MIGRATIONS, getInstance, listEvents, listInstances, registry, requestDrain, startReporter, type Reporter } from '../../src/registry/index.js';
+import { DRAIN_REQUEST_CHANNEL, MIGRATIONS, getInstance, listEvents, listInstances, registry, requestDrain, startReporter, type Reporter, type Store } from '../../src/registry/index.js';
+import * as statements from '../../src/registry/statements.js';
 import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
 import { TcpProxy } from './proxy.js';
 import { startServer, type TestServer } from './servers.js';
+
+/** `promise`, or a rejection naming what was awaited after `ms` (a hang guard, not a timing assertion). */
+function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** A pino-shaped logger that keeps what it is given. */
 function capture(into: { level: string; obj: Record<string, unknown> }[]): Logger {
@@ -192,6 +202,78 @@ for (const kind of DATABASE_KINDS) {
       await reporterA.stop();
     });
 
+    it('gives up a write that retrying cannot fix (its row was pruned) instead of blocking the queue', async () => {
+      const logs: { level: string; obj: Record<string, unknown> }[] = [];
+      const s = await startServer();
+      servers.push(s);
+      // A one-minute heartbeat: nothing notices the missing row and registers again meanwhile.
+      const reporter = startReporter(s.drainer, { databaseUrl: db.url, host: '127.0.0.1', port: s.port, heartbeatMs: 60_000, reapTtlMs: false, shutdownFlushMs: 3_000, logger: capture(logs) });
+      reporters.push(reporter);
+      const id = await reporter.whenRegistered();
+      await db.store.query('DELETE FROM DrainEvent WHERE instance_id = $1', [id]);
+      await db.store.query('DELETE FROM ServerInstance WHERE id = $1', [id]);
+      const result = await s.drainer.drain('after a prune');
+      assert.equal(result.success, true);
+      const abandoned = logs.filter((l) => l.obj.event === 'registry_write_abandoned');
+      assert.equal(abandoned[0]?.obj.write, 'drain_start');
+      assert.equal(abandoned[0]?.obj.sqlstate, '23503', 'a foreign-key violation');
+      assert.equal(logs.some((l) => l.obj.event === 'registry_writes_dropped'), false, 'nothing was left stuck for stop() to drop');
+      const hook = result.hooks.find((h) => h.name === 'drainkit-registry');
+      assert.equal(hook?.outcome, 'ok');
+    });
+
+    it('reads drain requests again when a notification arrives while a read runs (Postgres: NOTIFY)', { skip: kind !== 'postgres' }, async () => {
+      // The reporter's store is the test's own, with a gate that can hold the result of one
+      // pending-request read after the database answered it.
+      let gate: { entered: () => void; release: Promise<void> } | undefined;
+      const gated: Store = {
+        driver: db.store.driver,
+        async query(text, params, options) {
+          const rows = await db.store.query(text, params, options);
+          const g = gate;
+          if (g && text === statements.PENDING_REQUEST) {
+            gate = undefined;
+            g.entered();
+            await g.release;
+          }
+          return rows as never;
+        },
+        script: (text, options) => db.store.script(text, options),
+        // The reporter's handler runs first; then the test hears that it ran.
+        listen: (channel, handlers) => db.store.listen!(channel, { ...handlers, onNotify: (payload) => { handlers.onNotify(payload); onNotified(); } }),
+        close: () => Promise.resolve(),
+      };
+      let notifications = 0;
+      const notifiedWaiters: { n: number; resolve: () => void }[] = [];
+      const onNotified = (): void => {
+        notifications += 1;
+        for (const w of notifiedWaiters.filter((x) => x.n <= notifications)) w.resolve();
+      };
+      const notified = (n: number): Promise<void> => new Promise((resolve) => (notifications >= n ? resolve() : notifiedWaiters.push({ n, resolve })));
+      const s = await startServer();
+      servers.push(s);
+      const reporter = startReporter(s.drainer, { store: gated, host: '127.0.0.1', port: s.port, heartbeatMs: 60_000, reapTtlMs: false });
+      reporters.push(reporter);
+      const id = await reporter.whenRegistered();
+      await eventually('LISTEN', async () => {
+        const rows = await db.store.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()");
+        return (rows[0]?.n ?? 0) > 0 ? true : undefined;
+      });
+      let release!: () => void;
+      const entered = new Promise<void>((resolve) => {
+        gate = { entered: resolve, release: new Promise<void>((r) => (release = r)) };
+      });
+      // A notification with no request behind it starts a read that finds nothing…
+      await db.store.query(`SELECT pg_notify('${DRAIN_REQUEST_CHANNEL}', $1::text)`, [String(id)]);
+      await bounded(entered, 10_000, 'the gated pending-request read');
+      // …and while that read is held, the real request and its notification arrive.
+      const drained = new Promise<string>((resolve) => s.drainer.once('drained', (r) => resolve(r.reason)));
+      await requestDrain(db.store, { instanceId: id }, { requestedBy: 'test', reason: 'mid-poll' });
+      await bounded(notified(2), 10_000, "the request's notification to reach the reporter");
+      release();
+      assert.equal(await bounded(drained, 10_000, 'the drain the notified request asks for (the heartbeat is a minute away)'), 'remote: mid-poll');
+    });
+
     it('twenty instances starting at once against a fresh database: one migration, twenty rows', async () => {
       const fresh = await createDatabase(kind);
       try {
@@ -265,3 +347,19 @@ for (const kind of DATABASE_KINDS) {
     });
   });
 }
+
+describe('reporter without a reachable database', () => {
+  it('flush() resolves false when stop() dropped what was pending, and after', async () => {
+    const s = await startServer();
+    try {
+      // Port 1 refuses: the registration stays pending.
+      const reporter = startReporter(s.drainer, { databaseUrl: 'postgres://postgres@127.0.0.1:1/none', host: '127.0.0.1', port: s.port, reapTtlMs: false });
+      const flushed = reporter.flush(30_000);
+      await reporter.stop();
+      assert.equal(await bounded(flushed, 5_000, 'flush() to settle on stop()'), false);
+      assert.equal(await reporter.flush(1_000), false);
+    } finally {
+      await s.close();
+    }
+  });
+});
