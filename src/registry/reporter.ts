@@ -24,6 +24,7 @@ import { log, type Level } from './log.js';
 import { reap } from './reaper.js';
 import { migrate } from './schema.js';
 import * as sql from './statements.js';
+import { DRIVER_PACKAGES, assertDriverInstalled, checkDatabaseUrl } from './database-url.js';
 import { intOption, openStore, type Store, type Subscription } from './store.js';
 import { WriteQueue, type Registration } from './writer.js';
 
@@ -96,8 +97,10 @@ export function startReporter(drainer: Drainer, options: ReporterOptions): Repor
  * options are validated at once (a bad option throws from `registry()` itself).
  */
 export function registry(options: Omit<ReporterOptions, 'port'> & { readonly port?: number }): DrainerPlugin {
-  // Validate eagerly with a placeholder port so mistakes surface where the options are written.
-  if (options.port === undefined) resolve({ ...options, port: 1 }, undefined);
+  // Validated here, whatever is given, so a mistake throws where the options are written and
+  // never from inside createDrainer (or later, from the 'listening' event). Without a port yet,
+  // a placeholder stands in for the one the server will listen on.
+  resolve({ ...options, port: options.port ?? 1 }, undefined);
   return (drainer, server) => {
     let reporter: Reporter | undefined;
     const start = (port: number): void => {
@@ -144,9 +147,17 @@ function resolve(options: ReporterOptions, drainer: Drainer | undefined): Resolv
     if (!KEYS.has(key)) throw new RegistryError('ERR_DRAINKIT_REGISTRY_UNKNOWN_OPTION', `drainkit registry: unknown reporter option ${describe(key)}; accepted: ${[...KEYS].join(', ')}`);
   }
   if (options.store !== undefined && options.databaseUrl !== undefined) throw invalid('give one of store or databaseUrl, not both');
-  const databaseUrl = options.store === undefined ? (options.databaseUrl ?? process.env.DATABASE_URL) : undefined;
-  if (options.store === undefined && (databaseUrl === undefined || databaseUrl === '')) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: startReporter needs a store, a databaseUrl, or DATABASE_URL');
+  let databaseUrl: string | undefined;
+  if (options.store === undefined) {
+    const fromEnv = options.databaseUrl === undefined;
+    const url = fromEnv ? process.env.DATABASE_URL : options.databaseUrl;
+    if (url === undefined || (fromEnv && url === '')) {
+      throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: startReporter needs a store, a databaseUrl, or DATABASE_URL');
+    }
+    databaseUrl = checkDatabaseUrl(fromEnv ? 'DATABASE_URL' : 'databaseUrl', url);
+    assertDriverInstalled(DRIVER_PACKAGES.url, 'a registry databaseUrl');
+  } else if (typeof options.store !== 'object' || options.store === null || typeof options.store.query !== 'function') {
+    throw invalid(`store got ${describe(options.store)}; accepted: a Store from openStore()`);
   }
   if (drainer && drainer.state !== 'active') throw invalid(`startReporter needs an active drainer; this one is ${drainer.state}`);
   const host = options.host ?? os.hostname();

@@ -6,6 +6,7 @@
  *   served by `hostPglite`, detected and handled in shared-session mode).
  * - `pglite/`: PGlite in this process, from a data directory (or in memory).
  */
+import { DRIVER_PACKAGES, assertDriverInstalled, checkDatabaseUrl } from './database-url.js';
 import { RegistryError, describe } from './errors.js';
 
 /** Values a statement may bind. JSON goes in as a string and is cast in SQL (`$1::jsonb`). */
@@ -102,16 +103,17 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) {
       throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: dataDir got ${describe(options.dataDir)}; accepted: a directory path or "memory://"`);
     }
+    assertDriverInstalled(DRIVER_PACKAGES.dataDir, 'a registry dataDir');
     const { openPgliteStore } = await import('./pglite/store.js');
     return openPgliteStore(options.dataDir, resolved);
   }
-  const url = options.databaseUrl ?? process.env.DATABASE_URL;
-  if (url === undefined || url === '') {
+  const fromEnv = options.databaseUrl === undefined;
+  const url = fromEnv ? process.env.DATABASE_URL : options.databaseUrl;
+  if (url === undefined || (fromEnv && url === '')) {
     throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: no database: give databaseUrl, dataDir, or set DATABASE_URL');
   }
-  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: databaseUrl got ${describe(url)}; accepted: a postgres:// or postgresql:// URL`);
-  }
+  checkDatabaseUrl(fromEnv ? 'DATABASE_URL' : 'databaseUrl', url);
+  assertDriverInstalled(DRIVER_PACKAGES.url, 'a registry databaseUrl');
   const { openPgStore } = await import('./pg/store.js');
   return openPgStore(url, resolved);
 }

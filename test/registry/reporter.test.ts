@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createDrainer, type Logger } from '../../src/index.js';
-import { DRAIN_REQUEST_CHANNEL, MIGRATIONS, getInstance, listEvents, listInstances, registry, requestDrain, startReporter, type Reporter, type Store } from '../../src/registry/index.js';
+import { DRAIN_REQUEST_CHANNEL, MIGRATIONS, getInstance, listEvents, listInstances, registry, openStore, requestDrain, startReporter, type Reporter, type Store } from '../../src/registry/index.js';
 import * as statements from '../../src/registry/statements.js';
 import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
 import { TcpProxy } from './proxy.js';
@@ -358,6 +358,43 @@ describe('reporter without a reachable database', () => {
       await reporter.stop();
       assert.equal(await bounded(flushed, 5_000, 'flush() to settle on stop()'), false);
       assert.equal(await reporter.flush(1_000), false);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('reporter options are checked where they are written', () => {
+  it('registry() validates with or without a port: bad options throw from registry() itself', () => {
+    assert.throws(() => registry({ databaseUrl: 'postgres://h/db', heartbeatMs: -1 }), { code: 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION', message: /heartbeatMs got -1/ });
+    assert.throws(() => registry({ databaseUrl: 'postgres://h/db', port: 3000, heartbeatMs: -1 }), { code: 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION', message: /heartbeatMs got -1/ });
+    assert.throws(() => registry({ databaseUrl: 'postgres://h/db', port: 3000, labels: { zone: 1 as unknown as string } }), /labels got/);
+    assert.throws(() => registry({ databaseUrl: 'postgres://h/db', port: 3000, bogus: true } as never), { code: 'ERR_DRAINKIT_REGISTRY_UNKNOWN_OPTION' });
+    assert.throws(() => registry({ databaseUrl: 'postgres://h/db', port: 70_000 }), /port got 70000/);
+  });
+
+  it('a database URL that is not postgres:// is refused at construction, naming what was given and what is accepted', async () => {
+    const s = await startServer();
+    try {
+      const mysql = { code: 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION', message: /databaseUrl got "mysql:\/\/app:\*\*\*@db\/app" \(a mysql:\/\/ URL\); accepted: a postgres:\/\/ or postgresql:\/\/ URL/ };
+      assert.throws(() => registry({ databaseUrl: 'mysql://app:secret@db/app' }), mysql);
+      assert.throws(() => registry({ databaseUrl: 'mysql://app:secret@db/app', port: 3000 }), mysql);
+      assert.throws(() => startReporter(s.drainer, { databaseUrl: 'mysql://app:secret@db/app', port: s.port }), mysql);
+      assert.throws(() => startReporter(s.drainer, { databaseUrl: 'db.internal:5432', port: s.port }), /databaseUrl got "db.internal:5432"/);
+      assert.throws(() => startReporter(s.drainer, { databaseUrl: '', port: s.port }), /databaseUrl got an empty string/);
+      assert.throws(() => startReporter(s.drainer, { databaseUrl: 'postgres://', port: s.port }), /names no host/);
+      const before = process.env.DATABASE_URL;
+      process.env.DATABASE_URL = 'mysql://db/app';
+      try {
+        assert.throws(() => registry({}), /DATABASE_URL got "mysql:\/\/db\/app"/);
+      } finally {
+        if (before === undefined) delete process.env.DATABASE_URL;
+        else process.env.DATABASE_URL = before;
+      }
+      await assert.rejects(openStore({ databaseUrl: 'mysql://db/app' }), /databaseUrl got "mysql:\/\/db\/app"/);
+      // The accepted forms.
+      registry({ databaseUrl: 'postgresql://user:pw@db.internal:5432/app' });
+      registry({ databaseUrl: 'postgres:///app?host=/var/run/postgresql' });
     } finally {
       await s.close();
     }

@@ -9,6 +9,7 @@
  * messages that another client's could interleave with in the shared session).
  */
 import type * as Pg from 'pg';
+import { driverMissing } from '../database-url.js';
 import { RegistryError } from '../errors.js';
 import { withTimeout, type ListenHandlers, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store, type Subscription } from '../store.js';
 import { PgSubscription } from './listener.js';
@@ -30,7 +31,7 @@ export async function openPgStore(url: string, options: ResolvedStoreOptions): P
     const mod = (await import('pg')) as unknown as PgModule & { default?: PgModule };
     pg = mod.default ?? mod;
   } catch (err) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_DRIVER_MISSING', 'drainkit registry: a database URL needs the "pg" package (npm install pg)', { cause: err });
+    throw driverMissing('pg', 'a registry databaseUrl', err);
   }
   return new PgStore(pg, url, options);
 }

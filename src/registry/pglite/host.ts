@@ -10,6 +10,7 @@
  * relies on the heartbeat to deliver remote drain requests. For one host and a demo, not a fleet.
  */
 import type { PGlite } from '@electric-sql/pglite';
+import { driverMissing } from '../database-url.js';
 import { RegistryError, describe } from '../errors.js';
 import { migrate } from '../schema.js';
 import { intOption, type Store } from '../store.js';
@@ -49,7 +50,7 @@ export async function hostPglite(options: PgliteHostOptions): Promise<PgliteHost
   try {
     socket = await import('@electric-sql/pglite-socket');
   } catch (err) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_DRIVER_MISSING', 'drainkit registry: hostPglite needs "@electric-sql/pglite-socket" (npm install @electric-sql/pglite-socket)', { cause: err });
+    throw driverMissing('@electric-sql/pglite-socket', 'hostPglite', err);
   }
   const PGliteClass = await loadPglite();
   const db = await PGliteClass.create({ dataDir: options.dataDir });

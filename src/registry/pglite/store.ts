@@ -4,6 +4,7 @@
  * process's statements with those of pglite-socket clients when it is also hosted.
  */
 import type { PGlite } from '@electric-sql/pglite';
+import { driverMissing } from '../database-url.js';
 import { RegistryError } from '../errors.js';
 import { withTimeout, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store } from '../store.js';
 
@@ -11,7 +12,7 @@ export async function loadPglite(): Promise<typeof PGlite> {
   try {
     return (await import('@electric-sql/pglite')).PGlite;
   } catch (err) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_DRIVER_MISSING', 'drainkit registry: a dataDir needs the "@electric-sql/pglite" package (npm install @electric-sql/pglite)', { cause: err });
+    throw driverMissing('@electric-sql/pglite', 'a registry dataDir', err);
   }
 }
 
