@@ -5,7 +5,7 @@
 import type { DrainState } from '../core/types.js';
 import { RegistryError, describe } from './errors.js';
 import { DRAIN_REQUEST_CHANNEL } from './statements.js';
-import type { Store } from './store.js';
+import type { Store } from './driver.js';
 
 /** One row of `ServerInstance`, in camelCase. */
 export interface Instance {

@@ -6,7 +6,7 @@
  * reaper already stopped no longer matches `status <> 'stopped'` when re-checked.
  */
 import { RegistryError, describe } from './errors.js';
-import type { Store } from './store.js';
+import type { Store } from './driver.js';
 
 export interface LostInstance {
   readonly id: number;

@@ -12,54 +12,24 @@
  *   the core after the wait, bounded by `shutdownFlushMs`) gives the queue time to land what is
  *   pending, including the final `drain_complete`, queued on the core's `settled` event (the
  *   outcome, before the hooks). Whatever is still unsent after the hooks is dropped and logged.
- * - Remote drain: pending `DrainRequest` rows are read on each tick and, on real Postgres, at once
- *   on NOTIFY. They are acknowledged (event `drain_requested`) and then `drainer.drain('remote: …')`
- *   runs the same sequence as SIGTERM.
+ * - Remote drain ({@link RemoteDrain}): pending `DrainRequest` rows are read on each tick and, on
+ *   real Postgres, at once on NOTIFY; acknowledged, then `drainer.drain('remote: …')`.
  * - Reaper: each reporter runs {@link reap} every `reapTtlMs / 3` while active.
  */
-import * as os from 'node:os';
-import type { Drainer, DrainerEvents, DrainerPlugin, DrainPhase, Logger } from '../core/types.js';
-import { RegistryError, describe, messageOf } from './errors.js';
+import type { Drainer, DrainerEvents, DrainPhase } from '../core/types.js';
+import type { Store } from './driver.js';
+import { RegistryError, messageOf } from './errors.js';
 import { log, type Level } from './log.js';
 import { reap } from './reaper.js';
+import { RemoteDrain } from './remote-drain.js';
+import { resolveReporterOptions, type ReporterOptions, type ResolvedReporterOptions } from './reporter-options.js';
 import { migrate } from './schema.js';
 import * as sql from './statements.js';
-import { DRIVER_PACKAGES, assertDriverInstalled, checkDatabaseUrl } from './database-url.js';
-import { intOption, openStore, type Store, type Subscription } from './store.js';
+import { openStore } from './store.js';
 import { WriteQueue, type Registration } from './writer.js';
 
-export interface ReporterOptions {
-  /** An open store (not closed by the reporter). One of `store` or `databaseUrl`. */
-  readonly store?: Store;
-  /** A `postgres://` URL; the reporter opens (and closes) its own `pg` store. */
-  readonly databaseUrl?: string;
-  /** The port this instance serves on (with `host`, the instance's identity). Required. */
-  readonly port: number;
-  /** The host name the fleet knows this instance by. Default `os.hostname()`. */
-  readonly host?: string;
-  /** Default `process.pid`. */
-  readonly pid?: number;
-  /** The service's version, stored on the row and in the `registered` event. */
-  readonly version?: string;
-  /** Labels such as zone or role: string keys and values, at most 64. */
-  readonly labels?: Readonly<Record<string, string>>;
-  /** Heartbeat tick. Default 1000 ms. Range 50 … 60 000. */
-  readonly heartbeatMs?: number;
-  /** `last_heartbeat_at` is refreshed at least this often, even with nothing changed. Default 10 000 ms. Range heartbeatMs … 600 000. */
-  readonly livenessWriteMs?: number;
-  /** Bound of each statement. Default 2000 ms. Range 100 … 60 000. */
-  readonly queryTimeoutMs?: number;
-  /** Bound of the shutdown hook that lands pending writes. Default 3000 ms. Range 0 … 60 000. */
-  readonly shutdownFlushMs?: number;
-  /** Run the reaper with this TTL; `false` to leave reaping to others. Default 30 000 ms (≥ 2 × livenessWriteMs). */
-  readonly reapTtlMs?: number | false;
-  /** Apply migrations before registering. Default true. */
-  readonly migrate?: boolean;
-  /** Default: the drainer's logger. */
-  readonly logger?: Logger;
-}
+export type { ReporterOptions } from './reporter-options.js';
 
-const KEYS = new Set(['store', 'databaseUrl', 'port', 'host', 'pid', 'version', 'labels', 'heartbeatMs', 'livenessWriteMs', 'queryTimeoutMs', 'shutdownFlushMs', 'reapTtlMs', 'migrate', 'logger']);
 
 /** The handle returned by {@link startReporter}. */
 export interface Reporter {
@@ -88,136 +58,40 @@ const PHASE_EVENTS: Readonly<Partial<Record<DrainPhase, string>>> = {
  * `..._UNKNOWN_OPTION`, `..._NO_DATABASE`).
  */
 export function startReporter(drainer: Drainer, options: ReporterOptions): Reporter {
-  return new InstanceReporter(drainer, resolve(options, drainer));
-}
-
-/**
- * The reporter as a `createDrainer` plugin: `createDrainer(server, { plugins: [registry({ databaseUrl })] })`.
- * Without `port`, it registers once the server is listening, with the port it listens on. The
- * options are validated at once (a bad option throws from `registry()` itself).
- */
-export function registry(options: Omit<ReporterOptions, 'port'> & { readonly port?: number }): DrainerPlugin {
-  // Validated here, whatever is given, so a mistake throws where the options are written and
-  // never from inside createDrainer (or later, from the 'listening' event). Without a port yet,
-  // a placeholder stands in for the one the server will listen on.
-  resolve({ ...options, port: options.port ?? 1 }, undefined);
-  return (drainer, server) => {
-    let reporter: Reporter | undefined;
-    const start = (port: number): void => {
-      reporter = startReporter(drainer, { ...options, port });
-    };
-    const onListening = (): void => {
-      const address = server.address();
-      if (address && typeof address === 'object') start(address.port);
-    };
-    if (options.port !== undefined) start(options.port);
-    else if (server.listening) onListening();
-    else server.once('listening', onListening);
-    return () => {
-      server.off('listening', onListening);
-      void reporter?.stop();
-    };
-  };
-}
-
-interface Resolved {
-  readonly store: Store | undefined;
-  readonly databaseUrl: string | undefined;
-  readonly host: string;
-  readonly port: number;
-  readonly pid: number;
-  readonly version: string | null;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly heartbeatMs: number;
-  readonly livenessWriteMs: number;
-  readonly queryTimeoutMs: number;
-  readonly shutdownFlushMs: number;
-  readonly reapTtlMs: number | false;
-  readonly migrate: boolean;
-  readonly logger: Logger | undefined;
-}
-
-function invalid(message: string): RegistryError {
-  return new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: ${message}`);
-}
-
-function resolve(options: ReporterOptions, drainer: Drainer | undefined): Resolved {
-  if (typeof options !== 'object' || options === null) throw invalid(`startReporter options got ${describe(options)}; accepted: an object`);
-  for (const key of Object.keys(options)) {
-    if (!KEYS.has(key)) throw new RegistryError('ERR_DRAINKIT_REGISTRY_UNKNOWN_OPTION', `drainkit registry: unknown reporter option ${describe(key)}; accepted: ${[...KEYS].join(', ')}`);
-  }
-  if (options.store !== undefined && options.databaseUrl !== undefined) throw invalid('give one of store or databaseUrl, not both');
-  let databaseUrl: string | undefined;
-  if (options.store === undefined) {
-    const fromEnv = options.databaseUrl === undefined;
-    const url = fromEnv ? process.env.DATABASE_URL : options.databaseUrl;
-    if (url === undefined || (fromEnv && url === '')) {
-      throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: startReporter needs a store, a databaseUrl, or DATABASE_URL');
-    }
-    databaseUrl = checkDatabaseUrl(fromEnv ? 'DATABASE_URL' : 'databaseUrl', url);
-    assertDriverInstalled(DRIVER_PACKAGES.url, 'a registry databaseUrl');
-  } else if (typeof options.store !== 'object' || options.store === null || typeof options.store.query !== 'function') {
-    throw invalid(`store got ${describe(options.store)}; accepted: a Store from openStore()`);
-  }
-  if (drainer && drainer.state !== 'active') throw invalid(`startReporter needs an active drainer; this one is ${drainer.state}`);
-  const host = options.host ?? os.hostname();
-  if (typeof host !== 'string' || host.length === 0 || host.length > 255) throw invalid(`host got ${describe(host)}; accepted: a non-empty string`);
-  const labels = options.labels ?? {};
-  const entries = Object.entries(labels);
-  if (typeof labels !== 'object' || entries.length > 64 || entries.some(([k, v]) => typeof v !== 'string' || k.length === 0 || k.length > 100 || v.length > 500)) {
-    throw invalid(`labels got ${describe(labels)}; accepted: at most 64 string keys (1-100 characters) with string values (at most 500)`);
-  }
-  if (options.version !== undefined && typeof options.version !== 'string') throw invalid(`version got ${describe(options.version)}; accepted: a string`);
-  const heartbeatMs = intOption('heartbeatMs', options.heartbeatMs, 50, 60_000, 1_000);
-  const livenessWriteMs = intOption('livenessWriteMs', options.livenessWriteMs, heartbeatMs, 600_000, Math.max(heartbeatMs, 10_000));
-  let reapTtlMs: number | false = false;
-  if (options.reapTtlMs !== false) {
-    reapTtlMs = intOption('reapTtlMs', options.reapTtlMs, 1_000, 86_400_000, Math.max(30_000, 3 * livenessWriteMs));
-    if (reapTtlMs < 2 * livenessWriteMs) throw invalid(`reapTtlMs (${reapTtlMs}) must be at least twice livenessWriteMs (${livenessWriteMs}), or live instances would be reaped`);
-  }
-  return Object.freeze({
-    store: options.store,
-    databaseUrl,
-    host,
-    port: intOption('port', options.port, 0, 65_535, -1) === -1 ? (() => { throw invalid('port is required'); })() : options.port,
-    pid: intOption('pid', options.pid, 1, 2 ** 31 - 1, process.pid),
-    version: options.version ?? null,
-    labels: Object.freeze({ ...labels }),
-    heartbeatMs,
-    livenessWriteMs,
-    queryTimeoutMs: intOption('queryTimeoutMs', options.queryTimeoutMs, 100, 60_000, 2_000),
-    shutdownFlushMs: intOption('shutdownFlushMs', options.shutdownFlushMs, 0, 60_000, 3_000),
-    reapTtlMs,
-    migrate: options.migrate ?? true,
-    logger: options.logger ?? drainer?.options.logger,
-  });
+  return new InstanceReporter(drainer, resolveReporterOptions(options, drainer));
 }
 
 class InstanceReporter implements Reporter {
   readonly #drainer: Drainer;
-  readonly #o: Resolved;
+  readonly #o: ResolvedReporterOptions;
   readonly #queue: WriteQueue;
   readonly #detachers: (() => void)[] = [];
   readonly #registeredWaiters: { resolve: (id: number) => void; reject: (err: Error) => void }[] = [];
   #store: Promise<Store> | undefined;
   #tick: NodeJS.Timeout | undefined;
-  #subscription: Subscription | undefined;
+  readonly #remote: RemoteDrain;
   #lastWritten = { inflight: -1, persistent: -1, at: 0 };
   #lastReapAt = 0;
-  #polling = false;
-  #pollAgain = false;
   /** The generation that took this host:port over while this process was active (logged once). */
   #takenOverBy: number | undefined;
   #drainStartedAt = 0;
   #stopped: Promise<void> | undefined;
 
-  constructor(drainer: Drainer, options: Resolved) {
+  constructor(drainer: Drainer, options: ResolvedReporterOptions) {
     this.#drainer = drainer;
     this.#o = options;
     this.#queue = new WriteQueue({
       register: () => this.#register(),
       logger: options.logger,
       onRegistered: (id) => this.#onRegistered(id),
+    });
+    this.#remote = new RemoteDrain({
+      store: () => this.#getStore(),
+      registration: () => this.#queue.registration,
+      accepting: () => this.#drainer.state === 'active' && this.#stopped === undefined,
+      drain: (reason) => void this.#drainer.drain(`remote: ${reason}`),
+      queryTimeoutMs: options.queryTimeoutMs,
+      logger: options.logger,
     });
     this.#attach();
     this.#queue.start();
@@ -312,8 +186,7 @@ class InstanceReporter implements Reporter {
     this.#queue.push({ label: 'drain_start', retry: true, run: async (r) => this.#query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
     this.#noteWritten(inflight, persistent);
     // No more remote drains to hear about.
-    void this.#subscription?.close();
-    this.#subscription = undefined;
+    void this.#remote.close();
   }
 
   #event(type: string, details: object): void {
@@ -345,10 +218,7 @@ class InstanceReporter implements Reporter {
     this.#takenOverBy = undefined;
     for (const w of this.#registeredWaiters.splice(0)) w.resolve(id);
     this.#log('info', { event: 'registry_registered', instanceId: id, generation, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
-    if (this.#drainer.state === 'active') {
-      this.#listen();
-      void this.#pollRequests();
-    }
+    if (this.#drainer.state === 'active') this.#remote.start();
   }
 
   #getStore(): Promise<Store> {
@@ -365,7 +235,7 @@ class InstanceReporter implements Reporter {
     return store.query(text, params, { timeoutMs: this.#o.queryTimeoutMs });
   }
 
-  // ---- heartbeat, remote drain, reaper ------------------------------------------------------
+  // ---- heartbeat, reaper ---------------------------------------------------------------------
 
   #onTick(): void {
     const d = this.#drainer;
@@ -379,7 +249,7 @@ class InstanceReporter implements Reporter {
       this.#queue.push({ label: 'heartbeat', retry: false, run: (r) => this.#heartbeat(r) });
     }
     if (d.state === 'active') {
-      void this.#pollRequests();
+      void this.#remote.poll();
       const ttl = this.#o.reapTtlMs;
       if (ttl !== false && now - this.#lastReapAt >= ttl / 3) {
         this.#lastReapAt = now;
@@ -417,60 +287,6 @@ class InstanceReporter implements Reporter {
     this.#lastWritten = { inflight, persistent, at: Date.now() };
   }
 
-  #listen(): void {
-    const store = this.#o.store ?? undefined;
-    void (store ? Promise.resolve(store) : this.#getStore()).then((s) => {
-      if (this.#subscription || !s.listen || this.#drainer.state !== 'active' || this.#stopped) return;
-      const id = this.#queue.instanceId;
-      this.#subscription = s.listen(sql.DRAIN_REQUEST_CHANNEL, {
-        onNotify: (payload) => {
-          if (Number(payload) === id) void this.#pollRequests();
-        },
-        // Notifications sent while the subscription was down are lost: look at the table.
-        onListening: () => void this.#pollRequests(),
-        onUnsupported: () => {
-          this.#subscription = undefined;
-          this.#log('debug', { event: 'registry_listen_unsupported' }, 'shared-session database: remote drains arrive on the heartbeat');
-        },
-      });
-    }, () => undefined);
-  }
-
-  async #pollRequests(): Promise<void> {
-    if (this.#polling) {
-      // A notification (or tick) while a read runs: that read may have missed the new request.
-      this.#pollAgain = true;
-      return;
-    }
-    this.#polling = true;
-    try {
-      do {
-        this.#pollAgain = false;
-        await this.#pollOnce();
-      } while (this.#pollAgain);
-    } finally {
-      this.#polling = false;
-    }
-  }
-
-  async #pollOnce(): Promise<void> {
-    const id = this.#queue.instanceId;
-    if (id === undefined || this.#drainer.state !== 'active' || this.#stopped) return;
-    try {
-      const pending = (await this.#query(sql.PENDING_REQUEST, [id])) as unknown[];
-      if (pending.length === 0 || this.#drainer.state !== 'active') return;
-      const registration = this.#queue.registration;
-      if (registration === undefined) return;
-      const acked = (await this.#query(sql.ACKNOWLEDGE_REQUESTS, [registration.id, registration.generation, new Date()])) as { requested_by: string; reason: string }[];
-      const first = acked[0];
-      if (first === undefined || this.#drainer.state !== 'active') return;
-      this.#log('info', { event: 'registry_remote_drain', instanceId: id, requestedBy: first.requested_by, reason: first.reason }, 'drain requested through the registry');
-      void this.#drainer.drain(`remote: ${first.reason}`);
-    } catch (err) {
-      this.#log('debug', { event: 'registry_poll_failed', err: messageOf(err) }, 'could not read drain requests');
-    }
-  }
-
   async #reap(ttlMs: number): Promise<void> {
     try {
       const store = await this.#getStore();
@@ -488,9 +304,7 @@ class InstanceReporter implements Reporter {
     for (const detach of this.#detachers.splice(0)) detach();
     this.#queue.stop();
     for (const w of this.#registeredWaiters.splice(0)) w.reject(closed());
-    const sub = this.#subscription;
-    this.#subscription = undefined;
-    await sub?.close();
+    await this.#remote.close();
     if (this.#store) {
       const store = await this.#store.catch(() => undefined);
       await store?.close().catch(() => undefined);

@@ -12,7 +12,7 @@
  * pglite-socket runs the same script as one unit of its queue.
  */
 import { RegistryError, messageOf } from './errors.js';
-import type { Store } from './store.js';
+import type { Store } from './driver.js';
 
 /** `pg_advisory_xact_lock` key: the bytes of "drainkit" as a 64-bit integer. */
 export const MIGRATION_LOCK_KEY = '7237954656589801844';

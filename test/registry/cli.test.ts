@@ -42,7 +42,7 @@ function parsed<T>(r: CliResult): T {
 describe('drainkit registry: usage errors', () => {
   const cases: [string, string[], RegExp][] = [
     ['no database', ['registry', 'summary'], /--database-url .*DATABASE_URL/],
-    ['a URL that is not postgres://', ['registry', 'summary', '--database-url', 'mysql://db/x'], /--database-url got "mysql:\/\/db\/x"; accepted: a postgres:\/\/ or postgresql:\/\//],
+    ['a URL that is not postgres://', ['registry', 'summary', '--database-url', 'mysql://db/x'], /--database-url got "mysql:\/\/db\/x" \(a mysql:\/\/ URL\); accepted: a postgres:\/\/ or postgresql:\/\//],
     ['a bad drain target', ['registry', 'drain', 'web-1', '--reason', 'x', '--database-url', 'postgres://h/db'], /instance id .* or host:port/],
     ['a port out of range', ['registry', 'drain', '10.0.0.1:70000', '--reason', 'x', '--database-url', 'postgres://h/db'], /port 1 to 65535/],
     ['no reason', ['registry', 'drain', '3', '--database-url', 'postgres://h/db'], /--reason/],

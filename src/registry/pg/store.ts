@@ -10,8 +10,7 @@
  */
 import type * as Pg from 'pg';
 import { driverMissing } from '../database-url.js';
-import { RegistryError } from '../errors.js';
-import { withTimeout, type ListenHandlers, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store, type Subscription } from '../store.js';
+import { closedError, withTimeout, type ListenHandlers, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store, type Subscription } from '../driver.js';
 import { PgSubscription } from './listener.js';
 import { inlineParams, isSharedSessionServer } from './shared-session.js';
 
@@ -128,9 +127,5 @@ class PgStore implements Store {
     pool.on('error', () => undefined);
     return { pool, shared };
   }
-}
-
-function closedError(): RegistryError {
-  return new RegistryError('ERR_DRAINKIT_REGISTRY_CLOSED', 'drainkit registry: the store is closed');
 }
 

@@ -5,8 +5,7 @@
  */
 import type { PGlite } from '@electric-sql/pglite';
 import { driverMissing } from '../database-url.js';
-import { RegistryError } from '../errors.js';
-import { withTimeout, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store } from '../store.js';
+import { closedError, withTimeout, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store } from '../driver.js';
 
 export async function loadPglite(): Promise<typeof PGlite> {
   try {
@@ -53,8 +52,4 @@ export class PgliteStore implements Store {
     this.#closed = true;
     if (this.#owned) await this.db.close();
   }
-}
-
-function closedError(): RegistryError {
-  return new RegistryError('ERR_DRAINKIT_REGISTRY_CLOSED', 'drainkit registry: the store is closed');
 }
