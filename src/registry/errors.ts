@@ -21,7 +21,9 @@ export type RegistryErrorCode =
   /** The schema migration failed. */
   | 'ERR_DRAINKIT_REGISTRY_MIGRATION'
   /** The instance named in a request does not exist in the registry. */
-  | 'ERR_DRAINKIT_REGISTRY_NOT_FOUND';
+  | 'ERR_DRAINKIT_REGISTRY_NOT_FOUND'
+  /** A drain request for an instance that is already draining or stopped (it would never be read). */
+  | 'ERR_DRAINKIT_REGISTRY_NOT_ACTIVE';
 
 export class RegistryError extends DrainkitError<RegistryErrorCode> {
   constructor(code: RegistryErrorCode, message: string, options?: { cause?: unknown }) {

@@ -165,15 +165,22 @@ export type DrainTarget = { readonly instanceId: number } | { readonly host: str
 export interface DrainRequestInfo {
   readonly requestId: number;
   readonly instanceId: number;
+  /** The registration the request is for (see {@link Instance.generation}). */
+  readonly generation: number;
   readonly requestedAt: Date;
 }
 
 /**
- * Asks a live instance to drain: a `DrainRequest` row (who, why) and a NOTIFY on
+ * Asks an active instance to drain: a `DrainRequest` row (who, why) and a NOTIFY on
  * `drainkit_drain_request` in the same statement. The instance picks it up at once when it
  * listens (real Postgres), else on its next heartbeat, acknowledges it with a `drain_requested`
- * event and runs the same drain as on SIGTERM. Throws `ERR_DRAINKIT_REGISTRY_NOT_FOUND` when no
- * instance that is not stopped matches.
+ * event and runs the same drain as on SIGTERM.
+ *
+ * Throws `ERR_DRAINKIT_REGISTRY_NOT_FOUND` when no instance matches, and
+ * `ERR_DRAINKIT_REGISTRY_NOT_ACTIVE` when the instance is already draining or stopped: a request
+ * it would never read is refused rather than left pending. (A request that reaches an instance
+ * which starts draining on its own before reading it is acknowledged with the outcome
+ * `already_draining`.)
  */
 export async function requestDrain(store: Store, target: DrainTarget, request: { readonly requestedBy: string; readonly reason: string }): Promise<DrainRequestInfo> {
   for (const [name, value] of [['requestedBy', request.requestedBy], ['reason', request.reason]] as const) {
@@ -182,23 +189,35 @@ export async function requestDrain(store: Store, target: DrainTarget, request: {
     }
   }
   const byId = 'instanceId' in target;
-  const rows = await store.query<{ id: number; instance_id: number; requested_at: Date }>(
+  const rows = await store.query<{ instance_id: number; host: string; port: number; status: DrainState; generation: number; drain_started_at: Date | null; request_id: number | null; requested_at: Date | null }>(
     `WITH t AS (
-       SELECT id FROM ServerInstance
-       WHERE status <> 'stopped' AND (($1::int IS NOT NULL AND id = $1::int) OR (host = $2::text AND port = $3::int))
+       SELECT id, host, port, status, generation, drain_started_at FROM ServerInstance
+       WHERE ($1::int IS NOT NULL AND id = $1::int) OR (host = $2::text AND port = $3::int)
      ), r AS (
-       INSERT INTO DrainRequest (instance_id, requested_by, reason)
-       SELECT id, $4::text, $5::text FROM t
+       INSERT INTO DrainRequest (instance_id, requested_by, reason, generation)
+       SELECT id, $4::text, $5::text, generation FROM t WHERE status = 'active'
        RETURNING id, instance_id, requested_at
+     ), n AS (
+       SELECT pg_notify('${DRAIN_REQUEST_CHANNEL}', instance_id::text) FROM r
      )
-     SELECT r.id, r.instance_id, r.requested_at, pg_notify('${DRAIN_REQUEST_CHANNEL}', r.instance_id::text) AS notified FROM r`,
+     SELECT t.id AS instance_id, t.host, t.port, t.status, t.generation, t.drain_started_at,
+            r.id AS request_id, r.requested_at, (SELECT count(*) FROM n) AS notified
+     FROM t LEFT JOIN r ON r.instance_id = t.id`,
     [byId ? target.instanceId : null, byId ? null : target.host, byId ? null : target.port, request.requestedBy, request.reason],
   );
   const row = rows[0];
+  const named = byId ? `instance ${target.instanceId}` : `${target.host}:${target.port}`;
   if (row === undefined) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: no live instance matches ${JSON.stringify(target)}; only active or draining instances take drain requests`);
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: no instance matches ${named}`);
   }
-  return { requestId: row.id, instanceId: row.instance_id, requestedAt: row.requested_at };
+  if (row.request_id === null || row.requested_at === null) {
+    const since = row.status === 'draining' && row.drain_started_at !== null ? ` since ${row.drain_started_at.toISOString()}` : '';
+    throw new RegistryError(
+      'ERR_DRAINKIT_REGISTRY_NOT_ACTIVE',
+      `drainkit registry: instance ${row.instance_id} (${row.host}:${row.port}) is already ${row.status}${since}; only an active instance takes a drain request, so none was recorded`,
+    );
+  }
+  return { requestId: row.request_id, instanceId: row.instance_id, generation: row.generation, requestedAt: row.requested_at };
 }
 
 function toInstance(r: InstanceRecord): Instance {

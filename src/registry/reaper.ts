@@ -80,9 +80,10 @@ export async function prune(store: Store, options: { readonly olderThanMs: numbe
        WHERE d.timestamp < cutoff.at OR d.instance_id IN (SELECT id FROM old)
        RETURNING d.id
      ), rq AS (
-       -- Requests of deleted instances go by ON DELETE CASCADE; these are other old ones.
+       -- The requests of deleted instances are deleted here rather than left to ON DELETE CASCADE,
+       -- which would remove them uncounted; and every other acknowledged request that is old.
        DELETE FROM DrainRequest r USING cutoff
-       WHERE r.acknowledged_at < cutoff.at AND r.instance_id NOT IN (SELECT id FROM old)
+       WHERE r.instance_id IN (SELECT id FROM old) OR r.acknowledged_at < cutoff.at
        RETURNING r.id
      ), inst AS (
        DELETE FROM ServerInstance WHERE id IN (SELECT id FROM old) RETURNING id

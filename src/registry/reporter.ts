@@ -10,8 +10,8 @@
  * - Transitions: drain start, window end, each phase and drain end, each one statement, queued
  *   in order. Listeners only queue; the drain never awaits the database. A shutdown hook (run by
  *   the core after the wait, bounded by `shutdownFlushMs`) gives the queue time to land what is
- *   pending, including the final `drain_complete`, queued on the core's `settled` event (the
- *   outcome, before the hooks). Whatever is still unsent after the hooks is dropped and logged.
+ *   pending. The final `drain_complete` (row `stopped`) is queued on `drained`, after every hook,
+ *   and bounded on its own; whatever is still unsent then is dropped and logged.
  * - Remote drain ({@link RemoteDrain}): pending `DrainRequest` rows are read on each tick and, on
  *   real Postgres, at once on NOTIFY; acknowledged, then `drainer.drain('remote: …')`.
  * - Reaper: each reporter runs {@link reap} every `reapTtlMs / 3` while active.
@@ -139,9 +139,10 @@ class InstanceReporter implements Reporter {
       this.#queue.push({ label: type, retry: true, run: async (r) => this.#query(sql.PHASE, [r.id, r.generation, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
       this.#noteWritten(info.inflight, info.persistent);
     });
-    // The outcome is known once the wait ends, before the shutdown hooks: queue drain_complete
-    // then, so the flush hook below lands it within the hooks' budget.
-    on('settled', (result) => {
+    // The instance's last write comes after its shutdown hooks, so that `stopped` in the registry
+    // (what `drainkit registry drain --wait` waits for) means the process is done, hooks included.
+    // The flush hook below lands everything before it; this one gets a bound of its own.
+    on('drained', (result) => {
       const details = {
         success: result.success,
         outcome: result.outcome,
@@ -158,13 +159,11 @@ class InstanceReporter implements Reporter {
         connectionsForced: result.connectionsForced,
         upgradesClosed: result.upgradesClosed,
         longestRequestMs: round(result.longestRequestMs),
+        hooks: result.hooks.map((h) => ({ name: h.name, outcome: h.outcome, durationMs: round(h.durationMs), ...(h.error !== undefined && { error: h.error }) })),
       };
       const at = new Date();
       this.#queue.push({ label: 'drain_complete', retry: true, run: async (r) => this.#query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
-    });
-    // After the hooks: whatever the flush hook could not land is dropped (and logged) by stop().
-    on('drained', () => {
-      void this.stop();
+      void this.#queue.flush(this.#finalWriteBudgetMs()).then(() => this.stop());
     });
     const unhook = d.onShutdown(
       'drainkit-registry',
@@ -175,6 +174,16 @@ class InstanceReporter implements Reporter {
       { timeoutMs: this.#o.shutdownFlushMs },
     );
     this.#detachers.push(unhook);
+  }
+
+  /**
+   * How long the final write may take after the hooks. A process that exits on drain is ended
+   * by the core `exitGraceMs` after the hooks if something (this write) still holds it: stop at
+   * 80 % of that, so the loss is logged rather than cut short. Otherwise the flush bound.
+   */
+  #finalWriteBudgetMs(): number {
+    const { exitOnDrain, exitGraceMs } = this.#drainer.options;
+    return exitOnDrain ? Math.floor(0.8 * exitGraceMs) : this.#o.shutdownFlushMs;
   }
 
   #onDrainStart(reason: string): void {

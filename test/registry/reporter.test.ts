@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createDrainer, type Logger } from '../../src/index.js';
-import { DRAIN_REQUEST_CHANNEL, MIGRATIONS, getInstance, listEvents, listInstances, registry, openStore, requestDrain, startReporter, type Reporter, type Store } from '../../src/registry/index.js';
+import { DRAIN_REQUEST_CHANNEL, MIGRATIONS, fleetSummary, getInstance, listEvents, listInstances, registry, openStore, requestDrain, startReporter, type Reporter, type Store } from '../../src/registry/index.js';
 import * as statements from '../../src/registry/statements.js';
 import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
 import { TcpProxy } from './proxy.js';
@@ -272,6 +272,47 @@ for (const kind of DATABASE_KINDS) {
       await bounded(notified(2), 10_000, "the request's notification to reach the reporter");
       release();
       assert.equal(await bounded(drained, 10_000, 'the drain the notified request asks for (the heartbeat is a minute away)'), 'remote: mid-poll');
+    });
+
+    it('writes stopped only after the shutdown hooks ran, with their outcome in drain_complete', async () => {
+      const s = await startServer();
+      servers.push(s);
+      // Registered before the reporter, so it runs after the reporter's flush hook (last
+      // registered runs first): whatever the reporter queued by then has landed.
+      const seen: { id?: number; statusDuringHooks?: string | undefined } = {};
+      s.drainer.onShutdown('probe', async () => {
+        seen.statusDuringHooks = seen.id === undefined ? 'unregistered' : (await getInstance(db.store, seen.id))?.status;
+      }, { timeoutMs: 5_000 });
+      const reporter = startReporter(s.drainer, { databaseUrl: db.url, host: '127.0.0.1', port: s.port, heartbeatMs: 100, reapTtlMs: false });
+      reporters.push(reporter);
+      const id = await reporter.whenRegistered();
+      seen.id = id;
+      const result = await s.drainer.drain('hooks first');
+      assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['drainkit-registry', 'ok'], ['probe', 'ok']]);
+      assert.equal(seen.statusDuringHooks, 'draining', 'the row is not stopped while hooks run');
+      await eventually('status stopped', async () => ((await getInstance(db.store, id))?.status === 'stopped' ? true : undefined));
+      const complete = (await listEvents(db.store, { instanceId: id, types: ['drain_complete'] }))[0];
+      assert.deepEqual((complete?.details?.hooks as { name: string; outcome: string }[]).map((h) => [h.name, h.outcome]), [['drainkit-registry', 'ok'], ['probe', 'ok']]);
+    });
+
+    it('answers a request that arrives just before a drain it did not start with "already_draining"', async () => {
+      // No LISTEN and a one-minute heartbeat: the request stays unread until the drain starts.
+      const unlistened: Store = { driver: db.store.driver, query: (t, p, o) => db.store.query(t, p, o), script: (t, o) => db.store.script(t, o), close: () => Promise.resolve() };
+      const s = await startServer();
+      servers.push(s);
+      const reporter = startReporter(s.drainer, { store: unlistened, host: '127.0.0.1', port: s.port, heartbeatMs: 60_000, reapTtlMs: false });
+      reporters.push(reporter);
+      const id = await reporter.whenRegistered();
+      const request = await requestDrain(db.store, { instanceId: id }, { requestedBy: 'ops', reason: 'late' });
+      await s.drainer.drain('SIGTERM');
+      await eventually('status stopped', async () => ((await getInstance(db.store, id))?.status === 'stopped' ? true : undefined));
+      const rows = await db.store.query<{ outcome: string | null; acknowledged_at: Date | null }>('SELECT outcome, acknowledged_at FROM DrainRequest WHERE id = $1', [request.requestId]);
+      assert.equal(rows[0]?.outcome, 'already_draining');
+      assert.ok(rows[0]?.acknowledged_at instanceof Date);
+      const requested = await listEvents(db.store, { instanceId: id, types: ['drain_requested'] });
+      assert.equal(requested[0]?.details?.outcome, 'already_draining');
+      assert.equal(requested[0]?.details?.requestId, request.requestId);
+      assert.equal((await fleetSummary(db.store)).pendingDrainRequests, 0);
     });
 
     it('twenty instances starting at once against a fresh database: one migration, twenty rows', async () => {
