@@ -11,6 +11,7 @@ export { openStore, hostPglite, type Store, type StoreOptions, type SqlValue, ty
 export { migrate, MIGRATIONS, LATEST_VERSION, MIGRATION_LOCK_KEY, type Migration, type MigrateOptions } from './schema.js';
 export { startReporter, type Reporter, type ReporterOptions } from './reporter.js';
 export { registry } from './plugin.js';
+export { instanceHost, INSTANCE_HOST_ENV } from './identity.js';
 export { reap, prune, type LostInstance, type ReapOptions, type PruneResult } from './reaper.js';
 export {
   listInstances,

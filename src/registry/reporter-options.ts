@@ -3,11 +3,11 @@
  * runs wherever a reporter is configured (`startReporter` and the `registry()` plugin), so a
  * mistake throws where the options are written.
  */
-import * as os from 'node:os';
 import type { Drainer, Logger } from '../core/types.js';
 import { DRIVER_PACKAGES, assertDriverInstalled, checkDatabaseUrl } from './database-url.js';
 import type { Store } from './driver.js';
 import { RegistryError, describe } from './errors.js';
+import { instanceHost } from './identity.js';
 import { intOption } from './int-option.js';
 
 export interface ReporterOptions {
@@ -15,9 +15,13 @@ export interface ReporterOptions {
   readonly store?: Store;
   /** A `postgres://` URL; the reporter opens (and closes) its own `pg` store. */
   readonly databaseUrl?: string;
-  /** The port this instance serves on (with `host`, the instance's identity). Required. */
+  /** The port this instance serves on (with `host`, the instance's identity). Required; the `registry()` plugin defaults it to the port the server listens on. */
   readonly port: number;
-  /** The host name the fleet knows this instance by. Default `os.hostname()`. */
+  /**
+   * The host name the fleet knows this instance by, in its `host:port` identity. Default: the
+   * `DRAINKIT_INSTANCE_HOST` environment variable when set, else `os.hostname()` (never the
+   * listening address, which is the same on every machine). Pass it only to override the rule.
+   */
   readonly host?: string;
   /** Default `process.pid`. */
   readonly pid?: number;
@@ -88,8 +92,7 @@ export function resolveReporterOptions(options: ReporterOptions, drainer: Draine
     throw invalid(`store got ${describe(options.store)}; accepted: a Store from openStore()`);
   }
   if (drainer && drainer.state !== 'active') throw invalid(`startReporter needs an active drainer; this one is ${drainer.state}`);
-  const host = options.host ?? os.hostname();
-  if (typeof host !== 'string' || host.length === 0 || host.length > 255) throw invalid(`host got ${describe(host)}; accepted: a non-empty string`);
+  const host = instanceHost(options.host);
   const labels = options.labels ?? {};
   const entries = Object.entries(labels);
   if (typeof labels !== 'object' || entries.length > 64 || entries.some(([k, v]) => typeof v !== 'string' || k.length === 0 || k.length > 100 || v.length > 500)) {

@@ -85,6 +85,8 @@ for (const kind of DATABASE_KINDS) {
 
     async function server(labels: string[]): Promise<ServerProcess> {
       const s = await spawnServer({
+        // The identity rule's override: the drain below names the server as 127.0.0.1:<port>.
+        env: { ...process.env, DRAINKIT_INSTANCE_HOST: '127.0.0.1' },
         args: [MAIN, 'example-server', '--port', '0', '--log-level', 'warn', '--deregister-mode', 'fixed', '--deregister-delay-ms', '200',
           '--database-url', db.url, '--heartbeat-ms', '100', '--liveness-write-ms', '200', ...labels.flatMap((l) => ['--label', l])],
       });

@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createDrainer, type Logger } from '../../src/index.js';
-import { DRAIN_REQUEST_CHANNEL, MIGRATIONS, fleetSummary, getInstance, listEvents, listInstances, registry, openStore, requestDrain, startReporter, type Reporter, type Store } from '../../src/registry/index.js';
+import { createDrainer, type Drainer, type Logger } from '../../src/index.js';
+import { DRAIN_REQUEST_CHANNEL, MIGRATIONS, fleetSummary, getInstance, listEvents, listInstances, registry, openStore, requestDrain, startReporter, type Instance, type Reporter, type Store } from '../../src/registry/index.js';
 import * as statements from '../../src/registry/statements.js';
 import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
 import { TcpProxy } from './proxy.js';
@@ -313,6 +314,32 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(requested[0]?.details?.outcome, 'already_draining');
       assert.equal(requested[0]?.details?.requestId, request.requestId);
       assert.equal((await fleetSummary(db.store)).pendingDrainRequests, 0);
+    });
+
+    it('one identity rule: host option, else DRAINKIT_INSTANCE_HOST, else os.hostname(); the port the server listens on', async () => {
+      const before = process.env.DRAINKIT_INSTANCE_HOST;
+      const started: Drainer[] = [];
+      const plugin = async (options: { host?: string }): Promise<Instance> => {
+        const server = http.createServer((_req, res) => res.end('ok'));
+        const drainer = createDrainer(server, { signals: false, exitOnDrain: false, deregister: { mode: 'fixed', delayMs: 0 }, plugins: [registry({ databaseUrl: db.url, heartbeatMs: 100, reapTtlMs: false, ...options })] });
+        started.push(drainer);
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        const port = (server.address() as AddressInfo).port;
+        return eventually(`the plugin on port ${port} to register`, async () => (await listInstances(db.store)).find((i) => i.port === port));
+      };
+      try {
+        delete process.env.DRAINKIT_INSTANCE_HOST;
+        assert.equal((await plugin({})).host, os.hostname(), 'not the listening address 127.0.0.1');
+        process.env.DRAINKIT_INSTANCE_HOST = 'web-7.pods.internal';
+        assert.equal((await plugin({})).host, 'web-7.pods.internal');
+        assert.equal((await plugin({ host: 'explicit.example' })).host, 'explicit.example', 'the option wins over the variable');
+        process.env.DRAINKIT_INSTANCE_HOST = ' ';
+        assert.throws(() => registry({ databaseUrl: db.url }), { code: 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION', message: /DRAINKIT_INSTANCE_HOST got " "; accepted: a host name or address/ });
+      } finally {
+        if (before === undefined) delete process.env.DRAINKIT_INSTANCE_HOST;
+        else process.env.DRAINKIT_INSTANCE_HOST = before;
+        for (const d of started) await d.drain('test over');
+      }
     });
 
     it('twenty instances starting at once against a fresh database: one migration, twenty rows', async () => {
