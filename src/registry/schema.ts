@@ -1,7 +1,7 @@
 /**
  * The registry's schema and its versioned migrations.
  *
- * Migration 1 creates the source document's `ServerInstance` and `DrainEvent` tables and index
+ * Migration 1 creates the original `ServerInstance` and `DrainEvent` tables and index
  * exactly as written there (columns, types, constraints), then adds what the registry needs with
  * separate `ALTER TABLE`/`CREATE` statements, so the seed's DDL stays recognisable verbatim.
  *
@@ -24,7 +24,7 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** The seed's DDL, verbatim (source document, "SQL Schema"). */
+/** The original ("seed") DDL, verbatim. */
 const SEED_SCHEMA = `
 CREATE TABLE ServerInstance (
     id               SERIAL PRIMARY KEY,
