@@ -37,7 +37,7 @@ export interface Reporter {
   readonly instanceId: number | undefined;
   /** Resolves with the id once registered; rejects with `ERR_DRAINKIT_REGISTRY_CLOSED` if stopped first. */
   whenRegistered(): Promise<number>;
-  /** Resolves true once every queued write landed, false after `timeoutMs`. */
+  /** Resolves true once every queued write landed (or was given up as unfixable, and logged); false after `timeoutMs`, or when {@link Reporter.stop} dropped what was pending. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Detach from the drainer, stop timers and the subscription, drop unsent writes (logged), close an owned store. Idempotent. */
   stop(): Promise<void>;
