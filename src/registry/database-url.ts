@@ -3,6 +3,7 @@
  * another scheme would otherwise be retried in the background for the life of the process, and
  * a missing driver package would only show up as a failed registration in the logs.
  */
+import { createRequire } from 'node:module';
 import { RegistryError } from './errors.js';
 
 /** The driver packages, by what needs them. */
@@ -57,8 +58,11 @@ export function maskUrl(url: string): string {
  */
 export function assertDriverInstalled(pkg: DriverPackage, neededFor: string): void {
   try {
-    // The same resolution as the `import()` that loads it later (synchronous since Node 20.6).
-    import.meta.resolve(pkg);
+    // The same resolution as the `import()` that loads it later. `import.meta.resolve` is
+    // synchronous from Node 20.6; before that, the CommonJS resolution (each driver has a
+    // `require` entry) stands in.
+    if (typeof import.meta.resolve === 'function') import.meta.resolve(pkg);
+    else createRequire(import.meta.url).resolve(pkg);
   } catch (err) {
     throw driverMissing(pkg, neededFor, err);
   }
