@@ -224,7 +224,7 @@ export function addRegistryCommands(program: Command): void {
       const result = await withStore(flags, async (s, r) => {
         const request = await r.requestDrain(s, target, { requestedBy: flags.by ?? defaultRequester(), reason: flags.reason });
         if (flags.json !== true) out(`drain requested: request ${request.requestId} for instance ${request.instanceId}`);
-        const final = flags.wait === true ? await waitStopped(s, r, request.instanceId, flags.waitTimeout) : undefined;
+        const final = flags.wait === true ? await waitStopped(s, r, request.instanceId, request.generation, flags.waitTimeout) : undefined;
         return { ...request, ...(final !== undefined && { final }) };
       });
       if (flags.json === true) json(result);
@@ -289,22 +289,28 @@ export function addRegistryCommands(program: Command): void {
 /**
  * Follows one instance until it is stopped. A CLI waiting on an operator's behalf reads the row
  * every 250 ms: instances write their transitions, not notifications, and one small primary-key
- * read per quarter second is nothing next to a drain.
+ * read per quarter second is nothing next to a drain. It follows the registration the request
+ * was for (`generation`): a successor that takes the host:port row over while the drained
+ * process finishes is not the one asked, so from then on the drained one's own events tell.
+ * The instance writes `stopped` (and `drain_complete`) after its shutdown hooks.
  */
-async function waitStopped(store: Store, { getInstance, listEvents }: RegistryModule, id: number, timeoutMs: number): Promise<Instance> {
+async function waitStopped(store: Store, { getInstance, listEvents }: RegistryModule, id: number, generation: number, timeoutMs: number): Promise<Instance> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     const row = await getInstance(store, id);
     if (row === undefined) throw new CommandFailure(`instance ${id} is no longer in the registry (pruned?)`);
-    const line = `${row.status}${row.phase === null ? '' : ` (${row.phase})`}: ${row.inflightCount} in flight, ${row.persistentCount} persistent`;
+    const replaced = row.generation !== generation;
+    const line = replaced
+      ? `was replaced on ${row.host}:${row.port} by a new process (pid ${row.pid ?? 'unknown'}); waiting for the drained one's final report`
+      : `${row.status}${row.phase === null ? '' : ` (${row.phase})`}: ${row.inflightCount} in flight, ${row.persistentCount} persistent`;
     if (line !== last) process.stderr.write(`instance ${id} ${line}\n`);
     last = line;
-    if (row.status === 'stopped') {
-      const complete = (await listEvents(store, { instanceId: id, types: ['drain_complete', 'lost'], since: row.drainStartedAt ?? undefined })).at(-1);
-      return Object.assign({}, row, { outcome: complete });
+    if (replaced || row.status === 'stopped') {
+      const complete = (await listEvents(store, { instanceId: id, generation, types: ['drain_complete', 'lost'] })).at(-1);
+      if (complete !== undefined || !replaced) return Object.assign({}, row, { status: 'stopped' as const, outcome: complete });
     }
-    if (Date.now() >= deadline) throw new CommandFailure(`instance ${id} is still ${row.status} after ${formatAge(timeoutMs)}; the drain request stands`);
+    if (Date.now() >= deadline) throw new CommandFailure(`instance ${id} is still ${replaced ? 'draining (replaced)' : row.status} after ${formatAge(timeoutMs)}; the drain request stands`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -21,7 +21,9 @@ export type RegistryErrorCode =
   /** The schema migration failed. */
   | 'ERR_DRAINKIT_REGISTRY_MIGRATION'
   /** The instance named in a request does not exist in the registry. */
-  | 'ERR_DRAINKIT_REGISTRY_NOT_FOUND';
+  | 'ERR_DRAINKIT_REGISTRY_NOT_FOUND'
+  /** A drain request for an instance that is already draining or stopped (it would never be read). */
+  | 'ERR_DRAINKIT_REGISTRY_NOT_ACTIVE';
 
 export class RegistryError extends DrainkitError<RegistryErrorCode> {
   constructor(code: RegistryErrorCode, message: string, options?: { cause?: unknown }) {
@@ -40,4 +42,26 @@ export function messageOf(err: unknown): string {
     return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
   }
   return String(err);
+}
+
+/**
+ * SQLSTATE classes of errors that sending the same statement again cannot fix: the statement
+ * or its data is wrong for the database as it is (cardinality, data exception, integrity
+ * constraint such as a foreign key to a pruned row, syntax or access rule, feature not
+ * supported, check option). Connection loss (08), rollbacks (40), resources (53), operator
+ * intervention such as a statement timeout (57) and system errors (58, XX) may pass and are
+ * retried.
+ */
+const PERMANENT_SQLSTATE_CLASSES: ReadonlySet<string> = new Set(['0A', '21', '22', '23', '42', '44']);
+
+/**
+ * The SQLSTATE of an error that retrying cannot fix, else undefined. Drivers put the SQLSTATE
+ * in `code` (node-postgres and PGlite alike); a registry error about a value the registry
+ * cannot bind is permanent too.
+ */
+export function permanentFailure(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  if (code === 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION') return code;
+  return /^[0-9A-Z]{5}$/.test(code) && PERMANENT_SQLSTATE_CLASSES.has(code.slice(0, 2)) ? code : undefined;
 }

@@ -5,7 +5,7 @@
 import type { DrainState } from '../core/types.js';
 import { RegistryError, describe } from './errors.js';
 import { DRAIN_REQUEST_CHANNEL } from './statements.js';
-import type { Store } from './store.js';
+import type { Store } from './driver.js';
 
 /** One row of `ServerInstance`, in camelCase. */
 export interface Instance {
@@ -24,12 +24,19 @@ export interface Instance {
   readonly phase: string | null;
   readonly registeredAt: Date;
   readonly lastHeartbeatAt: Date;
+  /**
+   * Which registration holds the row: 1 for the first process on this host:port, one more for
+   * each process that registered on it since.
+   */
+  readonly generation: number;
 }
 
 /** One row of `DrainEvent`. */
 export interface DrainEventRow {
   readonly id: number;
   readonly instanceId: number | null;
+  /** The registration (see {@link Instance.generation}) whose event this is; null for events written before generations existed. */
+  readonly generation: number | null;
   readonly eventType: string;
   readonly timestamp: Date;
   readonly details: Record<string, unknown> | null;
@@ -58,10 +65,11 @@ interface InstanceRecord {
   phase: string | null;
   registered_at: Date;
   last_heartbeat_at: Date;
+  generation: number;
 }
 
 const INSTANCE_COLUMNS = `id, host, port, status, inflight_count, persistent_count, drain_started_at, drained_at,
-  pid, version, labels, phase, registered_at, last_heartbeat_at`;
+  pid, version, labels, phase, registered_at, last_heartbeat_at, generation`;
 
 /** Instances matching every given filter, by host then port. */
 export async function listInstances(store: Store, filter: InstanceFilter = {}): Promise<Instance[]> {
@@ -90,6 +98,8 @@ export async function getInstance(store: Store, id: number): Promise<Instance | 
 
 export interface EventFilter {
   readonly instanceId?: number | undefined;
+  /** Only events of this registration of the instance (see {@link Instance.generation}). */
+  readonly generation?: number | undefined;
   /** Inclusive. */
   readonly since?: Date | undefined;
   /** Exclusive. */
@@ -105,17 +115,21 @@ export async function listEvents(store: Store, filter: EventFilter = {}): Promis
   if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
     throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: events limit got ${describe(limit)}; accepted: an integer from 1 to 100000`);
   }
-  const rows = await store.query<{ id: number; instance_id: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
-    `SELECT id, instance_id, event_type, timestamp, details FROM DrainEvent
+  if (filter.generation !== undefined && (!Number.isInteger(filter.generation) || filter.generation < 1)) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: events generation got ${describe(filter.generation)}; accepted: a positive integer`);
+  }
+  const rows = await store.query<{ id: number; instance_id: number | null; generation: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
+    `SELECT id, instance_id, generation, event_type, timestamp, details FROM DrainEvent
      WHERE ($1::int IS NULL OR instance_id = $1::int)
+       AND ($6::int IS NULL OR generation = $6::int)
        AND ($2::timestamptz IS NULL OR timestamp >= $2::timestamptz)
        AND ($3::timestamptz IS NULL OR timestamp < $3::timestamptz)
        AND ($4::text IS NULL OR event_type = ANY (string_to_array($4::text, ',')))
      ORDER BY timestamp, id
      LIMIT $5::int`,
-    [filter.instanceId ?? null, filter.since ?? null, filter.until ?? null, filter.types === undefined ? null : filter.types.join(','), limit],
+    [filter.instanceId ?? null, filter.since ?? null, filter.until ?? null, filter.types === undefined ? null : filter.types.join(','), limit, filter.generation ?? null],
   );
-  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
+  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, generation: r.generation, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
 }
 
 export interface FleetSummary {
@@ -151,15 +165,22 @@ export type DrainTarget = { readonly instanceId: number } | { readonly host: str
 export interface DrainRequestInfo {
   readonly requestId: number;
   readonly instanceId: number;
+  /** The registration the request is for (see {@link Instance.generation}). */
+  readonly generation: number;
   readonly requestedAt: Date;
 }
 
 /**
- * Asks a live instance to drain: a `DrainRequest` row (who, why) and a NOTIFY on
+ * Asks an active instance to drain: a `DrainRequest` row (who, why) and a NOTIFY on
  * `drainkit_drain_request` in the same statement. The instance picks it up at once when it
  * listens (real Postgres), else on its next heartbeat, acknowledges it with a `drain_requested`
- * event and runs the same drain as on SIGTERM. Throws `ERR_DRAINKIT_REGISTRY_NOT_FOUND` when no
- * instance that is not stopped matches.
+ * event and runs the same drain as on SIGTERM.
+ *
+ * Throws `ERR_DRAINKIT_REGISTRY_NOT_FOUND` when no instance matches, and
+ * `ERR_DRAINKIT_REGISTRY_NOT_ACTIVE` when the instance is already draining or stopped: a request
+ * it would never read is refused rather than left pending. (A request that reaches an instance
+ * which starts draining on its own before reading it is acknowledged with the outcome
+ * `already_draining`.)
  */
 export async function requestDrain(store: Store, target: DrainTarget, request: { readonly requestedBy: string; readonly reason: string }): Promise<DrainRequestInfo> {
   for (const [name, value] of [['requestedBy', request.requestedBy], ['reason', request.reason]] as const) {
@@ -168,23 +189,35 @@ export async function requestDrain(store: Store, target: DrainTarget, request: {
     }
   }
   const byId = 'instanceId' in target;
-  const rows = await store.query<{ id: number; instance_id: number; requested_at: Date }>(
+  const rows = await store.query<{ instance_id: number; host: string; port: number; status: DrainState; generation: number; drain_started_at: Date | null; request_id: number | null; requested_at: Date | null }>(
     `WITH t AS (
-       SELECT id FROM ServerInstance
-       WHERE status <> 'stopped' AND (($1::int IS NOT NULL AND id = $1::int) OR (host = $2::text AND port = $3::int))
+       SELECT id, host, port, status, generation, drain_started_at FROM ServerInstance
+       WHERE ($1::int IS NOT NULL AND id = $1::int) OR (host = $2::text AND port = $3::int)
      ), r AS (
-       INSERT INTO DrainRequest (instance_id, requested_by, reason)
-       SELECT id, $4::text, $5::text FROM t
+       INSERT INTO DrainRequest (instance_id, requested_by, reason, generation)
+       SELECT id, $4::text, $5::text, generation FROM t WHERE status = 'active'
        RETURNING id, instance_id, requested_at
+     ), n AS (
+       SELECT pg_notify('${DRAIN_REQUEST_CHANNEL}', instance_id::text) FROM r
      )
-     SELECT r.id, r.instance_id, r.requested_at, pg_notify('${DRAIN_REQUEST_CHANNEL}', r.instance_id::text) AS notified FROM r`,
+     SELECT t.id AS instance_id, t.host, t.port, t.status, t.generation, t.drain_started_at,
+            r.id AS request_id, r.requested_at, (SELECT count(*) FROM n) AS notified
+     FROM t LEFT JOIN r ON r.instance_id = t.id`,
     [byId ? target.instanceId : null, byId ? null : target.host, byId ? null : target.port, request.requestedBy, request.reason],
   );
   const row = rows[0];
+  const named = byId ? `instance ${target.instanceId}` : `${target.host}:${target.port}`;
   if (row === undefined) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: no live instance matches ${JSON.stringify(target)}; only active or draining instances take drain requests`);
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: no instance matches ${named}`);
   }
-  return { requestId: row.id, instanceId: row.instance_id, requestedAt: row.requested_at };
+  if (row.request_id === null || row.requested_at === null) {
+    const since = row.status === 'draining' && row.drain_started_at !== null ? ` since ${row.drain_started_at.toISOString()}` : '';
+    throw new RegistryError(
+      'ERR_DRAINKIT_REGISTRY_NOT_ACTIVE',
+      `drainkit registry: instance ${row.instance_id} (${row.host}:${row.port}) is already ${row.status}${since}; only an active instance takes a drain request, so none was recorded`,
+    );
+  }
+  return { requestId: row.request_id, instanceId: row.instance_id, generation: row.generation, requestedAt: row.requested_at };
 }
 
 function toInstance(r: InstanceRecord): Instance {
@@ -203,5 +236,6 @@ function toInstance(r: InstanceRecord): Instance {
     phase: r.phase,
     registeredAt: r.registered_at,
     lastHeartbeatAt: r.last_heartbeat_at,
+    generation: r.generation,
   };
 }

@@ -7,9 +7,11 @@
  *     const reporter = startReporter(drainer, { databaseUrl: process.env.DATABASE_URL, port: 8080 });
  */
 export { RegistryError, type RegistryErrorCode } from './errors.js';
-export { openStore, type Store, type StoreOptions, type SqlValue, type QueryOptions, type Subscription, type ListenHandlers } from './store.js';
+export { openStore, hostPglite, type Store, type StoreOptions, type SqlValue, type QueryOptions, type Subscription, type ListenHandlers, type PgliteHost, type PgliteHostOptions, type EmbeddedDatabase } from './store.js';
 export { migrate, MIGRATIONS, LATEST_VERSION, MIGRATION_LOCK_KEY, type Migration, type MigrateOptions } from './schema.js';
-export { startReporter, registry, type Reporter, type ReporterOptions } from './reporter.js';
+export { startReporter, type Reporter, type ReporterOptions } from './reporter.js';
+export { registry } from './plugin.js';
+export { instanceHost, INSTANCE_HOST_ENV } from './identity.js';
 export { reap, prune, type LostInstance, type ReapOptions, type PruneResult } from './reaper.js';
 export {
   listInstances,
@@ -26,4 +28,3 @@ export {
   type DrainRequestInfo,
 } from './fleet.js';
 export { DRAIN_REQUEST_CHANNEL } from './statements.js';
-export { hostPglite, type PgliteHost, type PgliteHostOptions } from './pglite/host.js';

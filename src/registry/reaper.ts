@@ -6,7 +6,7 @@
  * reaper already stopped no longer matches `status <> 'stopped'` when re-checked.
  */
 import { RegistryError, describe } from './errors.js';
-import type { Store } from './store.js';
+import type { Store } from './driver.js';
 
 export interface LostInstance {
   readonly id: number;
@@ -29,17 +29,22 @@ export async function reap(store: Store, options: ReapOptions): Promise<LostInst
   checkMs('reap ttlMs', options.ttlMs, 1_000, 86_400_000);
   const rows = await store.query<{ id: number; host: string; port: number; previous_status: 'active' | 'draining'; last_heartbeat_at: Date }>(
     `WITH stale AS (
-       SELECT id, status, last_heartbeat_at, inflight_count, persistent_count, pid FROM ServerInstance
+       SELECT id, status, last_heartbeat_at, inflight_count, persistent_count, pid, generation FROM ServerInstance
        WHERE status <> 'stopped' AND last_heartbeat_at < now() - make_interval(secs => $1::int / 1000.0)
        FOR UPDATE SKIP LOCKED
      ), lost AS (
        UPDATE ServerInstance s SET status = 'stopped', phase = NULL
        FROM stale WHERE s.id = stale.id
        RETURNING s.id, s.host, s.port, stale.status AS previous_status, stale.last_heartbeat_at,
-                 stale.inflight_count, stale.persistent_count, stale.pid
+                 stale.inflight_count, stale.persistent_count, stale.pid, stale.generation
+     ), closed AS (
+       -- Nobody will read what was still pending for a lost instance: answer it.
+       UPDATE DrainRequest SET acknowledged_at = now(), outcome = 'lost'
+       WHERE instance_id IN (SELECT id FROM lost) AND acknowledged_at IS NULL
+       RETURNING id
      ), e AS (
-       INSERT INTO DrainEvent (instance_id, event_type, details)
-       SELECT id, 'lost', jsonb_build_object('previousStatus', previous_status, 'lastHeartbeatAt', last_heartbeat_at,
+       INSERT INTO DrainEvent (instance_id, generation, event_type, details)
+       SELECT id, generation, 'lost', jsonb_build_object('previousStatus', previous_status, 'lastHeartbeatAt', last_heartbeat_at,
                                              'inflight', inflight_count, 'persistent', persistent_count, 'pid', pid,
                                              'ttlMs', $1::int, 'reapedBy', $2::text)
        FROM lost
@@ -75,9 +80,10 @@ export async function prune(store: Store, options: { readonly olderThanMs: numbe
        WHERE d.timestamp < cutoff.at OR d.instance_id IN (SELECT id FROM old)
        RETURNING d.id
      ), rq AS (
-       -- Requests of deleted instances go by ON DELETE CASCADE; these are other old ones.
+       -- The requests of deleted instances are deleted here rather than left to ON DELETE CASCADE,
+       -- which would remove them uncounted; and every other acknowledged request that is old.
        DELETE FROM DrainRequest r USING cutoff
-       WHERE r.acknowledged_at < cutoff.at AND r.instance_id NOT IN (SELECT id FROM old)
+       WHERE r.instance_id IN (SELECT id FROM old) OR r.acknowledged_at < cutoff.at
        RETURNING r.id
      ), inst AS (
        DELETE FROM ServerInstance WHERE id IN (SELECT id FROM old) RETURNING id

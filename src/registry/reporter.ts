@@ -10,55 +10,26 @@
  * - Transitions: drain start, window end, each phase and drain end, each one statement, queued
  *   in order. Listeners only queue; the drain never awaits the database. A shutdown hook (run by
  *   the core after the wait, bounded by `shutdownFlushMs`) gives the queue time to land what is
- *   pending, including the final `drain_complete`, queued on the core's `settled` event (the
- *   outcome, before the hooks). Whatever is still unsent after the hooks is dropped and logged.
- * - Remote drain: pending `DrainRequest` rows are read on each tick and, on real Postgres, at once
- *   on NOTIFY. They are acknowledged (event `drain_requested`) and then `drainer.drain('remote: …')`
- *   runs the same sequence as SIGTERM.
+ *   pending. The final `drain_complete` (row `stopped`) is queued on `drained`, after every hook,
+ *   and bounded on its own; whatever is still unsent then is dropped and logged.
+ * - Remote drain ({@link RemoteDrain}): pending `DrainRequest` rows are read on each tick and, on
+ *   real Postgres, at once on NOTIFY; acknowledged, then `drainer.drain('remote: …')`.
  * - Reaper: each reporter runs {@link reap} every `reapTtlMs / 3` while active.
  */
-import * as os from 'node:os';
-import type { Drainer, DrainerEvents, DrainerPlugin, DrainPhase, Logger } from '../core/types.js';
-import { RegistryError, describe, messageOf } from './errors.js';
+import type { Drainer, DrainerEvents, DrainPhase } from '../core/types.js';
+import type { Store } from './driver.js';
+import { RegistryError, messageOf } from './errors.js';
 import { log, type Level } from './log.js';
 import { reap } from './reaper.js';
+import { RemoteDrain } from './remote-drain.js';
+import { resolveReporterOptions, type ReporterOptions, type ResolvedReporterOptions } from './reporter-options.js';
 import { migrate } from './schema.js';
 import * as sql from './statements.js';
-import { intOption, openStore, type Store, type Subscription } from './store.js';
-import { WriteQueue } from './writer.js';
+import { openStore } from './store.js';
+import { WriteQueue, type Registration } from './writer.js';
 
-export interface ReporterOptions {
-  /** An open store (not closed by the reporter). One of `store` or `databaseUrl`. */
-  readonly store?: Store;
-  /** A `postgres://` URL; the reporter opens (and closes) its own `pg` store. */
-  readonly databaseUrl?: string;
-  /** The port this instance serves on (with `host`, the instance's identity). Required. */
-  readonly port: number;
-  /** The host name the fleet knows this instance by. Default `os.hostname()`. */
-  readonly host?: string;
-  /** Default `process.pid`. */
-  readonly pid?: number;
-  /** The service's version, stored on the row and in the `registered` event. */
-  readonly version?: string;
-  /** Labels such as zone or role: string keys and values, at most 64. */
-  readonly labels?: Readonly<Record<string, string>>;
-  /** Heartbeat tick. Default 1000 ms. Range 50 … 60 000. */
-  readonly heartbeatMs?: number;
-  /** `last_heartbeat_at` is refreshed at least this often, even with nothing changed. Default 10 000 ms. Range heartbeatMs … 600 000. */
-  readonly livenessWriteMs?: number;
-  /** Bound of each statement. Default 2000 ms. Range 100 … 60 000. */
-  readonly queryTimeoutMs?: number;
-  /** Bound of the shutdown hook that lands pending writes. Default 3000 ms. Range 0 … 60 000. */
-  readonly shutdownFlushMs?: number;
-  /** Run the reaper with this TTL; `false` to leave reaping to others. Default 30 000 ms (≥ 2 × livenessWriteMs). */
-  readonly reapTtlMs?: number | false;
-  /** Apply migrations before registering. Default true. */
-  readonly migrate?: boolean;
-  /** Default: the drainer's logger. */
-  readonly logger?: Logger;
-}
+export type { ReporterOptions } from './reporter-options.js';
 
-const KEYS = new Set(['store', 'databaseUrl', 'port', 'host', 'pid', 'version', 'labels', 'heartbeatMs', 'livenessWriteMs', 'queryTimeoutMs', 'shutdownFlushMs', 'reapTtlMs', 'migrate', 'logger']);
 
 /** The handle returned by {@link startReporter}. */
 export interface Reporter {
@@ -66,7 +37,7 @@ export interface Reporter {
   readonly instanceId: number | undefined;
   /** Resolves with the id once registered; rejects with `ERR_DRAINKIT_REGISTRY_CLOSED` if stopped first. */
   whenRegistered(): Promise<number>;
-  /** Resolves true once every queued write landed, false after `timeoutMs`. */
+  /** Resolves true once every queued write landed (or was given up as unfixable, and logged); false after `timeoutMs`, or when {@link Reporter.stop} dropped what was pending. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Detach from the drainer, stop timers and the subscription, drop unsent writes (logged), close an owned store. Idempotent. */
   stop(): Promise<void>;
@@ -87,123 +58,40 @@ const PHASE_EVENTS: Readonly<Partial<Record<DrainPhase, string>>> = {
  * `..._UNKNOWN_OPTION`, `..._NO_DATABASE`).
  */
 export function startReporter(drainer: Drainer, options: ReporterOptions): Reporter {
-  return new InstanceReporter(drainer, resolve(options, drainer));
-}
-
-/**
- * The reporter as a `createDrainer` plugin: `createDrainer(server, { plugins: [registry({ databaseUrl })] })`.
- * Without `port`, it registers once the server is listening, with the port it listens on. The
- * options are validated at once (a bad option throws from `registry()` itself).
- */
-export function registry(options: Omit<ReporterOptions, 'port'> & { readonly port?: number }): DrainerPlugin {
-  // Validate eagerly with a placeholder port so mistakes surface where the options are written.
-  if (options.port === undefined) resolve({ ...options, port: 1 }, undefined);
-  return (drainer, server) => {
-    let reporter: Reporter | undefined;
-    const start = (port: number): void => {
-      reporter = startReporter(drainer, { ...options, port });
-    };
-    const onListening = (): void => {
-      const address = server.address();
-      if (address && typeof address === 'object') start(address.port);
-    };
-    if (options.port !== undefined) start(options.port);
-    else if (server.listening) onListening();
-    else server.once('listening', onListening);
-    return () => {
-      server.off('listening', onListening);
-      void reporter?.stop();
-    };
-  };
-}
-
-interface Resolved {
-  readonly store: Store | undefined;
-  readonly databaseUrl: string | undefined;
-  readonly host: string;
-  readonly port: number;
-  readonly pid: number;
-  readonly version: string | null;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly heartbeatMs: number;
-  readonly livenessWriteMs: number;
-  readonly queryTimeoutMs: number;
-  readonly shutdownFlushMs: number;
-  readonly reapTtlMs: number | false;
-  readonly migrate: boolean;
-  readonly logger: Logger | undefined;
-}
-
-function invalid(message: string): RegistryError {
-  return new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: ${message}`);
-}
-
-function resolve(options: ReporterOptions, drainer: Drainer | undefined): Resolved {
-  if (typeof options !== 'object' || options === null) throw invalid(`startReporter options got ${describe(options)}; accepted: an object`);
-  for (const key of Object.keys(options)) {
-    if (!KEYS.has(key)) throw new RegistryError('ERR_DRAINKIT_REGISTRY_UNKNOWN_OPTION', `drainkit registry: unknown reporter option ${describe(key)}; accepted: ${[...KEYS].join(', ')}`);
-  }
-  if (options.store !== undefined && options.databaseUrl !== undefined) throw invalid('give one of store or databaseUrl, not both');
-  const databaseUrl = options.store === undefined ? (options.databaseUrl ?? process.env.DATABASE_URL) : undefined;
-  if (options.store === undefined && (databaseUrl === undefined || databaseUrl === '')) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: startReporter needs a store, a databaseUrl, or DATABASE_URL');
-  }
-  if (drainer && drainer.state !== 'active') throw invalid(`startReporter needs an active drainer; this one is ${drainer.state}`);
-  const host = options.host ?? os.hostname();
-  if (typeof host !== 'string' || host.length === 0 || host.length > 255) throw invalid(`host got ${describe(host)}; accepted: a non-empty string`);
-  const labels = options.labels ?? {};
-  const entries = Object.entries(labels);
-  if (typeof labels !== 'object' || entries.length > 64 || entries.some(([k, v]) => typeof v !== 'string' || k.length === 0 || k.length > 100 || v.length > 500)) {
-    throw invalid(`labels got ${describe(labels)}; accepted: at most 64 string keys (1-100 characters) with string values (at most 500)`);
-  }
-  if (options.version !== undefined && typeof options.version !== 'string') throw invalid(`version got ${describe(options.version)}; accepted: a string`);
-  const heartbeatMs = intOption('heartbeatMs', options.heartbeatMs, 50, 60_000, 1_000);
-  const livenessWriteMs = intOption('livenessWriteMs', options.livenessWriteMs, heartbeatMs, 600_000, Math.max(heartbeatMs, 10_000));
-  let reapTtlMs: number | false = false;
-  if (options.reapTtlMs !== false) {
-    reapTtlMs = intOption('reapTtlMs', options.reapTtlMs, 1_000, 86_400_000, Math.max(30_000, 3 * livenessWriteMs));
-    if (reapTtlMs < 2 * livenessWriteMs) throw invalid(`reapTtlMs (${reapTtlMs}) must be at least twice livenessWriteMs (${livenessWriteMs}), or live instances would be reaped`);
-  }
-  return Object.freeze({
-    store: options.store,
-    databaseUrl,
-    host,
-    port: intOption('port', options.port, 0, 65_535, -1) === -1 ? (() => { throw invalid('port is required'); })() : options.port,
-    pid: intOption('pid', options.pid, 1, 2 ** 31 - 1, process.pid),
-    version: options.version ?? null,
-    labels: Object.freeze({ ...labels }),
-    heartbeatMs,
-    livenessWriteMs,
-    queryTimeoutMs: intOption('queryTimeoutMs', options.queryTimeoutMs, 100, 60_000, 2_000),
-    shutdownFlushMs: intOption('shutdownFlushMs', options.shutdownFlushMs, 0, 60_000, 3_000),
-    reapTtlMs,
-    migrate: options.migrate ?? true,
-    logger: options.logger ?? drainer?.options.logger,
-  });
+  return new InstanceReporter(drainer, resolveReporterOptions(options, drainer));
 }
 
 class InstanceReporter implements Reporter {
   readonly #drainer: Drainer;
-  readonly #o: Resolved;
+  readonly #o: ResolvedReporterOptions;
   readonly #queue: WriteQueue;
   readonly #detachers: (() => void)[] = [];
   readonly #registeredWaiters: { resolve: (id: number) => void; reject: (err: Error) => void }[] = [];
   #store: Promise<Store> | undefined;
   #tick: NodeJS.Timeout | undefined;
-  #subscription: Subscription | undefined;
+  readonly #remote: RemoteDrain;
   #lastWritten = { inflight: -1, persistent: -1, at: 0 };
   #lastReapAt = 0;
-  #polling = false;
+  /** The generation that took this host:port over while this process was active (logged once). */
+  #takenOverBy: number | undefined;
   #drainStartedAt = 0;
   #stopped: Promise<void> | undefined;
 
-  constructor(drainer: Drainer, options: Resolved) {
+  constructor(drainer: Drainer, options: ResolvedReporterOptions) {
     this.#drainer = drainer;
     this.#o = options;
     this.#queue = new WriteQueue({
       register: () => this.#register(),
       logger: options.logger,
       onRegistered: (id) => this.#onRegistered(id),
+    });
+    this.#remote = new RemoteDrain({
+      store: () => this.#getStore(),
+      registration: () => this.#queue.registration,
+      accepting: () => this.#drainer.state === 'active' && this.#stopped === undefined,
+      drain: (reason) => void this.#drainer.drain(`remote: ${reason}`),
+      queryTimeoutMs: options.queryTimeoutMs,
+      logger: options.logger,
     });
     this.#attach();
     this.#queue.start();
@@ -248,12 +136,13 @@ class InstanceReporter implements Reporter {
       if (type === undefined) return;
       const details = { phase, atMs: round(info.atMs), inflight: info.inflight, persistent: info.persistent };
       const at = new Date();
-      this.#queue.push({ label: type, retry: true, run: async (id) => this.#query(sql.PHASE, [id, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
+      this.#queue.push({ label: type, retry: true, run: async (r) => this.#query(sql.PHASE, [r.id, r.generation, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
       this.#noteWritten(info.inflight, info.persistent);
     });
-    // The outcome is known once the wait ends, before the shutdown hooks: queue drain_complete
-    // then, so the flush hook below lands it within the hooks' budget.
-    on('settled', (result) => {
+    // The instance's last write comes after its shutdown hooks, so that `stopped` in the registry
+    // (what `drainkit registry drain --wait` waits for) means the process is done, hooks included.
+    // The flush hook below lands everything before it; this one gets a bound of its own.
+    on('drained', (result) => {
       const details = {
         success: result.success,
         outcome: result.outcome,
@@ -270,13 +159,11 @@ class InstanceReporter implements Reporter {
         connectionsForced: result.connectionsForced,
         upgradesClosed: result.upgradesClosed,
         longestRequestMs: round(result.longestRequestMs),
+        hooks: result.hooks.map((h) => ({ name: h.name, outcome: h.outcome, durationMs: round(h.durationMs), ...(h.error !== undefined && { error: h.error }) })),
       };
       const at = new Date();
-      this.#queue.push({ label: 'drain_complete', retry: true, run: async (id) => this.#query(sql.DRAIN_COMPLETE, [id, JSON.stringify(details), at]) });
-    });
-    // After the hooks: whatever the flush hook could not land is dropped (and logged) by stop().
-    on('drained', () => {
-      void this.stop();
+      this.#queue.push({ label: 'drain_complete', retry: true, run: async (r) => this.#query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
+      void this.#queue.flush(this.#finalWriteBudgetMs()).then(() => this.stop());
     });
     const unhook = d.onShutdown(
       'drainkit-registry',
@@ -289,51 +176,58 @@ class InstanceReporter implements Reporter {
     this.#detachers.push(unhook);
   }
 
+  /**
+   * How long the final write may take after the hooks. A process that exits on drain is ended
+   * by the core `exitGraceMs` after the hooks if something (this write) still holds it: stop at
+   * 80 % of that, so the loss is logged rather than cut short. Otherwise the flush bound.
+   */
+  #finalWriteBudgetMs(): number {
+    const { exitOnDrain, exitGraceMs } = this.#drainer.options;
+    return exitOnDrain ? Math.floor(0.8 * exitGraceMs) : this.#o.shutdownFlushMs;
+  }
+
   #onDrainStart(reason: string): void {
     this.#drainStartedAt = Date.now();
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
     const details = { reason, inflight, persistent, pid: this.#o.pid };
     const at = new Date(this.#drainStartedAt);
-    this.#queue.push({ label: 'drain_start', retry: true, run: async (id) => this.#query(sql.DRAIN_START, [id, inflight, persistent, JSON.stringify(details), at]) });
+    this.#queue.push({ label: 'drain_start', retry: true, run: async (r) => this.#query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
     this.#noteWritten(inflight, persistent);
     // No more remote drains to hear about.
-    void this.#subscription?.close();
-    this.#subscription = undefined;
+    void this.#remote.close();
   }
 
   #event(type: string, details: object): void {
     const at = new Date();
-    this.#queue.push({ label: type, retry: true, run: async (id) => this.#query(sql.EVENT, [id, type, JSON.stringify(details), at]) });
+    this.#queue.push({ label: type, retry: true, run: async (r) => this.#query(sql.EVENT, [r.id, r.generation, type, JSON.stringify(details), at]) });
   }
 
   // ---- registration -------------------------------------------------------------------------
 
-  async #register(): Promise<number> {
+  async #register(): Promise<Registration> {
     const store = await this.#getStore();
     if (this.#o.migrate) await migrate(store, { appliedBy: `${this.#o.host}:${this.#o.port} pid ${this.#o.pid}` });
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
     const o = this.#o;
     const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, rejoined: this.#queue.instanceId !== undefined };
-    const rows = await store.query<{ id: number }>(
+    const rows = await store.query<{ id: number; generation: number }>(
       sql.REGISTER,
       [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), new Date()],
       { timeoutMs: o.queryTimeoutMs },
     );
-    const id = rows[0]?.id;
-    if (typeof id !== 'number') throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', 'drainkit registry: registration returned no id');
+    const row = rows[0];
+    if (typeof row?.id !== 'number' || typeof row.generation !== 'number') throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', 'drainkit registry: registration returned no id');
     this.#noteWritten(inflight, persistent);
-    return id;
+    return { id: row.id, generation: row.generation };
   }
 
-  #onRegistered(id: number): void {
+  #onRegistered({ id, generation }: Registration): void {
+    this.#takenOverBy = undefined;
     for (const w of this.#registeredWaiters.splice(0)) w.resolve(id);
-    this.#log('info', { event: 'registry_registered', instanceId: id, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
-    if (this.#drainer.state === 'active') {
-      this.#listen();
-      void this.#pollRequests();
-    }
+    this.#log('info', { event: 'registry_registered', instanceId: id, generation, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
+    if (this.#drainer.state === 'active') this.#remote.start();
   }
 
   #getStore(): Promise<Store> {
@@ -350,7 +244,7 @@ class InstanceReporter implements Reporter {
     return store.query(text, params, { timeoutMs: this.#o.queryTimeoutMs });
   }
 
-  // ---- heartbeat, remote drain, reaper ------------------------------------------------------
+  // ---- heartbeat, reaper ---------------------------------------------------------------------
 
   #onTick(): void {
     const d = this.#drainer;
@@ -361,10 +255,10 @@ class InstanceReporter implements Reporter {
     const now = Date.now();
     const changed = inflight !== this.#lastWritten.inflight || persistent !== this.#lastWritten.persistent;
     if (changed || now - this.#lastWritten.at >= this.#o.livenessWriteMs) {
-      this.#queue.push({ label: 'heartbeat', retry: false, run: (id) => this.#heartbeat(id) });
+      this.#queue.push({ label: 'heartbeat', retry: false, run: (r) => this.#heartbeat(r) });
     }
     if (d.state === 'active') {
-      void this.#pollRequests();
+      void this.#remote.poll();
       const ttl = this.#o.reapTtlMs;
       if (ttl !== false && now - this.#lastReapAt >= ttl / 3) {
         this.#lastReapAt = now;
@@ -373,59 +267,33 @@ class InstanceReporter implements Reporter {
     }
   }
 
-  async #heartbeat(id: number): Promise<void> {
+  async #heartbeat(registration: Registration): Promise<void> {
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
-    const rows = (await this.#query(sql.HEARTBEAT, [id, inflight, persistent, this.#o.pid])) as { status: string }[];
+    const rows = (await this.#query(sql.HEARTBEAT, [registration.id, registration.generation, inflight, persistent])) as HeartbeatRow[];
     this.#noteWritten(inflight, persistent);
-    const status = rows[0]?.status;
-    if (this.#drainer.state === 'active' && status !== 'active') {
-      // Reaped while we could not reach the database, pruned, or taken over: join again.
-      this.#log('warn', { event: 'registry_rejoin', instanceId: id, status: status ?? 'missing' }, 'registry row was not ours any more; registering again');
+    if (this.#drainer.state !== 'active') return;
+    const row = rows[0];
+    const id = registration.id;
+    if (row === undefined || row.status === 'stopped' || (row.status === null && row.current_status === 'stopped')) {
+      // Pruned, or reaped while we could not reach the database (or our successor's row was):
+      // nobody live holds this host:port, so take it again.
+      this.#log('warn', { event: 'registry_rejoin', instanceId: id, status: row === undefined ? 'missing' : 'stopped' }, 'registry row was stopped or gone; registering again');
       this.#queue.reRegister();
+    } else if (row.status === null && this.#takenOverBy !== row.current_generation) {
+      // Another live process registered on the same host and port. Taking the row back would
+      // start a tug of war between two processes that claim one identity: say so, once.
+      this.#takenOverBy = row.current_generation;
+      this.#log(
+        'error',
+        { event: 'registry_identity_taken', instanceId: id, generation: registration.generation, byGeneration: row.current_generation, byPid: row.current_pid, host: this.#o.host, port: this.#o.port },
+        `another process (pid ${row.current_pid ?? 'unknown'}) registered as ${this.#o.host}:${this.#o.port}; this one no longer updates the row. Give each process its own host:port identity`,
+      );
     }
   }
 
   #noteWritten(inflight: number, persistent: number): void {
     this.#lastWritten = { inflight, persistent, at: Date.now() };
-  }
-
-  #listen(): void {
-    const store = this.#o.store ?? undefined;
-    void (store ? Promise.resolve(store) : this.#getStore()).then((s) => {
-      if (this.#subscription || !s.listen || this.#drainer.state !== 'active' || this.#stopped) return;
-      const id = this.#queue.instanceId;
-      this.#subscription = s.listen(sql.DRAIN_REQUEST_CHANNEL, {
-        onNotify: (payload) => {
-          if (Number(payload) === id) void this.#pollRequests();
-        },
-        // Notifications sent while the subscription was down are lost: look at the table.
-        onListening: () => void this.#pollRequests(),
-        onUnsupported: () => {
-          this.#subscription = undefined;
-          this.#log('debug', { event: 'registry_listen_unsupported' }, 'shared-session database: remote drains arrive on the heartbeat');
-        },
-      });
-    }, () => undefined);
-  }
-
-  async #pollRequests(): Promise<void> {
-    const id = this.#queue.instanceId;
-    if (id === undefined || this.#polling || this.#drainer.state !== 'active' || this.#stopped) return;
-    this.#polling = true;
-    try {
-      const pending = (await this.#query(sql.PENDING_REQUEST, [id])) as unknown[];
-      if (pending.length === 0 || this.#drainer.state !== 'active') return;
-      const acked = (await this.#query(sql.ACKNOWLEDGE_REQUESTS, [id, new Date()])) as { requested_by: string; reason: string }[];
-      const first = acked[0];
-      if (first === undefined || this.#drainer.state !== 'active') return;
-      this.#log('info', { event: 'registry_remote_drain', instanceId: id, requestedBy: first.requested_by, reason: first.reason }, 'drain requested through the registry');
-      void this.#drainer.drain(`remote: ${first.reason}`);
-    } catch (err) {
-      this.#log('debug', { event: 'registry_poll_failed', err: messageOf(err) }, 'could not read drain requests');
-    } finally {
-      this.#polling = false;
-    }
   }
 
   async #reap(ttlMs: number): Promise<void> {
@@ -445,9 +313,7 @@ class InstanceReporter implements Reporter {
     for (const detach of this.#detachers.splice(0)) detach();
     this.#queue.stop();
     for (const w of this.#registeredWaiters.splice(0)) w.reject(closed());
-    const sub = this.#subscription;
-    this.#subscription = undefined;
-    await sub?.close();
+    await this.#remote.close();
     if (this.#store) {
       const store = await this.#store.catch(() => undefined);
       await store?.close().catch(() => undefined);
@@ -458,6 +324,14 @@ class InstanceReporter implements Reporter {
     log(this.#o.logger, level, obj, msg);
   }
 
+}
+
+/** What {@link sql.HEARTBEAT} returns. */
+interface HeartbeatRow {
+  readonly status: string | null;
+  readonly current_status: string;
+  readonly current_generation: number;
+  readonly current_pid: number | null;
 }
 
 function closed(): RegistryError {

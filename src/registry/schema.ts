@@ -1,7 +1,7 @@
 /**
  * The registry's schema and its versioned migrations.
  *
- * Migration 1 creates the source document's `ServerInstance` and `DrainEvent` tables and index
+ * Migration 1 creates the original `ServerInstance` and `DrainEvent` tables and index
  * exactly as written there (columns, types, constraints), then adds what the registry needs with
  * separate `ALTER TABLE`/`CREATE` statements, so the seed's DDL stays recognisable verbatim.
  *
@@ -12,7 +12,7 @@
  * pglite-socket runs the same script as one unit of its queue.
  */
 import { RegistryError, messageOf } from './errors.js';
-import type { Store } from './store.js';
+import type { Store } from './driver.js';
 
 /** `pg_advisory_xact_lock` key: the bytes of "drainkit" as a 64-bit integer. */
 export const MIGRATION_LOCK_KEY = '7237954656589801844';
@@ -24,7 +24,7 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** The seed's DDL, verbatim (source document, "SQL Schema"). */
+/** The original ("seed") DDL, verbatim. */
 const SEED_SCHEMA = `
 CREATE TABLE ServerInstance (
     id               SERIAL PRIMARY KEY,
@@ -76,9 +76,27 @@ CREATE TABLE DrainRequest (
 CREATE INDEX idx_drain_request_pending ON DrainRequest (instance_id) WHERE acknowledged_at IS NULL;
 `;
 
+/**
+ * Registrations: a host:port row is taken over by every process that registers on it, and each
+ * registration gets the next `generation`. Every write an instance makes is guarded by its
+ * (id, generation), so a draining predecessor can no longer change its successor's row, and each
+ * event records the registration it belongs to. Drain requests get the outcomes of requests that
+ * reach an instance already draining, or one that was reaped.
+ */
+const REGISTRATIONS = `
+ALTER TABLE ServerInstance ADD COLUMN generation INT NOT NULL DEFAULT 1;
+ALTER TABLE DrainEvent ADD COLUMN generation INT;
+UPDATE DrainEvent d SET generation = s.generation FROM ServerInstance s WHERE d.instance_id = s.id;
+CREATE INDEX idx_drain_event_registration ON DrainEvent (instance_id, generation, timestamp);
+ALTER TABLE DrainRequest ADD COLUMN generation INT;
+ALTER TABLE DrainRequest DROP CONSTRAINT drainrequest_outcome_check;
+ALTER TABLE DrainRequest ADD CONSTRAINT drainrequest_outcome_check CHECK (outcome IN ('draining','superseded','already_draining','lost'));
+`;
+
 /** Every migration, in order. Append only: an applied migration is never edited. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'seed schema and registry additions', sql: SEED_SCHEMA + REGISTRY_ADDITIONS },
+  { version: 2, name: 'registration generations', sql: REGISTRATIONS },
 ]);
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

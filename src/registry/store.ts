@@ -1,61 +1,18 @@
 /**
- * The registry's one small database interface. Two drivers implement it, each in its own folder
- * and each loading its client library with `await import()` only when chosen:
+ * Opening a store: the only module that loads a driver, each from its own folder with
+ * `await import()` only when chosen (the interface they implement is in `driver.ts`):
  *
  * - `pg/`: real Postgres through node-postgres (also any Postgres-wire server, such as a PGlite
  *   served by `hostPglite`, detected and handled in shared-session mode).
- * - `pglite/`: PGlite in this process, from a data directory (or in memory).
+ * - `pglite/`: PGlite in this process, from a data directory (or in memory), and `hostPglite`,
+ *   which serves one to other processes.
  */
+import { DRIVER_PACKAGES, assertDriverInstalled, checkDatabaseUrl } from './database-url.js';
+import type { PgliteHost, PgliteHostOptions, ResolvedStoreOptions, Store } from './driver.js';
 import { RegistryError, describe } from './errors.js';
+import { intOption } from './int-option.js';
 
-/** Values a statement may bind. JSON goes in as a string and is cast in SQL (`$1::jsonb`). */
-export type SqlValue = string | number | boolean | null | Date;
-
-export interface QueryOptions {
-  /** Bound of this statement, client side (and server side where the driver can). */
-  readonly timeoutMs?: number;
-}
-
-/** A LISTEN subscription on a dedicated connection that reconnects on its own. */
-export interface Subscription {
-  /** Unlisten and close the dedicated connection. Idempotent. */
-  close(): Promise<void>;
-}
-
-export interface ListenHandlers {
-  /** A notification arrived on the channel. */
-  readonly onNotify: (payload: string) => void;
-  /**
-   * The subscription is (again) in place. Notifications sent while it was down are lost, so
-   * callers re-read whatever the notifications stand for.
-   */
-  readonly onListening?: () => void;
-  /** The backend cannot LISTEN (a shared-session PGlite); the subscription gave up for good. */
-  readonly onUnsupported?: () => void;
-}
-
-export interface Store {
-  /** `'pg'` or `'pglite'`. */
-  readonly driver: 'pg' | 'pglite';
-  /**
-   * One statement with `$n` parameters, in autocommit. Every registry write is exactly one such
-   * statement (multi-table changes are data-modifying CTEs), which is what makes the registry
-   * usable over pglite-socket's shared session.
-   */
-  query<R extends object = Record<string, unknown>>(sql: string, params?: readonly SqlValue[], options?: QueryOptions): Promise<R[]>;
-  /**
-   * A multi-statement script without parameters, sent as one simple-protocol message: Postgres
-   * runs it as one implicit transaction, and pglite-socket runs it as one unit on its queue.
-   */
-  script(sql: string, options?: QueryOptions): Promise<void>;
-  /**
-   * LISTEN on a dedicated connection, when the driver supports it (real Postgres). Absent on
-   * drivers that cannot; `onUnsupported` fires when that is only known after connecting.
-   */
-  readonly listen?: (channel: string, handlers: ListenHandlers) => Subscription;
-  /** Close the pool or database. Statements still queued fail with `ERR_DRAINKIT_REGISTRY_CLOSED`. */
-  close(): Promise<void>;
-}
+export type { EmbeddedDatabase, ListenHandlers, PgliteHost, PgliteHostOptions, QueryOptions, SqlValue, Store, Subscription } from './driver.js';
 
 /** How to reach the database. Exactly one of `databaseUrl` or `dataDir`; see {@link openStore}. */
 export interface StoreOptions {
@@ -72,12 +29,6 @@ export interface StoreOptions {
 }
 
 const STORE_KEYS = new Set(['databaseUrl', 'dataDir', 'maxConnections', 'queryTimeoutMs', 'connectTimeoutMs']);
-
-export interface ResolvedStoreOptions {
-  readonly maxConnections: number;
-  readonly queryTimeoutMs: number;
-  readonly connectTimeoutMs: number;
-}
 
 /**
  * Opens a store: `pg` for a `databaseUrl` (or `DATABASE_URL`), PGlite for a `dataDir`. Nothing
@@ -102,34 +53,47 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) {
       throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: dataDir got ${describe(options.dataDir)}; accepted: a directory path or "memory://"`);
     }
+    assertDriverInstalled(DRIVER_PACKAGES.dataDir, 'a registry dataDir');
     const { openPgliteStore } = await import('./pglite/store.js');
     return openPgliteStore(options.dataDir, resolved);
   }
-  const url = options.databaseUrl ?? process.env.DATABASE_URL;
-  if (url === undefined || url === '') {
+  const fromEnv = options.databaseUrl === undefined;
+  const url = fromEnv ? process.env.DATABASE_URL : options.databaseUrl;
+  if (url === undefined || (fromEnv && url === '')) {
     throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: no database: give databaseUrl, dataDir, or set DATABASE_URL');
   }
-  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: databaseUrl got ${describe(url)}; accepted: a postgres:// or postgresql:// URL`);
-  }
+  checkDatabaseUrl(fromEnv ? 'DATABASE_URL' : 'databaseUrl', url);
+  assertDriverInstalled(DRIVER_PACKAGES.url, 'a registry databaseUrl');
   const { openPgStore } = await import('./pg/store.js');
   return openPgStore(url, resolved);
 }
 
-export function intOption(name: string, value: unknown, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: ${name} got ${describe(value)}; accepted: an integer from ${min} to ${max}`);
+/**
+ * Hosts an embedded PGlite for the other local processes: the database is opened (and migrated)
+ * here and served over the Postgres wire protocol by `@electric-sql/pglite-socket`, so other
+ * processes connect with `pg` to the returned `postgres://` URL.
+ *
+ * Limits, from pglite-socket's multiplexer: every client shares one backend session. Statements
+ * from different clients are queued and run one at a time; a client's explicit transaction holds
+ * the queue; LISTEN/NOTIFY and session settings would leak between clients. The registry
+ * therefore sends single autocommit statements only (the `pg` driver detects the server) and
+ * relies on the heartbeat to deliver remote drain requests. For one host and a demo, not a fleet.
+ */
+export async function hostPglite(options: PgliteHostOptions): Promise<PgliteHost> {
+  if (typeof options !== 'object' || options === null) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: hostPglite options got ${describe(options)}; accepted: an object with dataDir`);
   }
-  return value;
-}
-
-/** Races a promise against a bound; the loser is left to settle on its own. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RegistryError('ERR_DRAINKIT_REGISTRY_TIMEOUT', `drainkit registry: ${what} did not answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: hostPglite dataDir got ${describe(options.dataDir)}; accepted: a directory path or "memory://"`);
+  }
+  const resolved = {
+    dataDir: options.dataDir,
+    host: options.host ?? '127.0.0.1',
+    port: intOption('hostPglite port', options.port, 0, 65_535, 0),
+    maxConnections: intOption('hostPglite maxConnections', options.maxConnections, 1, 1_000, 64),
+  };
+  assertDriverInstalled(DRIVER_PACKAGES.host, 'hostPglite');
+  assertDriverInstalled(DRIVER_PACKAGES.dataDir, 'hostPglite');
+  const { startPgliteHost } = await import('./pglite/host.js');
+  return startPgliteHost(resolved);
 }

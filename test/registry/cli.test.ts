@@ -44,7 +44,7 @@ const noPostgres = await postgresSkip();
 describe('drainkit registry: usage errors', () => {
   const cases: [string, string[], RegExp][] = [
     ['no database', ['registry', 'summary'], /--database-url .*DATABASE_URL/],
-    ['a URL that is not postgres://', ['registry', 'summary', '--database-url', 'mysql://db/x'], /--database-url got "mysql:\/\/db\/x"; accepted: a postgres:\/\/ or postgresql:\/\//],
+    ['a URL that is not postgres://', ['registry', 'summary', '--database-url', 'mysql://db/x'], /--database-url got "mysql:\/\/db\/x" \(a mysql:\/\/ URL\); accepted: a postgres:\/\/ or postgresql:\/\//],
     ['a bad drain target', ['registry', 'drain', 'web-1', '--reason', 'x', '--database-url', 'postgres://h/db'], /instance id .* or host:port/],
     ['a port out of range', ['registry', 'drain', '10.0.0.1:70000', '--reason', 'x', '--database-url', 'postgres://h/db'], /port 1 to 65535/],
     ['no reason', ['registry', 'drain', '3', '--database-url', 'postgres://h/db'], /--reason/],
@@ -99,6 +99,8 @@ for (const kind of DATABASE_KINDS) {
 
     async function server(labels: string[]): Promise<ServerProcess> {
       const s = await spawnServer({
+        // The identity rule's override: the drain below names the server as 127.0.0.1:<port>.
+        env: { ...process.env, DRAINKIT_INSTANCE_HOST: '127.0.0.1' },
         args: [MAIN, 'example-server', '--port', '0', '--log-level', 'warn', '--deregister-mode', 'fixed', '--deregister-delay-ms', '200',
           '--database-url', db.url, '--heartbeat-ms', '100', '--liveness-write-ms', '200', ...labels.flatMap((l) => ['--label', l])],
       });
@@ -181,6 +183,8 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(out.final.status, 'stopped');
       assert.equal(out.final.outcome.eventType, 'drain_complete');
       assert.equal(out.final.outcome.details?.success, true);
+      // "stopped" is written after the shutdown hooks: the final report carries their outcome.
+      assert.deepEqual((out.final.outcome.details?.hooks as { name: string; outcome: string }[]).map((h) => [h.name, h.outcome]).filter(([n]) => n === 'drainkit-registry'), [['drainkit-registry', 'ok']]);
       // Progress went to stderr, ending with the stop.
       assert.match(r.stderr.trim().split('\n').at(-1)!, new RegExp(`instance ${out.instanceId} stopped`));
       // The process itself drained as on SIGTERM and exited 0.
@@ -216,13 +220,17 @@ for (const kind of DATABASE_KINDS) {
       // A stopped instance takes no more requests: exit 1 with the registry's reason.
       const again = await cli(['registry', 'drain', String(out.instanceId), '--reason', 'again', '--database-url', db.url]);
       assert.equal(again.code, 1);
-      assert.match(again.stderr, /no live instance matches .*only active or draining instances take drain requests/);
+      assert.match(again.stderr, new RegExp(`instance ${out.instanceId} \\(127\\.0\\.0\\.1:${s.port}\\) is already stopped; only an active instance takes a drain request, so none was recorded`));
+      const pending = parsed<Record<string, number>>(await cli(['registry', 'summary', '--json', '--database-url', db.url]));
+      assert.equal(pending.pendingDrainRequests, 0, 'the refused request is not counted as pending');
     });
 
     it('reaps an instance killed by SIGKILL, then prunes it', async () => {
       const s = await server(['zone=d']);
       const id = (await listInstances(db.store, { labels: { zone: 'd' } }))[0]!.id;
       assert.deepEqual(await signalAndWait(s, 'SIGKILL'), { code: null, signal: 'SIGKILL' });
+      // A request the killed process never read: the reaper answers it, prune counts it.
+      const orphan = await db.store.query<{ id: number }>("INSERT INTO DrainRequest (instance_id, requested_by, reason) VALUES ($1, 'test', 'too late') RETURNING id", [id]);
       // The live servers refresh their heartbeat every 200 ms (said with --liveness-write): a 1 s
       // TTL takes only the killed one.
       const lost = await eventually('the reaper to take it', async () => {
@@ -231,14 +239,17 @@ for (const kind of DATABASE_KINDS) {
       });
       assert.equal(lost.find((l) => l.id === id)?.previousStatus, 'active');
       assert.equal((await listEvents(db.store, { instanceId: id })).at(-1)?.eventType, 'lost');
+      const answered = await db.store.query<{ outcome: string | null }>('SELECT outcome FROM DrainRequest WHERE id = $1', [orphan[0]!.id]);
+      assert.equal(answered[0]?.outcome, 'lost');
       const none = await cli(['registry', 'reap', '--ttl', '1s', '--liveness-write', '200ms', '--database-url', db.url]);
       assert.equal(none.code, 0);
       assert.equal(none.stdout.trim(), 'no lost instances');
 
       const kept = await cli(['registry', 'prune', '--older-than', '1d', '--json', '--database-url', db.url]);
       assert.equal(parsed<{ instances: number }>(kept).instances, 0);
-      const pruned = parsed<{ instances: number; events: number }>(await cli(['registry', 'prune', '--older-than', '0s', '--json', '--database-url', db.url]));
+      const pruned = parsed<{ instances: number; events: number; requests: number }>(await cli(['registry', 'prune', '--older-than', '0s', '--json', '--database-url', db.url]));
       assert.ok(pruned.instances >= 1);
+      assert.ok(pruned.requests >= 1, 'the requests that went with the pruned instances are counted');
       assert.equal((await listInstances(db.store)).some((i) => i.id === id), false);
       // Live instances stay whatever their age.
       assert.ok((await listInstances(db.store, { status: 'active' })).length >= 2);

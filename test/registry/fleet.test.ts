@@ -103,11 +103,23 @@ for (const kind of DATABASE_KINDS) {
       await assert.rejects(listInstances(db.store, { status: 'gone' as never }), (err: RegistryError) => err.code === 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION');
     });
 
-    it('refuses a drain request for an unknown or stopped instance', async () => {
+    it('refuses a drain request for an unknown instance, or one already draining or stopped, recording none', async () => {
       const stopped = await insertInstance(10, 'stopped', 0);
-      for (const target of [{ instanceId: stopped }, { instanceId: 999_999 }, { host: 'nowhere', port: 1 }]) {
-        await assert.rejects(requestDrain(db.store, target, { requestedBy: 't', reason: 'r' }), (err: RegistryError) => err.code === 'ERR_DRAINKIT_REGISTRY_NOT_FOUND');
+      const draining = await insertInstance(12, 'draining', 0);
+      await db.store.query('UPDATE ServerInstance SET drain_started_at = now() WHERE id = $1', [draining]);
+      for (const target of [{ instanceId: 999_999 }, { host: 'nowhere', port: 1 }]) {
+        await assert.rejects(requestDrain(db.store, target, { requestedBy: 't', reason: 'r' }), { code: 'ERR_DRAINKIT_REGISTRY_NOT_FOUND', message: /no instance matches (instance 999999|nowhere:1)$/ });
       }
+      await assert.rejects(requestDrain(db.store, { instanceId: stopped }, { requestedBy: 't', reason: 'r' }), {
+        code: 'ERR_DRAINKIT_REGISTRY_NOT_ACTIVE',
+        message: new RegExp(`instance ${stopped} \\(fleet-test:10\\) is already stopped; only an active instance takes a drain request`),
+      });
+      await assert.rejects(requestDrain(db.store, { host: 'fleet-test', port: 12 }, { requestedBy: 't', reason: 'r' }), {
+        code: 'ERR_DRAINKIT_REGISTRY_NOT_ACTIVE',
+        message: new RegExp(`instance ${draining} \\(fleet-test:12\\) is already draining since \\d{4}-`),
+      });
+      const recorded = await db.store.query<{ n: number }>('SELECT count(*)::int AS n FROM DrainRequest');
+      assert.equal(recorded[0]?.n, 0, 'a refused request leaves nothing pending');
       const live = await insertInstance(11, 'active', 0);
       const req = await requestDrain(db.store, { host: 'fleet-test', port: 11 }, { requestedBy: 't', reason: 'r' });
       assert.equal(req.instanceId, live);
@@ -136,11 +148,13 @@ for (const kind of DATABASE_KINDS) {
       const newStopped = await insertInstance(31, 'stopped', 0);
       const oldActive = await insertInstance(32, 'active', 7_200);
       await requestDrain(db.store, { instanceId: oldActive }, { requestedBy: 't', reason: 'keep me' });
+      // A request left for an instance that then stopped: it goes with the instance, and is counted.
+      await db.store.query("INSERT INTO DrainRequest (instance_id, requested_by, reason) VALUES ($1, 't', 'cascaded')", [oldStopped]);
       for (const [id, agoS] of [[oldStopped, 7_200], [oldStopped, 0], [newStopped, 0], [oldActive, 7_200], [oldActive, 0]] as const) {
         await db.store.query(`INSERT INTO DrainEvent (instance_id, event_type, timestamp) VALUES ($1, 'x', now() - make_interval(secs => $2))`, [id, agoS]);
       }
       const result = await prune(db.store, { olderThanMs: 3_600_000 });
-      assert.deepEqual(result, { instances: 1, events: 3, requests: 0 });
+      assert.deepEqual(result, { instances: 1, events: 3, requests: 1 });
       assert.deepEqual((await listInstances(db.store)).map((i) => i.port), [31, 32]);
       const left = await listEvents(db.store);
       assert.deepEqual(left.map((e) => e.instanceId).sort(), [newStopped, oldActive].sort());

@@ -42,6 +42,8 @@ for (const kind of DATABASE_KINDS) {
 
     async function spawn(url: string, extra: readonly string[] = []): Promise<ServerProcess> {
       const child = await spawnServer({
+        // The identity rule's override: these tests find their servers as 127.0.0.1:<port>.
+        env: { ...process.env, DRAINKIT_INSTANCE_HOST: '127.0.0.1' },
         args: [MAIN, 'example-server', '--port', '0', '--database-url', url, '--deregister-mode', 'fixed', '--deregister-delay-ms', '200', '--drain-timeout-ms', '10000', '--linger-ms', '0', '--log-level', 'warn', ...extra],
       });
       children.push(child);

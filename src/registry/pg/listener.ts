@@ -4,7 +4,7 @@
  * time it is listening again it says so, because notifications sent meanwhile are lost.
  */
 import type * as Pg from 'pg';
-import type { ListenHandlers, Subscription } from '../store.js';
+import type { ListenHandlers, Subscription } from '../driver.js';
 import { isSharedSessionServer } from './shared-session.js';
 
 const BACKOFF_MIN_MS = 100;

@@ -15,7 +15,7 @@ export function isSharedSessionServer(version: string): boolean {
  */
 import type * as Pg from 'pg';
 import { RegistryError, describe } from '../errors.js';
-import type { SqlValue } from '../store.js';
+import type { SqlValue } from '../driver.js';
 
 export function inlineParams(pg: typeof Pg, sql: string, params: readonly SqlValue[]): string {
   return sql.replace(/\$(\d+)/g, (_, n: string) => {

@@ -9,8 +9,8 @@
  * messages that another client's could interleave with in the shared session).
  */
 import type * as Pg from 'pg';
-import { RegistryError } from '../errors.js';
-import { withTimeout, type ListenHandlers, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store, type Subscription } from '../store.js';
+import { driverMissing } from '../database-url.js';
+import { closedError, withTimeout, type ListenHandlers, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store, type Subscription } from '../driver.js';
 import { PgSubscription } from './listener.js';
 import { inlineParams, isSharedSessionServer } from './shared-session.js';
 
@@ -30,7 +30,7 @@ export async function openPgStore(url: string, options: ResolvedStoreOptions): P
     const mod = (await import('pg')) as unknown as PgModule & { default?: PgModule };
     pg = mod.default ?? mod;
   } catch (err) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_DRIVER_MISSING', 'drainkit registry: a database URL needs the "pg" package (npm install pg)', { cause: err });
+    throw driverMissing('pg', 'a registry databaseUrl', err);
   }
   return new PgStore(pg, url, options);
 }
@@ -127,9 +127,5 @@ class PgStore implements Store {
     pool.on('error', () => undefined);
     return { pool, shared };
   }
-}
-
-function closedError(): RegistryError {
-  return new RegistryError('ERR_DRAINKIT_REGISTRY_CLOSED', 'drainkit registry: the store is closed');
 }
 

@@ -4,14 +4,14 @@
  * process's statements with those of pglite-socket clients when it is also hosted.
  */
 import type { PGlite } from '@electric-sql/pglite';
-import { RegistryError } from '../errors.js';
-import { withTimeout, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store } from '../store.js';
+import { driverMissing } from '../database-url.js';
+import { closedError, withTimeout, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store } from '../driver.js';
 
 export async function loadPglite(): Promise<typeof PGlite> {
   try {
     return (await import('@electric-sql/pglite')).PGlite;
   } catch (err) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_DRIVER_MISSING', 'drainkit registry: a dataDir needs the "@electric-sql/pglite" package (npm install @electric-sql/pglite)', { cause: err });
+    throw driverMissing('@electric-sql/pglite', 'a registry dataDir', err);
   }
 }
 
@@ -52,8 +52,4 @@ export class PgliteStore implements Store {
     this.#closed = true;
     if (this.#owned) await this.db.close();
   }
-}
-
-function closedError(): RegistryError {
-  return new RegistryError('ERR_DRAINKIT_REGISTRY_CLOSED', 'drainkit registry: the store is closed');
 }
