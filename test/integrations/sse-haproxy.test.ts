@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
-import { startHaproxy, type Haproxy } from '../helpers/haproxy.js';
+import { haproxySkip, startHaproxy, type Haproxy } from '../helpers/haproxy.js';
 import { freePort, killAll, signalAndWait, spawnServer, type ServerProcess } from '../helpers/processes.js';
 import { within } from './clients.js';
 
@@ -21,7 +21,8 @@ interface Received {
   readonly id: number;
 }
 
-describe('SSE through HAProxy', { timeout: 120_000 }, () => {
+// Skipped locally without HAProxy; in CI a missing HAProxy fails this test, never skips it.
+describe('SSE through HAProxy', { timeout: 120_000, skip: haproxySkip() }, () => {
   const servers: ServerProcess[] = [];
   let haproxy: Haproxy | undefined;
   let es: EventSource | undefined;
