@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -170,6 +172,112 @@ describe('drainkit/ws options and detach', () => {
     assert.throws(() => drainWebSockets(drainer, wss, { closeReason: 'x'.repeat(124) }), { code: 'ERR_DRAINKIT_INVALID_OPTION', message: /123/ });
     assert.throws(() => drainWebSockets(drainer, wss, { closeTimeout: 5 } as never), { code: 'ERR_DRAINKIT_UNKNOWN_OPTION' });
     drainer.detach();
+  });
+
+  it('accepts exactly the close codes ws can send (its own isValidStatusCode), and names the option otherwise', () => {
+    // ws's own rule, from its source file (its package exports no subpath): the codes it throws
+    // on at close time, inside the drain, are the codes drainWebSockets must refuse up front.
+    const require = createRequire(import.meta.url);
+    const { isValidStatusCode } = require(join(dirname(require.resolve('ws')), 'lib', 'validation.js')) as { isValidStatusCode: (code: number) => boolean };
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false });
+    const wss = new WebSocketServer({ noServer: true });
+    const mismatches: string[] = [];
+    for (let code = 0; code <= 5_100; code++) {
+      let accepted = true;
+      try {
+        drainWebSockets(drainer, wss, { closeCode: code }).detach();
+      } catch (err) {
+        accepted = false;
+        assert.equal((err as { code?: string }).code, 'ERR_DRAINKIT_INVALID_OPTION');
+        assert.match((err as Error).message, new RegExp(`option "closeCode" is ${code}; accepted: .*1000 to 1003, 1007 to 1014 or 3000 to 4999`));
+      }
+      if (accepted !== isValidStatusCode(code)) mismatches.push(`${code}: drainkit ${accepted ? 'accepts' : 'refuses'}, ws ${isValidStatusCode(code) ? 'sends' : 'throws'}`);
+    }
+    assert.deepEqual(mismatches, []);
+    for (const code of [1005, 1006, 1004, 1015]) assert.throws(() => drainWebSockets(drainer, wss, { closeCode: code }), { code: 'ERR_DRAINKIT_INVALID_OPTION' });
+    for (const bad of [1001.5, '1001', Number.NaN]) {
+      assert.throws(() => drainWebSockets(drainer, wss, { closeCode: bad as number }), { code: 'ERR_DRAINKIT_INVALID_OPTION', message: /closeCode/ });
+    }
+    drainer.detach();
+  });
+
+  it('rejects what is not a drainer or a WebSocketServer with a DrainkitError naming the argument', () => {
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false });
+    const wss = new WebSocketServer({ noServer: true });
+    for (const bad of [{}, undefined, null, server]) {
+      assert.throws(() => drainWebSockets(drainer, bad as never), {
+        name: 'DrainkitError',
+        code: 'ERR_DRAINKIT_INVALID_ARGUMENT',
+        message: /drainWebSockets\(drainer, wss\) got .* as wss; accepted: a ws 8 WebSocketServer/,
+      });
+    }
+    for (const bad of [{}, undefined, server]) {
+      assert.throws(() => drainWebSockets(bad as never, wss), { name: 'DrainkitError', code: 'ERR_DRAINKIT_INVALID_ARGUMENT', message: /as drainer; accepted: the drainer returned by createDrainer/ });
+    }
+    assert.throws(() => drainWebSockets(drainer, wss, 5 as never), { code: 'ERR_DRAINKIT_INVALID_OPTION', message: /options are 5; accepted: an object/ });
+    drainer.detach();
+  });
+
+  it('logs a close that fails and terminates that socket at once instead of leaving it to the forced end', async () => {
+    // A WebSocket class whose close() throws (ws lets an application supply its own class): the
+    // failure must be logged, and the socket ended now, not 30 s later by the drain timeout.
+    class BrokenClose extends WebSocket {
+      override close(): void {
+        throw new Error('close is broken here');
+      }
+    }
+    const logged: { obj: Record<string, unknown>; msg: string | undefined }[] = [];
+    const logger = { info: () => undefined, warn: () => undefined, error: (obj: object, msg?: string) => void logged.push({ obj: obj as Record<string, unknown>, msg }) };
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false, logger, drainTimeoutMs: 30_000, deregister: { mode: 'fixed', delayMs: 0 }, persistentSpreadMs: 0 });
+    const wss = new WebSocketServer({ server, path: '/ws', WebSocket: BrokenClose });
+    const sockets = drainWebSockets(drainer, wss);
+    const port = await listen(server);
+    cleanups.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const client = await connect(port);
+    await serverSocket(wss);
+    const clientClosed = next<[number]>(client, 'close');
+
+    const result = await within(drainer.drain(), 10_000, 'drain (a swallowed close error would leave it to the 30 s timeout)');
+    assert.equal(result.outcome, 'completed');
+    assert.deepEqual(result.persistentClosed, { websocket: { clean: 0, terminated: 1 } });
+    assert.deepEqual(sockets.stats, { open: 0, goingAway: 1, closedClean: 0, terminated: 1, refused: 0 });
+    const [code] = await clientClosed;
+    assert.equal(code, 1006, 'terminated: no close frame reached the client');
+    const failures = logged.filter((l) => l.msg?.includes('close frame failed'));
+    assert.equal(failures.length, 1, `one error logged: ${JSON.stringify(logged.map((l) => l.msg))}`);
+    assert.equal((failures[0]!.obj.err as Error).message, 'close is broken here');
+    assert.equal(failures[0]!.obj.closeCode, 1001);
+  });
+
+  it('reports a failed close as a process warning when the drainer has no logger', async () => {
+    class BrokenClose extends WebSocket {
+      override close(): void {
+        throw new Error('close is broken here too');
+      }
+    }
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false, drainTimeoutMs: 30_000, deregister: { mode: 'fixed', delayMs: 0 }, persistentSpreadMs: 0 });
+    const wss = new WebSocketServer({ server, path: '/ws', WebSocket: BrokenClose });
+    drainWebSockets(drainer, wss);
+    const port = await listen(server);
+    cleanups.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    await connect(port);
+    await serverSocket(wss);
+    const warning = next<[Error & { code?: string }]>(process, 'warning');
+    const result = await within(drainer.drain(), 10_000, 'drain');
+    assert.equal(result.outcome, 'completed');
+    const [w] = await warning;
+    assert.equal(w.code, 'DRAINKIT_INTEGRATION_ERROR');
+    assert.match(w.message, /close frame failed.*close is broken here too/);
   });
 
   it('detach restores every listener count', async () => {
