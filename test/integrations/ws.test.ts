@@ -280,18 +280,38 @@ describe('drainkit/ws options and detach', () => {
     assert.match(w.message, /close frame failed.*close is broken here too/);
   });
 
-  it('detach restores every listener count', async () => {
+  it('detach restores every listener count, the persistent-shutdown subscription included', async () => {
     const { server, drainer, wss, port } = await setup('server');
     const client = await connect(port);
+    const serverSide = await serverSocket(wss);
+    // Every event of every emitter the integration touches, by name: the drainer's
+    // persistentShutdown (what the integration subscribes to), the server's upgrade, the wss's
+    // connection, the socket's close.
+    const emitters = { drainer: drainer as unknown as NodeJS.EventEmitter, server, wss, socket: serverSide };
+    const counts = (): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const [name, emitter] of Object.entries(emitters)) {
+        for (const event of emitter.eventNames()) out[`${name}.${String(event)}`] = emitter.listenerCount(event);
+      }
+      return out;
+    };
     // setup() already attached once; measure a second attach against the state before it.
-    const before = { upgrade: server.listenerCount('upgrade'), connection: wss.listenerCount('connection'), phase: (drainer as unknown as NodeJS.EventEmitter).listenerCount('phase'), close: [...wss.clients][0]!.listenerCount('close') };
+    const before = counts();
     const second = drainWebSockets(drainer, wss);
-    assert.equal(server.listenerCount('upgrade'), before.upgrade + 1);
+    const attached = counts();
+    assert.equal(attached['drainer.persistentShutdown'], (before['drainer.persistentShutdown'] ?? 0) + 1, 'the second attach subscribed to persistentShutdown');
+    assert.equal(attached['server.upgrade'], before['server.upgrade']! + 1);
+    assert.equal(attached['wss.connection'], before['wss.connection']! + 1);
+    assert.equal(attached['socket.close'], before['socket.close']! + 1);
     second.detach();
-    assert.deepEqual(
-      { upgrade: server.listenerCount('upgrade'), connection: wss.listenerCount('connection'), phase: (drainer as unknown as NodeJS.EventEmitter).listenerCount('phase'), close: [...wss.clients][0]!.listenerCount('close') },
-      before,
-    );
-    client.terminate();
+    assert.deepEqual(counts(), before);
+
+    // And the detached integration no longer acts: the drain's persistent shutdown goes only
+    // through the first attach (one going-away close, counted once).
+    const closed = next<[number]>(client, 'close');
+    const result = await within(drainer.drain(), 10_000, 'drain');
+    assert.equal((await closed)[0], 1001);
+    assert.deepEqual(second.stats, { open: 0, goingAway: 0, closedClean: 0, terminated: 0, refused: 0 });
+    assert.deepEqual(result.persistentClosed, { websocket: { clean: 1, terminated: 0 } });
   });
 });
