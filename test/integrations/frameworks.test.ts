@@ -15,7 +15,7 @@ import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { healthRoutes } from '../../src/integrations/express.js';
 import { drainkitPlugin } from '../../src/integrations/fastify.js';
-import { listen, within, until } from './clients.js';
+import { listen, rawExchange, within, until } from './clients.js';
 import { assertRecipeContract, type RecipeApp } from './recipe-contract.js';
 
 // The window is long enough for the few local requests the contract sends during it; whether
@@ -183,6 +183,56 @@ describe('drainkit/fastify', () => {
     await within(closing, 10_000, 'fastify.close()');
     assert.equal(app.drainer.state, 'stopped');
     assert.equal(app.server.listening, false);
+  });
+
+  it('fastify.close() during a drain under way waits for it: the window keeps its listener and idle keep-alive connections', async () => {
+    const order: string[] = [];
+    const app = Fastify();
+    // A window that only force() ends: what happens inside it is observed, not raced.
+    await app.register(drainkitPlugin, { ...OPTIONS, deregister: { mode: 'fixed', delayMs: 60_000 } });
+    app.addHook('onClose', (_i, done) => {
+      order.push('onClose');
+      done();
+    });
+    app.get('/', () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    stops.push(() => app.close());
+    const port = (app.server.address() as AddressInfo).port;
+    // An idle keep-alive connection, as a balancer's pool holds them.
+    const idle = rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(await within(idle.head, 10_000, 'the first response'), /^HTTP\/1\.1 200 /);
+    let idleClosed = false;
+    void idle.closed.then(() => (idleClosed = true));
+
+    // A drain started elsewhere (a signal, a remote request), then the application's own
+    // shutdown code calls fastify.close() inside the window.
+    const drained = app.drainer.drain('elsewhere');
+    const closing = app.close();
+    for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(app.drainer.phase, 'deregistering');
+    assert.equal(app.server.listening, true, 'Fastify did not close the listener inside the window');
+    assert.equal(idleClosed, false, 'Fastify did not close idle keep-alive connections inside the window (the race the window exists to avoid)');
+    assert.deepEqual(order, []);
+
+    const result = await within(app.drainer.force('test over'), 10_000, 'forced drain');
+    await within(closing, 10_000, 'fastify.close()');
+    await within(idle.closed, 10_000, 'the idle connection closed by the drain');
+    assert.equal(result.reason, 'elsewhere');
+    assert.equal(await drained, result);
+    assert.deepEqual(order, ['onClose']);
+  });
+
+  it('detaches the drainer once the drain that closed Fastify is over, so nothing is left for the exit to clean up', async () => {
+    const app = Fastify();
+    await app.register(drainkitPlugin, { ...OPTIONS, deregister: { mode: 'fixed', delayMs: 0 } });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    stops.push(() => app.close());
+    const result = await within(app.drainer.drain(), 10_000, 'drain');
+    assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['fastify.close', 'ok']]);
+    assert.equal(app.drainer.state, 'stopped');
+    // Detached: the server takes a new drainer (an attached one would refuse it).
+    const again = createDrainer(app.server, { signals: false });
+    again.detach();
   });
 
   it('passes drainer options through and rejects bad ones', async () => {
