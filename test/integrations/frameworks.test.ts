@@ -15,7 +15,7 @@ import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { healthRoutes } from '../../src/integrations/express.js';
 import { drainkitPlugin } from '../../src/integrations/fastify.js';
-import { listen, rawExchange, within, until } from './clients.js';
+import { listen, next, rawExchange, within, until } from './clients.js';
 import { assertRecipeContract, type RecipeApp } from './recipe-contract.js';
 
 // The window is long enough for the few local requests the contract sends during it; whether
@@ -70,7 +70,7 @@ async function stopServer(r: Routes, server: http.Server): Promise<void> {
   if (drainer.state === 'draining') await within(drainer.force('test over'), 10_000, 'forced drain').catch(() => undefined);
   drainer.detach();
   server.closeAllConnections();
-  if (server.listening) await new Promise((resolve) => server.close(resolve));
+  if (server.listening) await within(new Promise((resolve) => server.close(resolve)), 10_000, 'server.close()');
 }
 
 const flavours: Record<string, () => Promise<App>> = {
@@ -96,7 +96,7 @@ const flavours: Record<string, () => Promise<App>> = {
     r.drainer = drainer;
     app.use(healthRoutes(drainer));
     app.use(expressApp(r));
-    if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
+    if (!server.listening) await next(server, 'listening');
     return recipeApp(r, server, () => stopServer(r, server));
   },
 
@@ -159,7 +159,7 @@ describe('drainkit/fastify', () => {
     await until('request in flight', () => finish !== undefined);
     const drained = app.drainer.drain();
     finish!();
-    assert.equal(await (await slow).text(), 'done');
+    assert.equal(await within(slow.then((r) => r.text()), 10_000, 'the /slow response'), 'done');
     const result = await within(drained, 10_000, 'drain');
     assert.equal(result.success, true);
     assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['fastify.close', 'ok']]);
@@ -179,7 +179,7 @@ describe('drainkit/fastify', () => {
     const closing = app.close();
     await until('draining', () => app.drainer.state === 'draining');
     finish!();
-    assert.equal(await (await slow).text(), 'done');
+    assert.equal(await within(slow.then((r) => r.text()), 10_000, 'the /slow response'), 'done');
     await within(closing, 10_000, 'fastify.close()');
     assert.equal(app.drainer.state, 'stopped');
     assert.equal(app.server.listening, false);
@@ -218,7 +218,7 @@ describe('drainkit/fastify', () => {
     await within(closing, 10_000, 'fastify.close()');
     await within(idle.closed, 10_000, 'the idle connection closed by the drain');
     assert.equal(result.reason, 'elsewhere');
-    assert.equal(await drained, result);
+    assert.equal(await within(drained, 10_000, 'the drain promise'), result);
     assert.deepEqual(order, ['onClose']);
   });
 

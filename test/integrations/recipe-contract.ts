@@ -74,7 +74,7 @@ export async function assertRecipeContract(app: RecipeApp, steps: ContractSteps 
     }
     steps.beforeRelease?.();
     app.release();
-    const res = await slow;
+    const res = await within(slow, 10_000, 'the /slow response');
     assert.deepEqual([res.status, res.body, res.connection], [200, 'slow done', 'close']);
 
     const result = await within(drained, 10_000, 'drain');

@@ -91,7 +91,7 @@ describe('SSE through HAProxy', { timeout: 120_000, skip: haproxySkip() }, () =>
 
     const exit = signalAndWait(victim, 'SIGTERM', 30_000);
     await until('three events from the survivor', () => received.filter((r) => r.pid === survivor.pid).length >= 3, 30_000);
-    assert.deepEqual(await exit, { code: 0, signal: null });
+    assert.deepEqual(await within(exit, 30_000, 'the drained server to exit'), { code: 0, signal: null });
     const line = victim.events.find((e) => e.event === 'drain_complete');
     assert.equal(line?.success, true);
 

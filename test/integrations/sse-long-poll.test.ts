@@ -10,7 +10,7 @@ import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { parkLongPoll, type LongPoll, type LongPollOptions } from '../../src/integrations/long-poll.js';
 import { openEventStream, type EventStream, type EventStreamOptions } from '../../src/integrations/sse.js';
-import { listen, rawExchange, within } from './clients.js';
+import { fetchText, listen, rawExchange, within } from './clients.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -54,7 +54,7 @@ describe('drainkit/sse', () => {
       stream.send('two\nlines', { event: 'multi' });
       stream.send('three', { id: 'custom-7' });
     });
-    const res = await fetch(`http://127.0.0.1:${port}/`);
+    const res = await within(fetch(`http://127.0.0.1:${port}/`), 10_000, 'the stream response');
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
     assert.equal(res.headers.get('cache-control'), 'no-cache, no-transform');
@@ -81,12 +81,12 @@ describe('drainkit/sse', () => {
     );
     const drained = drainer.drain();
     assert.equal(drainer.persistent.shuttingDown, true);
-    const res = await fetch(`http://127.0.0.1:${port}/`);
+    const res = await within(fetch(`http://127.0.0.1:${port}/`), 10_000, 'the stream response');
     assert.equal(res.status, 200);
     const all = await readUntil(res, () => false);
     assert.match(all.text, /^id: 1\ndata: hello\n\nretry: 1000\nid: 1\nevent: drainkit-reconnect\n/);
-    await drainer.force();
-    await drained;
+    const forced = await within(drainer.force(), 10_000, 'the forced drain');
+    assert.equal(await within(drained, 10_000, 'the drain promise'), forced);
   });
 
   it('continues numeric ids after Last-Event-ID and rejects a line break in an event name', async () => {
@@ -101,7 +101,7 @@ describe('drainkit/sse', () => {
       }
       s.close();
     });
-    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { 'last-event-id': '99' } });
+    const res = await within(fetch(`http://127.0.0.1:${port}/`, { headers: { 'last-event-id': '99' } }), 10_000, 'the stream response');
     const all = await readUntil(res, () => false);
     assert.equal(all.text, 'id: 100\ndata: x\n\n');
     assert.equal((thrown as { code?: string } | undefined)?.code, 'ERR_DRAINKIT_INVALID_OPTION');
@@ -120,7 +120,7 @@ describe('drainkit/sse', () => {
       }
       res.end();
     });
-    await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    await fetchText(`http://127.0.0.1:${port}/`);
     assert.deepEqual(errors.map((e) => (e as { code: string }).code), ['ERR_DRAINKIT_INVALID_OPTION', 'ERR_DRAINKIT_INVALID_OPTION', 'ERR_DRAINKIT_UNKNOWN_OPTION']);
   });
 
@@ -146,7 +146,7 @@ describe('drainkit/sse', () => {
       // Every refusal came before the stream answered: the response is still unstarted.
       res.end(res.headersSent ? 'started' : 'unstarted');
     });
-    assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'unstarted');
+    assert.equal((await fetchText(`http://127.0.0.1:${port}/`)).body, 'unstarted');
     assert.equal(errors.length, bads.length, `every bad option refused: ${errors.map(String).join('; ')}`);
     errors.forEach((err, i) => {
       assert.equal((err as { name?: string }).name, 'DrainkitError', String(err));
@@ -176,7 +176,7 @@ describe('drainkit/sse', () => {
       s.send('still open');
       s.close();
     });
-    const res = await fetch(`http://127.0.0.1:${port}/`);
+    const res = await within(fetch(`http://127.0.0.1:${port}/`), 10_000, 'the stream response');
     assert.equal((await readUntil(res, () => false)).text, 'id: 1\ndata: still open\n\n');
     assert.deepEqual(
       errors.map((e) => [(e as { name?: string }).name, (e as { code?: string }).code]),
@@ -253,7 +253,7 @@ describe('drainkit/long-poll', () => {
     const drained = drainer.drain();
     const first = await within(before, 5_000, 'parked poll answered');
     assert.equal(first.status, 200);
-    assert.equal(await first.text(), '{"events":[]}');
+    assert.equal(await within(first.text(), 10_000, 'the drain answer body'), '{"events":[]}');
     // Parked while the drain is under way: answered as it parks.
     const late = rawExchange(port, `GET / HTTP/1.1\r\nHost: x\r\n\r\n`);
     const head = await within(late.head, 5_000, 'late poll answered');
@@ -261,8 +261,8 @@ describe('drainkit/long-poll', () => {
     assert.match(head, /\r\nconnection: close\r\n/i);
     assert.match(head, /\r\ncontent-type: application\/json\r\n/i);
     late.socket.destroy();
-    await drainer.force();
-    await drained;
+    const forced = await within(drainer.force(), 10_000, 'the forced drain');
+    assert.equal(await within(drained, 10_000, 'the drain promise'), forced);
   });
 
   it('lets the application answer first, and never writes twice', async () => {
@@ -271,9 +271,9 @@ describe('drainkit/long-poll', () => {
     await waitParked(1);
     assert.equal(polls[0]!.respond(200, 'message'), true);
     assert.equal(polls[0]!.respond(200, 'again'), false);
-    const res = await req;
-    assert.equal(await res.text(), 'message');
-    const result = await drainer.drain();
+    const res = await within(req, 10_000, 'the answered poll');
+    assert.equal(await within(res.text(), 10_000, 'its body'), 'message');
+    const result = await within(drainer.drain(), 10_000, 'the drain');
     assert.equal(result.success, true);
     assert.equal(polls[0]!.answeredByDrain, false);
   });
@@ -309,7 +309,7 @@ describe('drainkit/long-poll', () => {
       }
       res.end();
     });
-    await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    await fetchText(`http://127.0.0.1:${port}/`);
     assert.equal(errors.length, bads.length + 2, errors.map(String).join('\n'));
     bads.forEach(([, message], i) => {
       assert.equal((errors[i] as { code?: string }).code, 'ERR_DRAINKIT_INVALID_OPTION', String(errors[i]));
@@ -335,7 +335,7 @@ describe('drainkit/long-poll', () => {
     assert.equal(drainer.persistent.size, 1);
     assert.equal(poll.respond(200, 'message'), true);
     const res = await within(req, 10_000, 'the poll answered');
-    assert.equal(await res.text(), 'message');
+    assert.equal(await within(res.text(), 10_000, 'its body'), 'message');
   });
 
   it('rejects a body with 204', async () => {
@@ -348,7 +348,7 @@ describe('drainkit/long-poll', () => {
       }
       res.end();
     });
-    await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    await fetchText(`http://127.0.0.1:${port}/`);
     assert.equal((thrown as { code?: string }).code, 'ERR_DRAINKIT_INVALID_OPTION');
     assert.match((thrown as Error).message, /drainStatus 204/);
   });

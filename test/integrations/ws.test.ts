@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { drainWebSockets, type WebSocketDrain, type WebSocketDrainOptions } from '../../src/integrations/ws.js';
-import { deafWebSocket, listen, next, within } from './clients.js';
+import { deafWebSocket, fetchText, listen, next, within } from './clients.js';
 
 type Mode = 'server' | 'noServer';
 
@@ -94,7 +94,7 @@ for (const mode of ['server', 'noServer'] as const) {
     it('terminates a client that ignores the close frame at the close timeout, and the drain still completes', async () => {
       const { port, drainer, sockets, wss } = await setup(mode, { drainTimeoutMs: 20_000 }, { closeTimeoutMs: 300 });
       const deaf = deafWebSocket(port);
-      assert.match(await deaf.head, /^HTTP\/1\.1 101 /);
+      assert.match(await within(deaf.head, 10_000, 'the handshake answer'), /^HTTP\/1\.1 101 /);
       const serverSide = await serverSocket(wss);
       assert.equal(drainer.persistent.size, 1);
       const serverClosed = next(serverSide, 'close');
@@ -127,9 +127,8 @@ for (const mode of ['server', 'noServer'] as const) {
       assert.equal(res.statusCode, 503);
       res.resume();
       // A plain request is still served during the window.
-      const plain = await fetch(`http://127.0.0.1:${port}/`);
+      const plain = await fetchText(`http://127.0.0.1:${port}/`);
       assert.equal(plain.status, 200);
-      await plain.text();
       if (mode === 'server') {
         assert.equal(sockets.stats.refused, 1);
         // An upgrade to a path ws does not serve gets 400 rather than hanging: drainkit's own
@@ -142,13 +141,13 @@ for (const mode of ['server', 'noServer'] as const) {
       }
       const result = await within(drainer.force(), 10_000, 'force');
       assert.equal(result.outcome, 'forced');
-      await drained;
+      assert.equal(await within(drained, 10_000, 'the drain promise'), result);
     });
 
     it('terminates sockets still open when the drain is forced', async () => {
       const { port, drainer, sockets, wss } = await setup(mode, { drainTimeoutMs: 300 }, { closeTimeoutMs: 60_000 });
       const deaf = deafWebSocket(port);
-      assert.match(await deaf.head, /^HTTP\/1\.1 101 /);
+      assert.match(await within(deaf.head, 10_000, 'the handshake answer'), /^HTTP\/1\.1 101 /);
       const serverSide = await serverSocket(wss);
       const result = await within(drainer.drain(), 10_000, 'drain');
       await within(deaf.closed, 5_000, 'deaf client closed');
