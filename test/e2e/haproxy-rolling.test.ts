@@ -3,7 +3,10 @@
  * steady load lose no request with drainkit, and do lose requests without it.
  *
  * The negative control runs first: if the naive server "passed", the harness would be blind and
- * the drainkit result would prove nothing.
+ * the drainkit result would prove nothing. It shows mass refusals, which only a balancer can;
+ * the subtler failures (an idle keep-alive closed in the window, a response tail eaten by an
+ * RST, a missing `Connection: close`) have controls of their own in negative-controls.test.ts,
+ * on a direct socket harness where each failure is certain rather than probable.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';

@@ -19,13 +19,13 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
 }
 
 /**
- * Resolves once `predicate` holds, checked on every event-loop turn (a `setImmediate`, so it
- * sees every I/O callback without a fixed poll interval); rejects naming `what` after `ms`.
+ * Resolves once `predicate` holds, checked every `everyMs` (5 ms by default: a state that I/O
+ * callbacks change, without spinning a shared CPU); rejects naming `what` after `ms`.
  */
-export async function waitFor(what: string, predicate: () => boolean, ms = 10_000): Promise<void> {
+export async function waitFor(what: string, predicate: () => boolean, ms = 10_000, everyMs = 5): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setTimeout(resolve, everyMs));
   }
 }
