@@ -3,14 +3,17 @@
  * `node:http` server, and drainkit attaches to that server:
  *
  *     const app = express();
- *     app.use(healthRoutes(drainer))            // or app.get('/readyz', drainer.readiness)
  *     const server = app.listen(3000);
  *     const drainer = createDrainer(server);
+ *     app.use(healthRoutes(drainer));           // or app.get('/readyz', drainer.readiness)
+ *     app.use(routes);                          // the application's own middleware and routes
  *
- * (A drainer can be created first with `http.createServer(app)` when the routes need it before
- * `listen`.) This module adds only the health middleware, so readiness and liveness answer on
- * the drainer's paths before any other middleware (authentication, body parsing, logging) runs.
- * It loads no Express code: the middleware is a plain `(req, res, next)` function.
+ * (`http.createServer(app)` works the same way.) Mount `healthRoutes` before any other
+ * middleware, so readiness and liveness answer before authentication, body parsing or logging
+ * run; Express is already the server's request listener, so do not also wrap it with
+ * `drainer.withHealth(app)`. This module adds only the health middleware and never ends the
+ * process: whether a drain exits is the drainer's decision. It loads no Express code: the
+ * middleware is a plain `(req, res, next)` function.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Drainer } from '../core/types.js';

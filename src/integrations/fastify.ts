@@ -15,8 +15,14 @@
  *   last shutdown hook, so the application's `onClose` hooks (database pools…) run after the
  *   last request, bounded like every hook.
  * - `fastify.close()` called directly (tests, your own shutdown code) drains first, from a
- *   `preClose` hook. Fastify has already begun closing then and answers new requests 503 on its
- *   own (`return503OnClosing`), so prefer starting the drain through the drainer in production.
+ *   `preClose` hook, or waits for the drain already under way; either way Fastify's `onClose`
+ *   hooks run after the last request. Fastify has already begun closing then and answers new
+ *   requests 503 on its own (`return503OnClosing`), so prefer starting the drain through the
+ *   drainer in production.
+ * - The plugin never ends the process itself: whether a drain exits is the drainer's decision
+ *   (a signal's drain exits; see `exitOnDrain`). Once Fastify is closed and the drain is over,
+ *   the drainer is detached (its server and signal listeners removed), so a process that goes
+ *   on living is left as it was before the plugin.
  *
  * The plugin is not encapsulated (it carries fastify-plugin's marker, set here directly so this
  * module loads no Fastify code), so `app.drainer` is visible everywhere.
@@ -65,19 +71,28 @@ function setup(fastify: FastifyInstance, options: DrainkitPluginOptions): void {
     });
   }
 
+  /** Set once anyone (the application, or the shutdown hook below) has called fastify.close(). */
   let closedByFastify = false;
+  /** Set while the drain's own shutdown hook is the caller of fastify.close(). */
+  let closingFromHook = false;
   drainer.onShutdown('fastify.close', async () => {
-    if (!closedByFastify) await fastify.close();
+    if (closedByFastify) return;
+    closingFromHook = true;
+    await fastify.close();
   });
   fastify.addHook('preClose', async () => {
     closedByFastify = true;
-    // A drain already under way is the one that called fastify.close(): waiting for it here
-    // would wait for ourselves.
-    if (drainer.state === 'active') await drainer.drain('fastify.close');
+    // Called from the drain's own cleanup: waiting for that drain here would wait for ourselves.
+    if (closingFromHook) return;
+    // Otherwise start the drain, or join the one under way (a signal's, a remote request's),
+    // so that Fastify closes its server and runs onClose hooks only after the last request.
+    if (drainer.state !== 'stopped') await drainer.drain('fastify.close');
   });
   fastify.addHook('onClose', (_instance, done) => {
-    // Inside a drain's own cleanup the drainer stays attached: a second signal must still force.
-    if (drainer.state !== 'draining') drainer.detach();
+    // Inside a drain's own cleanup the drainer stays attached until that drain is over: a second
+    // signal must still force it. Detached then, not left for the process's exit to clean up.
+    if (drainer.state === 'draining') drainer.once('drained', () => drainer.detach());
+    else drainer.detach();
     done();
   });
 }

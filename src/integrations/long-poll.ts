@@ -22,7 +22,8 @@ import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import { DrainkitError, describeValue } from '../core/errors.js';
 import type { Drainer } from '../core/types.js';
-import { integer, knownKeys } from './options.js';
+import { logIntegrationError } from './log.js';
+import { body, drainerArgument, freshResponseArgument, headers, integer, invalidArgument, knownKeys } from './options.js';
 import { onPersistentShutdown } from './persistent-shutdown.js';
 
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -32,7 +33,10 @@ export interface LongPollOptions {
   readonly drainStatus?: number;
   /** Body of the answer sent on drain. Default empty; must be empty with 204 and 304. */
   readonly drainBody?: string | Uint8Array;
-  /** Extra headers of the answer sent on drain (for example `content-type`). */
+  /**
+   * Extra headers of the answer sent on drain (for example `content-type`): header names to
+   * string values. Not `content-length`, `transfer-encoding` or `connection`, which drainkit sets.
+   */
   readonly drainHeaders?: Readonly<Record<string, string>>;
 }
 
@@ -43,7 +47,9 @@ export interface LongPoll {
   readonly answeredByDrain: boolean;
   /**
    * Answers the poll. Returns false, and does nothing, if it was already answered or the client
-   * went away; so a message that races the drain is never written twice.
+   * went away; so a message that races the drain is never written twice. Throws a
+   * `DrainkitError` (and leaves the poll parked) for a status outside 200 … 599, a body that is
+   * not a string or bytes, a body with 204 or 304, or headers Node would refuse.
    */
   respond(status: number, body?: string | Uint8Array, headers?: Readonly<Record<string, string>>): boolean;
 }
@@ -53,15 +59,17 @@ const parked = new WeakMap<Drainer, Set<() => void>>();
 
 /** Registers `res` as a parked long-poll of `drainer`. See the module comment. */
 export function parkLongPoll(drainer: Drainer, res: AnyResponse, options?: LongPollOptions): LongPoll {
+  drainerArgument('parkLongPoll(drainer, res)', drainer);
+  freshResponseArgument('parkLongPoll(drainer, res)', res);
   knownKeys('parkLongPoll', options, ['drainStatus', 'drainBody', 'drainHeaders']);
   const drainStatus = integer('drainStatus', options?.drainStatus, 200, 599, 204);
-  const drainBody = options?.drainBody ?? '';
-  if ((drainStatus === 204 || drainStatus === 304) && drainBody.length > 0) {
+  const drainBody = body('drainBody', options?.drainBody, '');
+  if (!bodyAllowed(drainStatus) && drainBody.length > 0) {
     throw new DrainkitError('ERR_DRAINKIT_INVALID_OPTION', `drainkit: option "drainBody" is ${describeValue(drainBody)} with drainStatus ${drainStatus}; accepted: an empty body (RFC 9110 §15.3.5)`);
   }
-  if (res.headersSent) {
-    throw new DrainkitError('ERR_DRAINKIT_INVALID_ARGUMENT', 'drainkit: parkLongPoll(res) got a response whose headers were already sent');
-  }
+  // Checked now: a header Node refuses would otherwise throw inside the drain, unseen, and leave
+  // the poll hanging until the drain is forced.
+  const drainHeaders = headers('drainHeaders', options?.drainHeaders, MANAGED_HEADERS);
 
   let settled = false;
   let answeredByDrain = false;
@@ -73,7 +81,7 @@ export function parkLongPoll(drainer: Drainer, res: AnyResponse, options?: LongP
     set.delete(answerForDrain);
     const all: Record<string, string | number> = { ...headers };
     // RFC 9110 §8.6: no Content-Length on 204 (and 304 has none of its own to give).
-    if (status !== 204 && status !== 304) all['content-length'] = Buffer.byteLength(body);
+    if (bodyAllowed(status)) all['content-length'] = Buffer.byteLength(body);
     // HTTP/2 forbids connection-specific headers; its GOAWAY already moves the client on.
     if (closeConnection && isHttp1(res)) all.connection = 'close';
     (res as http.ServerResponse).writeHead(status, all);
@@ -81,7 +89,13 @@ export function parkLongPoll(drainer: Drainer, res: AnyResponse, options?: LongP
     return true;
   };
   const answerForDrain = (): void => {
-    if (respond(drainStatus, drainBody, options?.drainHeaders, true)) answeredByDrain = true;
+    try {
+      if (respond(drainStatus, drainBody, drainHeaders, true)) answeredByDrain = true;
+    } catch (err) {
+      // Unexpected once the options were checked; say so and free the drain from this poll now.
+      logIntegrationError(drainer, err, { drainStatus }, 'drainkit/long-poll: answering a parked poll on drain failed; destroying its response');
+      res.destroy();
+    }
   };
 
   res.once('close', () => {
@@ -107,8 +121,33 @@ export function parkLongPoll(drainer: Drainer, res: AnyResponse, options?: LongP
     get answeredByDrain() {
       return answeredByDrain;
     },
-    respond: (status, body, headers) => respond(status, body, headers),
+    respond: (status, answerBody, answerHeaders) => {
+      // Validated before anything is marked settled: a refused answer leaves the poll parked.
+      if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+        throw invalidArgument('poll.respond(status)', 'status', status, 'an integer from 200 to 599');
+      }
+      const checkedBody = respondBody(answerBody);
+      if (!bodyAllowed(status) && checkedBody.length > 0) {
+        throw invalidArgument('poll.respond(status, body)', 'body', checkedBody, `an empty body with status ${status} (RFC 9110 §15.3.5)`);
+      }
+      return respond(status, checkedBody, headers('poll.respond headers', answerHeaders, MANAGED_HEADERS));
+    },
   };
+}
+
+/** Headers `respond` sets itself (length, connection), refused in the caller's headers. */
+const MANAGED_HEADERS = ['content-length', 'transfer-encoding', 'connection'];
+
+function bodyAllowed(status: number): boolean {
+  return status !== 204 && status !== 304;
+}
+
+function respondBody(value: unknown): string | Uint8Array {
+  if (value === undefined) return '';
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    throw invalidArgument('poll.respond(status, body)', 'body', value, 'a string or a Uint8Array (Buffer)');
+  }
+  return value;
 }
 
 function pollsOf(drainer: Drainer): Set<() => void> {

@@ -23,8 +23,8 @@
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type { Drainer } from '../core/types.js';
-import { DrainkitError } from '../core/errors.js';
-import { integer, knownKeys, singleLine } from './options.js';
+import { logIntegrationError } from './log.js';
+import { boolean, drainerArgument, freshResponseArgument, headers, integer, invalidArgument, knownKeys, nonEmptySingleLine, singleLine } from './options.js';
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -41,7 +41,11 @@ export interface EventStreamOptions {
    * client's numeric `Last-Event-ID` when it reconnects. Default true.
    */
   readonly autoIds?: boolean;
-  /** Extra response headers (for example CORS). */
+  /**
+   * Extra response headers (for example CORS): header names to string values. Not
+   * `content-type`, `cache-control`, `x-accel-buffering`, `content-length`, `transfer-encoding`
+   * or `connection`, which the stream sets or manages itself.
+   */
   readonly headers?: Readonly<Record<string, string>>;
 }
 
@@ -69,6 +73,9 @@ export interface EventStream {
   close(): void;
 }
 
+/** Headers the stream sets or manages itself, refused in `headers`. */
+const STREAM_HEADERS = ['content-type', 'cache-control', 'x-accel-buffering', 'content-length', 'transfer-encoding', 'connection'];
+
 /** The name of the final event sent when a stream is told to go away. */
 export const GO_AWAY_EVENT = 'drainkit-reconnect';
 
@@ -77,14 +84,18 @@ export const GO_AWAY_EVENT = 'drainkit-reconnect';
  * buffering), registers it with `drainer` as persistent and returns it. See the module comment.
  */
 export function openEventStream(drainer: Drainer, req: AnyRequest, res: AnyResponse, options?: EventStreamOptions): EventStream {
+  const call = 'openEventStream(drainer, req, res)';
+  drainerArgument(call, drainer);
+  if (typeof req !== 'object' || req === null || typeof req.headers !== 'object' || req.headers === null) {
+    throw invalidArgument(call, 'req', req, 'a request (http.IncomingMessage or http2.Http2ServerRequest)');
+  }
+  freshResponseArgument(call, res);
   knownKeys('openEventStream', options, ['keepAliveMs', 'reconnectMs', 'goAwayEvent', 'autoIds', 'headers']);
   const keepAliveMs = integer('keepAliveMs', options?.keepAliveMs, 0, 3_600_000, 15_000);
   const reconnectMs = integer('reconnectMs', options?.reconnectMs, 0, 3_600_000, 1_000);
-  const goAwayEvent = singleLine('goAwayEvent', options?.goAwayEvent, GO_AWAY_EVENT);
-  const autoIds = options?.autoIds ?? true;
-  if (res.headersSent) {
-    throw new DrainkitError('ERR_DRAINKIT_INVALID_ARGUMENT', 'drainkit: openEventStream(res) got a response whose headers were already sent');
-  }
+  const goAwayEvent = nonEmptySingleLine('goAwayEvent', options?.goAwayEvent, GO_AWAY_EVENT);
+  const autoIds = boolean('autoIds', options?.autoIds, true);
+  const extraHeaders = headers('headers', options?.headers, STREAM_HEADERS);
 
   const header = req.headers['last-event-id'];
   const lastEventId = typeof header === 'string' && !/[\r\n]/.test(header) ? header : undefined;
@@ -95,7 +106,7 @@ export function openEventStream(drainer: Drainer, req: AnyRequest, res: AnyRespo
   const out = res as http.ServerResponse;
 
   out.writeHead(200, {
-    ...options?.headers,
+    ...extraHeaders,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     // nginx buffers responses unless told otherwise; the stream would arrive in bursts.
@@ -138,6 +149,8 @@ export function openEventStream(drainer: Drainer, req: AnyRequest, res: AnyRespo
       return goneAway;
     },
     send(data, sendOptions) {
+      if (typeof data !== 'string') throw invalidArgument('stream.send(data)', 'data', data, 'a string (serialise objects yourself, e.g. JSON.stringify)');
+      knownKeys('stream.send', sendOptions, ['event', 'id']);
       if (closed) return false;
       let id = sendOptions?.id;
       if (id !== undefined) singleLine('id', id, '');
@@ -148,6 +161,7 @@ export function openEventStream(drainer: Drainer, req: AnyRequest, res: AnyRespo
       return ok;
     },
     comment(text = '') {
+      if (typeof text !== 'string') throw invalidArgument('stream.comment(text)', 'text', text, 'a string');
       return write(text.split(/\r\n|\r|\n/).map((line) => `: ${line}\n`).join('') + '\n');
     },
     close: end,
@@ -166,7 +180,17 @@ export function openEventStream(drainer: Drainer, req: AnyRequest, res: AnyRespo
     kind: 'sse',
     // Deferred to a microtask: a stream opened after the shutdown began is told to go away
     // inside adopt(), and what the application sends right after opening it should still go out.
-    goAway: () => queueMicrotask(goAway),
+    goAway: () =>
+      queueMicrotask(() => {
+        try {
+          goAway();
+        } catch (err) {
+          logIntegrationError(drainer, err, {}, 'drainkit/sse: ending an event stream on drain failed; destroying its response');
+          closed = true;
+          clearInterval(keepAlive);
+          res.destroy();
+        }
+      }),
     terminate: () => {
       closed = true;
       clearInterval(keepAlive);

@@ -24,10 +24,11 @@
 import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { DrainkitError } from '../core/errors.js';
+import { DrainkitError, describeValue } from '../core/errors.js';
 import { isDrainkitListener } from '../core/listeners.js';
 import type { Drainer } from '../core/types.js';
-import { integer, knownKeys, singleLine } from './options.js';
+import { logIntegrationError } from './log.js';
+import { integer, invalidArgument, knownKeys, singleLine, drainerArgument } from './options.js';
 import { onPersistentShutdown } from './persistent-shutdown.js';
 
 export interface WebSocketDrainOptions {
@@ -37,7 +38,11 @@ export interface WebSocketDrainOptions {
    * still bounds it: a drain forced earlier terminates the socket then.
    */
   readonly closeTimeoutMs?: number;
-  /** Close code sent on drain. Default 1001 ("going away"). Range 1000 … 4999. */
+  /**
+   * Close code sent on drain. Default 1001 ("going away"). Accepted: the codes RFC 6455 §7.4
+   * lets an endpoint send and `ws` sends, 1000–1003, 1007–1014 and 3000–4999; not 1004–1006 or
+   * 1015 (reserved, or only ever reported locally) nor 1016–2999 (reserved for the protocol).
+   */
   readonly closeCode?: number;
   /** Close reason sent on drain (at most 123 bytes). Default `'going away'`. */
   readonly closeReason?: string;
@@ -78,9 +83,11 @@ const ABNORMAL = 1006;
  * `noServer` with your own `'upgrade'` listener calling `wss.handleUpgrade`).
  */
 export function drainWebSockets(drainer: Drainer, wss: WebSocketServer, options?: WebSocketDrainOptions): WebSocketDrain {
+  drainerArgument('drainWebSockets(drainer, wss)', drainer);
+  webSocketServerArgument(wss);
   knownKeys('drainWebSockets', options, ['closeTimeoutMs', 'closeCode', 'closeReason']);
   const closeTimeoutMs = integer('closeTimeoutMs', options?.closeTimeoutMs, 0, 600_000, DEFAULT_CLOSE_TIMEOUT_MS);
-  const closeCode = integer('closeCode', options?.closeCode, 1000, 4999, GOING_AWAY);
+  const closeCode = closeCodeOption(options?.closeCode);
   const closeReason = singleLine('closeReason', options?.closeReason, 'going away');
   if (Buffer.byteLength(closeReason) > 123) {
     throw new DrainkitError('ERR_DRAINKIT_INVALID_OPTION', `drainkit: option "closeReason" is ${Buffer.byteLength(closeReason)} bytes long; accepted: at most 123 bytes (RFC 6455 §5.5)`);
@@ -109,7 +116,15 @@ export function drainWebSockets(drainer: Drainer, wss: WebSocketServer, options?
         if (sentClose || ws.readyState >= CLOSING) return;
         sentClose = true;
         counts.goingAway += 1;
-        ws.close(closeCode, closeReason);
+        try {
+          ws.close(closeCode, closeReason);
+        } catch (err) {
+          // The options were checked, so this is unexpected (a WebSocket subclass, a ws change):
+          // say so, and end the socket now rather than leave it open until the drain is forced.
+          logIntegrationError(drainer, err, { closeCode }, 'drainkit/ws: sending the close frame failed; terminating the WebSocket');
+          terminate();
+          return;
+        }
         timer = setTimeout(terminate, closeTimeoutMs);
         timer.unref();
       },
@@ -181,6 +196,35 @@ export function drainWebSockets(drainer: Drainer, wss: WebSocketServer, options?
       open.clear();
     },
   };
+}
+
+/**
+ * RFC 6455 §7.4: the codes an endpoint may put in a close frame, the same set as ws's own
+ * `isValidStatusCode` (which throws on any other at close time, inside the drain).
+ */
+function isSendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
+function closeCodeOption(value: unknown): number {
+  if (value === undefined) return GOING_AWAY;
+  if (typeof value !== 'number' || !isSendableCloseCode(value)) {
+    throw new DrainkitError(
+      'ERR_DRAINKIT_INVALID_OPTION',
+      `drainkit: option "closeCode" is ${describeValue(value)}; accepted: a close code a server may send (RFC 6455 §7.4), ` +
+        'an integer from 1000 to 1003, 1007 to 1014 or 3000 to 4999 (1004–1006 and 1015 are never sent)',
+    );
+  }
+  return value;
+}
+
+function webSocketServerArgument(value: unknown): void {
+  const wss = value as Partial<WebSocketServer> | null | undefined;
+  const ok =
+    typeof wss === 'object' && wss !== null &&
+    typeof wss.on === 'function' && typeof wss.off === 'function' && typeof wss.close === 'function' &&
+    typeof wss.shouldHandle === 'function' && typeof wss.options === 'object' && wss.options !== null;
+  if (!ok) throw invalidArgument('drainWebSockets(drainer, wss)', 'wss', value, 'a ws 8 WebSocketServer (new WebSocketServer({ server }) or { noServer: true })');
 }
 
 function refuse(socket: Duplex, status: number, statusText: string, body: string): void {

@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { skipUnlessAvailable } from './ci.js';
 import { freePort, hasExited, signalAndWait, track, type ExitStatus, type TimedLine } from './processes.js';
 
 export const BACKEND = 'be_app';
@@ -32,6 +33,14 @@ export function findHaproxy(): string | undefined {
       return false;
     }
   });
+}
+
+/**
+ * The `skip` option for tests that need HAProxy: skipped locally when it is missing, run (and
+ * failed by {@link startHaproxy}'s "haproxy not found") in CI, never skipped there.
+ */
+export function haproxySkip(): string | false {
+  return skipUnlessAvailable(findHaproxy() !== undefined, 'haproxy', 'Debian package "haproxy", or set HAPROXY_BIN');
 }
 
 export interface HaproxyServer {

@@ -203,7 +203,11 @@ export async function rollingRestart(options: RollingOptions): Promise<RollingRe
 
 async function distinctFreePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
+  // Bounded: the kernel hands out ephemeral ports in turn, so repeats are rare, not endless.
+  for (let attempt = 0; ports.size < count; attempt++) {
+    if (attempt >= count * 20) throw new Error(`could not find ${count} distinct free ports in ${attempt} attempts (got ${[...ports].join(', ')})`);
+    ports.add(await freePort());
+  }
   return [...ports];
 }
 

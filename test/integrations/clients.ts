@@ -8,6 +8,7 @@ import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import type { Pool } from 'undici';
+import { withDeadline as within } from '../helpers/deadline.js';
 
 export async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
@@ -35,15 +36,15 @@ export function next<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: s
   });
 }
 
-/** Resolves once `predicate` holds, checking every 5 ms; a 10 s hang guard names `what`. */
-export async function until(what: string, predicate: () => boolean): Promise<void> {
-  await within(
-    (async () => {
-      while (!predicate()) await new Promise((r) => setTimeout(r, 5));
-    })(),
-    10_000,
-    what,
-  );
+/** Resolves once `predicate` holds, checking every 5 ms; a hang guard (10 s by default) names `what`. */
+export async function until(what: string, predicate: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  // The loop itself stops at the deadline: a guard raced against an endless loop would leave
+  // the loop polling after the test failed.
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** What a GET through a pool answered, with its `Connection` header (the drain's mark). */
@@ -61,17 +62,19 @@ export async function poolGet(pool: Pool, path: string): Promise<Answer> {
   return { status: res.statusCode, connection: Array.isArray(connection) ? connection.join(', ') : connection, body };
 }
 
-/** Rejects if `promise` has not settled within `ms` (hang guard). */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, guard]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Rejects if `promise` has not settled within `ms` (hang guard): the shared {@link withDeadline}. */
+export { withDeadline as within } from '../helpers/deadline.js';
+
+/** `fetch` bounded by a hang guard naming the URL; the body is read (and bounded) too. */
+export async function fetchText(url: string, init?: RequestInit, ms = 10_000): Promise<{ status: number; headers: Headers; body: string }> {
+  return within(
+    (async () => {
+      const res = await fetch(url, init);
+      return { status: res.status, headers: res.headers, body: await res.text() };
+    })(),
+    ms,
+    `${init?.method ?? 'GET'} ${url}`,
+  );
 }
 
 export interface RawExchange {

@@ -1,11 +1,13 @@
 /**
- * One drain contract over Express 5 and Fastify 5: health routes answer, a request in flight
- * when the drain starts completes, readiness is 503 during the drain while the app still
- * serves, and the server closes at the end. Then what is Fastify's own: the drain ends with
- * fastify.close() (onClose hooks run), and fastify.close() itself drains first.
+ * Express 5 and Fastify 5 held to the shared drain contract of recipe-contract.ts (readiness 503
+ * from the instant `drain()` starts, liveness 200 throughout, a request made during the window
+ * served with `Connection: close`, the request in flight at the start completed and counted, the
+ * listener closed before the wait), through a keep-alive client. Then what is Fastify's own: the
+ * drain ends with fastify.close() (onClose hooks run), and fastify.close() itself drains first.
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -13,61 +15,108 @@ import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { healthRoutes } from '../../src/integrations/express.js';
 import { drainkitPlugin } from '../../src/integrations/fastify.js';
-import { listen, within, until } from './clients.js';
+import { listen, next, rawExchange, within, until } from './clients.js';
+import { assertRecipeContract, type RecipeApp } from './recipe-contract.js';
 
-interface App {
-  readonly port: number;
-  readonly drainer: Drainer;
-  readonly server: http.Server;
-  /** Ends the pending `/slow` requests. */
-  release(): void;
-  /** How many `/slow` requests are waiting. */
-  waiting(): number;
+// The window is long enough for the few local requests the contract sends during it; whether
+// they really arrived in it is checked (`phasesSeen`), not assumed.
+const OPTIONS = { signals: false, deregister: { mode: 'fixed', delayMs: 1_000 }, drainTimeoutMs: 10_000 } satisfies DrainerOptions;
+
+interface App extends RecipeApp {
+  /** Ends whatever the test left running. */
   stop(): Promise<void>;
 }
 
-const OPTIONS: DrainerOptions = { signals: false, deregister: { mode: 'fixed', delayMs: 300 }, drainTimeoutMs: 10_000 };
+/** The routes every flavour serves, as the contract expects them. */
+interface Routes {
+  readonly pending: (() => void)[];
+  readonly phasesSeen: string[];
+  drainer?: Drainer;
+}
 
-const flavours: Record<'express' | 'fastify', () => Promise<App>> = {
-  async express() {
-    const pending: (() => void)[] = [];
+function seen(r: Routes): void {
+  r.phasesSeen.push(r.drainer?.phase ?? r.drainer?.state ?? 'none');
+}
+
+function expressApp(r: Routes): express.Express {
+  const app = express();
+  app.get('/slow', (_req, res) => {
+    r.pending.push(() => res.send('slow done'));
+  });
+  app.get('/', (_req, res) => {
+    seen(r);
+    res.send('ok');
+  });
+  return app;
+}
+
+function recipeApp(r: Routes, server: http.Server, stop: () => Promise<void>): App {
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    origin,
+    healthOrigin: origin,
+    drainer: r.drainer!,
+    server,
+    phasesSeen: r.phasesSeen,
+    waiting: () => r.pending.length,
+    release: () => r.pending.splice(0).forEach((f) => f()),
+    stop,
+  };
+}
+
+async function stopServer(r: Routes, server: http.Server): Promise<void> {
+  r.pending.splice(0).forEach((f) => f());
+  const drainer = r.drainer!;
+  if (drainer.state === 'draining') await within(drainer.force('test over'), 10_000, 'forced drain').catch(() => undefined);
+  drainer.detach();
+  server.closeAllConnections();
+  if (server.listening) await within(new Promise((resolve) => server.close(resolve)), 10_000, 'server.close()');
+}
+
+const flavours: Record<string, () => Promise<App>> = {
+  /** `http.createServer(app)`, the drainer created before the routes that need it. */
+  async 'express, http.createServer(app)'() {
+    const r: Routes = { pending: [], phasesSeen: [] };
     const app = express();
     const server = http.createServer(app);
     const drainer = createDrainer(server, OPTIONS);
+    r.drainer = drainer;
     app.use(healthRoutes(drainer));
-    app.get('/slow', (_req, res) => {
-      pending.push(() => res.send('slow done'));
-    });
-    app.get('/', (_req, res) => {
-      res.send('ok');
-    });
-    const port = await listen(server);
-    return {
-      port, drainer, server,
-      release: () => pending.splice(0).forEach((f) => f()),
-      waiting: () => pending.length,
-      stop: async () => {
-        server.closeAllConnections();
-        await new Promise((r) => server.close(r));
-      },
-    };
+    app.use(expressApp(r));
+    await listen(server);
+    return recipeApp(r, server, () => stopServer(r, server));
   },
+
+  /** `app.listen()`, the most common Express shape: the drainer attaches to the server it returns. */
+  async 'express, app.listen()'() {
+    const r: Routes = { pending: [], phasesSeen: [] };
+    const app = express();
+    const server = app.listen(0, '127.0.0.1');
+    const drainer = createDrainer(server, OPTIONS);
+    r.drainer = drainer;
+    app.use(healthRoutes(drainer));
+    app.use(expressApp(r));
+    if (!server.listening) await next(server, 'listening');
+    return recipeApp(r, server, () => stopServer(r, server));
+  },
+
+  /** The plugin: health routes are Fastify routes, the drain ends with fastify.close(). */
   async fastify() {
-    const pending: (() => void)[] = [];
+    const r: Routes = { pending: [], phasesSeen: [] };
     const app = Fastify();
     await app.register(drainkitPlugin, OPTIONS);
-    app.get('/slow', () => new Promise<string>((resolve) => pending.push(() => resolve('slow done'))));
-    app.get('/', () => 'ok');
+    r.drainer = app.drainer;
+    app.get('/slow', () => new Promise<string>((resolve) => r.pending.push(() => resolve('slow done'))));
+    app.get('/', () => {
+      seen(r);
+      return 'ok';
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    return {
-      port: typeof address === 'object' && address ? address.port : 0,
-      drainer: app.drainer,
-      server: app.server,
-      release: () => pending.splice(0).forEach((f) => f()),
-      waiting: () => pending.length,
-      stop: () => app.close(),
-    };
+    return recipeApp(r, app.server, async () => {
+      r.pending.splice(0).forEach((f) => f());
+      if (app.drainer.state === 'draining') await within(app.drainer.force('test over'), 10_000, 'forced drain').catch(() => undefined);
+      await within(app.close(), 10_000, 'fastify.close()');
+    });
   },
 };
 
@@ -78,40 +127,12 @@ afterEach(async () => {
 
 for (const [name, start] of Object.entries(flavours)) {
   describe(`drain contract: ${name}`, () => {
-    it('answers health routes, completes the in-flight request, is not ready while draining and closes', async () => {
+    it('readiness 503 from the drain start, liveness 200, window and in-flight requests served with Connection: close, listener closed', async () => {
       const app = await start();
       stops.push(() => app.stop());
-      const base = `http://127.0.0.1:${app.port}`;
-      assert.equal((await fetch(`${base}/readyz`)).status, 200);
-      assert.equal((await fetch(`${base}/healthz`)).status, 200);
-
-      const slow = fetch(`${base}/slow`);
-      await until('request in flight', () => app.waiting() === 1);
-      assert.equal(app.drainer.inflight, 1);
-      const drained = app.drainer.drain();
-
-      // During the window: not ready, alive, and the app still serves.
-      const ready = await fetch(`${base}/readyz`);
-      assert.equal(ready.status, 503);
-      assert.equal(ready.headers.get('connection'), 'close');
-      assert.equal((await fetch(`${base}/healthz`)).status, 200);
-      const plain = await fetch(`${base}/`);
-      assert.equal(plain.status, 200);
-      assert.equal(await plain.text(), 'ok');
-      // Express's handler is attached before drainkit's (http.createServer(app)) and answers
-      // synchronously: the header still has to be there.
-      assert.equal(plain.headers.get('connection'), 'close');
-
-      await until('window over', () => app.drainer.phase === 'waiting');
-      app.release();
-      const res = await slow;
-      assert.equal(res.status, 200);
-      assert.equal(res.headers.get('connection'), 'close');
-      assert.equal(await res.text(), 'slow done');
-      const result = await within(drained, 10_000, 'drain');
-      assert.equal(result.success, true);
-      assert.equal(result.requestsCompleted >= 2, true);
-      assert.equal(app.server.listening, false);
+      const result = await assertRecipeContract(app);
+      if (name === 'fastify') assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['fastify.close', 'ok']]);
+      else assert.deepEqual(result.hooks, []);
     });
   });
 }
@@ -138,7 +159,7 @@ describe('drainkit/fastify', () => {
     await until('request in flight', () => finish !== undefined);
     const drained = app.drainer.drain();
     finish!();
-    assert.equal(await (await slow).text(), 'done');
+    assert.equal(await within(slow.then((r) => r.text()), 10_000, 'the /slow response'), 'done');
     const result = await within(drained, 10_000, 'drain');
     assert.equal(result.success, true);
     assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['fastify.close', 'ok']]);
@@ -158,10 +179,60 @@ describe('drainkit/fastify', () => {
     const closing = app.close();
     await until('draining', () => app.drainer.state === 'draining');
     finish!();
-    assert.equal(await (await slow).text(), 'done');
+    assert.equal(await within(slow.then((r) => r.text()), 10_000, 'the /slow response'), 'done');
     await within(closing, 10_000, 'fastify.close()');
     assert.equal(app.drainer.state, 'stopped');
     assert.equal(app.server.listening, false);
+  });
+
+  it('fastify.close() during a drain under way waits for it: the window keeps its listener and idle keep-alive connections', async () => {
+    const order: string[] = [];
+    const app = Fastify();
+    // A window that only force() ends: what happens inside it is observed, not raced.
+    await app.register(drainkitPlugin, { ...OPTIONS, deregister: { mode: 'fixed', delayMs: 60_000 } });
+    app.addHook('onClose', (_i, done) => {
+      order.push('onClose');
+      done();
+    });
+    app.get('/', () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    stops.push(() => app.close());
+    const port = (app.server.address() as AddressInfo).port;
+    // An idle keep-alive connection, as a balancer's pool holds them.
+    const idle = rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(await within(idle.head, 10_000, 'the first response'), /^HTTP\/1\.1 200 /);
+    let idleClosed = false;
+    void idle.closed.then(() => (idleClosed = true));
+
+    // A drain started elsewhere (a signal, a remote request), then the application's own
+    // shutdown code calls fastify.close() inside the window.
+    const drained = app.drainer.drain('elsewhere');
+    const closing = app.close();
+    for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(app.drainer.phase, 'deregistering');
+    assert.equal(app.server.listening, true, 'Fastify did not close the listener inside the window');
+    assert.equal(idleClosed, false, 'Fastify did not close idle keep-alive connections inside the window (the race the window exists to avoid)');
+    assert.deepEqual(order, []);
+
+    const result = await within(app.drainer.force('test over'), 10_000, 'forced drain');
+    await within(closing, 10_000, 'fastify.close()');
+    await within(idle.closed, 10_000, 'the idle connection closed by the drain');
+    assert.equal(result.reason, 'elsewhere');
+    assert.equal(await within(drained, 10_000, 'the drain promise'), result);
+    assert.deepEqual(order, ['onClose']);
+  });
+
+  it('detaches the drainer once the drain that closed Fastify is over, so nothing is left for the exit to clean up', async () => {
+    const app = Fastify();
+    await app.register(drainkitPlugin, { ...OPTIONS, deregister: { mode: 'fixed', delayMs: 0 } });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    stops.push(() => app.close());
+    const result = await within(app.drainer.drain(), 10_000, 'drain');
+    assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['fastify.close', 'ok']]);
+    assert.equal(app.drainer.state, 'stopped');
+    // Detached: the server takes a new drainer (an attached one would refuse it).
+    const again = createDrainer(app.server, { signals: false });
+    again.detach();
   });
 
   it('passes drainer options through and rejects bad ones', async () => {

@@ -12,6 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { createDrainer } from '../../src/core/drainer.js';
 import { createDrainMetrics } from '../../src/integrations/metrics.js';
 import { drainWebSockets } from '../../src/integrations/ws.js';
+import { waitFor } from '../helpers/deadline.js';
 import { listen, next, within } from './clients.js';
 
 const cleanups: (() => void)[] = [];
@@ -47,7 +48,7 @@ describe('drainkit/metrics', () => {
     client.on('error', () => undefined);
     await next(client, 'open');
     const req = fetch(`http://127.0.0.1:${port}/work`);
-    while (drainer.inflight === 0) await new Promise((r) => setImmediate(r));
+    await waitFor('the /work request in flight', () => drainer.inflight === 1);
 
     let text = await registry.metrics();
     assert.equal(sample(text, 'drainkit_inflight_requests'), 1);
@@ -66,7 +67,7 @@ describe('drainkit/metrics', () => {
 
     release!();
     const result = await within(drained, 10_000, 'drain');
-    assert.equal(await (await req).text(), 'done');
+    assert.equal(await within(req.then((r) => r.text()), 10_000, 'the /work response'), 'done');
     text = await registry.metrics();
     assert.equal(sample(text, 'drainkit_state{state="stopped"}'), 1);
     assert.equal(sample(text, 'drainkit_drains_total{outcome="completed"}'), 1);
@@ -109,7 +110,7 @@ describe('pino logs', () => {
     const server = http.createServer((_req, res) => res.end('ok'));
     const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 }, logger });
     await listen(server);
-    await drainer.drain();
+    await within(drainer.drain(), 10_000, 'the drain');
     await new Promise((r) => setImmediate(r));
     const phases = lines.filter((l) => l.event === 'drain_phase');
     assert.deepEqual(phases.map((l) => l.phase), ['deregistering', 'closing', 'persistent', 'waiting', 'cleanup']);

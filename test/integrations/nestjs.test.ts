@@ -140,7 +140,7 @@ async function stop(app: Pick<App, 'nest' | 'drainer' | 'server' | 'shared'>): P
   await within(app.nest.close(), 10_000, 'app.close').catch(() => undefined);
   app.drainer.detach();
   app.server.closeAllConnections();
-  if (app.server.listening) await new Promise((resolve) => app.server.close(resolve));
+  if (app.server.listening) await within(new Promise((resolve) => app.server.close(resolve)), 10_000, 'server.close()');
 }
 
 for (const [name, start] of Object.entries(flavours)) {

@@ -16,7 +16,7 @@ import { Hono } from 'hono';
 import Koa from 'koa';
 import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
-import { listen, within, until } from './clients.js';
+import { listen, next, within, until } from './clients.js';
 import { assertRecipeContract } from './recipe-contract.js';
 
 interface App {
@@ -81,7 +81,7 @@ const flavours: Record<string, () => Promise<App>> = {
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as http.Server;
     const drainer = createDrainer(server, { ...OPTIONS, health: { port: 0, host: '127.0.0.1' } });
     r.drainer = drainer;
-    if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
+    if (!server.listening) await next(server, 'listening');
     const port = (server.address() as AddressInfo).port;
     await until('health server listening', () => drainer.healthAddress !== undefined);
     return handle(r, server, `http://127.0.0.1:${port}`, `http://127.0.0.1:${drainer.healthAddress!.port}`);
@@ -130,7 +130,7 @@ async function stop(app: App): Promise<void> {
   if (app.drainer.state !== 'active') await within(app.drainer.force('test over'), 10_000, 'forced drain').catch(() => undefined);
   app.drainer.detach();
   app.server.closeAllConnections();
-  await new Promise((resolve) => app.server.close(resolve));
+  await within(new Promise((resolve) => app.server.close(resolve)), 10_000, 'server.close()');
 }
 
 for (const [name, start] of Object.entries(flavours)) {

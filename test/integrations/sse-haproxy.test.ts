@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
-import { startHaproxy, type Haproxy } from '../helpers/haproxy.js';
+import { haproxySkip, startHaproxy, type Haproxy } from '../helpers/haproxy.js';
 import { freePort, killAll, signalAndWait, spawnServer, type ServerProcess } from '../helpers/processes.js';
 import { within } from './clients.js';
 
@@ -21,7 +21,8 @@ interface Received {
   readonly id: number;
 }
 
-describe('SSE through HAProxy', { timeout: 120_000 }, () => {
+// Skipped locally without HAProxy; in CI a missing HAProxy fails this test, never skips it.
+describe('SSE through HAProxy', { timeout: 120_000, skip: haproxySkip() }, () => {
   const servers: ServerProcess[] = [];
   let haproxy: Haproxy | undefined;
   let es: EventSource | undefined;
@@ -90,7 +91,7 @@ describe('SSE through HAProxy', { timeout: 120_000 }, () => {
 
     const exit = signalAndWait(victim, 'SIGTERM', 30_000);
     await until('three events from the survivor', () => received.filter((r) => r.pid === survivor.pid).length >= 3, 30_000);
-    assert.deepEqual(await exit, { code: 0, signal: null });
+    assert.deepEqual(await within(exit, 30_000, 'the drained server to exit'), { code: 0, signal: null });
     const line = victim.events.find((e) => e.event === 'drain_complete');
     assert.equal(line?.success, true);
 

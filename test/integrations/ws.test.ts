@@ -4,13 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions } from '../../src/core/types.js';
 import { drainWebSockets, type WebSocketDrain, type WebSocketDrainOptions } from '../../src/integrations/ws.js';
-import { deafWebSocket, listen, next, within } from './clients.js';
+import { deafWebSocket, fetchText, listen, next, within } from './clients.js';
 
 type Mode = 'server' | 'noServer';
 
@@ -92,7 +94,7 @@ for (const mode of ['server', 'noServer'] as const) {
     it('terminates a client that ignores the close frame at the close timeout, and the drain still completes', async () => {
       const { port, drainer, sockets, wss } = await setup(mode, { drainTimeoutMs: 20_000 }, { closeTimeoutMs: 300 });
       const deaf = deafWebSocket(port);
-      assert.match(await deaf.head, /^HTTP\/1\.1 101 /);
+      assert.match(await within(deaf.head, 10_000, 'the handshake answer'), /^HTTP\/1\.1 101 /);
       const serverSide = await serverSocket(wss);
       assert.equal(drainer.persistent.size, 1);
       const serverClosed = next(serverSide, 'close');
@@ -125,9 +127,8 @@ for (const mode of ['server', 'noServer'] as const) {
       assert.equal(res.statusCode, 503);
       res.resume();
       // A plain request is still served during the window.
-      const plain = await fetch(`http://127.0.0.1:${port}/`);
+      const plain = await fetchText(`http://127.0.0.1:${port}/`);
       assert.equal(plain.status, 200);
-      await plain.text();
       if (mode === 'server') {
         assert.equal(sockets.stats.refused, 1);
         // An upgrade to a path ws does not serve gets 400 rather than hanging: drainkit's own
@@ -140,13 +141,13 @@ for (const mode of ['server', 'noServer'] as const) {
       }
       const result = await within(drainer.force(), 10_000, 'force');
       assert.equal(result.outcome, 'forced');
-      await drained;
+      assert.equal(await within(drained, 10_000, 'the drain promise'), result);
     });
 
     it('terminates sockets still open when the drain is forced', async () => {
       const { port, drainer, sockets, wss } = await setup(mode, { drainTimeoutMs: 300 }, { closeTimeoutMs: 60_000 });
       const deaf = deafWebSocket(port);
-      assert.match(await deaf.head, /^HTTP\/1\.1 101 /);
+      assert.match(await within(deaf.head, 10_000, 'the handshake answer'), /^HTTP\/1\.1 101 /);
       const serverSide = await serverSocket(wss);
       const result = await within(drainer.drain(), 10_000, 'drain');
       await within(deaf.closed, 5_000, 'deaf client closed');
@@ -172,18 +173,144 @@ describe('drainkit/ws options and detach', () => {
     drainer.detach();
   });
 
-  it('detach restores every listener count', async () => {
+  it('accepts exactly the close codes ws can send (its own isValidStatusCode), and names the option otherwise', () => {
+    // ws's own rule, from its source file (its package exports no subpath): the codes it throws
+    // on at close time, inside the drain, are the codes drainWebSockets must refuse up front.
+    const require = createRequire(import.meta.url);
+    const { isValidStatusCode } = require(join(dirname(require.resolve('ws')), 'lib', 'validation.js')) as { isValidStatusCode: (code: number) => boolean };
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false });
+    const wss = new WebSocketServer({ noServer: true });
+    const mismatches: string[] = [];
+    for (let code = 0; code <= 5_100; code++) {
+      let accepted = true;
+      try {
+        drainWebSockets(drainer, wss, { closeCode: code }).detach();
+      } catch (err) {
+        accepted = false;
+        assert.equal((err as { code?: string }).code, 'ERR_DRAINKIT_INVALID_OPTION');
+        assert.match((err as Error).message, new RegExp(`option "closeCode" is ${code}; accepted: .*1000 to 1003, 1007 to 1014 or 3000 to 4999`));
+      }
+      if (accepted !== isValidStatusCode(code)) mismatches.push(`${code}: drainkit ${accepted ? 'accepts' : 'refuses'}, ws ${isValidStatusCode(code) ? 'sends' : 'throws'}`);
+    }
+    assert.deepEqual(mismatches, []);
+    for (const code of [1005, 1006, 1004, 1015]) assert.throws(() => drainWebSockets(drainer, wss, { closeCode: code }), { code: 'ERR_DRAINKIT_INVALID_OPTION' });
+    for (const bad of [1001.5, '1001', Number.NaN]) {
+      assert.throws(() => drainWebSockets(drainer, wss, { closeCode: bad as number }), { code: 'ERR_DRAINKIT_INVALID_OPTION', message: /closeCode/ });
+    }
+    drainer.detach();
+  });
+
+  it('rejects what is not a drainer or a WebSocketServer with a DrainkitError naming the argument', () => {
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false });
+    const wss = new WebSocketServer({ noServer: true });
+    for (const bad of [{}, undefined, null, server]) {
+      assert.throws(() => drainWebSockets(drainer, bad as never), {
+        name: 'DrainkitError',
+        code: 'ERR_DRAINKIT_INVALID_ARGUMENT',
+        message: /drainWebSockets\(drainer, wss\) got .* as wss; accepted: a ws 8 WebSocketServer/,
+      });
+    }
+    for (const bad of [{}, undefined, server]) {
+      assert.throws(() => drainWebSockets(bad as never, wss), { name: 'DrainkitError', code: 'ERR_DRAINKIT_INVALID_ARGUMENT', message: /as drainer; accepted: the drainer returned by createDrainer/ });
+    }
+    assert.throws(() => drainWebSockets(drainer, wss, 5 as never), { code: 'ERR_DRAINKIT_INVALID_OPTION', message: /options are 5; accepted: an object/ });
+    drainer.detach();
+  });
+
+  it('logs a close that fails and terminates that socket at once instead of leaving it to the forced end', async () => {
+    // A WebSocket class whose close() throws (ws lets an application supply its own class): the
+    // failure must be logged, and the socket ended now, not 30 s later by the drain timeout.
+    class BrokenClose extends WebSocket {
+      override close(): void {
+        throw new Error('close is broken here');
+      }
+    }
+    const logged: { obj: Record<string, unknown>; msg: string | undefined }[] = [];
+    const logger = { info: () => undefined, warn: () => undefined, error: (obj: object, msg?: string) => void logged.push({ obj: obj as Record<string, unknown>, msg }) };
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false, logger, drainTimeoutMs: 30_000, deregister: { mode: 'fixed', delayMs: 0 }, persistentSpreadMs: 0 });
+    const wss = new WebSocketServer({ server, path: '/ws', WebSocket: BrokenClose });
+    const sockets = drainWebSockets(drainer, wss);
+    const port = await listen(server);
+    cleanups.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const client = await connect(port);
+    await serverSocket(wss);
+    const clientClosed = next<[number]>(client, 'close');
+
+    const result = await within(drainer.drain(), 10_000, 'drain (a swallowed close error would leave it to the 30 s timeout)');
+    assert.equal(result.outcome, 'completed');
+    assert.deepEqual(result.persistentClosed, { websocket: { clean: 0, terminated: 1 } });
+    assert.deepEqual(sockets.stats, { open: 0, goingAway: 1, closedClean: 0, terminated: 1, refused: 0 });
+    const [code] = await clientClosed;
+    assert.equal(code, 1006, 'terminated: no close frame reached the client');
+    const failures = logged.filter((l) => l.msg?.includes('close frame failed'));
+    assert.equal(failures.length, 1, `one error logged: ${JSON.stringify(logged.map((l) => l.msg))}`);
+    assert.equal((failures[0]!.obj.err as Error).message, 'close is broken here');
+    assert.equal(failures[0]!.obj.closeCode, 1001);
+  });
+
+  it('reports a failed close as a process warning when the drainer has no logger', async () => {
+    class BrokenClose extends WebSocket {
+      override close(): void {
+        throw new Error('close is broken here too');
+      }
+    }
+    const server = http.createServer();
+    const drainer = createDrainer(server, { signals: false, drainTimeoutMs: 30_000, deregister: { mode: 'fixed', delayMs: 0 }, persistentSpreadMs: 0 });
+    const wss = new WebSocketServer({ server, path: '/ws', WebSocket: BrokenClose });
+    drainWebSockets(drainer, wss);
+    const port = await listen(server);
+    cleanups.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    await connect(port);
+    await serverSocket(wss);
+    const warning = next<[Error & { code?: string }]>(process, 'warning');
+    const result = await within(drainer.drain(), 10_000, 'drain');
+    assert.equal(result.outcome, 'completed');
+    const [w] = await warning;
+    assert.equal(w.code, 'DRAINKIT_INTEGRATION_ERROR');
+    assert.match(w.message, /close frame failed.*close is broken here too/);
+  });
+
+  it('detach restores every listener count, the persistent-shutdown subscription included', async () => {
     const { server, drainer, wss, port } = await setup('server');
     const client = await connect(port);
+    const serverSide = await serverSocket(wss);
+    // Every event of every emitter the integration touches, by name: the drainer's
+    // persistentShutdown (what the integration subscribes to), the server's upgrade, the wss's
+    // connection, the socket's close.
+    const emitters = { drainer: drainer as unknown as NodeJS.EventEmitter, server, wss, socket: serverSide };
+    const counts = (): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const [name, emitter] of Object.entries(emitters)) {
+        for (const event of emitter.eventNames()) out[`${name}.${String(event)}`] = emitter.listenerCount(event);
+      }
+      return out;
+    };
     // setup() already attached once; measure a second attach against the state before it.
-    const before = { upgrade: server.listenerCount('upgrade'), connection: wss.listenerCount('connection'), phase: (drainer as unknown as NodeJS.EventEmitter).listenerCount('phase'), close: [...wss.clients][0]!.listenerCount('close') };
+    const before = counts();
     const second = drainWebSockets(drainer, wss);
-    assert.equal(server.listenerCount('upgrade'), before.upgrade + 1);
+    const attached = counts();
+    assert.equal(attached['drainer.persistentShutdown'], (before['drainer.persistentShutdown'] ?? 0) + 1, 'the second attach subscribed to persistentShutdown');
+    assert.equal(attached['server.upgrade'], before['server.upgrade']! + 1);
+    assert.equal(attached['wss.connection'], before['wss.connection']! + 1);
+    assert.equal(attached['socket.close'], before['socket.close']! + 1);
     second.detach();
-    assert.deepEqual(
-      { upgrade: server.listenerCount('upgrade'), connection: wss.listenerCount('connection'), phase: (drainer as unknown as NodeJS.EventEmitter).listenerCount('phase'), close: [...wss.clients][0]!.listenerCount('close') },
-      before,
-    );
-    client.terminate();
+    assert.deepEqual(counts(), before);
+
+    // And the detached integration no longer acts: the drain's persistent shutdown goes only
+    // through the first attach (one going-away close, counted once).
+    const closed = next<[number]>(client, 'close');
+    const result = await within(drainer.drain(), 10_000, 'drain');
+    assert.equal((await closed)[0], 1001);
+    assert.deepEqual(second.stats, { open: 0, goingAway: 0, closedClean: 0, terminated: 0, refused: 0 });
+    assert.deepEqual(result.persistentClosed, { websocket: { clean: 1, terminated: 0 } });
   });
 });

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { hostPglite, openStore, type Store } from '../../src/registry/index.js';
+import { inCI } from '../helpers/ci.js';
 
 export type DatabaseKind = 'postgres' | 'pglite';
 export const DATABASE_KINDS: readonly DatabaseKind[] = ['postgres', 'pglite'];
@@ -44,7 +45,7 @@ export function postgresSkip(): Promise<string | false> {
       await c.end().catch(() => undefined);
     }
   })();
-  return available.then((ok) => (ok || process.env.CI === 'true' ? false : `no Postgres at ${ADMIN_URL}`));
+  return available.then((ok) => (ok || inCI() ? false : `no Postgres at ${ADMIN_URL}`));
 }
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
