@@ -1,7 +1,8 @@
 /**
  * Shutdown hooks: the user's cleanup (close a pool, flush a queue), each bounded by its own
- * timeout and given an AbortSignal that fires when the bound expires. A hook that throws, rejects
- * or hangs is reported; it never stops the others or the exit.
+ * timeout and given an AbortSignal that fires when the bound expires or the shutdown is cut
+ * short (a second signal, `force()`). A hook that throws, rejects or hangs is reported; it never
+ * stops the others or the exit.
  */
 import { performance } from 'node:perf_hooks';
 import type { HookReport, ShutdownHook } from './types.js';
@@ -12,27 +13,38 @@ export interface RegisteredHook {
   readonly timeoutMs: number;
 }
 
-/** Runs hooks one after another, last registered first (resources opened later close first). */
-export async function runHooks(hooks: readonly RegisteredHook[]): Promise<HookReport[]> {
+/**
+ * Runs hooks one after another, last registered first (resources opened later close first).
+ * Once `cut` aborts, the running hook's signal is aborted with the same reason, the run moves on
+ * at once, and the hooks not yet run are reported `skipped`.
+ */
+export async function runHooks(hooks: readonly RegisteredHook[], cut: AbortSignal): Promise<HookReport[]> {
   const reports: HookReport[] = [];
-  for (const h of [...hooks].reverse()) reports.push(await runOne(h));
+  for (const h of [...hooks].reverse()) {
+    reports.push(cut.aborted ? { name: h.name, outcome: 'skipped', durationMs: 0 } : await runOne(h, cut));
+  }
   return reports;
 }
 
-async function runOne({ name, hook, timeoutMs }: RegisteredHook): Promise<HookReport> {
+async function runOne({ name, hook, timeoutMs }: RegisteredHook, cut: AbortSignal): Promise<HookReport> {
   const controller = new AbortController();
   const start = performance.now();
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
+  let onCut: (() => void) | undefined;
+  const stopped = new Promise<'timeout' | 'aborted'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    onCut = () => resolve('aborted');
+    cut.addEventListener('abort', onCut, { once: true });
   });
   try {
-    const outcome = await Promise.race([Promise.resolve().then(() => hook(controller.signal)).then(() => 'ok' as const), timedOut]);
+    const outcome = await Promise.race([Promise.resolve().then(() => hook(controller.signal)).then(() => 'ok' as const), stopped]);
     if (outcome === 'timeout') controller.abort(new Error(`shutdown hook "${name}" exceeded ${timeoutMs} ms`));
+    if (outcome === 'aborted') controller.abort(cut.reason);
     return { name, outcome, durationMs: performance.now() - start };
   } catch (err) {
     return { name, outcome: 'error', durationMs: performance.now() - start, error: err instanceof Error ? err.message : String(err) };
   } finally {
     clearTimeout(timer);
+    if (onCut) cut.removeEventListener('abort', onCut);
   }
 }
