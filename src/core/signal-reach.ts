@@ -52,10 +52,15 @@ export function signalWrapper(env: NodeJS.ProcessEnv = process.env): string | un
     const parent = readProc(process.ppid);
     if (!parent) return undefined;
     const direct = describeWrapper(parent, env);
-    if (direct !== undefined || parent.comm !== 'node') return direct;
-    // A node parent (tsx, nodemon) forwards signals or not; what matters is what is above it.
-    const grand = parent.ppid > 1 ? readProc(parent.ppid) : undefined;
-    return grand ? describeWrapper(grand, env) : undefined;
+    if (direct?.startsWith('np') === true) return direct;
+    // Look one level further up when the parent is a shell (npm runs scripts through `sh -c`)
+    // or another node process (tsx, nodemon): npm above it is what the advice must name.
+    if (direct !== undefined || parent.comm === 'node') {
+      const grand = parent.ppid > 1 ? readProc(parent.ppid) : undefined;
+      const above = grand ? describeWrapper(grand, env) : undefined;
+      if (above !== undefined) return direct === undefined ? above : `${above} and ${direct}`;
+    }
+    return direct;
   } catch {
     return undefined;
   }

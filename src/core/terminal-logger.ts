@@ -25,7 +25,7 @@ function render(fields: Fields, msg: string): string | null {
         case 'deregistering':
           return null; // the drain_start line said it
         case 'closing':
-          return `closing the listener (${plural(fields.inflight, 'request')} in flight)`;
+          return `closing the listener: ${plural(fields.inflight, 'request')} in flight`;
         case 'persistent':
           return `telling ${plural(fields.persistent, 'persistent connection')} to go away`;
         case 'waiting':
@@ -51,7 +51,9 @@ export function terminalLogger(write: Write = (line) => process.stderr.write(lin
   const emit = (prefix: string) => (obj: object, msg = ''): void => {
     const fields = obj as Fields;
     const text = msg.replace(/^drainkit: /, '');
-    if (fields.event === 'drain_window_end') closingNote = ` after the deregistration window (${ms(fields.windowMs)}, ${String(fields.endedBy)})`;
+    if (fields.event === 'drain_window_end') {
+      closingNote = fields.endedBy === 'skipped' ? ' (deregistration window skipped)' : ` after a ${ms(fields.windowMs)} deregistration window (${String(fields.endedBy)})`;
+    }
     let line = prefix === '' ? render(fields, text) : text;
     if (line === null) return;
     if (fields.event === 'drain_phase' && fields.phase === 'closing') {

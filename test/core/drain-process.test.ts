@@ -17,6 +17,20 @@ import { killAll, track, type ExitStatus } from '../helpers/processes.js';
 
 const FIXTURE = resolve('test/core/fixtures/drain-child.mjs');
 const started: Child[] = [];
+/** Pids from listening lines: under a wrapper the server is not our direct child, and a failed test must not leave it running. */
+const serverPids = new Set<number>();
+
+async function cleanUp(): Promise<void> {
+  for (const pid of serverPids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  serverPids.clear();
+  await killAll(started);
+}
 
 interface Child {
   readonly child: ChildProcess;
@@ -26,6 +40,8 @@ interface Child {
   /** Resolves with the first line (already printed or to come) matching `match`; rejects after `ms` saying what it waited for. */
   line(match: (l: Record<string, unknown>) => boolean, what: string, ms?: number): Promise<Record<string, unknown>>;
   send(text: string): void;
+  /** Everything the child wrote on stdout, as text. */
+  stdoutText(): string;
 }
 
 function start(config: object, how: { readonly command?: readonly string[]; readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = {}): Child {
@@ -37,12 +53,18 @@ function start(config: object, how: { readonly command?: readonly string[]; read
   const lines: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   const waiters = new Set<() => void>();
+  let stdoutText = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (stdoutText += d));
   createInterface({ input: child.stdout }).on('line', (text) => {
+    let line: Record<string, unknown>;
     try {
-      lines.push(JSON.parse(text) as Record<string, unknown>);
+      line = JSON.parse(text) as Record<string, unknown>;
     } catch {
       return;
     }
+    lines.push(line);
+    if (line.event === 'listening' && typeof line.pid === 'number') serverPids.add(line.pid);
     for (const w of waiters) w();
   });
   createInterface({ input: child.stderr }).on('line', (text) => stderr.push(text));
@@ -81,6 +103,7 @@ function start(config: object, how: { readonly command?: readonly string[]; read
         check();
       });
     },
+    stdoutText: () => stdoutText,
     send(text) {
       child.stdin.write(`${text}\n`);
     },
@@ -103,6 +126,16 @@ async function exited(c: Child, what: string, ms = 20_000): Promise<ExitStatus> 
   clearTimeout(timer);
   if (outcome === 'timeout') {
     c.child.kill('SIGKILL');
+    // Under a wrapper the server itself holds the pipes open: kill it too, or `closed` never comes.
+    for (const l of c.lines) {
+      if (l.event === 'listening' && typeof l.pid === 'number') {
+        try {
+          process.kill(l.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
     await c.closed;
     throw new Error(`the child did not exit within ${ms} ms (${what}); stdout: ${JSON.stringify(c.lines)}; stderr: ${c.stderr.join('\n')}`);
   }
@@ -113,7 +146,7 @@ const listening = (l: Record<string, unknown>): boolean => l.event === 'listenin
 const FAST = { deregister: { mode: 'fixed', delayMs: 0 }, exitGraceMs: 0 };
 
 describe('drainer in a child process', { timeout: 120_000 }, () => {
-  after(() => killAll(started));
+  after(cleanUp);
 
   it('a SIGTERM drain exits 0 although every event listener and the logger throw', async () => {
     const c = start({
@@ -220,5 +253,108 @@ describe('drainer in a child process', { timeout: 120_000 }, () => {
     assert.strictEqual(status.code, EXIT_CODE_FORCED);
     assert.strictEqual(drained.forcedBy, 'signal');
     assert.strictEqual(drained.forceReason, 'SIGTERM');
+  });
+});
+
+describe('warnings at start about signals that may not reach the process', { timeout: 120_000 }, () => {
+  after(cleanUp);
+  const WRAPPER = /DRAINKIT_SIGNAL_WRAPPER.*this process was started through (.*?), which does not pass SIGTERM on reliably.*exec node.*tini.*signalWarnings: false/;
+
+  /** Starts the child, reads its listening line, drains it with SIGTERM; returns its stderr. */
+  async function stderrOf(config: object, how: Parameters<typeof start>[1] = {}): Promise<string> {
+    const c = start(config, how);
+    // Signalled directly: a wrapper would not pass the signal on (which is what the warning says).
+    const { pid } = (await c.line(listening, 'the listening line')) as { pid: number };
+    process.kill(pid, 'SIGTERM');
+    assert.strictEqual((await exited(c, 'after SIGTERM')).code, 0);
+    return c.stderr.join('\n');
+  }
+
+  const shWrapped = (config: object): Parameters<typeof start>[1] => ({
+    // `; exit $?` keeps sh from exec-ing node, as a Dockerfile's shell-form CMD with more than one command does.
+    command: ['sh', '-c', `"${process.execPath}" "$0" "$1"; exit $?`, FIXTURE, JSON.stringify(config)],
+  });
+
+  it('started by sh -c: warns once, naming the wrapper and what to do; started directly: silent', async () => {
+    const wrapped = await stderrOf({ options: FAST }, shWrapped({ options: FAST }));
+    const m = WRAPPER.exec(wrapped);
+    assert.ok(m, wrapped);
+    assert.match(m[1]!, /^sh -c \(pid \d+\)$/);
+    assert.strictEqual(wrapped.split('\n').filter((l) => l.includes('DRAINKIT_SIGNAL_WRAPPER')).length, 1);
+
+    const direct = await stderrOf({ options: FAST });
+    assert.doesNotMatch(direct, /DRAINKIT_SIGNAL_WRAPPER/);
+  });
+
+  it('signalWarnings: false, or signals: false, keeps it quiet', async () => {
+    const quiet = { options: { ...FAST, signalWarnings: false } };
+    assert.doesNotMatch(await stderrOf(quiet, shWrapped(quiet)), /DRAINKIT_SIGNAL_WRAPPER/);
+    const noSignals = { options: { ...FAST, signals: false, exitOnDrain: true }, apiDrain: { request: { exit: true } } };
+    const c = start(noSignals, shWrapped(noSignals));
+    assert.strictEqual((await exited(c, 'after the API drain')).code, 0);
+    assert.doesNotMatch(c.stderr.join('\n'), /DRAINKIT_SIGNAL_WRAPPER/);
+  });
+
+  it('started by npm run: warns and names the script', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drainkit-npm-'));
+    try {
+      const config = JSON.stringify({ options: FAST });
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'wrapped', version: '1.0.0', private: true, scripts: { start: `node ${FIXTURE} '${config}'` } }));
+      const wrapped = await stderrOf({}, { command: ['npm', 'run', '--silent', 'start'], cwd: dir });
+      const m = WRAPPER.exec(wrapped);
+      assert.ok(m, wrapped);
+      // npm runs the script through `sh -c`, which may or may not exec node.
+      assert.match(m[1]!, /^npm run start \(pid \d+\)( and sh -c \(pid \d+\))?$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('two drainers handling signals: one warning saying how to silence it; one SIGTERM drains both and the exit waits for both', async () => {
+    const c = start({ options: FAST, second: { options: { deregister: { mode: 'fixed', delayMs: 300 }, exitGraceMs: 0 } } });
+    await c.line(listening, 'the listening line');
+    c.child.kill('SIGTERM');
+    assert.deepEqual(await exited(c, 'after SIGTERM'), { code: 0, signal: null });
+    const drained = c.lines.filter((l) => l.event === 'drained').map((l) => l.server);
+    assert.deepEqual(drained, ['first', 'second'], 'the first drain to end did not cut the second one short');
+    const stderr = c.stderr.join('\n');
+    const shared = stderr.split('\n').filter((l) => l.includes('DRAINKIT_SIGNALS_SHARED'));
+    assert.strictEqual(shared.length, 1, stderr);
+    assert.match(shared[0]!, /another drainer in this process already handles SIGTERM, SIGINT: one signal drains both/);
+    assert.match(shared[0]!, /pass signals: false to all drainers but one \(or signalWarnings: false to silence this\)/);
+  });
+});
+
+describe('the default logger', { timeout: 120_000 }, () => {
+  after(cleanUp);
+
+  /** Runs the child on a pseudo-terminal (as a developer's shell would), drains it with SIGTERM, returns the terminal's output lines. */
+  async function onTerminal(config: object): Promise<string[]> {
+    const cmd = `"${process.execPath}" "${FIXTURE}" '${JSON.stringify(config)}'`;
+    const c = start({}, { command: ['script', '-qfec', cmd, '/dev/null'] });
+    const { pid } = (await c.line(listening, 'the listening line')) as { pid: number };
+    process.kill(pid, 'SIGTERM');
+    assert.strictEqual((await exited(c, 'after SIGTERM')).code, 0);
+    return c.stdoutText().split(/\r?\n/).filter((l) => l.startsWith('drainkit:'));
+  }
+
+  it('on a terminal without a logger: one plain line per phase and outcome, no JSON', async () => {
+    const lines = await onTerminal({ options: { ...FAST, deregister: { mode: 'fixed', delayMs: 50 }, signalWarnings: false } });
+    assert.strictEqual(lines.length, 6, lines.join('\n'));
+    assert.match(lines[0]!, /^drainkit: draining \(SIGTERM\): readiness answers 503; 0 requests in flight, 0 persistent connections$/);
+    assert.match(lines[1]!, /^drainkit: closing the listener after a \d+ ms deregistration window \(fixed\): 0 requests in flight$/);
+    assert.strictEqual(lines[2], 'drainkit: telling 0 persistent connections to go away');
+    assert.strictEqual(lines[3], 'drainkit: waiting for 0 requests and 0 persistent connections');
+    assert.strictEqual(lines[4], 'drainkit: running shutdown hooks');
+    assert.match(lines[5]!, /^drainkit: drain completed in \d+ ms: 0 requests completed$/);
+  });
+
+  it('logger: false on a terminal, and no logger without a terminal: nothing', async () => {
+    assert.deepEqual(await onTerminal({ options: { ...FAST, signalWarnings: false, logger: false } }), []);
+    const piped = start({ options: FAST });
+    await piped.line(listening, 'the listening line');
+    piped.child.kill('SIGTERM');
+    assert.strictEqual((await exited(piped, 'after SIGTERM')).code, 0);
+    assert.deepEqual(piped.stderr, []);
   });
 });
