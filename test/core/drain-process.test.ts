@@ -199,6 +199,15 @@ describe('drainer in a child process', { timeout: 120_000 }, () => {
     assert.deepEqual(await exited(sig, 'after SIGTERM'), { code: 0, signal: null });
   });
 
+  it('await fastify.close() with the drainkit plugin drains and does not end the process', async () => {
+    const c = start({}, { command: [process.execPath, resolve('test/core/fixtures/fastify-child.mjs')] });
+    assert.deepEqual(await c.line((l) => l.event === 'closed', 'fastify.close() to resolve'), { event: 'closed', state: 'stopped' });
+    c.send('status');
+    assert.deepEqual(await c.line((l) => l.event === 'status', 'the status answer'), { event: 'status', exitCode: null });
+    c.send('exit');
+    assert.deepEqual(await exited(c, 'after "exit" on stdin'), { code: 0, signal: null });
+  });
+
   it("drain(reason, { exit: true }) ends the process; { exit: 'as-signal' } does exactly when exitOnDrain is true", async () => {
     const asked = start({ options: { ...FAST, signals: false }, apiDrain: { request: { exit: true } }, stayAlive: true });
     assert.deepEqual(await exited(asked, 'after drain({ exit: true })'), { code: 0, signal: null });
