@@ -10,18 +10,17 @@ import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { DrainLog, describeError } from './drain-log.js';
 import { DrainkitError, describeValue } from './errors.js';
-import { drainBegan, drainEnded } from './exit.js';
+import { drainBegan, drainEnded, exitRequested } from './exit.js';
 import { markHealthWrapper } from './handler-guard.js';
 import { HealthAnswers } from './health.js';
 import { startHealthServer, stopHealthServer } from './health-server.js';
-import type { RegisteredHook } from './hooks.js';
+import { registerHook, type RegisteredHook } from './hooks.js';
 import { Lifecycle } from './lifecycle.js';
-import { integerOption, resolveOptions } from './options.js';
+import { resolveOptions } from './options.js';
 import { Persistent } from './persistent.js';
 import { DrainSequence, type SequenceEnd } from './sequence.js';
 import { applyKeepAlive, attachTracker } from './server-wiring.js';
-import { signalWrapper, signalWrapperWarning } from './signal-reach.js';
-import { installSignalHandlers, type SignalHandlers } from './signals.js';
+import { installSignalHandlers, warnAboutSignals, type SignalHandlers } from './signals.js';
 import { Tracker } from './tracker.js';
 import {
   EXIT_CODE_DRAINED,
@@ -211,19 +210,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
   // ---- hooks ----------------------------------------------------------------------------
 
   onShutdown(name: string, hook: ShutdownHook, options?: { readonly timeoutMs?: number }): () => void {
-    if (typeof name !== 'string' || name.length === 0) {
-      throw new DrainkitError('ERR_DRAINKIT_INVALID_ARGUMENT', `drainkit: onShutdown(name) got ${describeValue(name)}; accepted: a non-empty string`);
-    }
-    if (typeof hook !== 'function') {
-      throw new DrainkitError('ERR_DRAINKIT_INVALID_ARGUMENT', `drainkit: onShutdown("${name}", hook) got ${describeValue(hook)}; accepted: a function`);
-    }
-    const timeoutMs = integerOption('onShutdown timeoutMs', options?.timeoutMs, 0, 600_000, this.options.hookTimeoutMs);
-    const entry: RegisteredHook = { name, hook, timeoutMs };
-    this.#hooks.push(entry);
-    return () => {
-      const i = this.#hooks.indexOf(entry);
-      if (i !== -1) this.#hooks.splice(i, 1);
-    };
+    return registerHook(this.#hooks, name, hook, options?.timeoutMs, this.options.hookTimeoutMs);
   }
 
   // ---- the drain ------------------------------------------------------------------------
@@ -241,15 +228,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
   }
 
   #requestExit(call: string, request: DrainRequest | undefined): void {
-    if (request === undefined) return;
-    const exit = (request as unknown) === null || typeof request !== 'object' ? Symbol.for('invalid') : request.exit;
-    if (exit !== undefined && exit !== true && exit !== false && exit !== 'as-signal') {
-      throw new DrainkitError(
-        'ERR_DRAINKIT_INVALID_ARGUMENT',
-        `drainkit: ${call} got ${typeof exit === 'symbol' ? describeValue(request) : `exit ${describeValue(exit)}`}; accepted: { exit?: true | false | 'as-signal' }`,
-      );
-    }
-    if (exit === true || (exit === 'as-signal' && this.options.exitOnDrain)) this.#exit = true;
+    if (exitRequested(call, request, this.options.exitOnDrain)) this.#exit = true;
   }
 
   #start(reason: string, skipWindow: boolean): Promise<DrainResult> {
@@ -284,21 +263,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
     const handlers = installSignalHandlers(this, signals, (signal) => this.#onSignal(signal));
     this.#signals = handlers;
     this.#detachers.push(() => handlers.remove());
-    if (!this.options.signalWarnings) return;
-    if (handlers.shared) {
-      this.#log.writeOrWarn(
-        'warn',
-        { event: 'signals_shared', signals },
-        `another drainer in this process already handles ${signals.join(', ')}: one signal drains both. ` +
-          `That is right when one process serves several servers (the process exits once every drain has ended); if not, ` +
-          `pass signals: false to all drainers but one (or signalWarnings: false to silence this).`,
-        'DRAINKIT_SIGNALS_SHARED',
-      );
-    }
-    const wrapper = signalWrapper();
-    if (wrapper !== undefined) {
-      this.#log.writeOrWarn('warn', { event: 'signal_wrapper', wrapper }, signalWrapperWarning(wrapper), 'DRAINKIT_SIGNAL_WRAPPER');
-    }
+    if (this.options.signalWarnings) warnAboutSignals(this.#log, signals, handlers.shared);
   }
 
   #onSignal(signal: HandledSignal): void {

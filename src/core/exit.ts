@@ -6,6 +6,8 @@
  * it is ended with `process.exit`.
  */
 import type { DrainLog } from './drain-log.js';
+import { DrainkitError, describeValue } from './errors.js';
+import type { DrainRequest } from './types.js';
 
 interface ExitClaim {
   readonly code: number;
@@ -45,4 +47,20 @@ function exitSoon({ code, graceMs, log }: ExitClaim): void {
     process.exit(code);
   }, graceMs);
   timer.unref();
+}
+
+/**
+ * Whether `request` (the argument of `drain()` or `force()`, named in errors as `call`) asks for
+ * the process to end after the drain. Throws a {@link DrainkitError} on a malformed request.
+ */
+export function exitRequested(call: string, request: DrainRequest | undefined, exitOnDrain: boolean): boolean {
+  if (request === undefined) return false;
+  const exit: unknown = request === null || typeof request !== 'object' ? Symbol.for('invalid') : request.exit;
+  if (exit !== undefined && exit !== true && exit !== false && exit !== 'as-signal') {
+    throw new DrainkitError(
+      'ERR_DRAINKIT_INVALID_ARGUMENT',
+      `drainkit: ${call} got ${typeof exit === 'symbol' ? describeValue(request) : `exit ${describeValue(exit)}`}; accepted: { exit?: true | false | 'as-signal' }`,
+    );
+  }
+  return exit === true || (exit === 'as-signal' && exitOnDrain);
 }

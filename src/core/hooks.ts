@@ -5,12 +5,30 @@
  * stops the others or the exit.
  */
 import { performance } from 'node:perf_hooks';
+import { DrainkitError, describeValue } from './errors.js';
+import { integerOption } from './options.js';
 import type { HookReport, ShutdownHook } from './types.js';
 
 export interface RegisteredHook {
   readonly name: string;
   readonly hook: ShutdownHook;
   readonly timeoutMs: number;
+}
+
+/** Validates and adds a hook to `hooks`; returns its unregister function. */
+export function registerHook(hooks: RegisteredHook[], name: string, hook: ShutdownHook, timeoutMs: number | undefined, defaultTimeoutMs: number): () => void {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new DrainkitError('ERR_DRAINKIT_INVALID_ARGUMENT', `drainkit: onShutdown(name) got ${describeValue(name)}; accepted: a non-empty string`);
+  }
+  if (typeof hook !== 'function') {
+    throw new DrainkitError('ERR_DRAINKIT_INVALID_ARGUMENT', `drainkit: onShutdown("${name}", hook) got ${describeValue(hook)}; accepted: a function`);
+  }
+  const entry: RegisteredHook = { name, hook, timeoutMs: integerOption('onShutdown timeoutMs', timeoutMs, 0, 600_000, defaultTimeoutMs) };
+  hooks.push(entry);
+  return () => {
+    const i = hooks.indexOf(entry);
+    if (i !== -1) hooks.splice(i, 1);
+  };
 }
 
 /**
