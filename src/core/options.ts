@@ -24,6 +24,8 @@ export const DEFAULTS = Object.freeze({
   persistentShutdown: 'window-end',
   persistentSpreadMs: 1_000,
   hookTimeoutMs: 5_000,
+  hints: true,
+  signalWarnings: true,
 });
 
 const HANDLED_SIGNALS: readonly HandledSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
@@ -179,8 +181,8 @@ export function resolveOptions(options: DrainerOptions | undefined): ResolvedOpt
     persistentSpreadMs: integerOption('persistentSpreadMs', options.persistentSpreadMs, 0, 60_000, DEFAULTS.persistentSpreadMs),
     hookTimeoutMs: integerOption('hookTimeoutMs', options.hookTimeoutMs, 0, 600_000, DEFAULTS.hookTimeoutMs),
     logger: resolveLogger(options.logger),
-    hints: booleanOption('hints', options.hints, true),
-    signalWarnings: booleanOption('signalWarnings', options.signalWarnings, true),
+    hints: booleanOption('hints', options.hints, DEFAULTS.hints),
+    signalWarnings: booleanOption('signalWarnings', options.signalWarnings, DEFAULTS.signalWarnings),
     plugins: resolvePlugins(options.plugins),
   });
 }
