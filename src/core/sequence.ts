@@ -83,7 +83,8 @@ export class DrainSequence {
     this.#force ??= { cause, reason };
     this.#wakeWindow?.();
     this.#wakeWait?.();
-    if (this.#host.life.phase === 'cleanup' && !this.#cut.signal.aborted) {
+    const life = this.#host.life;
+    if (life.state === 'draining' && life.phase === 'cleanup' && !this.#cut.signal.aborted) {
       this.#host.log.write('warn', { event: 'drain_cleanup_cut', cause, reason }, `shutdown hooks cut short (${reason})`);
       this.#cut.abort(new Error(`drainkit: shutdown cut short (${reason})`));
     }

@@ -270,3 +270,18 @@ describe('what forced a drain is kept apart from the reason given', { timeout: 6
     drainer.detach();
   });
 });
+
+describe('after the drain', { timeout: 60_000 }, () => {
+  it('force() once stopped returns the same result and logs nothing about cutting hooks', async () => {
+    const server = http.createServer();
+    const logger = recordingLogger();
+    const drainer = createDrainer(server, { ...FAST, logger });
+    drainer.onShutdown('db', () => undefined);
+    await listen(server);
+    const result = await drainer.drain();
+    const linesBefore = logger.lines.length;
+    assert.strictEqual(await drainer.force('late'), result);
+    assert.deepEqual(result.hooks.map((h) => h.outcome), ['ok']);
+    assert.deepEqual(logger.lines.slice(linesBefore), []);
+  });
+});
