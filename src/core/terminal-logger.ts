@@ -31,12 +31,15 @@ function render(fields: Fields, msg: string): string | null {
         case 'waiting':
           return `waiting for ${plural(fields.inflight, 'request')} and ${plural(fields.persistent, 'persistent connection')}`;
         case 'forcing':
-          return 'forcing: destroying what remains';
+          return null; // the drain_forced line that follows says what was forced
         case 'cleanup':
           return 'running shutdown hooks';
         default:
           return msg;
       }
+    case 'drain_forced':
+      return `forced by ${fields.by === 'timeout' ? 'the drain timeout' : String(fields.forceReason)}: ${plural(fields.requestsRemaining, 'request')} and ` +
+        `${plural(fields.persistentRemaining, 'persistent connection')} cut, ${plural(fields.connectionsForced, 'connection')} destroyed`;
     case 'drain_complete':
       return `drain ${String(fields.outcome)} in ${ms(fields.durationMs)}: ${plural(fields.requestsCompleted, 'request')} completed` +
         (Number(fields.requestsRemaining) > 0 ? `, ${String(fields.requestsRemaining)} forced` : '');
@@ -54,7 +57,7 @@ export function terminalLogger(write: Write = (line) => process.stderr.write(lin
     if (fields.event === 'drain_window_end') {
       closingNote = fields.endedBy === 'skipped' ? ' (deregistration window skipped)' : ` after a ${ms(fields.windowMs)} deregistration window (${String(fields.endedBy)})`;
     }
-    let line = prefix === '' ? render(fields, text) : text;
+    let line = render(fields, text);
     if (line === null) return;
     if (fields.event === 'drain_phase' && fields.phase === 'closing') {
       line = line.replace('closing the listener', `closing the listener${closingNote}`);
