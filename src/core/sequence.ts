@@ -164,7 +164,7 @@ export class DrainSequence {
     host.emit('settled', outcome);
     const hooks = await runHooks(host.hooks, this.#cut.signal);
     for (const h of hooks) {
-      if (h.outcome !== 'ok') log.write('warn', { event: 'drain_hook', ...h }, `shutdown hook "${h.name}" ${h.outcome}`);
+      if (h.outcome !== 'ok') log.write('warn', { event: 'drain_hook', ...h }, `shutdown hook "${h.name}" ${h.outcome}${h.error === undefined ? '' : `: ${h.error}`}`);
     }
     life.transition('stopped');
     host.stopped();

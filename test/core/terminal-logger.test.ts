@@ -40,7 +40,7 @@ describe('terminal logger', { timeout: 30_000 }, () => {
       'warning: forced by the drain timeout: 1 request and 0 persistent connections cut, 1 connection destroyed',
       'running shutdown hooks',
     ]);
-    assert.strictEqual(text[6], 'warning: shutdown hook "db" error');
+    assert.strictEqual(text[6], 'warning: shutdown hook "db" error: pool already closed');
     assert.match(text[7]!, /^warning: drain forced in \d+ ms: 0 requests completed, 1 forced$/);
     // The hint follows the outcome (it is logged after drain_complete).
     assert.match(text[8]!, /^warning: hint: 1 request and 0 persistent connections were still open when the 100 ms drain timeout expired/);
