@@ -92,8 +92,11 @@ export interface DrainerOptions {
    */
   readonly health?: HealthOptions | false;
   /**
-   * Signals that start a drain; a second one during a drain forces it. Default
-   * `['SIGTERM', 'SIGINT']`. `false` installs no signal handler (for embedding and tests).
+   * Signals that start a drain; a second one during a drain forces it (during the cleanup phase:
+   * aborts the running shutdown hook and skips the rest). The handlers are removed once the drain
+   * has stopped, so a later signal gets the process's default behaviour (or its other handlers)
+   * again. Default `['SIGTERM', 'SIGINT']`. `false` installs no signal handler (for embedding and
+   * tests).
    */
   readonly signals?: readonly HandledSignal[] | false;
   /**
