@@ -291,16 +291,22 @@ class ServerDrainer extends EventEmitter implements Drainer {
   #emit<E extends keyof DrainerEvents>(event: E, ...args: DrainerEvents[E]): void {
     for (const listener of this.rawListeners(event)) {
       try {
-        (listener as (...a: unknown[]) => void).apply(this, args);
+        const returned: unknown = (listener as (...a: unknown[]) => unknown).apply(this, args);
+        // An async listener's rejection would otherwise be an unhandled rejection: exit 1.
+        if (isThenable(returned)) returned.then(undefined, (err: unknown) => this.#listenerFailed(event, err));
       } catch (err) {
-        this.#log.writeOrWarn(
-          'error',
-          { event: 'listener_error', listenerOf: event, err: describeError(err) },
-          `a '${event}' listener threw (${describeError(err)}); the drain goes on`,
-          'DRAINKIT_LISTENER_ERROR',
-        );
+        this.#listenerFailed(event, err);
       }
     }
+  }
+
+  #listenerFailed(event: keyof DrainerEvents, err: unknown): void {
+    this.#log.writeOrWarn(
+      'error',
+      { event: 'listener_error', listenerOf: event, err: describeError(err) },
+      `a '${event}' listener threw (${describeError(err)}); the drain goes on`,
+      'DRAINKIT_LISTENER_ERROR',
+    );
   }
 
   // ---- detach ---------------------------------------------------------------------------
@@ -329,4 +335,8 @@ class ServerDrainer extends EventEmitter implements Drainer {
   declare on: <E extends keyof DrainerEvents>(event: E, listener: (...args: DrainerEvents[E]) => void) => this;
   declare once: <E extends keyof DrainerEvents>(event: E, listener: (...args: DrainerEvents[E]) => void) => this;
   declare off: <E extends keyof DrainerEvents>(event: E, listener: (...args: DrainerEvents[E]) => void) => this;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -75,6 +75,32 @@ describe('a throwing listener or logger never breaks the drain', { timeout: 60_0
     });
   }
 
+  it('an async listener that rejects is reported like one that throws (never an unhandled rejection)', async () => {
+    const server = http.createServer();
+    const logger = recordingLogger();
+    const drainer = createDrainer(server, { ...FAST, logger });
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the async listener is the point of the test
+    drainer.on('drained', async () => {
+      await Promise.resolve();
+      throw new Error('async broke');
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await listen(server);
+      assert.strictEqual((await drainer.drain()).outcome, 'completed');
+      await until(() => logger.lines.some((l) => l.level === 'error'), 5_000, 'the rejection to be logged');
+      const error = logger.lines.find((l) => l.level === 'error')!;
+      assert.strictEqual(error.obj.listenerOf, 'drained');
+      assert.match(String(error.msg), /a 'drained' listener threw \(Error: async broke\)/);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a logger that throws on every call: the drain completes and the failure is a process warning, once', async () => {
     const server = http.createServer((_req, res) => res.end('ok'));
     const broken: Logger = {
