@@ -140,29 +140,29 @@ export interface DrainerOptions {
    */
   readonly persistentSpreadMs?: number;
   /** Default bound of each shutdown hook. Default 5000 ms. Range 0 … 600 000. */
-  readonly hookTimeoutMs?: number;
+  readonly hookTimeoutMs?: number | undefined;
   /**
    * Where phase transitions and the drain report are logged. Default: when stderr is a terminal,
    * one plain line per phase and outcome on stderr (`drainkit: …`); otherwise (a pipe, a file,
    * a container's log) nothing, since structured logs there should come from your own logger.
    * `false` logs nothing, even on a terminal.
    */
-  readonly logger?: Logger | false;
+  readonly logger?: Logger | false | undefined;
   /**
    * Log a hint after a drain when its timeout looks wrong for what the drain observed: at `warn`
    * when the timeout forced work, at `info` when it was tight or far longer than needed (only
    * with enough completed requests to go by). Default true; `false` turns hints off.
    */
-  readonly hints?: boolean;
+  readonly hints?: boolean | undefined;
   /**
    * Warn once at creation (only when signals are handled) when drainkit can tell the
    * orchestrator's signals may not reach it: started through `npm run`, `npm exec`/`npx`, or a
    * `sh -c` wrapper, none of which pass SIGTERM on reliably; or another drainer in this process
    * handles the same signals. Default true; `false` turns these warnings off.
    */
-  readonly signalWarnings?: boolean;
-  /** Attached in order once the drainer exists, detached by `detach()` in reverse order. */
-  readonly plugins?: readonly DrainerPlugin[];
+  readonly signalWarnings?: boolean | undefined;
+  /** Attached in order once the drainer exists, detached by `detach()` in reverse order. Default `[]`. */
+  readonly plugins?: readonly DrainerPlugin[] | undefined;
 }
 
 export interface HealthOptions {
@@ -209,7 +209,7 @@ export interface DrainResult {
    */
   readonly forcedBy?: ForceCause;
   /** The reason given with the force (the second signal's name, or `force()`'s argument), when it was forced early. */
-  readonly forceReason?: string;
+  readonly forceReason?: string | undefined;
   /** From drain start to the end of cleanup, in milliseconds. */
   readonly durationMs: number;
   readonly window: { readonly durationMs: number; readonly endedBy: WindowEnd };
@@ -263,7 +263,7 @@ export interface DrainRequest {
    * A drain already under way is joined; asking for an exit (or a signal arriving) while it runs
    * makes it end the process too.
    */
-  readonly exit?: boolean | 'as-signal';
+  readonly exit?: boolean | 'as-signal' | undefined;
 }
 
 /** A drain's outcome before the shutdown hooks ran: the result without `hooks`, timed to the end of the wait. */
