@@ -7,7 +7,9 @@ export type DrainkitErrorCode =
   | 'ERR_DRAINKIT_UNKNOWN_OPTION'
   | 'ERR_DRAINKIT_INVALID_SERVER'
   | 'ERR_DRAINKIT_ALREADY_ATTACHED'
-  | 'ERR_DRAINKIT_INVALID_ARGUMENT';
+  | 'ERR_DRAINKIT_INVALID_ARGUMENT'
+  /** One request handler attached twice: bare and wrapped by `withHealth`. */
+  | 'ERR_DRAINKIT_HANDLER_TWICE';
 
 /**
  * Every error drainkit throws. Layers above the core (the registry) extend it with codes of their

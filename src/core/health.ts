@@ -29,3 +29,51 @@ export function pathOf(url: string | undefined): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
 }
+
+/** What the health answers need to know about their drainer. */
+export interface HealthState {
+  /** True from the first instant of a drain. */
+  readonly draining: boolean;
+  /** True while the server accepts connections. */
+  readonly listening: boolean;
+  /** A readiness probe arrived while draining: the balancer is still probing (window evidence). */
+  noteProbe(req: AnyRequest): void;
+}
+
+export type HealthPaths = { readonly readinessPath: string; readonly livenessPath: string } | false;
+
+/**
+ * Readiness and liveness as request listeners, and the path dispatch on top of them, for one
+ * drainer.
+ */
+export class HealthAnswers {
+  readonly #state: HealthState;
+  readonly #paths: HealthPaths;
+
+  constructor(state: HealthState, paths: HealthPaths) {
+    this.#state = state;
+    this.#paths = paths;
+  }
+
+  readonly readiness = (req: AnyRequest, res: AnyResponse): void => {
+    const draining = this.#state.draining;
+    if (draining) this.#state.noteProbe(req);
+    const ready = !draining && this.#state.listening;
+    answer(req, res, ready ? 200 : 503, ready ? 'ok\n' : draining ? 'draining\n' : 'not listening\n', draining);
+  };
+
+  readonly liveness = (req: AnyRequest, res: AnyResponse): void => {
+    answer(req, res, 200, 'ok\n', this.#state.draining);
+  };
+
+  /** Answers the request when its path is a health path; returns whether it did. */
+  handle(req: AnyRequest, res: AnyResponse): boolean {
+    const paths = this.#paths;
+    if (!paths) return false;
+    const path = pathOf(req.url);
+    if (path === paths.readinessPath) this.readiness(req, res);
+    else if (path === paths.livenessPath) this.liveness(req, res);
+    else return false;
+    return true;
+  }
+}

@@ -3,6 +3,7 @@
  * range is checked with a message that names the option and what it accepts, and the result
  * is frozen. The caller's object is never mutated.
  */
+import { terminalLogger } from './terminal-logger.js';
 import { DrainkitError, describeValue } from './errors.js';
 import type { DeregisterOptions, DrainerOptions, DrainerPlugin, HandledSignal, Logger, ResolvedOptions } from './types.js';
 
@@ -23,6 +24,8 @@ export const DEFAULTS = Object.freeze({
   persistentShutdown: 'window-end',
   persistentSpreadMs: 1_000,
   hookTimeoutMs: 5_000,
+  hints: true,
+  signalWarnings: true,
 });
 
 const HANDLED_SIGNALS: readonly HandledSignal[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
@@ -30,6 +33,7 @@ const TOP_LEVEL_KEYS = [
   'drainTimeoutMs', 'deregister', 'health', 'signals', 'interactiveSigintSkipsWindow', 'exitOnDrain',
   'exitGraceMs', 'keepAliveTimeoutMs', 'lingerMs', 'persistentShutdown', 'persistentSpreadMs',
   'hookTimeoutMs', 'logger', 'plugins',
+  'hints', 'signalWarnings',
 ] as const;
 
 function invalid(name: string, value: unknown, accepted: string): DrainkitError {
@@ -129,10 +133,13 @@ function resolveSignals(value: unknown): readonly HandledSignal[] {
 }
 
 function resolveLogger(value: unknown): Logger | undefined {
-  if (value === undefined) return undefined;
+  // The default speaks only to a person at a terminal; pipes and log collectors get structure
+  // from the application's own logger, or nothing.
+  if (value === undefined) return process.stderr.isTTY === true ? terminalLogger() : undefined;
+  if (value === false) return undefined;
   const v = (typeof value === 'object' ? value : null) as Partial<Record<keyof Logger, unknown>> | null;
   if (v === null || typeof v.info !== 'function' || typeof v.warn !== 'function' || typeof v.error !== 'function') {
-    throw invalid('logger', value, 'a pino-shaped logger with info(obj, msg), warn(obj, msg) and error(obj, msg)');
+    throw invalid('logger', value, 'false, or a pino-shaped logger with info(obj, msg), warn(obj, msg) and error(obj, msg)');
   }
   return v as Logger;
 }
@@ -174,6 +181,8 @@ export function resolveOptions(options: DrainerOptions | undefined): ResolvedOpt
     persistentSpreadMs: integerOption('persistentSpreadMs', options.persistentSpreadMs, 0, 60_000, DEFAULTS.persistentSpreadMs),
     hookTimeoutMs: integerOption('hookTimeoutMs', options.hookTimeoutMs, 0, 600_000, DEFAULTS.hookTimeoutMs),
     logger: resolveLogger(options.logger),
+    hints: booleanOption('hints', options.hints, DEFAULTS.hints),
+    signalWarnings: booleanOption('signalWarnings', options.signalWarnings, DEFAULTS.signalWarnings),
     plugins: resolvePlugins(options.plugins),
   });
 }

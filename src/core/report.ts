@@ -1,6 +1,7 @@
 /**
  * The drain report: what a finished drain did, phase by phase, and a plain hint when the drain
- * timeout looks wrong for what was observed. A pure function of the {@link DrainResult} and the
+ * timeout looks wrong for what was observed (and only then: a hint states the evidence it rests
+ * on, and a healthy drain with little to go by gets none). A pure function of the {@link DrainResult} and the
  * drain timeout, so it can be logged, served, or checked in tests without a server.
  *
  * The drainer logs it with its final `drain_complete` line; call it yourself to serve or print it:
@@ -19,16 +20,28 @@ export interface PhaseDuration {
 export type DrainHintCode =
   /** The drain was forced at the timeout with requests or persistent connections still open. */
   | 'timeout-too-short'
-  /** The drain completed, but used most of its timeout. */
+  /** The drain completed, but its wait used most of its timeout. */
   | 'timeout-tight'
-  /** The drain completed far inside its timeout: the timeout could be much shorter. */
+  /**
+   * The drain completed far inside its timeout, with enough completed requests to say so: the
+   * timeout could be much shorter.
+   */
   | 'timeout-much-longer';
 
 export interface DrainHint {
   readonly code: DrainHintCode;
+  /** `'warn'` when the drain went wrong (the timeout forced work), `'info'` otherwise. */
+  readonly level: 'info' | 'warn';
+  /** The advice, with the evidence it rests on. */
   readonly message: string;
-  /** A drain timeout that would fit what was observed, in milliseconds. */
-  readonly suggestedDrainTimeoutMs: number;
+  /** What the hint is based on, in words (also part of the message). */
+  readonly evidence: string;
+  /**
+   * A drain timeout that fits what was observed, in milliseconds, above the longest request and
+   * the wait with a margin. Absent for `timeout-too-short`: how long forced work would have
+   * needed is more than any drain can see, so no number from it would be right.
+   */
+  readonly suggestedDrainTimeoutMs?: number;
 }
 
 export interface DrainReport {
@@ -55,21 +68,26 @@ export interface DrainReport {
   readonly hints: readonly DrainHint[];
 }
 
-/** A completed drain that took more than this share of its timeout gets the `timeout-tight` hint. */
+/** A completed drain whose wait took more than this share of its timeout gets the `timeout-tight` hint. */
 const TIGHT_SHARE = 0.8;
-/** A timeout more than this many times what was observed gets the `timeout-much-longer` hint… */
-const LONGER_FACTOR = 10;
-/** …when it is also at least this much longer (a 2 s timeout over 50 ms requests is fine). */
-const LONGER_MIN_GAP_MS = 10_000;
+/**
+ * `timeout-much-longer` needs at least this many requests completed during the drain: a single
+ * fast request says nothing about the slowest one the service has.
+ */
+const MIN_EVIDENCE_REQUESTS = 50;
+/** A suggestion leaves this many times the longest request observed… */
+const SUGGESTION_FACTOR = 10;
+/** …and never goes below this. */
+const SUGGESTION_FLOOR_MS = 5_000;
 /** Timers fire a little late; a force this close to the deadline was the deadline's. */
 const DEADLINE_SLACK_MS = 50;
 
 /**
  * Builds the report of `result`. `options` needs only `drainTimeoutMs` (a drainer's `options`
- * will do). Phase durations come from `result.phases`; the last phase lasts until
- * `result.durationMs`.
+ * will do); `hints: false` leaves `hints` empty. Phase durations come from `result.phases`; the
+ * last phase lasts until `result.durationMs`.
  */
-export function drainReport(result: DrainResult, options: Pick<ResolvedOptions, 'drainTimeoutMs'>): DrainReport {
+export function drainReport(result: DrainResult, options: Pick<ResolvedOptions, 'drainTimeoutMs'> & { readonly hints?: boolean }): DrainReport {
   const phases = phaseDurations(result);
   const at = (phase: DrainPhase): number | undefined => phases.find((p) => p.phase === phase)?.startMs;
   const waitStart = at('closing') ?? result.window.durationMs;
@@ -83,36 +101,7 @@ export function drainReport(result: DrainResult, options: Pick<ResolvedOptions, 
     : result.forcedBy !== undefined
       ? result.forcedBy === 'timeout' ? 'timeout' : 'early'
       : waitMs >= timeout - DEADLINE_SLACK_MS ? 'timeout' : 'early';
-  const hints: DrainHint[] = [];
-  const observedMs = Math.max(result.longestRequestMs, waitMs);
-
-  if (forcedBy === 'timeout' && result.requestsRemaining + result.persistentRemaining > 0) {
-    const suggested = roundUp(Math.max(timeout * 2, result.longestRequestMs * 2));
-    hints.push({
-      code: 'timeout-too-short',
-      message:
-        `the drain timeout (${timeout} ms) ended ${describe(result.requestsRemaining, 'request')} and ` +
-        `${describe(result.persistentRemaining, 'persistent connection')} by force; ` +
-        `raise drainTimeoutMs (to about ${suggested} ms) or make those requests shorter, and keep the orchestrator's grace period above it`,
-      suggestedDrainTimeoutMs: suggested,
-    });
-  } else if (!forced && timeout > 0 && waitMs > timeout * TIGHT_SHARE) {
-    const suggested = roundUp(waitMs * 2);
-    hints.push({
-      code: 'timeout-tight',
-      message: `the drain completed after ${Math.round(waitMs)} ms of its ${timeout} ms timeout; a slightly slower request would have been forced: consider about ${suggested} ms`,
-      suggestedDrainTimeoutMs: suggested,
-    });
-  } else if (!forced && result.requestsCompleted + result.requestsAtStart > 0 && timeout > observedMs * LONGER_FACTOR && timeout - observedMs >= LONGER_MIN_GAP_MS) {
-    const suggested = roundUp(Math.max(observedMs * 3, 1_000));
-    hints.push({
-      code: 'timeout-much-longer',
-      message:
-        `the drain timeout (${timeout} ms) is far longer than anything observed (longest request ${Math.round(result.longestRequestMs)} ms, ` +
-        `wait ${Math.round(waitMs)} ms); a hung request would hold the shutdown that long: about ${suggested} ms would do, if this drain was typical`,
-      suggestedDrainTimeoutMs: suggested,
-    });
-  }
+  const hints: DrainHint[] = options.hints === false ? [] : timeoutHints(result, timeout, waitMs, forcedBy);
 
   return {
     outcome: result.outcome,
@@ -130,6 +119,54 @@ export function drainReport(result: DrainResult, options: Pick<ResolvedOptions, 
     forcedBy,
     hints,
   };
+}
+
+/** The hints for a drain that waited `waitMs` under a `timeout` ms drain timeout. */
+function timeoutHints(result: DrainResult, timeout: number, waitMs: number, forcedBy: DrainReport['forcedBy']): DrainHint[] {
+  const forced = result.outcome === 'forced';
+  const longest = result.longestRequestMs;
+  if (forcedBy === 'timeout' && result.requestsRemaining + result.persistentRemaining > 0) {
+    const evidence =
+      `${describe(result.requestsRemaining, 'request')} and ${describe(result.persistentRemaining, 'persistent connection')} ` +
+      `were still open when the ${timeout} ms drain timeout expired`;
+    return [{
+      code: 'timeout-too-short',
+      level: 'warn',
+      evidence,
+      message:
+        `${evidence} and were ended by force. How long they would have needed, this drain cannot tell: raise drainTimeoutMs above ` +
+        `the longest your requests may take (their own timeouts, or a high percentile of their latency), or make them shorter, ` +
+        `and keep the orchestrator's grace period above it`,
+    }];
+  }
+  if (forced) return []; // forced early (a second signal, force()): says nothing about the timeout
+  if (timeout > 0 && waitMs > timeout * TIGHT_SHARE) {
+    const suggested = roundUp(Math.max(waitMs, longest) * 2);
+    const evidence = `the wait took ${Math.round(waitMs)} ms of the ${timeout} ms drain timeout (longest request ${Math.round(longest)} ms)`;
+    return [{
+      code: 'timeout-tight',
+      level: 'info',
+      evidence,
+      message: `${evidence}: a slightly slower request would have been forced; consider about ${suggested} ms`,
+      suggestedDrainTimeoutMs: suggested,
+    }];
+  }
+  const suggested = roundUp(Math.max(longest * SUGGESTION_FACTOR, waitMs * SUGGESTION_FACTOR, SUGGESTION_FLOOR_MS));
+  if (result.requestsCompleted >= MIN_EVIDENCE_REQUESTS && timeout >= suggested * 2) {
+    const evidence =
+      `${result.requestsCompleted} requests completed during this drain, the longest in ${Math.round(longest)} ms, ` +
+      `and the wait took ${Math.round(waitMs)} ms`;
+    return [{
+      code: 'timeout-much-longer',
+      level: 'info',
+      evidence,
+      message:
+        `the drain timeout (${timeout} ms) is far above what this drain needed: ${evidence}. A hung request holds the shutdown that long; ` +
+        `about ${suggested} ms would still allow ${SUGGESTION_FACTOR} times the longest. One drain is one sample: check your slowest endpoint before lowering it`,
+      suggestedDrainTimeoutMs: suggested,
+    }];
+  }
+  return [];
 }
 
 /** How long each phase of `result` lasted; the last one lasts until the drain's end. */

@@ -75,8 +75,7 @@ export type HandledSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUS
 export interface DrainerOptions {
   /**
    * How long in-flight requests and persistent connections may take once the deregistration
-   * window has ended, before what remains is destroyed. Default 30 000 ms (the source
-   * document's 30 s). Range 0 … 3 600 000.
+   * window has ended, before what remains is destroyed. Default 30 000 ms. Range 0 … 3 600 000.
    */
   readonly drainTimeoutMs?: number;
   /**
@@ -93,8 +92,11 @@ export interface DrainerOptions {
    */
   readonly health?: HealthOptions | false;
   /**
-   * Signals that start a drain; a second one during a drain forces it. Default
-   * `['SIGTERM', 'SIGINT']`. `false` installs no signal handler (for embedding and tests).
+   * Signals that start a drain; a second one during a drain forces it (during the cleanup phase:
+   * aborts the running shutdown hook and skips the rest). The handlers are removed once the drain
+   * has stopped, so a later signal gets the process's default behaviour (or its other handlers)
+   * again. Default `['SIGTERM', 'SIGINT']`. `false` installs no signal handler (for embedding and
+   * tests).
    */
   readonly signals?: readonly HandledSignal[] | false;
   /**
@@ -103,9 +105,15 @@ export interface DrainerOptions {
    */
   readonly interactiveSigintSkipsWindow?: boolean;
   /**
-   * After a drain, end the process: exit code 0 when the drain completed, {@link EXIT_CODE_FORCED}
-   * when it was forced. The process is left to exit on its own (so loggers flush); if something
-   * still holds the event loop `exitGraceMs` later, it is ended with `process.exit`.
+   * After a drain that a signal started (or one started with `drain(reason, { exit: 'as-signal' })`,
+   * as a fleet's remote drain request is), end the process: exit code 0 when the drain completed,
+   * {@link EXIT_CODE_FORCED} when it was forced or a second signal cut the shutdown hooks short.
+   * The process is left to exit on its own (so loggers flush); if something still holds the event
+   * loop `exitGraceMs` later, it is ended with `process.exit`. When several drains run in one
+   * process, the exit waits until every one of them has ended.
+   *
+   * A drain started by calling `drainer.drain()` (a framework's `close()`, a test) never ends the
+   * process, whatever this says, unless asked with `drain(reason, { exit: true })`.
    * Default: true when signals are handled, false otherwise.
    */
   readonly exitOnDrain?: boolean;
@@ -132,11 +140,29 @@ export interface DrainerOptions {
    */
   readonly persistentSpreadMs?: number;
   /** Default bound of each shutdown hook. Default 5000 ms. Range 0 … 600 000. */
-  readonly hookTimeoutMs?: number;
-  /** Where phase transitions and the drain report are logged. Default: nothing is logged. */
-  readonly logger?: Logger;
-  /** Attached in order once the drainer exists, detached by `detach()` in reverse order. */
-  readonly plugins?: readonly DrainerPlugin[];
+  readonly hookTimeoutMs?: number | undefined;
+  /**
+   * Where phase transitions and the drain report are logged. Default: when stderr is a terminal,
+   * one plain line per phase and outcome on stderr (`drainkit: …`); otherwise (a pipe, a file,
+   * a container's log) nothing, since structured logs there should come from your own logger.
+   * `false` logs nothing, even on a terminal.
+   */
+  readonly logger?: Logger | false | undefined;
+  /**
+   * Log a hint after a drain when its timeout looks wrong for what the drain observed: at `warn`
+   * when the timeout forced work, at `info` when it was tight or far longer than needed (only
+   * with enough completed requests to go by). Default true; `false` turns hints off.
+   */
+  readonly hints?: boolean | undefined;
+  /**
+   * Warn once at creation (only when signals are handled) when drainkit can tell the
+   * orchestrator's signals may not reach it: started through `npm run`, `npm exec`/`npx`, or a
+   * `sh -c` wrapper, none of which pass SIGTERM on reliably; or another drainer in this process
+   * handles the same signals. Default true; `false` turns these warnings off.
+   */
+  readonly signalWarnings?: boolean | undefined;
+  /** Attached in order once the drainer exists, detached by `detach()` in reverse order. Default `[]`. */
+  readonly plugins?: readonly DrainerPlugin[] | undefined;
 }
 
 export interface HealthOptions {
@@ -151,7 +177,12 @@ export interface HealthOptions {
 /** Outcome of one shutdown hook. */
 export interface HookReport {
   readonly name: string;
-  readonly outcome: 'ok' | 'error' | 'timeout';
+  /**
+   * `ok`, `error` (threw or rejected), `timeout` (exceeded its bound; its signal was aborted),
+   * `aborted` (a second signal or `force()` cut it short; its signal was aborted) or `skipped`
+   * (not run, because the shutdown had been cut short before its turn).
+   */
+  readonly outcome: 'ok' | 'error' | 'timeout' | 'aborted' | 'skipped';
   readonly durationMs: number;
   readonly error?: string;
 }
@@ -172,10 +203,13 @@ export interface DrainResult {
   /** What started the drain: a signal name, `'api'`, or the caller's reason. */
   readonly reason: string;
   /**
-   * What forced it, when it was forced: `'timeout'` (the drain timeout expired) or `'force'`
-   * (a second signal or `force()`). Absent when the drain completed.
+   * What forced it, when it was forced: `'timeout'` (the drain timeout expired), `'signal'` (a
+   * second signal) or `'force'` (a call to `force()`, whatever reason string it was given).
+   * Absent when the drain completed.
    */
-  readonly forcedBy?: 'timeout' | 'force';
+  readonly forcedBy?: ForceCause;
+  /** The reason given with the force (the second signal's name, or `force()`'s argument), when it was forced early. */
+  readonly forceReason?: string | undefined;
   /** From drain start to the end of cleanup, in milliseconds. */
   readonly durationMs: number;
   readonly window: { readonly durationMs: number; readonly endedBy: WindowEnd };
@@ -207,6 +241,29 @@ export interface DrainResult {
   readonly longestRequestMs: number;
   readonly phases: readonly PhaseRecord[];
   readonly hooks: readonly HookReport[];
+}
+
+/** What forced a drain: its timeout, a second signal, or a call to `force()`. */
+export type ForceCause = 'timeout' | 'signal' | 'force';
+
+/** How a drain is asked for: see {@link Drainer.drain}. */
+export interface DrainRequest {
+  /**
+   * Whether the process ends once this drain is over (exit code 0, or {@link EXIT_CODE_FORCED}
+   * when forced), as it does after a drain a signal started:
+   * - `false` (the default): the drain stops the server, never the process, whatever
+   *   `exitOnDrain` says. `await fastify.close()` in a test suite, a server embedded in a larger
+   *   program.
+   * - `true`: end the process after it, even with `exitOnDrain: false`.
+   * - `'as-signal'`: the drain is asked for by whoever owns the process, through another channel
+   *   than a signal (a fleet's remote drain request): end the process exactly when a signal
+   *   drain would, that is when `exitOnDrain` is true. Plugins that relay an operator's drain use
+   *   this.
+   *
+   * A drain already under way is joined; asking for an exit (or a signal arriving) while it runs
+   * makes it end the process too.
+   */
+  readonly exit?: boolean | 'as-signal' | undefined;
 }
 
 /** A drain's outcome before the shutdown hooks ran: the result without `hooks`, timed to the end of the wait. */
@@ -317,11 +374,21 @@ export interface Drainer {
   readonly options: ResolvedOptions;
   /**
    * Start the drain, or join the one under way: every call returns the same promise. Never
-   * rejects; a failing hook is reported in the result.
+   * rejects; a failing hook, or an event listener that throws, is reported (logged), never lets
+   * the drain stop half-way. `reason` (default `'api'`) is recorded in the result and logs.
+   *
+   * A drain started here does not end the process unless `request.exit` says so (see
+   * {@link DrainRequest}); a drain a signal started does, with `exitOnDrain`. Throws a
+   * {@link DrainkitError} on a malformed `request`.
    */
-  drain(reason?: string): Promise<DrainResult>;
-  /** Skip what is left of the window and the wait: destroy what remains now. Starts a drain if none. */
-  force(reason?: string): Promise<DrainResult>;
+  drain(reason?: string, request?: DrainRequest): Promise<DrainResult>;
+  /**
+   * Skip what is left of the window and the wait: destroy what remains now; during the cleanup
+   * phase, abort the running shutdown hook's signal and skip the hooks not yet run. Starts a
+   * drain if none. The result's `forcedBy` is `'force'` (`reason`, default `'force'`, goes to
+   * `forceReason`). `request` as for {@link Drainer.drain}.
+   */
+  force(reason?: string, request?: DrainRequest): Promise<DrainResult>;
   /** Register a shutdown hook, run after the wait (last registered first). Returns an unregister function. */
   onShutdown(name: string, hook: ShutdownHook, options?: { readonly timeoutMs?: number }): () => void;
   /** Readiness as a plain request listener: 200 while active, 503 from the first instant of a drain. */
@@ -367,7 +434,10 @@ export interface ResolvedOptions {
   readonly persistentShutdown: 'window-end' | 'drain-start';
   readonly persistentSpreadMs: number;
   readonly hookTimeoutMs: number;
+  /** The logger in use: yours, the terminal default, or `undefined` (silent). */
   readonly logger: Logger | undefined;
+  readonly hints: boolean;
+  readonly signalWarnings: boolean;
   readonly plugins: readonly DrainerPlugin[];
 }
 

@@ -72,7 +72,10 @@ for (const flavour of FLAVOURS) {
       const result = await done;
       assert.equal(result.outcome, 'completed');
       assert.equal(result.requestsAtStart, 1);
-      assert.ok(result.requestsCompleted >= 2, `completed ${result.requestsCompleted}`);
+      // The slow request and the one served during the window; no probe ran during the drain.
+      assert.strictEqual(result.requestsCompleted, 2);
+      assert.strictEqual(result.requestsRemaining, 0);
+      assert.strictEqual(result.connectionsForced, 0);
       assert.equal(result.window.endedBy, 'fixed');
       assert.equal(drainer.inflight, 0);
       assert.deepEqual(result.phases.map((p) => p.phase), ['deregistering', 'closing', 'persistent', 'waiting', 'cleanup']);
@@ -92,7 +95,10 @@ for (const flavour of FLAVOURS) {
       assert.equal(result.outcome, 'forced');
       assert.equal(result.requestsRemaining, 1);
       assert.equal(result.forcedBy, 'timeout');
-      assert.ok(result.connectionsForced >= 1);
+      if (!h2) assert.strictEqual(result.connectionsForced, 1, 'the one socket that carried the hung request');
+      // HTTP/2: one connection too, but the tracker counts its session and its socket (issue 13,
+      // bug 6, fixed in the tracker); exact once that fix is in.
+      else assert.ok(result.connectionsForced >= 1 && result.connectionsForced <= 2, `connectionsForced ${result.connectionsForced}`);
       assert.equal(await hung, 'failed');
       assert.ok(result.phases.some((p) => p.phase === 'forcing'));
     });
@@ -108,6 +114,8 @@ for (const flavour of FLAVOURS) {
       assert.equal(forced.outcome, 'forced');
       assert.equal(forced.window.endedBy, 'skipped');
       assert.equal(forced.forcedBy, 'force');
+      assert.equal(forced.forceReason, 'second signal');
+      assert.strictEqual(forced.requestsRemaining, 1);
       assert.equal(await hung, 'failed');
     });
   });

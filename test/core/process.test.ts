@@ -1,6 +1,8 @@
 /**
  * The example server as a real child process receiving real signals: exit codes, the JSON event
- * lines on stdout, a second signal forcing, the drain timeout forcing, and usage errors.
+ * lines on stdout, a second signal forcing, the drain timeout forcing, and usage errors. Waits
+ * are on what the server shows (its in-flight gauge, its readiness answer, its exit), bounded,
+ * and named; counts whose value is known are asserted exactly.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -32,6 +34,47 @@ function request(port: number, path: string): Promise<number | string> {
   });
 }
 
+/** GETs `path` and resolves with status and body (rejects on a network error). */
+function fetchText(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Checks `cond` against the server until it holds; fails after `ms` naming what it waited for (a hang guard). */
+async function until(what: string, cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Resolves once the server has `n` requests of ours in flight, read from its own gauge: the
+ * scrape is itself in flight while it is answered, so the gauge reads n + 1.
+ */
+function inFlight(port: number, n: number): Promise<void> {
+  return until(`${n} request(s) in flight on the server`, async () => {
+    const { body } = await fetchText(port, '/metrics');
+    const m = /^drainkit_inflight_requests (\d+)$/m.exec(body);
+    assert.ok(m, `no drainkit_inflight_requests in /metrics: ${body.slice(0, 200)}`);
+    return Number(m[1]) === n + 1;
+  });
+}
+
+/** Resolves once readiness answers 503: the drain has started. */
+function draining(port: number): Promise<void> {
+  return until('readiness to answer 503', async () => (await fetchText(port, '/readyz')).status === 503);
+}
+
 const drainLine = drainCompleteLine;
 
 describe('example server process', { timeout: 120_000 }, () => {
@@ -39,38 +82,47 @@ describe('example server process', { timeout: 120_000 }, () => {
 
   it('drains on SIGTERM, finishes in-flight work, prints drain_complete and exits 0', async () => {
     // The window gives the request sent 100 ms before the signal time to arrive on a loaded machine.
-    const p = await example('--deregister-mode', 'fixed', '--deregister-delay-ms', '1000');
+    const p = await example('--deregister-mode', 'fixed', '--deregister-delay-ms', '300');
     const work = request(p.port, '/work?ms=700');
-    await new Promise((r) => setTimeout(r, 100));
+    await inFlight(p.port, 1);
     const status = await signalAndWait(p, 'SIGTERM');
-    assert.equal(await work, 200);
+    assert.strictEqual(await work, 200);
     assert.deepEqual(status, { code: 0, signal: null });
     const line = drainLine(p);
-    assert.equal(line.success, true);
-    assert.equal(line.reason, 'SIGTERM');
-    assert.equal(line.pid, p.pid);
+    assert.strictEqual(line.success, true);
+    assert.strictEqual(line.reason, 'SIGTERM');
+    assert.strictEqual(line.pid, p.pid);
+    assert.strictEqual(line.requestsAtStart, 1);
+    assert.strictEqual(line.requestsCompleted, 1);
+    assert.strictEqual(line.requestsRemaining, 0);
   });
 
   it('forces at the drain timeout and exits with the forced code', async () => {
     const p = await example('--deregister-mode', 'fixed', '--deregister-delay-ms', '0', '--drain-timeout-ms', '300');
     const hung = request(p.port, '/work?ms=600000');
-    await new Promise((r) => setTimeout(r, 100));
+    await inFlight(p.port, 1);
     const status = await signalAndWait(p, 'SIGTERM');
-    assert.equal(status.code, EXIT_CODE_FORCED);
-    assert.equal(typeof (await hung), 'string', 'the hung request was cut');
+    assert.strictEqual(status.code, EXIT_CODE_FORCED);
+    // Cut mid-request by the force: a reset, not a refusal (which would mean it never arrived).
+    assert.strictEqual(await hung, 'ECONNRESET', 'the hung request was cut');
     const line = drainLine(p);
-    assert.equal(line.outcome, 'forced');
-    assert.equal(line.requestsRemaining, 1);
+    assert.strictEqual(line.outcome, 'forced');
+    assert.strictEqual(line.forcedBy, 'timeout');
+    assert.strictEqual(line.requestsAtStart, 1);
+    assert.strictEqual(line.requestsRemaining, 1);
+    assert.strictEqual(line.connectionsForced, 1);
   });
 
   it('a second signal during the window forces at once', async () => {
     const p = await example('--deregister-mode', 'fixed', '--deregister-delay-ms', '60000');
     p.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    await draining(p.port);
     const status = await signalAndWait(p, 'SIGTERM', 20_000);
-    assert.equal(status.code, EXIT_CODE_FORCED);
+    assert.strictEqual(status.code, EXIT_CODE_FORCED);
     const line = drainLine(p);
-    assert.equal((line.window as { endedBy: string }).endedBy, 'skipped');
+    assert.strictEqual((line.window as { endedBy: string }).endedBy, 'skipped');
+    assert.strictEqual(line.forcedBy, 'signal');
+    assert.strictEqual(line.forceReason, 'SIGTERM');
   });
 
   it('Ctrl-C in a terminal skips the window; SIGINT without a terminal does not', async () => {
@@ -93,7 +145,18 @@ describe('example server process', { timeout: 120_000 }, () => {
       });
     });
     process.kill(pid, 'SIGINT');
-    assert.equal(await closed, 0);
+    let guard: NodeJS.Timeout | undefined;
+    const exitCode = await Promise.race([
+      closed,
+      new Promise<never>((_, reject) => {
+        guard = setTimeout(() => {
+          process.kill(pid, 'SIGKILL');
+          reject(new Error(`the server on a terminal did not exit within 20 s of SIGINT; output: ${out}`));
+        }, 20_000);
+      }),
+    ]);
+    clearTimeout(guard);
+    assert.strictEqual(exitCode, 0);
     const line = /\{"event":"drain_complete".*\}/.exec(out);
     assert.ok(line, out);
     assert.equal((JSON.parse(line[0]) as { window: { endedBy: string } }).window.endedBy, 'skipped');

@@ -1,0 +1,266 @@
+/**
+ * The drain sequence itself, once started: deregistration window, stop accepting, persistent
+ * connections, the event-driven wait, the force, the shutdown hooks, `stopped`. It owns the
+ * drain's timing state (window, deadline, what forced it) and nothing else: events and logs go
+ * through its host, which guarantees that neither can throw into the sequence.
+ */
+import type * as http from 'node:http';
+import type * as http2 from 'node:http2';
+import type * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { DrainLog } from './drain-log.js';
+import { runHooks, type RegisteredHook } from './hooks.js';
+import type { Lifecycle } from './lifecycle.js';
+import type { Persistent } from './persistent.js';
+import { drainReport } from './report.js';
+import { closeListener } from './server-wiring.js';
+import type { Tracker } from './tracker.js';
+import type { DrainerEvents, DrainOutcome, DrainPhase, DrainResult, ForceCause, PhaseRecord, ResolvedOptions, WindowEnd } from './types.js';
+import { decideWindow, openWindow, recordActivity, recordBalancerState, recordFailedProbe, type WindowState } from './window.js';
+
+export const now = (): number => performance.now();
+
+export interface SequenceHost {
+  readonly options: ResolvedOptions;
+  readonly server: net.Server;
+  readonly tracker: Tracker;
+  readonly persistent: Persistent;
+  readonly life: Lifecycle;
+  readonly hooks: readonly RegisteredHook[];
+  readonly log: DrainLog;
+  /** Emits to the drainer's listeners; a listener that throws is reported, never rethrown. */
+  emit<E extends keyof DrainerEvents>(event: E, ...args: DrainerEvents[E]): void;
+  /** The drain reached `stopped` (called before `drained` is emitted). */
+  stopped(): void;
+}
+
+/** A finished drain, with whether its shutdown was cut short (hooks aborted or skipped). */
+export interface SequenceEnd {
+  readonly result: DrainResult;
+  readonly cleanupCut: boolean;
+}
+
+export class DrainSequence {
+  readonly #host: SequenceHost;
+  readonly #phases: PhaseRecord[] = [];
+  readonly #cut = new AbortController();
+  #startedAt = 0;
+  #force: { readonly cause: ForceCause; readonly reason: string } | undefined;
+  #window: WindowState | undefined;
+  #wakeWindow: (() => void) | undefined;
+  #wakeWait: (() => void) | undefined;
+
+  constructor(host: SequenceHost) {
+    this.#host = host;
+  }
+
+  /** Traffic arrived during the drain (adaptive window evidence). */
+  noteActivity(): void {
+    if (this.#window) recordActivity(this.#window, now());
+  }
+
+  /** A readiness probe was answered 503. */
+  noteProbe(req: http.IncomingMessage | http2.Http2ServerRequest): void {
+    const w = this.#window;
+    if (!w) return;
+    const t = now();
+    const opts = this.#host.options.deregister;
+    const byState = recordBalancerState(opts, w, req.headers['x-haproxy-server-state'], t);
+    const byCount = recordFailedProbe(opts, w, t);
+    if (byState || byCount) this.#wakeWindow?.();
+  }
+
+  /** Something the wait waits for went away. */
+  released(): void {
+    this.#wakeWait?.();
+  }
+
+  /**
+   * Skip what is left of the window and the wait. The first cause is kept. During cleanup, the
+   * running hook's signal is aborted and the remaining hooks are skipped.
+   */
+  force(cause: ForceCause, reason: string): void {
+    this.#force ??= { cause, reason };
+    this.#wakeWindow?.();
+    this.#wakeWait?.();
+    const life = this.#host.life;
+    if (life.state === 'draining' && life.phase === 'cleanup' && !this.#cut.signal.aborted) {
+      this.#host.log.write('warn', { event: 'drain_cleanup_cut', cause, reason }, `shutdown hooks cut short (${reason})`);
+      this.#cut.abort(new Error(`drainkit: shutdown cut short (${reason})`));
+    }
+  }
+
+  async run(reason: string, skipWindow: boolean): Promise<SequenceEnd> {
+    const { tracker, persistent, options: opts, life, log } = this.#host;
+    const host = this.#host;
+    this.#startedAt = now();
+    const requestsAtStart = tracker.inflight;
+    life.transition('draining');
+    log.write('info', { event: 'drain_start', reason, inflight: requestsAtStart, persistent: persistent.size }, 'drain started');
+    host.emit('state', 'draining', reason);
+
+    this.#enter('deregistering');
+    tracker.startDrain();
+    if (opts.persistentShutdown === 'drain-start') persistent.beginShutdown(opts.persistentSpreadMs);
+    const endedBy = await this.#awaitWindow(skipWindow);
+    const windowMs = now() - this.#startedAt;
+    log.write('info', { event: 'drain_window_end', endedBy, windowMs: round(windowMs) }, `deregistration window ended (${endedBy})`);
+    host.emit('windowEnd', { endedBy, durationMs: windowMs });
+
+    this.#enter('closing');
+    tracker.deadline = now() + opts.drainTimeoutMs;
+    closeListener(host.server, tracker);
+
+    this.#enter('persistent');
+    persistent.beginShutdown(opts.persistentSpreadMs);
+
+    this.#enter('waiting');
+    const completed = await this.#awaitIdle();
+    let requestsRemaining = 0;
+    let persistentRemaining = 0;
+    let connectionsForced = 0;
+    // Whatever the outcome: upgraded connections no integration manages have no way to end but
+    // this one. Counted apart from the forced ones, and said out loud.
+    const upgradesClosed = tracker.closeUpgraded();
+    if (upgradesClosed > 0) {
+      log.write(
+        'warn',
+        { event: 'drain_upgrades_closed', upgradesClosed },
+        `closed ${upgradesClosed} upgraded connection(s) that no drainkit integration manages (use drainkit/ws, or persistent.add, to close them cleanly)`,
+      );
+    }
+    const force = this.#force ?? { cause: 'timeout' as const, reason: 'timeout' };
+    if (!completed) {
+      this.#enter('forcing');
+      requestsRemaining = tracker.inflight;
+      persistentRemaining = persistent.size;
+      persistent.terminateAll();
+      connectionsForced = tracker.destroyAll();
+      log.write('warn', { event: 'drain_forced', by: force.cause, forceReason: force.reason, requestsRemaining, persistentRemaining, connectionsForced }, `drain forced (${force.cause === 'timeout' ? 'drain timeout' : force.reason})`);
+    } else {
+      // Sockets that never completed a request header (slowloris, preconnects) hold nothing.
+      tracker.destroyAll();
+    }
+
+    this.#enter('cleanup');
+    const outcome: DrainOutcome = {
+      success: completed,
+      outcome: completed ? 'completed' : 'forced',
+      reason,
+      ...(!completed && { forcedBy: force.cause }),
+      ...(!completed && force.cause !== 'timeout' && { forceReason: force.reason }),
+      durationMs: now() - this.#startedAt,
+      window: { durationMs: windowMs, endedBy },
+      requestsCompleted: tracker.completedDuringDrain,
+      requestsAtStart,
+      requestsRemaining,
+      persistentRemaining,
+      connectionsForced,
+      upgradesClosed,
+      persistentClosed: persistent.tally(),
+      longestRequestMs: tracker.longestDuringDrainMs,
+      phases: [...this.#phases],
+    };
+    host.emit('settled', outcome);
+    const hooks = await runHooks(host.hooks, this.#cut.signal);
+    for (const h of hooks) {
+      if (h.outcome !== 'ok') log.write('warn', { event: 'drain_hook', ...h }, `shutdown hook "${h.name}" ${h.outcome}${h.error === undefined ? '' : `: ${h.error}`}`);
+    }
+    life.transition('stopped');
+    host.stopped();
+    host.emit('state', 'stopped', reason);
+
+    const result: DrainResult = { ...outcome, durationMs: now() - this.#startedAt, phases: [...this.#phases], hooks };
+    const report = drainReport(result, opts);
+    log.write(
+      completed ? 'info' : 'warn',
+      { event: 'drain_complete', ...summary(result), phases: report.phases.map((p) => ({ phase: p.phase, ms: round(p.durationMs) })), hints: report.hints.map((h) => h.code) },
+      `drain ${result.outcome} in ${round(result.durationMs)} ms`,
+    );
+    for (const hint of report.hints) {
+      const suggestion = hint.suggestedDrainTimeoutMs === undefined ? {} : { suggestedDrainTimeoutMs: hint.suggestedDrainTimeoutMs };
+      log.write(hint.level, { event: 'drain_hint', code: hint.code, ...suggestion, evidence: hint.evidence }, hint.message);
+    }
+    host.emit('drained', result);
+    return { result, cleanupCut: this.#cut.signal.aborted };
+  }
+
+  #enter(phase: DrainPhase): void {
+    this.#host.life.enterPhase(phase);
+    const atMs = now() - this.#startedAt;
+    this.#phases.push({ phase, atMs });
+    const info = { atMs, inflight: this.#host.tracker.inflight, persistent: this.#host.persistent.size };
+    this.#host.log.write('info', { event: 'drain_phase', phase, atMs: round(atMs), inflight: info.inflight, persistent: info.persistent }, `phase ${phase}`);
+    this.#host.emit('phase', phase, info);
+  }
+
+  /** Waits, event-driven, for the deregistration window to end. */
+  #awaitWindow(skip: boolean): Promise<WindowEnd> {
+    if (skip || this.#force !== undefined) return Promise.resolve('skipped');
+    const opts = this.#host.options.deregister;
+    const w = (this.#window = openWindow(this.#startedAt));
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = (): void => {
+        clearTimeout(timer);
+        const t = now();
+        const decision = this.#force !== undefined ? ({ done: true, endedBy: 'skipped' } as const) : decideWindow(opts, w, t);
+        if (decision.done) {
+          this.#wakeWindow = undefined;
+          resolve(decision.endedBy);
+          return;
+        }
+        timer = setTimeout(check, Math.max(1, Math.ceil(decision.recheckAt - t)));
+        timer.unref();
+      };
+      this.#wakeWindow = check;
+      check();
+    });
+  }
+
+  /** Resolves true the moment nothing is left, false when forced or at the deadline. */
+  #awaitIdle(): Promise<boolean> {
+    const { tracker, persistent } = this.#host;
+    return new Promise((resolve) => {
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.#wakeWait = undefined;
+        resolve(ok);
+      };
+      const check = (): void => {
+        if (this.#force !== undefined) finish(false);
+        else if (tracker.inflight === 0 && persistent.size === 0 && tracker.lingering.size === 0) finish(true);
+      };
+      const timer = setTimeout(() => {
+        this.#force ??= { cause: 'timeout', reason: 'timeout' };
+        finish(false);
+      }, Math.max(0, tracker.deadline - now()));
+      timer.unref();
+      this.#wakeWait = check;
+      check();
+    });
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+function summary(r: DrainResult): Record<string, unknown> {
+  return {
+    success: r.success,
+    outcome: r.outcome,
+    reason: r.reason,
+    ...(r.forcedBy !== undefined && { forcedBy: r.forcedBy }),
+    durationMs: round(r.durationMs),
+    windowMs: round(r.window.durationMs),
+    windowEndedBy: r.window.endedBy,
+    requestsCompleted: r.requestsCompleted,
+    requestsRemaining: r.requestsRemaining,
+    persistentRemaining: r.persistentRemaining,
+    persistentClosed: r.persistentClosed,
+    connectionsForced: r.connectionsForced,
+    upgradesClosed: r.upgradesClosed,
+    longestRequestMs: round(r.longestRequestMs),
+  };
+}

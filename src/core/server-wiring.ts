@@ -1,0 +1,125 @@
+/**
+ * Wires a drainer's tracker into a server: the listeners that count connections, requests,
+ * streams and upgrades, the raised keep-alive timeout. Every function here returns how to undo
+ * what it did; nothing replaces or wraps the server's own listeners.
+ */
+import type * as http from 'node:http';
+import type * as net from 'node:net';
+import { checkRequestListener, checkRequestListeners } from './handler-guard.js';
+import { markCoreListener } from './listeners.js';
+import type { Tracker } from './tracker.js';
+
+type AnyListener = (...args: unknown[]) => void;
+
+/** Attaches `tracker` to `server`; returns the detach. */
+export function attachTracker(server: net.Server, tracker: Tracker): () => void {
+  const undo: (() => void)[] = [];
+  const on = (event: string, fn: (...args: never[]) => void, prepend = false): void => {
+    if (prepend) server.prependListener(event, fn as AnyListener);
+    else server.on(event, fn as AnyListener);
+    undo.push(() => server.removeListener(event, fn as AnyListener));
+  };
+  try {
+    checkRequestListeners(server.listeners('request'));
+    // 'connection' carries the raw TCP socket for plain and TLS servers alike, so sockets still
+    // in their TLS handshake are counted and forced too.
+    on('connection', tracker.onConnection);
+    // Prepended: most servers are created with the application's handler already attached
+    // (`http.createServer(app)`, Hono's `serve()`), and a handler that answers synchronously
+    // would otherwise send its response before drainkit marks it `Connection: close` during
+    // the window.
+    on('request', markCoreListener(tracker.onRequest), true);
+    undo.push(
+      followAppListeners(server, {
+        checkContinue: tracker.onRequest,
+        checkExpectation: tracker.onRequest,
+        upgrade: markCoreListener(tracker.onUpgrade),
+        connect: tracker.onUpgrade,
+      }),
+    );
+    // 'newListener' fires before the listener is added; throwing there keeps it off the server
+    // and reaches the caller of `server.on`.
+    const guard = (event: string | symbol, listener: unknown): void => {
+      if (event === 'request') checkRequestListener(server.listeners('request'), listener);
+    };
+    on('newListener', guard);
+    if (isHttp2Server(server)) {
+      on('session', tracker.onSession);
+      on('stream', tracker.onStream);
+    }
+  } catch (err) {
+    for (const u of undo.reverse()) u();
+    throw err;
+  }
+  return () => {
+    for (const u of undo.splice(0).reverse()) u();
+  };
+}
+
+/**
+ * Node decides some things by whether the application listens for an event at all: a request
+ * with `Expect:` goes to 'checkContinue' (or 'checkExpectation') instead of 'request' only
+ * when someone listens, else Node answers 100 Continue (or 417) itself; an `Upgrade:` or
+ * `CONNECT` request is handed over through 'upgrade' (or 'connect') only when someone listens,
+ * else it is served as a plain request. A listener of drainkit's own would change those
+ * answers, so drainkit listens on these events exactly while the application does, first, and
+ * follows the application's listeners as they come and go. Returns the detach.
+ */
+function followAppListeners(server: net.Server, trackers: Readonly<Record<string, (...args: never[]) => void>>): () => void {
+  const events = new Map(Object.entries(trackers) as [string, AnyListener][]);
+  const sync = (event: string, adding: boolean): void => {
+    const track = events.get(event)!;
+    const ours = server.listeners(event).includes(track);
+    // 'newListener' fires before the application's listener is added, 'removeListener' after.
+    const theirs = server.listenerCount(event) - (ours ? 1 : 0) + (adding ? 1 : 0);
+    if (theirs > 0 && !ours) server.prependListener(event, track);
+    else if (theirs === 0 && ours) server.removeListener(event, track);
+  };
+  const onNew = (event: string | symbol, listener: unknown): void => {
+    if (typeof event === 'string' && events.has(event) && listener !== events.get(event)) sync(event, true);
+  };
+  const onRemoved = (event: string | symbol, listener: unknown): void => {
+    if (typeof event === 'string' && events.has(event) && listener !== events.get(event)) sync(event, false);
+  };
+  server.on('newListener', onNew);
+  server.on('removeListener', onRemoved);
+  for (const event of events.keys()) sync(event, false);
+  return () => {
+    server.removeListener('newListener', onNew);
+    server.removeListener('removeListener', onRemoved);
+    for (const [event, track] of events) server.removeListener(event, track);
+  };
+}
+
+/**
+ * Raises the server's keep-alive timeout to `ms` (and `headersTimeout` above it); returns the
+ * undo. `null`, or a server without these settings (http2), leaves it untouched.
+ */
+export function applyKeepAlive(server: net.Server, ms: number | null): () => void {
+  const s = server as Partial<http.Server>;
+  if (ms === null || typeof s.keepAliveTimeout !== 'number') return () => undefined;
+  const before = { keepAliveTimeout: s.keepAliveTimeout, headersTimeout: s.headersTimeout };
+  s.keepAliveTimeout = ms;
+  // headersTimeout must stay above keepAliveTimeout or a slow second request on a pooled
+  // connection is cut by the wrong timer.
+  if (typeof s.headersTimeout === 'number' && s.headersTimeout <= ms) s.headersTimeout = ms + 1_000;
+  return () => Object.assign(s, before);
+}
+
+/**
+ * Closes the listener: no new connections. Node ≥ 19's http/https `close()` (and Node 20's
+ * http2 with allowHTTP1) also closes HTTP/1 connections idle at the parser; the tracker's own
+ * idle close is the fallback where that is missing.
+ */
+export function closeListener(server: net.Server, tracker: Tracker): void {
+  // An error here only means "was not listening", which is fine.
+  server.close(() => undefined);
+  const parserAware = typeof (server as net.Server & { closeIdleConnections?: unknown }).closeIdleConnections === 'function';
+  tracker.closeIdle(parserAware);
+}
+
+export function isHttp2Server(server: net.Server): boolean {
+  // Http2Server and Http2SecureServer both carry a `setTimeout` and emit 'session'; the public
+  // marker that survives across Node versions is the http2 `updateSettings` method.
+  return typeof (server as unknown as { updateSettings?: unknown }).updateSettings === 'function';
+}
