@@ -7,7 +7,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
-import { runExampleServer } from './example-server.js';
+import { addClusterCommand } from './cluster.js';
+import { runExampleCluster, runExampleServer } from './example-server.js';
 import { CommandFailure, addRegistryCommands } from './registry-commands.js';
 import { runRegistryHost } from './registry-host.js';
 
@@ -36,6 +37,7 @@ interface ExampleFlags {
   wsCloseTimeoutMs?: number;
   sseIntervalMs?: number;
   sseReconnectMs?: number;
+  workers?: number;
 }
 
 function deregisterFrom(flags: ExampleFlags): DeregisterOptions {
@@ -55,7 +57,9 @@ export function buildProgram(): Command {
   const program = new Command('drainkit')
     .description('Graceful shutdown for Node.js servers: drain with zero failed requests.')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // `drainkit cluster <script> [args…]` passes the script's own flags through untouched.
+    .enablePositionalOptions();
 
   program
     .command('example-server')
@@ -81,12 +85,19 @@ export function buildProgram(): Command {
     .option('--ws-close-timeout-ms <n>', '/ws: wait this long for the client\'s close frame, then terminate (default 5000)', integer(0, 600_000))
     .option('--sse-interval-ms <n>', '/sse: interval between events (default 1000)', integer(10, 3_600_000))
     .option('--sse-reconnect-ms <n>', '/sse: retry hint sent to clients on drain (default 1000)', integer(0, 3_600_000))
+    .option('--workers <n>', 'run as n workers on one port under the cluster supervisor (SIGHUP reloads them)', integer(1, 256))
     .action(async (flags: ExampleFlags) => {
       if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || Object.keys(flags.label).length > 0)) {
         throw new InvalidArgumentError('--label, --heartbeat-ms and --liveness-write-ms apply with --database-url only.');
       }
       if (flags.livenessWriteMs !== undefined && flags.livenessWriteMs < (flags.heartbeatMs ?? 1_000)) {
         throw new InvalidArgumentError(`--liveness-write-ms (${flags.livenessWriteMs}) must not be below the heartbeat tick (--heartbeat-ms, ${flags.heartbeatMs ?? 1_000}).`);
+      }
+      if (flags.workers !== undefined) {
+        if (flags.databaseUrl !== undefined) throw new InvalidArgumentError('--workers cannot be combined with --database-url yet.');
+        deregisterFrom(flags); // bad window flags are a usage error here, not a crash loop of workers
+        process.exitCode = await runExampleCluster({ workers: flags.workers, port: flags.port, host: flags.host, drainTimeoutMs: flags.drainTimeoutMs, logLevel: flags.logLevel });
+        return;
       }
       await runExampleServer({
         port: flags.port,
@@ -116,6 +127,7 @@ export function buildProgram(): Command {
     .action(async (flags: { dataDir: string; host: string; port: number }) => {
       await runRegistryHost({ dataDir: flags.dataDir, host: flags.host, port: flags.port });
     });
+  addClusterCommand(program);
   addRegistryCommands(program);
   return program;
 }

@@ -15,6 +15,7 @@ import { markCoreListener } from './listeners.js';
 import { integerOption, resolveOptions } from './options.js';
 import { Persistent } from './persistent.js';
 import { drainReport } from './report.js';
+import { supervisedWorker } from './supervised.js';
 import { Tracker } from './tracker.js';
 import {
   EXIT_CODE_DRAINED,
@@ -60,8 +61,12 @@ export function createDrainer(server: DrainableServer, options?: DrainerOptions)
   if (attached.has(server)) {
     throw new DrainkitError('ERR_DRAINKIT_ALREADY_ATTACHED', 'drainkit: this server already has a drainer; call detach() on it first');
   }
-  const drainer = new ServerDrainer(server, resolveOptions(options));
+  // Inside `drainkit cluster` the primary is the balancer: zero window, drain orders over IPC.
+  const supervisor = supervisedWorker();
+  const resolved = resolveOptions(options);
+  const drainer = new ServerDrainer(server, supervisor ? supervisor.adjust(resolved) : resolved);
   attached.add(server);
+  supervisor?.attach(drainer, server);
   return drainer;
 }
 
