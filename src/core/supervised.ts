@@ -6,9 +6,10 @@
  * - it tells the primary over IPC when it is ready (the server listens on `PORT` and readiness
  *   is true), and how its drains go (state, phases, result);
  * - it takes drain and force orders from the primary;
- * - its deregistration window is zero: the primary is the balancer, and the moment the worker
- *   closes its listener the primary stops handing it connections (connections already in the
- *   handoff are given to another worker);
+ * - it leaves rotation at the drain's first instant: the primary is the balancer, and the moment
+ *   the worker closes its listener the primary stops handing it connections (one already in the
+ *   handoff is given to another worker); the window that follows, {@link CLUSTER_WINDOW_MS}, is
+ *   for the keep-alive connections already open, not for routing;
  * - SIGINT is left to the primary (a Ctrl-C in a terminal reaches the whole process group, and
  *   the primary drains every worker itself); SIGTERM to one worker still drains that worker;
  * - when the IPC channel closes without a drain order (the primary died), the worker drains
@@ -18,13 +19,23 @@
  * typed here.
  */
 import cluster from 'node:cluster';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import type { DrainableServer, Drainer, DrainPhase, DrainResult, DrainState, ResolvedOptions } from './types.js';
 
 /** Environment variable the supervisor sets in its workers; its value is the protocol version. */
 export const SUPERVISOR_ENV = 'DRAINKIT_CLUSTER';
 /** The protocol version this build speaks. */
 export const PROTOCOL = 'drainkit-cluster/1';
+
+/**
+ * The deregistration window inside the cluster. Routing needs none (the listener closes at the
+ * drain's first instant, and the primary stops handing the worker connections one IPC round
+ * trip later), but keep-alive connections already open do: during this window each of them
+ * gets `Connection: close` on its next response and ends cleanly, and only those still idle at
+ * its end are closed. With no window at all, idle pooled connections are closed while clients
+ * may be sending on them (ECONNRESET).
+ */
+export const CLUSTER_WINDOW_MS = 1_000;
 
 /** Messages a supervised worker sends to the primary. */
 export type WorkerMessage =
@@ -104,7 +115,7 @@ class Supervision implements SupervisedWorker {
   adjust(options: ResolvedOptions): ResolvedOptions {
     return Object.freeze({
       ...options,
-      deregister: Object.freeze({ mode: 'fixed', delayMs: 0 }),
+      deregister: Object.freeze({ mode: 'fixed', delayMs: CLUSTER_WINDOW_MS }),
       signals: Object.freeze(options.signals.filter((s) => s !== 'SIGINT')),
       exitOnDrain: true,
     });
@@ -113,7 +124,10 @@ class Supervision implements SupervisedWorker {
   attach(drainer: Drainer, server: DrainableServer): void {
     this.#drainers.push(drainer);
     this.#send({ protocol: PROTOCOL, type: 'hello', pid: process.pid });
-    drainer.on('state', (state, reason) => this.#send({ protocol: PROTOCOL, type: 'state', state, reason }));
+    drainer.on('state', (state, reason) => {
+      if (state === 'draining') unroute(server);
+      this.#send({ protocol: PROTOCOL, type: 'state', state, reason });
+    });
     drainer.on('phase', (phase) => this.#send({ protocol: PROTOCOL, type: 'phase', phase }));
     drainer.on('drained', (result) => {
       this.#results.set(drainer, result);
@@ -161,6 +175,16 @@ class Supervision implements SupervisedWorker {
       // The channel closed between the check and the send.
     }
   }
+}
+
+/**
+ * Closes the listening handle only: net.Server's close, without http.Server's closing of idle
+ * keep-alive connections (those wind down during the window). In a cluster worker this tells
+ * the primary to stop handing the worker connections; the drain's own close at the window's end
+ * then finds the listener closed and closes what is idle.
+ */
+function unroute(server: DrainableServer): void {
+  if (server.listening) net.Server.prototype.close.call(server, () => undefined);
 }
 
 function portFromEnv(): number | undefined {
