@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CLUSTER_DEFAULTS, MAX_WORKERS } from '../cluster/options.js';
-import { startCluster } from '../cluster/supervisor.js';
+import { ClusterStartError, startCluster } from '../cluster/supervisor.js';
 import type { Cluster, ReloadResult, StopResult } from '../cluster/index.js';
 import { DrainkitError } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
@@ -102,6 +102,7 @@ export async function runCluster(config: ClusterFlags & { readonly script: strin
       });
     } catch (err) {
       if (!(err instanceof DrainkitError)) throw err;
+      if (err instanceof ClusterStartError && err.crashLoop) print('crash_loop', err.crashLoop);
       process.stderr.write(`${err.message}\n`);
       return EXIT_CLUSTER_FAILED;
     }

@@ -9,7 +9,7 @@
  * Workers that call `createDrainer` are cluster-aware without code changes; others run in the
  * weaker disconnect mode (see the `WorkerMode` type).
  */
-export { startCluster, type Cluster, type ClusterErrorCode } from './supervisor.js';
+export { ClusterStartError, startCluster, type Cluster, type ClusterErrorCode } from './supervisor.js';
 export { CLUSTER_DEFAULTS } from './options.js';
 export * from './types.js';
 export { resolvePort } from './port.js';

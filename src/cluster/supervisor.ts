@@ -46,6 +46,17 @@ export interface Cluster {
   off<E extends keyof ClusterEvents>(event: E, listener: (...args: ClusterEvents[E]) => void): this;
 }
 
+/** Why `startCluster` failed; `crashLoop` when workers kept dying or never got ready. */
+export class ClusterStartError extends DrainkitError<ClusterErrorCode> {
+  readonly crashLoop: ClusterEvents['crashLoop'][0] | undefined;
+
+  constructor(message: string, crashLoop?: ClusterEvents['crashLoop'][0]) {
+    super('ERR_DRAINKIT_CLUSTER_START', message);
+    this.name = 'ClusterStartError';
+    this.crashLoop = crashLoop;
+  }
+}
+
 let running = false;
 const now = (): number => performance.now();
 
@@ -190,12 +201,13 @@ class Supervisor extends EventEmitter implements Cluster {
       this.#gaveUp = true;
       const workersLeft = this.#ready().length;
       this.#log('error', { event: 'crash_loop', fastCrashes: decision.fastCrashes, workersLeft }, `crash loop: ${decision.fastCrashes} workers in a row died within ${this.#opts.restart.fastCrashMs} ms of starting; no more replacements (${workersLeft} left)`);
-      this.emit('crashLoop', { fastCrashes: decision.fastCrashes, lastPid: w.pid, code: exit.code, signal: exit.signal, workersLeft });
+      const info = { fastCrashes: decision.fastCrashes, lastPid: w.pid, code: exit.code, signal: exit.signal, workersLeft };
+      this.emit('crashLoop', info);
       if (!this.#started) {
         const fail = this.#startFailed;
         this.#startFailed = undefined;
         void this.stop('crash-loop').then(() =>
-          fail?.(new DrainkitError<ClusterErrorCode>('ERR_DRAINKIT_CLUSTER_START', `drainkit cluster: workers could not start: ${decision.fastCrashes} in a row died or were not ready (last: pid ${w.pid}, ${describeExit(exit)}); see the workers' output above`)),
+          fail?.(new ClusterStartError(`drainkit cluster: workers could not start: ${decision.fastCrashes} in a row died or were not ready (last: pid ${w.pid}, ${describeExit(exit)}); see the workers' output above`, info)),
         );
       } else if (this.#roles.size === 0) {
         void this.stop('crash-loop');
@@ -351,7 +363,7 @@ class Supervisor extends EventEmitter implements Cluster {
     this.emit('stopped', result);
     this.#resolveStopped(result);
     if (!this.#started && this.#startFailed) {
-      this.#startFailed(new DrainkitError<ClusterErrorCode>('ERR_DRAINKIT_CLUSTER_START', `drainkit cluster: stopped (${reason}) before every worker was ready`));
+      this.#startFailed(new ClusterStartError(`drainkit cluster: stopped (${reason}) before every worker was ready`));
     }
     return result;
   }
