@@ -21,6 +21,8 @@ export interface ClusterProcess {
   readonly closed: Promise<ExitStatus>;
   /** The `index`-th (0-based) line with this `event`, waiting for it if need be. */
   waitFor(event: string, index: number, timeoutMs: number): Promise<Record<string, unknown>>;
+  /** The first stderr line (from now on) matching `pattern`. */
+  waitForStderr(pattern: RegExp, timeoutMs: number): Promise<string>;
 }
 
 /** Spawns `node <args>` and resolves at its `listening` line; rejects with its stderr tail if it exits or hangs first. */
@@ -30,9 +32,11 @@ export function spawnCluster(args: readonly string[], timeoutMs = 30_000): Promi
   const events: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   const waiters = new Set<() => void>();
+  const stderrWaiters = new Set<(line: string) => void>();
   createInterface({ input: child.stderr }).on('line', (line) => {
     stderr.push(line);
     if (stderr.length > 3_000) stderr.shift();
+    for (const w of [...stderrWaiters]) w(line);
   });
   createInterface({ input: child.stdout }).on('line', (line) => {
     try {
@@ -73,8 +77,24 @@ export function spawnCluster(args: readonly string[], timeoutMs = 30_000): Promi
     });
   }
 
+  function waitForStderr(pattern: RegExp, ms: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const onLine = (line: string): void => {
+        if (!pattern.test(line)) return;
+        clearTimeout(timer);
+        stderrWaiters.delete(onLine);
+        resolve(line);
+      };
+      const timer = setTimeout(() => {
+        stderrWaiters.delete(onLine);
+        reject(new Error(`no stderr line matching ${String(pattern)} within ${ms} ms\nstderr tail:\n${tail()}`));
+      }, ms);
+      stderrWaiters.add(onLine);
+    });
+  }
+
   return waitFor('listening', 0, timeoutMs).then(
-    (line) => ({ child, pid: line.pid as number, port: line.port as number, workers: line.workers as number[], events, stderr, closed, waitFor }),
+    (line) => ({ child, pid: line.pid as number, port: line.port as number, workers: line.workers as number[], events, stderr, closed, waitFor, waitForStderr }),
     (err: unknown) => {
       child.kill('SIGKILL');
       throw err;

@@ -72,23 +72,72 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     c.child.kill('SIGHUP');
     const good = await c.waitFor('reload_complete', 2, 20_000);
     assert.equal(good.ok, true, JSON.stringify(good));
+    const now = new Set((good.replaced as { newPid: number }[]).map((r) => r.newPid));
+    assert.deepEqual(await servingPids(() => pidFromHeader(origin), 6), now, 'the new workers serve');
+
+    // SIGTERM to one worker (not the primary): it drains on its own and is replaced, under load.
+    const signalled = [...now][0]!;
+    process.kill(signalled, 'SIGTERM');
+    const selfDrained = await c.waitFor('worker_restarted', 0, 20_000);
+    assert.equal(selfDrained.oldPid, signalled);
+    await waitGone([signalled], 15_000);
     const stats = await load.stop();
     t.diagnostic(`${stats.sent} requests, ${stats.failed} failed ${JSON.stringify(stats.failures)}`);
     assert.equal(stats.failed, 0, `requests failed:\n${stats.samples.join('\n')}`);
     assert.ok(stats.sent > 200, `too little load: ${stats.sent}`);
-    const now = new Set((good.replaced as { newPid: number }[]).map((r) => r.newPid));
-    assert.deepEqual(await servingPids(() => pidFromHeader(origin), 6), now, 'the new workers serve');
 
     // A worker that dies on its own is replaced.
-    const victim = [...now][0]!;
+    const victim = [...now][1]!;
     process.kill(victim, 'SIGKILL');
-    const restarted = await c.waitFor('worker_restarted', 0, 20_000);
+    const restarted = await c.waitFor('worker_restarted', 1, 20_000);
     assert.equal(restarted.oldPid, victim);
     const after = await servingPids(() => pidFromHeader(origin), 6);
     assert.ok(after.has(restarted.newPid as number) && !after.has(victim), `the replacement serves: ${[...after].join(', ')}`);
 
     const status = await signalAndWait(c, 'SIGTERM', 30_000);
     assert.deepEqual(status, { code: 0, signal: null });
+  });
+
+  it('reload requests during a reload are coalesced into one more; a second SIGTERM forces the drain and exits 70', { timeout: 40_000 }, async () => {
+    const mode = modeFile('ok');
+    const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--log-level', 'info', APP, mode.file]);
+    const origin = `http://127.0.0.1:${c.port}`;
+    // Signals of one kind do not queue in the kernel: each SIGHUP is sent once the previous one
+    // was seen, so all three reach the primary during the first reload.
+    const started = c.waitForStderr(/reload \(SIGHUP\): replacing/, 10_000);
+    c.child.kill('SIGHUP');
+    await started;
+    const queued = c.waitForStderr(/a reload is running; this one starts when it ends/, 10_000);
+    c.child.kill('SIGHUP');
+    await queued;
+    c.child.kill('SIGHUP');
+    const first = await c.waitFor('reload_complete', 0, 20_000);
+    const second = await c.waitFor('reload_complete', 1, 20_000);
+    assert.equal(first.ok, true, JSON.stringify(first));
+    assert.equal(second.ok, true, JSON.stringify(second));
+    const firstNew = (first.replaced as { newPid: number }[]).map((r) => r.newPid);
+    assert.deepEqual(new Set((second.replaced as { oldPid: number }[]).map((r) => r.oldPid)), new Set(firstNew), 'the queued reload replaced the first one\'s workers');
+
+    // A request that outlasts any patience: the first SIGTERM drains, the second forces.
+    assert.equal(await get(origin, '/'), 200);
+    const stuck = get(origin, '/work?ms=60000').catch((err: Error & { code?: string }) => `error:${err.code ?? err.message}`);
+    await new Promise((r) => setTimeout(r, 300));
+    c.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    c.child.kill('SIGTERM');
+    const status = await c.closed;
+    assert.deepEqual(status, { code: 70, signal: null }, c.stderr.slice(-10).join('\n'));
+    assert.equal(c.events.filter((e) => e.event === 'reload_complete').length, 2, 'three SIGHUPs, two reloads');
+    const done = c.events.find((e) => e.event === 'drain_complete');
+    assert.equal(done?.ok, false);
+    // The second signal forces every drain still under way (the idle worker's window included);
+    // the one holding the stuck request reports it.
+    const workers = done.workers as { success: boolean; forcedBy?: string; result?: { requestsRemaining: number } }[];
+    const holder = workers.find((w) => w.result?.requestsRemaining === 1);
+    assert.ok(holder, `a worker reports the request it had to cut: ${JSON.stringify(workers)}`);
+    assert.equal(holder.success, false);
+    assert.equal(holder.forcedBy, 'force');
+    assert.notEqual(await stuck, 200);
   });
 
   it('the primary killed outright (SIGKILL): its workers finish the request in flight, drain and exit', { timeout: 30_000 }, async () => {
