@@ -117,6 +117,8 @@ export interface PacedLoadOptions {
   /** Hard bounds: the load ends by itself at whichever comes first. */
   readonly maxRequests: number;
   readonly maxDurationMs: number;
+  /** Pooled keep-alive connections. Default 32. */
+  readonly connections?: number;
 }
 
 export interface PacedLoadStats {
@@ -125,16 +127,16 @@ export interface PacedLoadStats {
   readonly failed: number;
   readonly failures: Readonly<Record<string, number>>;
   readonly samples: readonly string[];
-  /** Latency of every successful request, ms, in completion order, with when it completed. */
-  readonly latencies: readonly { readonly at: number; readonly ms: number }[];
+  /** Latency of every successful request, ms, in completion order, with when it was sent (ms since the epoch). */
+  readonly latencies: readonly { readonly sentAt: number; readonly ms: number }[];
 }
 
 /** Paced keep-alive load over one undici Pool: every request sent once, never retried. */
 export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<PacedLoadStats> } {
-  const pool = new Pool(options.origin, { connections: 32, pipelining: 1, keepAliveTimeout: 4_000 });
+  const pool = new Pool(options.origin, { connections: options.connections ?? 32, pipelining: 1, keepAliveTimeout: 4_000 });
   const failures: Record<string, number> = {};
   const samples: string[] = [];
-  const latencies: { at: number; ms: number }[] = [];
+  const latencies: { sentAt: number; ms: number }[] = [];
   const inflight = new Set<Promise<void>>();
   const startedAt = Date.now();
   let sent = 0;
@@ -152,12 +154,13 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
     const post = Math.random() < options.postShare;
     const path = post ? options.postPath : sent % options.slowEvery === 0 ? options.slowPath : '/';
     const t0 = performance.now();
+    const sentAt = Date.now();
     try {
       const res = await pool.request({ path, method: post ? 'POST' : 'GET', body: post ? `message ${sent}` : null, headersTimeout: 30_000, bodyTimeout: 30_000 });
       const body = await res.body.text();
       if (res.statusCode === 200) {
         ok += 1;
-        latencies.push({ at: Date.now(), ms: performance.now() - t0 });
+        latencies.push({ sentAt, ms: performance.now() - t0 });
       } else fail(`status:${res.statusCode}`, `${post ? 'POST' : 'GET'} ${path}: ${body}`);
     } catch (err) {
       const e = err as Error & { code?: string };
