@@ -163,8 +163,9 @@ class Supervisor extends EventEmitter implements Cluster {
     void w.whenReady(this.#opts.readyTimeoutMs).then((outcome) => {
       if (!outcome.ok) {
         this.#log('warn', { event: 'worker_not_ready', pid: w.pid, reason: outcome.reason }, outcome.reason);
-        // Its exit is handled as a crash (backoff, then the crash-loop bound).
-        w.kill();
+        // Its exit is handled as a crash (backoff, then the crash-loop bound). Drained, not
+        // killed: one that listens may already hold connections.
+        void w.drain('cluster:not-ready', this.#opts.drainTimeoutMs);
         return;
       }
       if (replacing !== undefined) this.emit('workerReplaced', { oldPid: replacing, newPid: w.pid });
@@ -226,8 +227,8 @@ class Supervisor extends EventEmitter implements Cluster {
   // ---- reload ---------------------------------------------------------------------------
 
   reload(trigger = 'api'): Promise<ReloadResult> {
-    if (this.#stop) return Promise.resolve(refused(trigger, 'the cluster is stopping'));
-    if (!this.#started) return Promise.resolve(refused(trigger, 'the cluster is not listening yet'));
+    if (this.#stop) return Promise.resolve(this.#refuse(trigger, 'the cluster is stopping'));
+    if (!this.#started) return Promise.resolve(this.#refuse(trigger, 'the cluster is not listening yet'));
     if (this.#reloading === undefined) {
       this.#reloading = this.#runReload(trigger);
       return this.#reloading;
@@ -251,7 +252,7 @@ class Supervisor extends EventEmitter implements Cluster {
     const queued = this.#queued;
     if (queued) {
       this.#queued = undefined;
-      if (this.#stop) queued.resolve(refused(queued.trigger, 'the cluster is stopping'));
+      if (this.#stop) queued.resolve(this.#refuse(queued.trigger, 'the cluster is stopping'));
       else {
         this.#reloading = this.#runReload(queued.trigger);
         queued.resolve(await this.#reloading);
@@ -279,13 +280,11 @@ class Supervisor extends EventEmitter implements Cluster {
       else reason = outcomes.find((o) => !o.ok && 'reason' in o)?.reason;
       for (const [i, w] of batch.entries()) {
         if (reason !== undefined) {
-          // Aborted: a replacement that is not ready served nothing and is killed; one that is
-          // ready may already hold connections and is drained like any other worker.
-          if (outcomes[i]!.ok) void this.#retire(w, 'cluster:reload-aborted');
-          else {
-            failedPids.push(w.pid);
-            w.kill();
-          }
+          // Aborted: every replacement of the batch leaves; one that listens may already hold
+          // connections and is drained like any other worker.
+          // (A worker that never listened is killed by the drain itself: it has nothing to drain.)
+          if (!outcomes[i]!.ok) failedPids.push(w.pid);
+          void this.#retire(w, 'cluster:reload-aborted');
           continue;
         }
         this.#roles.set(w, 'serving');
@@ -317,6 +316,14 @@ class Supervisor extends EventEmitter implements Cluster {
     return result;
   }
 
+  /** A reload that cannot run is still answered, and reported like any other. */
+  #refuse(trigger: string, reason: string): ReloadResult {
+    const result: ReloadResult = { ok: false, reason, trigger, durationMs: 0, replaced: [], failedPids: [] };
+    this.#log('warn', { event: 'reload_refused', trigger, reason }, `reload (${trigger}) refused: ${reason}`);
+    this.emit('reloadComplete', result);
+    return result;
+  }
+
   /** The next old worker still in rotation, if any (one may have crashed meanwhile). */
   #nextOld(old: ManagedWorker[]): ManagedWorker | undefined {
     while (old.length > 0) {
@@ -327,7 +334,8 @@ class Supervisor extends EventEmitter implements Cluster {
   }
 
   #retire(w: ManagedWorker, reason: string): Promise<WorkerDrain> {
-    this.#roles.set(w, 'retiring');
+    // An exited worker is gone from the roles already and must not come back.
+    if (this.#roles.has(w)) this.#roles.set(w, 'retiring');
     this.#log('info', { event: 'worker_drain', pid: w.pid, reason }, `draining worker ${w.pid} (${reason})`);
     return w.drain(reason, this.#opts.drainTimeoutMs).then((drain) => {
       const how = drain.success ? 'drained' : `forced (${drain.forcedBy ?? describeExit(drain.exit)})`;
@@ -381,6 +389,3 @@ class Supervisor extends EventEmitter implements Cluster {
   declare off: <E extends keyof ClusterEvents>(event: E, listener: (...args: ClusterEvents[E]) => void) => this;
 }
 
-function refused(trigger: string, reason: string): ReloadResult {
-  return { ok: false, reason, trigger, durationMs: 0, replaced: [], failedPids: [] };
-}

@@ -93,7 +93,7 @@ export interface ReloadResult {
   readonly trigger: string;
   readonly durationMs: number;
   readonly replaced: readonly Replacement[];
-  /** Replacements started that never became ready (killed; they never served). */
+  /** Replacements started that never became ready (killed if they never listened, else drained). */
   readonly failedPids: readonly number[];
 }
 
@@ -119,6 +119,7 @@ export interface ClusterEvents {
   /** Workers crashed `maxFastCrashes` times in a row: no more replacements. */
   crashLoop: [info: { readonly fastCrashes: number; readonly lastPid: number; readonly code: number | null; readonly signal: string | null; readonly workersLeft: number }];
   reloadStart: [info: { readonly trigger: string; readonly workers: readonly number[] }];
+  /** After each reload, and for each reload request refused (during a stop, before start-up ended). */
   reloadComplete: [result: ReloadResult];
   /** Every worker drained and exited. */
   stopped: [result: StopResult];

@@ -44,6 +44,8 @@ export class ManagedWorker extends EventEmitter<ManagedWorkerEvents> {
   #drain: Promise<WorkerDrain> | undefined;
   #forcedBy: WorkerDrain['forcedBy'];
   #killedByUs = false;
+  /** Killed before it listened: it had nothing to drain, so its end is no forced drain. */
+  #neverServed = false;
   #exit: WorkerExit | undefined;
   readonly #port: number;
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -159,6 +161,7 @@ export class ManagedWorker extends EventEmitter<ManagedWorkerEvents> {
     const selfDraining = this.#state === 'draining';
     this.#state = 'draining';
     if (!this.#listening) {
+      this.#neverServed = true;
       this.kill();
     } else if (this.#mode === 'drainkit') {
       if (!selfDraining) this.#send({ protocol: PROTOCOL, type: 'drain', reason });
@@ -197,7 +200,7 @@ export class ManagedWorker extends EventEmitter<ManagedWorkerEvents> {
     const result = this.#result;
     const forcedBy: WorkerDrain['forcedBy'] = this.#forcedBy
       ?? (result && !result.success ? (result.forcedBy === 'force' ? 'force' : 'worker-timeout') : undefined);
-    const cleanExit = exit.code === 0 && !this.#killedByUs;
+    const cleanExit = this.#neverServed || (exit.code === 0 && !this.#killedByUs);
     const success = forcedBy === undefined && (result ? result.success : cleanExit);
     return {
       pid: this.pid,

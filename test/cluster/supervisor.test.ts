@@ -95,7 +95,10 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     assert.ok(after.has(restarted.newPid as number) && !after.has(victim), `the replacement serves: ${[...after].join(', ')}`);
 
     const status = await signalAndWait(c, 'SIGTERM', 30_000);
-    assert.deepEqual(status, { code: 0, signal: null });
+    const done = c.events.find((e) => e.event === 'drain_complete');
+    assert.deepEqual(status, { code: 0, signal: null }, JSON.stringify(done));
+    // Exactly the two serving workers were drained: no failed replacement lingers in the books.
+    assert.deepEqual(new Set((done?.workers as { pid: number }[]).map((w) => w.pid)), after);
   });
 
   it('reload requests during a reload are coalesced into one more; a second SIGTERM forces the drain and exits 70', { timeout: 40_000 }, async () => {
