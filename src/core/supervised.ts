@@ -11,7 +11,9 @@
  *   handoff is given to another worker); the window that follows, {@link CLUSTER_WINDOW_MS}, is
  *   for the keep-alive connections already open, not for routing;
  * - SIGINT is left to the primary (a Ctrl-C in a terminal reaches the whole process group, and
- *   the primary drains every worker itself); SIGTERM to one worker still drains that worker;
+ *   the primary drains every worker itself); SIGTERM to one worker still drains that worker, a
+ *   second SIGTERM to it forces, but a SIGTERM that finds the primary's drain order under way
+ *   (one signal sent to the whole group) does not;
  * - when the IPC channel closes without a drain order (the primary died), the worker drains
  *   and exits instead of being cut at once, so no worker outlives its primary.
  *
@@ -69,7 +71,7 @@ export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
 
 /** What `createDrainer` does in a supervised worker. */
 export interface SupervisedWorker {
-  /** The options the drainer runs with inside the cluster (zero window, SIGINT left to the primary, exit after the drain). */
+  /** The options the drainer runs with inside the cluster (the cluster's window, SIGINT and SIGTERM handled here, exit after the drain). */
   adjust(options: ResolvedOptions): ResolvedOptions;
   /** Connects a new drainer to the primary. */
   attach(drainer: Drainer, server: DrainableServer): void;
@@ -90,6 +92,9 @@ export function supervisedWorker(): SupervisedWorker | undefined {
 class Supervision implements SupervisedWorker {
   readonly #drainers: Drainer[] = [];
   readonly #results = new Map<Drainer, DrainResult>();
+  /** Options (as adjusted) of the drainers that asked for SIGTERM handling. */
+  readonly #wantsSigterm = new WeakSet<ResolvedOptions>();
+  #sigterms = 0;
   readonly #port = portFromEnv();
   /** The drainer of the server on the cluster's port: its result is the one the primary records. */
   #serving: Drainer | undefined;
@@ -110,15 +115,26 @@ class Supervision implements SupervisedWorker {
     // A Ctrl-C reaches every process of the terminal's group: the primary receives it too and
     // orders the drains (and forces them on a second Ctrl-C), so the worker only acknowledges it.
     process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => {
+      this.#sigterms += 1;
+      for (const d of this.#drainers) {
+        if (!this.#wantsSigterm.has(d.options)) continue;
+        if (d.state === 'active') void d.drain('SIGTERM');
+        // Only this worker's own second SIGTERM forces; the primary forces on its own second signal.
+        else if (this.#sigterms > 1) void d.force('SIGTERM');
+      }
+    });
   }
 
   adjust(options: ResolvedOptions): ResolvedOptions {
-    return Object.freeze({
+    const adjusted: ResolvedOptions = Object.freeze({
       ...options,
       deregister: Object.freeze({ mode: 'fixed', delayMs: CLUSTER_WINDOW_MS }),
-      signals: Object.freeze(options.signals.filter((s) => s !== 'SIGINT')),
+      signals: Object.freeze(options.signals.filter((s) => s !== 'SIGINT' && s !== 'SIGTERM')),
       exitOnDrain: true,
     });
+    if (options.signals.includes('SIGTERM')) this.#wantsSigterm.add(adjusted);
+    return adjusted;
   }
 
   attach(drainer: Drainer, server: DrainableServer): void {

@@ -26,8 +26,9 @@ export interface ClusterProcess {
 }
 
 /** Spawns `node <args>` and resolves at its `listening` line; rejects with its stderr tail if it exits or hangs first. */
-export function spawnCluster(args: readonly string[], timeoutMs = 30_000): Promise<ClusterProcess> {
-  const child = spawn(process.execPath, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnCluster(args: readonly string[], timeoutMs = 30_000, options: { readonly detached?: boolean } = {}): Promise<ClusterProcess> {
+  // detached: a process group of its own, for signals sent to the whole group (a terminal's Ctrl-C).
+  const child = spawn(process.execPath, [...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });
   const closed = track(child);
   const events: Record<string, unknown>[] = [];
   const stderr: string[] = [];

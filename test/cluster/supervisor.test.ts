@@ -143,6 +143,34 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     assert.notEqual(await stuck, 200);
   });
 
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} to the whole process group (${signal === 'SIGINT' ? 'Ctrl-C in a terminal' : 'systemd\'s KillMode=control-group'}): the primary drains every worker, the request in flight completes, exit 0`, { timeout: 30_000 }, async () => {
+      const mode = modeFile('ok');
+      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--log-level', 'warn', APP, mode.file], 30_000, { detached: true });
+      const origin = `http://127.0.0.1:${c.port}`;
+      assert.equal(await get(origin, '/'), 200);
+      const inflight = get(origin, '/work?ms=1500');
+      await new Promise((r) => setTimeout(r, 300));
+      process.kill(-c.pid, signal);
+      const [status, answer] = await Promise.all([c.closed, inflight]);
+      const done = c.events.find((e) => e.event === 'drain_complete');
+      assert.deepEqual(status, { code: 0, signal: null }, JSON.stringify(done));
+      assert.equal(answer, 200, 'the request in flight completed');
+      const workers = done?.workers as { pid: number; success: boolean; mode: string; result?: { reason: string } }[];
+      // With SIGTERM a worker may report its own drain before the primary sees its signal and
+      // start a replacement: one that never served, stopped with the rest (and no failure).
+      assert.ok(c.workers.every((pid) => workers.some((w) => w.pid === pid)), `every worker drained: ${JSON.stringify(workers)}`);
+      assert.ok(workers.every((w) => w.success), JSON.stringify(workers));
+      for (const w of workers.filter((x) => c.workers.includes(x.pid))) {
+        assert.equal(w.mode, 'drainkit');
+        // SIGINT: the workers left it to the primary, which ordered the drains. SIGTERM: each
+        // drained on its own signal or on the primary's order, whichever came first.
+        if (signal === 'SIGINT') assert.equal(w.result?.reason, 'cluster:SIGINT');
+      }
+      await waitGone(c.workers, 10_000);
+    });
+  }
+
   it('the primary killed outright (SIGKILL): its workers finish the request in flight, drain and exit', { timeout: 30_000 }, async () => {
     const mode = modeFile('ok');
     const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--log-level', 'warn', APP, mode.file]);
