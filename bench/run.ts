@@ -3,12 +3,13 @@
  * result as one JSON line on stdout (progress goes to stderr). Each result is also saved to
  * `.tmp/bench/results/<name>.json`, which `bench/report.ts` turns into docs/benchmarks.md.
  *
- *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|rolling ...] [--quick]
+ *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|rolling|cluster-reload ...] [--quick]
  *
  * `--quick` is a smoke run (fewer, shorter rounds); its results are saved apart and not reported.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clusterReload } from './cluster-reload.js';
 import { exitLatency } from './exit-latency.js';
 import { idleClose } from './idle-close.js';
 import { ROOT } from './lib/children.js';
@@ -18,7 +19,7 @@ import { memory } from './memory.js';
 import { rolling } from './rolling.js';
 import { throughput } from './throughput.js';
 
-const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, rolling];
+const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, rolling, clusterReload];
 
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');

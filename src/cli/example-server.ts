@@ -16,6 +16,9 @@ import { createDrainer } from '../core/drainer.js';
 import type { DeregisterOptions, DrainResult, Logger } from '../core/types.js';
 import { exampleHandler } from '../example/app.js';
 import { persistentRoutes, type PersistentRoutesOptions } from '../example/persistent-routes.js';
+import { CLUSTER_DEFAULTS } from '../cluster/options.js';
+import { resolvePort } from '../cluster/port.js';
+import { CLI_SCRIPT, exampleWorkerArgs, runCluster } from './cluster.js';
 import { drainSummary, listeningBanner, prettyLogger } from './example-console.js';
 import { jsonLogger } from './json-log.js';
 
@@ -112,4 +115,31 @@ function redactPassword(url: string): string {
   } catch {
     return '(the given --database-url)';
   }
+}
+
+/**
+ * `example-server --workers <n>`: the same server as n workers under the cluster supervisor, on
+ * one port; each worker runs this command line without `--workers`. Resolves with the exit code.
+ */
+export async function runExampleCluster(config: {
+  readonly workers: number;
+  readonly port: number;
+  readonly host: string;
+  readonly drainTimeoutMs: number;
+  readonly logLevel: ExampleServerConfig['logLevel'];
+}): Promise<number> {
+  const port = await resolvePort(config.host, config.port);
+  const at = process.argv.indexOf('example-server');
+  return runCluster({
+    script: CLI_SCRIPT,
+    args: exampleWorkerArgs(process.argv.slice(at), port),
+    workers: config.workers,
+    port,
+    host: config.host,
+    maxSurge: CLUSTER_DEFAULTS.maxSurge,
+    readyTimeoutMs: CLUSTER_DEFAULTS.readyTimeoutMs,
+    // Each worker's own --drain-timeout-ms bounds its drain; the primary forces only past it.
+    drainTimeoutMs: config.drainTimeoutMs + 5_000,
+    logLevel: config.logLevel,
+  });
 }

@@ -8,7 +8,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
-import { runExampleServer, type LogFormat } from './example-server.js';
+import { addClusterCommand } from './cluster.js';
+import { runExampleCluster, runExampleServer, type LogFormat } from './example-server.js';
 import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { addRegistryCommands, openRegistry } from './registry-commands.js';
 import { runRegistryHost } from './registry-host.js';
@@ -40,6 +41,7 @@ interface ExampleFlags {
   wsCloseTimeoutMs?: number;
   sseIntervalMs?: number;
   sseReconnectMs?: number;
+  workers?: number;
 }
 
 function deregisterFrom(flags: ExampleFlags): DeregisterOptions {
@@ -76,7 +78,9 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print drainkit\'s version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('afterAll', `\n${EXIT_CODES_HELP}`);
+    .addHelpText('afterAll', `\n${EXIT_CODES_HELP}`)
+    // `drainkit cluster <script> [args…]` passes the script's own flags through untouched.
+    .enablePositionalOptions();
 
   program
     .command('example-server')
@@ -103,12 +107,19 @@ export function buildProgram(): Command {
     .option('--ws-close-timeout-ms <n>', '/ws: wait this long for the client\'s close frame, then terminate (default 5000)', integer(0, 600_000))
     .option('--sse-interval-ms <n>', '/sse: interval between events (default 1000)', integer(10, 3_600_000))
     .option('--sse-reconnect-ms <n>', '/sse: retry hint sent to clients on drain (default 1000)', integer(0, 3_600_000))
+    .option('--workers <n>', 'run as n workers on one port under the cluster supervisor (SIGHUP reloads them)', integer(1, 256))
     .action(async (flags: ExampleFlags) => {
       if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || flags.label !== undefined)) {
         throw new InvalidArgumentError('--label, --heartbeat-ms and --liveness-write-ms apply with --database-url only.');
       }
       if (flags.livenessWriteMs !== undefined && flags.livenessWriteMs < (flags.heartbeatMs ?? 1_000)) {
         throw new InvalidArgumentError(`--liveness-write-ms (${flags.livenessWriteMs}) must not be below the heartbeat tick (--heartbeat-ms, ${flags.heartbeatMs ?? 1_000}).`);
+      }
+      if (flags.workers !== undefined) {
+        if (flags.databaseUrl !== undefined) throw new InvalidArgumentError('--workers cannot be combined with --database-url yet.');
+        deregisterFrom(flags); // bad window flags are a usage error here, not a crash loop of workers
+        process.exitCode = await runExampleCluster({ workers: flags.workers, port: flags.port, host: flags.host, drainTimeoutMs: flags.drainTimeoutMs, logLevel: flags.logLevel });
+        return;
       }
       if (flags.databaseUrl !== undefined) {
         // The reporter retries a registry it cannot reach in the background, which is right for a
@@ -146,6 +157,7 @@ export function buildProgram(): Command {
     .action(async (flags: { dataDir: string; host: string; port: number }) => {
       await runRegistryHost({ dataDir: flags.dataDir, host: flags.host, port: flags.port });
     });
+  addClusterCommand(program);
   addRegistryCommands(program);
   checkRequiredOptionsLast(program);
   return program;

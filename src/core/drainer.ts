@@ -21,6 +21,7 @@ import { Persistent } from './persistent.js';
 import { DrainSequence, type SequenceEnd } from './sequence.js';
 import { applyKeepAlive, attachTracker } from './server-wiring.js';
 import { installSignalHandlers, warnAboutSignals, type SignalHandlers } from './signals.js';
+import { supervisedWorker } from './supervised.js';
 import { Tracker } from './tracker.js';
 import {
   EXIT_CODE_DRAINED,
@@ -64,11 +65,16 @@ export function createDrainer(server: DrainableServer, options?: DrainerOptions)
   if (attached.has(server)) {
     throw new DrainkitError('ERR_DRAINKIT_ALREADY_ATTACHED', 'drainkit: this server already has a drainer; call detach() on it first');
   }
+  // Inside `drainkit cluster` the primary is the balancer: it takes the worker out of rotation
+  // at once and sends drain orders over IPC (a short keep-alive wind-down replaces the window).
+  const supervisor = supervisedWorker();
   const resolved = resolveOptions(options);
   attached.add(server);
   try {
     // The constructor undoes its own wiring when it throws.
-    return new ServerDrainer(server, resolved);
+    const drainer = new ServerDrainer(server, supervisor ? supervisor.adjust(resolved) : resolved);
+    supervisor?.attach(drainer, server);
+    return drainer;
   } catch (err) {
     attached.delete(server);
     throw err;

@@ -89,7 +89,7 @@ class InstanceReporter implements Reporter {
       store: () => this.#getStore(),
       registration: () => this.#queue.registration,
       accepting: () => this.#drainer.state === 'active' && this.#stopped === undefined,
-      drain: (reason) => void this.#drainer.drain(`remote: ${reason}`),
+      drain: (reason) => void this.#drainer.drain(`remote: ${reason}`, { exit: 'as-signal' }),
       queryTimeoutMs: options.queryTimeoutMs,
       logger: options.logger,
     });

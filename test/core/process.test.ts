@@ -127,7 +127,7 @@ describe('example server process', { timeout: 120_000 }, () => {
 
   it('Ctrl-C in a terminal skips the window; SIGINT without a terminal does not', async () => {
     // `script` runs the server on a pseudo-terminal, as a developer's shell would.
-    const cmd = `${process.execPath} ${MAIN} example-server --port 0 --log-level silent --deregister-mode fixed --deregister-delay-ms 60000`;
+    const cmd = `${process.execPath} ${MAIN} example-server --port 0 --log-format json --log-level silent --deregister-mode fixed --deregister-delay-ms 60000`;
     const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     started.push({ child, closed: closed.then((code) => ({ code, signal: null })) } as unknown as ServerProcess);
