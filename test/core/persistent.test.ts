@@ -17,7 +17,7 @@ describe('persistent connections', () => {
   it('spreads go-away over the span in the order the random draws give', async () => {
     const released: number[] = [];
     let began = 0;
-    const set = new Persistent({ adopt: () => true, onRelease: () => released.push(1), onShutdownBegin: () => (began += 1), draining: true });
+    const set = new Persistent({ adopt: () => 'adopted', onRelease: () => released.push(1), onShutdownBegin: () => (began += 1), draining: true });
     const log: string[] = [];
     const draws = [0.9, 0, 0.5];
     set.add(conn(log, 'a'));
