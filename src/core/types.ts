@@ -187,7 +187,10 @@ export interface DrainResult {
   readonly requestsRemaining: number;
   /** Persistent connections still open when the drain was forced. */
   readonly persistentRemaining: number;
-  /** Sockets and HTTP/2 sessions destroyed because the drain was forced. */
+  /**
+   * Client connections destroyed because the drain was forced, each counted once by its TCP
+   * socket (an HTTP/2 session, or a TLS socket, and the socket under it are one connection).
+   */
   readonly connectionsForced: number;
   /**
    * Connections taken over through the server's `'upgrade'` or `'connect'` event by something
@@ -311,7 +314,10 @@ export interface Drainer {
   readonly inflight: number;
   /** Open persistent connections (WebSocket, SSE, long-poll). */
   readonly persistent: PersistentSet;
-  /** Open client connections (sockets and HTTP/2 sessions). */
+  /**
+   * Open client connections: accepted TCP sockets, one per connection whatever it carries
+   * (HTTP/1.1, an HTTP/2 session, a TLS handshake in progress, an upgraded protocol).
+   */
   readonly connections: number;
   /** Frozen, validated options with every default filled in. */
   readonly options: ResolvedOptions;
