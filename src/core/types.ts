@@ -299,7 +299,10 @@ export interface PersistentSet {
   add(connection: PersistentConnection): PersistentRelease;
   /**
    * Move a request that became long-lived (SSE stream, parked long-poll) from the in-flight
-   * count to the persistent set. It is released when its response closes.
+   * count to the persistent set. It is released when its response closes; if that happens
+   * during a drain, its connection is closed too (so the client reconnects elsewhere, not on
+   * the same socket). A request read from a connection already closed for writing is not
+   * counted: it can never be answered, and ends with its socket.
    */
   adopt(res: http.ServerResponse | http2.Http2ServerResponse, connection: PersistentConnection): PersistentRelease;
   /** True once persistent connections have been told to go away (new ones should be refused or redirected). */
