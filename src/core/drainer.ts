@@ -111,6 +111,8 @@ class ServerDrainer extends EventEmitter implements Drainer {
         lingerMs: options.lingerMs,
         onActivity: () => this.#sequence.noteActivity(),
         onRelease: () => this.#sequence.released(),
+        onNodeAssumptionBroken: (r) =>
+          this.#log.write('warn', { event: 'drain_node_assumption', assumption: r.assumption, nodeVersion: r.nodeVersion }, r.message),
       },
       health ? [health.readinessPath, health.livenessPath] : [],
     );
@@ -187,7 +189,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
   }
 
   get connections(): number {
-    return this.#tracker.sockets.size;
+    return this.#tracker.connections;
   }
 
   get healthAddress(): { host: string; port: number } | undefined {

@@ -5,24 +5,44 @@
  */
 import { terminalLogger } from './terminal-logger.js';
 import { DrainkitError, describeValue } from './errors.js';
-import type { DeregisterOptions, DrainerOptions, DrainerPlugin, HandledSignal, Logger, ResolvedOptions } from './types.js';
+import type { DrainerOptions, DrainerPlugin, HandledSignal, Logger, ResolvedDeregisterOptions, ResolvedOptions } from './types.js';
 
-const ADAPTIVE_DEFAULT: Extract<DeregisterOptions, { mode: 'adaptive' }> = Object.freeze({ mode: 'adaptive', minMs: 0, maxMs: 5_000, quietMs: 500 });
+type AdaptiveWindow = Extract<ResolvedDeregisterOptions, { mode: 'adaptive' }>;
+/** The adaptive window's defaults; a partial `{ mode: 'adaptive', … }` is completed from these. */
+const ADAPTIVE_DEFAULT: AdaptiveWindow = Object.freeze({ mode: 'adaptive', minMs: 0, maxMs: 5_000, quietMs: 500 });
 const DEFAULT_SIGNALS: readonly HandledSignal[] = Object.freeze(['SIGTERM', 'SIGINT']);
 
-/** Defaults, each in one place. */
+/**
+ * The default of every {@link DrainerOptions} field that has one, each defined here only. Options
+ * without an entry default to nothing (`health.port`), to `[]` (`plugins`), or depend on the
+ * process or another option (`logger`: plain lines on stderr when it is a terminal, else nothing;
+ * `exitOnDrain`: true exactly when signals are handled). A fixed deregistration
+ * window has no default length: `{ mode: 'fixed' }` needs its `delayMs`.
+ */
 export const DEFAULTS = Object.freeze({
+  /** `drainTimeoutMs`: 30 s for in-flight work after the window. */
   drainTimeoutMs: 30_000,
+  /** `deregister`: adaptive, at most 5 s; a partial adaptive object is completed from this. */
   deregister: ADAPTIVE_DEFAULT,
+  /** `health.readinessPath`. */
   readinessPath: '/readyz',
+  /** `health.livenessPath`. */
   livenessPath: '/healthz',
+  /** `signals`. */
   signals: DEFAULT_SIGNALS,
+  /** `interactiveSigintSkipsWindow`. */
   interactiveSigintSkipsWindow: true,
+  /** `exitGraceMs`. */
   exitGraceMs: 1_000,
+  /** `keepAliveTimeoutMs`: above the AWS ALB's 60 s idle timeout. */
   keepAliveTimeoutMs: 65_000,
+  /** `lingerMs`. */
   lingerMs: 2_000,
+  /** `persistentShutdown`. */
   persistentShutdown: 'window-end',
+  /** `persistentSpreadMs`. */
   persistentSpreadMs: 1_000,
+  /** `hookTimeoutMs`: the bound of each shutdown hook without a `timeoutMs` of its own. */
   hookTimeoutMs: 5_000,
   hints: true,
   signalWarnings: true,
@@ -79,15 +99,20 @@ function pathOption(name: string, value: unknown, fallback: string): string {
 
 const HOUR = 3_600_000;
 
-function resolveDeregister(value: unknown): DeregisterOptions {
+function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
   if (value === undefined) return DEFAULTS.deregister;
   if (typeof value !== 'object' || value === null) {
-    throw invalid('deregister', value, "{ mode: 'fixed', delayMs } or { mode: 'adaptive', minMs, maxMs, quietMs, probeFailureThreshold? }");
+    throw invalid('deregister', value, "{ mode: 'fixed', delayMs } or { mode: 'adaptive', minMs?, maxMs?, quietMs?, probeFailureThreshold? }");
   }
   const v = value as Record<string, unknown>;
   if (v.mode === 'fixed') {
     rejectUnknownKeys('deregister', v, ['mode', 'delayMs']);
-    return Object.freeze({ mode: 'fixed', delayMs: integerOption('deregister.delayMs', v.delayMs, 0, HOUR, 5_000) });
+    // No default: a fixed window's length is the balancer's reaction time, which only the
+    // deployment knows; silently waiting some other length is worse than refusing.
+    if (v.delayMs === undefined) {
+      throw invalid('deregister.delayMs', v.delayMs, `an integer from 0 to ${HOUR}, required with mode "fixed" (or use { mode: 'adaptive' }, whose fields all have defaults)`);
+    }
+    return Object.freeze({ mode: 'fixed', delayMs: integerOption('deregister.delayMs', v.delayMs, 0, HOUR, 0) });
   }
   if (v.mode === 'adaptive') {
     rejectUnknownKeys('deregister', v, ['mode', 'minMs', 'maxMs', 'quietMs', 'probeFailureThreshold']);
@@ -101,7 +126,7 @@ function resolveDeregister(value: unknown): DeregisterOptions {
     const threshold = v.probeFailureThreshold === undefined
       ? undefined
       : integerOption('deregister.probeFailureThreshold', v.probeFailureThreshold, 1, 100, 1);
-    return Object.freeze({ mode: 'adaptive', minMs, maxMs, quietMs, probeFailureThreshold: threshold });
+    return Object.freeze({ mode: 'adaptive', minMs, maxMs, quietMs, ...(threshold !== undefined && { probeFailureThreshold: threshold }) });
   }
   throw invalid('deregister.mode', v.mode, '"fixed" or "adaptive"');
 }

@@ -9,8 +9,11 @@ import type * as http2 from 'node:http2';
 import type { PersistentConnection, PersistentRelease, PersistentSet, PersistentTally } from './types.js';
 
 export interface PersistentHost {
-  /** Stop counting the response as in flight; false if it was not tracked. */
-  adopt(res: http.ServerResponse | http2.Http2ServerResponse): boolean;
+  /**
+   * Stop counting the response as in flight. `'connection-closed'`: the response belongs to a
+   * connection already closed for writing, so it is not counted as persistent either.
+   */
+  adopt(res: http.ServerResponse | http2.Http2ServerResponse): 'adopted' | 'untracked' | 'connection-closed';
   /** A persistent connection went away while draining. */
   onRelease(): void;
   /** The shutdown began (the flag is already set). */
@@ -55,7 +58,10 @@ export class Persistent implements PersistentSet {
   }
 
   adopt(res: http.ServerResponse | http2.Http2ServerResponse, connection: PersistentConnection): PersistentRelease {
-    this.#host.adopt(res);
+    // A request read after our half-close (the client reconnecting on the socket it was just
+    // told to leave) can never be answered: counting it would hold the drain for nothing, and
+    // telling it to go away would write to a closed connection. It ends with its socket.
+    if (this.#host.adopt(res) === 'connection-closed') return () => undefined;
     const release = this.add(connection);
     // An explicit release (with its outcome) wins; the response's close is the backstop.
     res.once('close', () => release());

@@ -41,7 +41,37 @@ export interface TrackerHost {
   onActivity(req: http.IncomingMessage | http2.Http2ServerRequest): void;
   /** Something the drain waits for went away. */
   onRelease(): void;
+  /**
+   * Called at most once per tracker when a behaviour of Node's that the tracker relies on was
+   * not found at run time (see {@link NodeAssumption}): the drain still runs, but the guarantee
+   * named in the report may not hold. Route it to a logger as a warning.
+   */
+  onNodeAssumptionBroken?(report: NodeAssumptionReport): void;
 }
+
+/**
+ * Behaviours of Node's internals the tracker depends on, each checked where it is used:
+ * - `'destroy-on-finish'`: after a `Connection: close` response, Node ends the socket with
+ *   `socket.destroySoon()`, which registers `socket.destroy` as a `'finish'` listener. The
+ *   tracker removes that listener to keep the half-close open until the client's FIN.
+ */
+export type NodeAssumption = 'destroy-on-finish';
+
+export interface NodeAssumptionReport {
+  readonly assumption: NodeAssumption;
+  /** What was expected and not found, and what it costs. */
+  readonly message: string;
+  /** The running Node version (`process.version`). */
+  readonly nodeVersion: string;
+}
+
+/**
+ * What {@link Tracker.adopt} did: `'adopted'` (it was in flight and is not any more),
+ * `'untracked'` (it was not in flight: not seen by this tracker, or adopted already), or
+ * `'connection-closed'` (a request on a connection already closed for writing: it cannot be
+ * answered, so it should not be counted anywhere).
+ */
+export type AdoptOutcome = 'adopted' | 'untracked' | 'connection-closed';
 
 const MAX_STREAM_ID = 2 ** 31 - 1;
 /** Bound on the PING round trip between the two GOAWAY frames (RFC 9113 §6.8). */
@@ -60,6 +90,11 @@ export class Tracker {
   readonly tlsSockets = new Set<Socket>();
   /** In-flight HTTP/1 responses. */
   readonly requests = new Set<http.ServerResponse>();
+  /**
+   * HTTP/1 responses moved to the persistent set (SSE streams, parked long-polls) and still
+   * open: not in flight, but their connection must still close once they end during a drain.
+   */
+  readonly adoptedResponses = new Set<http.ServerResponse>();
   /** In-flight HTTP/2 streams. */
   readonly streams = new Set<http2.ServerHttp2Stream>();
   readonly sessions = new Set<http2.ServerHttp2Session>();
@@ -81,6 +116,7 @@ export class Tracker {
 
   readonly #host: TrackerHost;
   readonly #healthPaths: readonly string[];
+  readonly #reported = new Set<NodeAssumption>();
 
   constructor(host: TrackerHost, healthPaths: readonly string[]) {
     this.#host = host;
@@ -89,6 +125,14 @@ export class Tracker {
 
   get inflight(): number {
     return this.requests.size + this.streams.size;
+  }
+
+  /**
+   * Open client connections: accepted TCP sockets, one per connection whatever it carries
+   * (HTTP/1, one HTTP/2 session, a TLS handshake in progress, an upgraded protocol).
+   */
+  get connections(): number {
+    return this.sockets.size;
   }
 
   // ---- listeners attached to the server -------------------------------------------------
@@ -140,6 +184,11 @@ export class Tracker {
     }
     const r = res as TrackedResponse;
     const socket = (req as http.IncomingMessage).socket as TrackedSocket;
+    // A request read from a connection whose write side is already closed (our half-close after
+    // `Connection: close`, or after a go-away) can never be answered (RFC 9112 §9.6: no further
+    // requests are processed on it). Node still parses it and emits it; it is not counted, so it
+    // cannot hold the drain, and the client retries it on a new connection.
+    if (socket.writableEnded) return;
     const active = socket[kActive];
     if (active === undefined && !this.sockets.has(socket)) {
       // The first request on a TLS socket (the raw socket under it is in `sockets`).
@@ -164,11 +213,18 @@ export class Tracker {
   #responseClosed(res: TrackedResponse): void {
     const socket = res.req.socket as TrackedSocket | null;
     if (socket) socket[kActive] = (socket[kActive] ?? 1) - 1;
-    if (res[kAdopted]) return; // counted as persistent, released by its own path
+    if (res[kAdopted]) {
+      // Counted as persistent and released by its own path; but a stream or poll that ends
+      // during the drain (told to go away, or on its own) must not leave its connection open
+      // for the client to reconnect on, to this instance again.
+      this.adoptedResponses.delete(res);
+      if (this.draining && socket) this.#afterResponse(socket, res.writableFinished, true);
+      return;
+    }
     this.requests.delete(res);
     if (!this.draining) return;
     this.#countCompleted(res[kStart]);
-    if (socket) this.#afterResponse(socket, res.writableFinished);
+    if (socket) this.#afterResponse(socket, res.writableFinished, false);
     this.#host.onRelease();
   }
 
@@ -202,6 +258,7 @@ export class Tracker {
   startDrain(): void {
     this.draining = true;
     for (const res of this.requests) markConnectionClose(res);
+    for (const res of this.adoptedResponses) markConnectionClose(res);
     for (const session of this.sessions) {
       if (sessionHasStreams(session)) this.goAway(session);
     }
@@ -258,21 +315,15 @@ export class Tracker {
     }
   }
 
-  /** Destroys everything that remains; returns how many sockets and sessions it destroyed. */
+  /**
+   * Destroys everything that remains; returns how many connections it destroyed, each counted
+   * once by its TCP socket (an HTTP/2 session and the TLS socket under it are not counted again).
+   */
   destroyAll(): number {
     let destroyed = 0;
-    for (const session of this.sessions) {
-      if (!session.destroyed) {
-        destroyed += 1;
-        session.destroy();
-      }
-    }
-    for (const socket of this.sockets) {
-      if (!socket.destroyed) {
-        destroyed += 1;
-        socket.destroy();
-      }
-    }
+    for (const socket of this.sockets) if (!socket.destroyed) destroyed += 1;
+    for (const session of this.sessions) if (!session.destroyed) session.destroy();
+    for (const socket of this.sockets) socket.destroy();
     for (const socket of this.tlsSockets) socket.destroy();
     this.requests.clear();
     this.streams.clear();
@@ -280,16 +331,25 @@ export class Tracker {
     return destroyed;
   }
 
-  /** Stop counting a long-lived response as in flight. Returns false if it is not tracked. */
-  adopt(res: AnyResponse): boolean {
+  /**
+   * Stop counting a long-lived response as in flight. Says whether it was tracked, and whether
+   * its connection can still carry it: `'connection-closed'` for a request read from a
+   * connection whose write side is already closed (see onRequest), which nothing will reach.
+   */
+  adopt(res: AnyResponse): AdoptOutcome {
     if ('stream' in res && res.stream) {
       const stream = res.stream as TrackedStream;
       stream[kAdopted] = true;
-      return this.streams.delete(stream);
+      return this.streams.delete(stream) ? 'adopted' : 'untracked';
     }
     const r = res as TrackedResponse;
     r[kAdopted] = true;
-    return this.requests.delete(r);
+    if (this.requests.delete(r)) {
+      if (!r.writableEnded) this.adoptedResponses.add(r);
+      return 'adopted';
+    }
+    const socket = r.req?.socket;
+    return socket && (socket.writableEnded || socket.destroyed) ? 'connection-closed' : 'untracked';
   }
 
   // ---- internals ------------------------------------------------------------------------
@@ -309,25 +369,62 @@ export class Tracker {
   }
 
   /**
-   * After a response during the drain. If Node ended the socket because the response carried
-   * `Connection: close`, it would destroy it as soon as our FIN is queued (net.Socket#destroySoon).
-   * Destroying a socket with unread bytes in its receive buffer makes the kernel send RST, and an
-   * RST can discard the tail of the response in the client's buffers (RFC 9112 §9.6). So we keep
-   * the half-close and linger for the client's FIN, bounded by `lingerMs` and the drain deadline.
+   * After a response during the drain, its connection is closed gracefully: a FIN once the
+   * response is out, then linger for the client's FIN (bounded by `lingerMs` and the drain
+   * deadline) before the socket is destroyed. Destroying a socket with unread bytes in its
+   * receive buffer, or one the client's next request is already on its way to, makes the
+   * kernel send RST, and an RST can discard the tail of the response in the client's buffers
+   * (RFC 9112 §9.6).
+   *
+   * - The response carried `Connection: close`: Node ended the socket already, and would
+   *   destroy it as soon as our FIN is queued (see {@link NodeAssumption}); keep the half-close.
+   * - It went out keep-alive (its headers left before the drain began), and either the
+   *   listener is closed (nothing new should arrive on an idle socket) or `closeConnection` is
+   *   set (an adopted stream or poll ended: its client would reconnect on the same socket):
+   *   end the socket ourselves, unless another request on it is still being answered (that one
+   *   carries `Connection: close` and closes the connection after it).
    */
-  #afterResponse(socket: TrackedSocket, finished: boolean): void {
-    if (socket.destroyed) return;
+  #afterResponse(socket: TrackedSocket, finished: boolean, closeConnection: boolean): void {
+    if (socket.destroyed || this.lingering.has(socket)) return;
     if (socket.writableEnded) {
-      if (!finished || this.lingering.has(socket)) return;
-      // destroySoon registered `once('finish', destroy)`; remove it to keep the half-close.
-      // eslint-disable-next-line @typescript-eslint/unbound-method -- identity of Node's own listener
-      socket.removeListener('finish', socket.destroy);
+      if (!finished) return;
+      this.#keepHalfClose(socket);
       this.#linger(socket);
       return;
     }
-    // The response went out keep-alive (its headers left before the drain began). Once the
-    // listener is closed nothing new should arrive on an idle socket: close it.
-    if (this.listenerClosed && (socket[kActive] ?? 0) === 0) socket.destroy();
+    if ((closeConnection || this.listenerClosed) && (socket[kActive] ?? 0) === 0) {
+      socket.end();
+      this.#linger(socket);
+    }
+  }
+
+  /**
+   * Node's `destroySoon()` registered `once('finish', socket.destroy)`; removing it keeps the
+   * half-close. If it is not there while the FIN is still queued, Node now closes such sockets
+   * some other way, which may destroy them before the client has read the response: said once.
+   */
+  #keepHalfClose(socket: Socket): void {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- identity of Node's own listener
+    const destroy = socket.destroy;
+    if (socket.listeners('finish').includes(destroy)) {
+      socket.removeListener('finish', destroy);
+    } else if (!socket.writableFinished) {
+      this.#reportAssumption(
+        'destroy-on-finish',
+        "after a 'Connection: close' response Node did not register socket.destroy on 'finish' (destroySoon); " +
+          "drainkit cannot keep the half-close, and a client's pipelined bytes may turn the close into a reset that loses the response tail",
+      );
+    }
+  }
+
+  #reportAssumption(assumption: NodeAssumption, message: string): void {
+    if (this.#reported.has(assumption)) return;
+    this.#reported.add(assumption);
+    try {
+      this.#host.onNodeAssumptionBroken?.({ assumption, message, nodeVersion: process.version });
+    } catch {
+      // A reporting callback must not break the request path.
+    }
   }
 
   #linger(socket: Socket): void {

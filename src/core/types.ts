@@ -36,11 +36,20 @@ export type WindowEnd =
   /** The window was skipped: Ctrl-C in a terminal, a zero-length window, or a forced drain. */
   | 'skipped';
 
-/** The deregistration window: how long the server keeps serving after readiness turns 503. */
+/**
+ * The deregistration window, as given in {@link DrainerOptions.deregister}: how long the server
+ * keeps serving after readiness turns 503. An adaptive window may be partial (the fields left
+ * out take the defaults in `DEFAULTS.deregister`); a fixed one must say how long it is.
+ */
 export type DeregisterOptions =
   | {
       /** Wait exactly `delayMs` (a classic preStop-style sleep, but inside the process). */
       readonly mode: 'fixed';
+      /**
+       * The window's length. Required, no default: it is the balancer's reaction time (probe
+       * interval × failure threshold, or endpoint propagation), which only the deployment knows.
+       * Range 0 … 3 600 000; 0 skips the window.
+       */
       readonly delayMs: number;
     }
   | {
@@ -49,16 +58,36 @@ export type DeregisterOptions =
        * arrived for `quietMs`, never before `minMs` and never after `maxMs`.
        */
       readonly mode: 'adaptive';
-      readonly minMs: number;
-      readonly maxMs: number;
-      readonly quietMs: number;
+      /** The window never ends before this. Default 0. Range 0 … `maxMs`. */
+      readonly minMs?: number | undefined;
+      /** The window ends at this at the latest, confirmed or not. Default 5000. Range 0 … 3 600 000. */
+      readonly maxMs?: number | undefined;
+      /**
+       * After the confirmation, how long no request may arrive before the window ends (a request
+       * dispatched just before the balancer flipped may still be on the wire). Default 500.
+       * Range 0 … 60 000.
+       */
+      readonly quietMs?: number | undefined;
       /**
        * The balancer's failure threshold (HAProxy `fall`, Kubernetes `failureThreshold`): after
        * this many readiness probes answered 503 the balancer has marked the instance down.
-       * Leave undefined when several balancers probe the same instance or the threshold is
-       * unknown; HAProxy's `http-check send-state` header is then the only confirmation.
+       * Default: none. Leave it out when several balancers probe the same instance or the
+       * threshold is unknown; HAProxy's `http-check send-state` header is then the only
+       * confirmation. Range 1 … 100.
        */
       readonly probeFailureThreshold?: number | undefined;
+    };
+
+/** {@link DeregisterOptions} with every default applied, as in `drainer.options.deregister`. */
+export type ResolvedDeregisterOptions =
+  | { readonly mode: 'fixed'; readonly delayMs: number }
+  | {
+      readonly mode: 'adaptive';
+      readonly minMs: number;
+      readonly maxMs: number;
+      readonly quietMs: number;
+      /** Absent when not given: only the balancer's state header confirms the window then. */
+      readonly probeFailureThreshold?: number;
     };
 
 /** A pino-shaped logger: `info(obj, msg)`; pino, and anything with the same three methods. */
@@ -71,18 +100,23 @@ export interface Logger {
 
 export type HandledSignal = 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR2';
 
-/** Options of {@link createDrainer}. Every field is optional; defaults are documented per field. */
+/**
+ * Options of {@link createDrainer}. Every field is optional (`undefined` means the default);
+ * defaults are documented per field and exported as `DEFAULTS`.
+ */
 export interface DrainerOptions {
   /**
    * How long in-flight requests and persistent connections may take once the deregistration
    * window has ended, before what remains is destroyed. Default 30 000 ms. Range 0 … 3 600 000.
    */
-  readonly drainTimeoutMs?: number;
+  readonly drainTimeoutMs?: number | undefined;
   /**
-   * The deregistration window. Default `{ mode: 'adaptive', minMs: 0, maxMs: 5000, quietMs: 500 }`:
-   * at most 5 s, ended early by HAProxy's `send-state` header.
+   * The deregistration window. Default `{ mode: 'adaptive', minMs: 0, maxMs: 5000, quietMs: 500 }`
+   * (`DEFAULTS.deregister`): at most 5 s, ended early by HAProxy's `send-state` header (or by
+   * `probeFailureThreshold` probes answered 503). An adaptive object may be partial, e.g.
+   * `{ mode: 'adaptive', maxMs: 3000 }`; `{ mode: 'fixed', delayMs }` needs its `delayMs`.
    */
-  readonly deregister?: DeregisterOptions;
+  readonly deregister?: DeregisterOptions | undefined;
   /**
    * Health endpoints. `readinessPath` (default `/readyz`) and `livenessPath` (default `/healthz`)
    * are answered by {@link Drainer.handleHealth}; with `port` set, drainkit also runs a small
@@ -90,7 +124,7 @@ export interface DrainerOptions {
    * `false` disables the paths (the {@link Drainer.readiness} and {@link Drainer.liveness}
    * listeners still work).
    */
-  readonly health?: HealthOptions | false;
+  readonly health?: HealthOptions | false | undefined;
   /**
    * Signals that start a drain; a second one during a drain forces it (during the cleanup phase:
    * aborts the running shutdown hook and skips the rest). The handlers are removed once the drain
@@ -98,12 +132,12 @@ export interface DrainerOptions {
    * again. Default `['SIGTERM', 'SIGINT']`. `false` installs no signal handler (for embedding and
    * tests).
    */
-  readonly signals?: readonly HandledSignal[] | false;
+  readonly signals?: readonly HandledSignal[] | false | undefined;
   /**
    * Ctrl-C in a terminal (SIGINT while stdin is a TTY) skips the deregistration window: no
    * balancer is watching a developer's laptop. Default true.
    */
-  readonly interactiveSigintSkipsWindow?: boolean;
+  readonly interactiveSigintSkipsWindow?: boolean | undefined;
   /**
    * After a drain that a signal started (or one started with `drain(reason, { exit: 'as-signal' })`,
    * as a fleet's remote drain request is), end the process: exit code 0 when the drain completed,
@@ -116,29 +150,29 @@ export interface DrainerOptions {
    * process, whatever this says, unless asked with `drain(reason, { exit: true })`.
    * Default: true when signals are handled, false otherwise.
    */
-  readonly exitOnDrain?: boolean;
+  readonly exitOnDrain?: boolean | undefined;
   /** See `exitOnDrain`. Default 1000 ms. Range 0 … 60 000. */
-  readonly exitGraceMs?: number;
+  readonly exitGraceMs?: number | undefined;
   /**
    * The server's `keepAliveTimeout`, kept above the balancer's idle timeout so that the server
    * never closes a pooled connection first (which causes steady 502s). Default 65 000 ms (above
    * the AWS ALB's 60 s). `headersTimeout` is raised to stay above it. `null` leaves the server's
    * own settings untouched. Range 1 000 … 3 600 000.
    */
-  readonly keepAliveTimeoutMs?: number | null;
+  readonly keepAliveTimeoutMs?: number | null | undefined;
   /**
    * After the last response on a connection that is closing, how long to wait for the client's
    * FIN after our own half-close before the socket is destroyed. Default 2000 ms; always bounded
    * by the drain deadline. Range 0 … 60 000.
    */
-  readonly lingerMs?: number;
+  readonly lingerMs?: number | undefined;
   /** When persistent connections are told to go away. Default `'window-end'`. */
-  readonly persistentShutdown?: 'window-end' | 'drain-start';
+  readonly persistentShutdown?: 'window-end' | 'drain-start' | undefined;
   /**
    * Persistent connections are told to go away spread evenly at random over this span, so the
    * survivors do not take every reconnect in the same instant. Default 1000 ms. Range 0 … 60 000.
    */
-  readonly persistentSpreadMs?: number;
+  readonly persistentSpreadMs?: number | undefined;
   /** Default bound of each shutdown hook. Default 5000 ms. Range 0 … 600 000. */
   readonly hookTimeoutMs?: number | undefined;
   /**
@@ -166,12 +200,14 @@ export interface DrainerOptions {
 }
 
 export interface HealthOptions {
-  readonly readinessPath?: string;
-  readonly livenessPath?: string;
-  /** Run a dedicated health server on this port (0 picks one) that answers both paths. */
-  readonly port?: number;
+  /** Answered 200 while active, 503 from the first instant of a drain. Default `'/readyz'`. */
+  readonly readinessPath?: string | undefined;
+  /** Answered 200 until the process exits. Default `'/healthz'`. */
+  readonly livenessPath?: string | undefined;
+  /** Run a dedicated health server on this port (0 picks one) that answers both paths. Default: none. Range 0 … 65 535. */
+  readonly port?: number | undefined;
   /** Host of the dedicated health server (only used with `port`). Default `'0.0.0.0'`, reachable by the kubelet on the pod's address. */
-  readonly host?: string;
+  readonly host?: string | undefined;
 }
 
 /** Outcome of one shutdown hook. */
@@ -221,7 +257,10 @@ export interface DrainResult {
   readonly requestsRemaining: number;
   /** Persistent connections still open when the drain was forced. */
   readonly persistentRemaining: number;
-  /** Sockets and HTTP/2 sessions destroyed because the drain was forced. */
+  /**
+   * Client connections destroyed because the drain was forced, each counted once by its TCP
+   * socket (an HTTP/2 session, or a TLS socket, and the socket under it are one connection).
+   */
   readonly connectionsForced: number;
   /**
    * Connections taken over through the server's `'upgrade'` or `'connect'` event by something
@@ -317,7 +356,10 @@ export interface PersistentSet {
   add(connection: PersistentConnection): PersistentRelease;
   /**
    * Move a request that became long-lived (SSE stream, parked long-poll) from the in-flight
-   * count to the persistent set. It is released when its response closes.
+   * count to the persistent set. It is released when its response closes; if that happens
+   * during a drain, its connection is closed too (so the client reconnects elsewhere, not on
+   * the same socket). A request read from a connection already closed for writing is not
+   * counted: it can never be answered, and ends with its socket.
    */
   adopt(res: http.ServerResponse | http2.Http2ServerResponse, connection: PersistentConnection): PersistentRelease;
   /** True once persistent connections have been told to go away (new ones should be refused or redirected). */
@@ -368,7 +410,10 @@ export interface Drainer {
   readonly inflight: number;
   /** Open persistent connections (WebSocket, SSE, long-poll). */
   readonly persistent: PersistentSet;
-  /** Open client connections (sockets and HTTP/2 sessions). */
+  /**
+   * Open client connections: accepted TCP sockets, one per connection whatever it carries
+   * (HTTP/1.1, an HTTP/2 session, a TLS handshake in progress, an upgraded protocol).
+   */
   readonly connections: number;
   /** Frozen, validated options with every default filled in. */
   readonly options: ResolvedOptions;
@@ -423,7 +468,7 @@ export interface Drainer {
 /** {@link DrainerOptions} with every default applied. */
 export interface ResolvedOptions {
   readonly drainTimeoutMs: number;
-  readonly deregister: DeregisterOptions;
+  readonly deregister: ResolvedDeregisterOptions;
   readonly health: { readonly readinessPath: string; readonly livenessPath: string; readonly port: number | undefined; readonly host: string } | false;
   readonly signals: readonly HandledSignal[];
   readonly interactiveSigintSkipsWindow: boolean;

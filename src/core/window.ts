@@ -3,7 +3,7 @@
  * without waiting: the engine feeds it events (probe answered 503, balancer state seen, request
  * arrived) and asks when the window ends.
  */
-import type { DeregisterOptions, WindowEnd } from './types.js';
+import type { ResolvedDeregisterOptions, WindowEnd } from './types.js';
 
 export interface WindowState {
   readonly startedAt: number;
@@ -23,7 +23,7 @@ export function openWindow(now: number): WindowState {
 /** Either the window is over (and why), or the earliest time it could be over. */
 export type WindowDecision = { readonly done: true; readonly endedBy: WindowEnd } | { readonly done: false; readonly recheckAt: number };
 
-export function decideWindow(opts: DeregisterOptions, s: WindowState, now: number): WindowDecision {
+export function decideWindow(opts: ResolvedDeregisterOptions, s: WindowState, now: number): WindowDecision {
   if (opts.mode === 'fixed') {
     const end = s.startedAt + opts.delayMs;
     return now >= end ? { done: true, endedBy: opts.delayMs === 0 ? 'skipped' : 'fixed' } : { done: false, recheckAt: end };
@@ -41,7 +41,7 @@ export function decideWindow(opts: DeregisterOptions, s: WindowState, now: numbe
 }
 
 /** Records a readiness probe answered 503; returns true if it confirmed the window. */
-export function recordFailedProbe(opts: DeregisterOptions, s: WindowState, now: number): boolean {
+export function recordFailedProbe(opts: ResolvedDeregisterOptions, s: WindowState, now: number): boolean {
   s.failedProbes += 1;
   if (opts.mode !== 'adaptive' || opts.probeFailureThreshold === undefined || s.confirmedAt !== undefined) return false;
   if (s.failedProbes < opts.probeFailureThreshold) return false;
@@ -67,7 +67,7 @@ export function balancerSaysNotRouting(header: string | string[] | undefined): b
 }
 
 /** Records a balancer-state header seen on a probe; returns true if it confirmed the window. */
-export function recordBalancerState(opts: DeregisterOptions, s: WindowState, header: string | string[] | undefined, now: number): boolean {
+export function recordBalancerState(opts: ResolvedDeregisterOptions, s: WindowState, header: string | string[] | undefined, now: number): boolean {
   if (opts.mode !== 'adaptive' || s.confirmedAt !== undefined) return false;
   if (balancerSaysNotRouting(header) !== true) return false;
   s.confirmedAt = now;

@@ -95,10 +95,8 @@ for (const flavour of FLAVOURS) {
       assert.equal(result.outcome, 'forced');
       assert.equal(result.requestsRemaining, 1);
       assert.equal(result.forcedBy, 'timeout');
-      if (!h2) assert.strictEqual(result.connectionsForced, 1, 'the one socket that carried the hung request');
-      // HTTP/2: one connection too, but the tracker counts its session and its socket (issue 13,
-      // bug 6, fixed in the tracker); exact once that fix is in.
-      else assert.ok(result.connectionsForced >= 1 && result.connectionsForced <= 2, `connectionsForced ${result.connectionsForced}`);
+      // One connection carried the hung request, HTTP/2 session and its socket counted once.
+      assert.strictEqual(result.connectionsForced, 1, 'the one connection that carried the hung request');
       assert.equal(await hung, 'failed');
       assert.ok(result.phases.some((p) => p.phase === 'forcing'));
     });

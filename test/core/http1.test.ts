@@ -4,12 +4,13 @@
  * counts on every path (abort, throw, pipelining, upload), slowloris, hooks, detach.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createDrainer, DrainkitError, type Drainer, type DrainerOptions } from '../../src/index.js';
 import { listen, until } from '../helpers/servers.js';
-import { RawClient, get } from '../helpers/raw.js';
+import { RawClient, get, within } from '../helpers/raw.js';
 
 async function start(options: DrainerOptions = {}, onRequest?: http.RequestListener) {
   const server = http.createServer();
@@ -53,9 +54,12 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     c.write(get('/'));
     await c.waitFor((x) => x.responses() === 1, 'the first response');
     assert.doesNotMatch(c.data, /connection: close/i, 'before the drain the connection is kept alive');
-    const result = await drainer.drain();
+    const result = await within(drainer.drain(), 'the drain');
     await c.waitFor((x) => x.ended, 'the server FIN');
     assert.equal(result.success, true);
+    assert.equal(result.requestsAtStart, 0);
+    assert.equal(result.requestsCompleted, 0, 'the one request was served before the drain');
+    assert.equal(result.connectionsForced, 0);
     assert.equal(c.error, undefined, 'closed without a reset');
     c.socket.end();
   });
@@ -73,18 +77,22 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     await c.waitFor((x) => x.ended && x.data.includes('worked'), 'the response and the server FIN');
     assert.match(c.data, /^HTTP\/1\.1 200/);
     assert.match(c.data, /connection: close/i);
-    // Half-closed, not destroyed: the server still reads what we send, so no RST comes back.
-    c.write('\r\n');
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(c.error, undefined, 'no reset after writing to the half-closed connection');
-    assert.equal(c.closed, false);
+    // The response and the FIN are out, and the drain still waits: the socket is half-closed,
+    // not destroyed, until the client closes its side (the drain would otherwise have ended in
+    // the turn in which the response closed, before the client even read it).
     assert.equal(settled, false, 'the drain waits for the client to close its side');
+    assert.equal(drainer.state, 'draining');
+    // Half-closed, the server still reads what we send: no RST comes back (a destroyed socket's
+    // kernel would reset, and our end() below would fail with EPIPE or ECONNRESET).
+    c.write('\r\n');
     c.socket.end();
-    const result = await done;
+    const result = await within(done, 'the drain to end on the client FIN');
     assert.equal(result.success, true);
+    assert.equal(result.requestsAtStart, 1);
+    assert.equal(result.requestsCompleted, 1);
     assert.equal(result.connectionsForced, 0);
     await c.waitFor((x) => x.closed, 'the close');
-    assert.equal(c.error, undefined);
+    assert.equal(c.error, undefined, 'no reset after writing to the half-closed connection');
   });
 
   it('marks Connection: close during the window even when the application\'s handler was attached first and answers synchronously', async () => {
@@ -104,8 +112,8 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
       assert.match(c.data, /^HTTP\/1\.1 200/);
       assert.match(c.data, /connection: close/i);
       c.socket.end();
-      await drainer.force('test');
-      assert.equal((await done).requestsCompleted, 1);
+      await within(drainer.force('test'), 'the forced drain');
+      assert.equal((await within(done, 'the drain')).requestsCompleted, 1);
     } finally {
       c.socket.destroy();
       server.closeAllConnections();
@@ -145,14 +153,16 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     await until(() => drainer.inflight === 1, 10_000, 'the upload to be counted');
     const done = drainer.drain();
     for (let sent = chunk.length; sent < total; sent += chunk.length) {
-      u.write(chunk);
-      await new Promise((r) => setTimeout(r, 10));
+      // Paced by the socket's backpressure: 15 more chunks, each waiting at most for a drain.
+      if (!u.socket.write(chunk)) await within(once(u.socket, 'drain'), 'the upload socket to drain');
     }
     await u.waitFor((x) => x.data.includes(`got ${total}`), 'the upload answer');
     assert.match(u.data, /connection: close/i);
     u.socket.end();
-    const result = await done;
+    const result = await within(done, 'the drain');
     assert.equal(result.success, true);
+    assert.equal(result.requestsAtStart, 1, 'the upload');
+    assert.equal(result.requestsCompleted, 1);
     assert.equal(drainer.inflight, 0);
     p.socket.destroy();
   });
@@ -163,8 +173,8 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     slow.write('GET / HTTP/1.1\r\nHost: x\r\n');
     const trickle = setInterval(() => slow.write('X-Slow: 1\r\n'), 100);
     try {
-      await new Promise((r) => setTimeout(r, 150));
-      const result = await drainer.drain();
+      await slow.waitFor(() => drainer.connections === 1, 'the slow connection to be accepted');
+      const result = await within(drainer.drain(), 'the drain');
       assert.equal(result.success, true);
       assert.equal(result.requestsRemaining, 0);
       await slow.waitFor((x) => x.closed, 'the slowloris socket to be closed');
@@ -189,7 +199,7 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
       order.push('throws');
       throw new Error('flush failed');
     });
-    const result = await drainer.drain();
+    const result = await within(drainer.drain(), 'the drain and its hooks');
     assert.deepEqual(order, ['throws', 'hangs', 'db-pool']);
     assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['throws', 'error'], ['hangs', 'timeout'], ['db-pool', 'ok']]);
     assert.equal(result.hooks[0]?.error, 'flush failed');
@@ -241,7 +251,7 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
       release!();
       const reply = await pending;
       assert.deepEqual(reply, { status: 200, body: 'app continued', connection: 'close' });
-      const result = await drained;
+      const result = await within(drained, 'the drain');
       assert.equal(result.success, true);
       assert.equal(result.requestsCompleted, 1);
       assert.equal(drainer.inflight, 0);
@@ -331,7 +341,7 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
       await up.waitFor((x) => x.data.endsWith('ping'), 'the echo');
       assert.equal(drainer.inflight, 0);
 
-      const result = await drainer.drain();
+      const result = await within(drainer.drain(), 'the drain');
       assert.equal(result.success, true);
       assert.equal(result.upgradesClosed, 1);
       assert.equal(result.connectionsForced, 0);
@@ -354,7 +364,7 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     };
     const drainer = createDrainer(server, { signals: false });
     assert.equal(server.keepAliveTimeout, 65_000);
-    assert.ok(server.headersTimeout > server.keepAliveTimeout);
+    assert.equal(server.headersTimeout, 66_000, 'raised above the keep-alive timeout');
     assert.throws(() => createDrainer(server, { signals: false }), (e: DrainkitError) => e.code === 'ERR_DRAINKIT_ALREADY_ATTACHED');
     drainer.detach();
     assert.deepEqual(
@@ -394,7 +404,7 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     assert.equal(await get('/live'), '200 ok');
     assert.deepEqual(seen, ['/readyz']);
     assert.throws(() => drainer.withHealth(undefined as never), (e: DrainkitError) => e.code === 'ERR_DRAINKIT_INVALID_ARGUMENT');
-    await done;
+    await within(done, 'the drain');
   });
 
   it('answers readiness 503 before the server listens, and on a dedicated health port', async () => {
@@ -411,6 +421,6 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     const done = drainer.drain();
     assert.equal(await probe('/readyz'), 503);
     assert.equal(await probe('/healthz'), 200);
-    await done;
+    await within(done, 'the drain');
   });
 });

@@ -29,6 +29,77 @@ describe('options', () => {
     d.detach();
   });
 
+  it('completes a partial adaptive window with the defaults (the README\'s HAProxy snippet)', () => {
+    const d = createDrainer(http.createServer(), {
+      signals: false,
+      deregister: { mode: 'adaptive', maxMs: 5000, quietMs: 500, probeFailureThreshold: 1 },
+    });
+    assert.deepStrictEqual(d.options.deregister, { mode: 'adaptive', minMs: 0, maxMs: 5000, quietMs: 500, probeFailureThreshold: 1 });
+    d.detach();
+    const bare = createDrainer(http.createServer(), { signals: false, deregister: { mode: 'adaptive', maxMs: 3000 } });
+    assert.deepStrictEqual(bare.options.deregister, { mode: 'adaptive', minMs: 0, maxMs: 3000, quietMs: DEFAULTS.deregister.quietMs });
+    bare.detach();
+  });
+
+  it('refuses a fixed window without delayMs instead of picking a length', () => {
+    rejects(
+      { signals: false, deregister: { mode: 'fixed' } },
+      'ERR_DRAINKIT_INVALID_OPTION',
+      /"deregister\.delayMs" is undefined; accepted: an integer from 0 to 3600000, required with mode "fixed"/,
+    );
+    rejects({ signals: false, deregister: { mode: 'fixed', delayMs: undefined } }, 'ERR_DRAINKIT_INVALID_OPTION', /deregister\.delayMs.*required/);
+    const d = createDrainer(http.createServer(), { signals: false, deregister: { mode: 'fixed', delayMs: 0 } });
+    assert.deepStrictEqual(d.options.deregister, { mode: 'fixed', delayMs: 0 });
+    d.detach();
+  });
+
+  it('takes undefined as the default, and resolves every option to the exported DEFAULTS', () => {
+    const d = createDrainer(http.createServer(), {
+      drainTimeoutMs: undefined,
+      deregister: undefined,
+      health: { readinessPath: undefined, livenessPath: undefined },
+      signals: undefined,
+      interactiveSigintSkipsWindow: undefined,
+      exitGraceMs: undefined,
+      keepAliveTimeoutMs: undefined,
+      lingerMs: undefined,
+      persistentShutdown: undefined,
+      persistentSpreadMs: undefined,
+      hookTimeoutMs: undefined,
+      logger: undefined,
+      plugins: undefined,
+      hints: undefined,
+      signalWarnings: undefined,
+    });
+    try {
+      const o = d.options;
+      assert.deepStrictEqual(
+        {
+          drainTimeoutMs: o.drainTimeoutMs,
+          deregister: o.deregister,
+          readinessPath: o.health && o.health.readinessPath,
+          livenessPath: o.health && o.health.livenessPath,
+          signals: o.signals,
+          interactiveSigintSkipsWindow: o.interactiveSigintSkipsWindow,
+          exitGraceMs: o.exitGraceMs,
+          keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+          lingerMs: o.lingerMs,
+          persistentShutdown: o.persistentShutdown,
+          persistentSpreadMs: o.persistentSpreadMs,
+          hookTimeoutMs: o.hookTimeoutMs,
+          hints: o.hints,
+          signalWarnings: o.signalWarnings,
+        },
+        { ...DEFAULTS },
+      );
+      assert.deepStrictEqual(DEFAULTS.deregister, { mode: 'adaptive', minMs: 0, maxMs: 5000, quietMs: 500 });
+      assert.strictEqual(o.exitOnDrain, true, 'signals are handled by default, so the drain exits');
+      assert.ok(Object.isFrozen(DEFAULTS) && Object.isFrozen(DEFAULTS.deregister));
+    } finally {
+      d.detach();
+    }
+  });
+
   it('rejects unknown keys, naming them and the known ones', () => {
     rejects({ drainTimeout: 5 }, 'ERR_DRAINKIT_UNKNOWN_OPTION', /unknown option "drainTimeout".*drainTimeoutMs/);
     rejects({ signals: false, deregister: { mode: 'fixed', delayMs: 1, minMs: 2 } }, 'ERR_DRAINKIT_UNKNOWN_OPTION', /deregister\.minMs/);

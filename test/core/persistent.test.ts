@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { Persistent } from '../../src/core/persistent.js';
 import { createDrainer, type PersistentConnection } from '../../src/index.js';
 import { listen, until } from '../helpers/servers.js';
+import { within } from '../helpers/raw.js';
 
 function conn(log: string[], name: string): PersistentConnection {
   return { kind: 'test', goAway: () => log.push(`goAway ${name}`), terminate: () => log.push(`terminate ${name}`) };
@@ -17,7 +18,7 @@ describe('persistent connections', () => {
   it('spreads go-away over the span in the order the random draws give', async () => {
     const released: number[] = [];
     let began = 0;
-    const set = new Persistent({ adopt: () => true, onRelease: () => released.push(1), onShutdownBegin: () => (began += 1), draining: true });
+    const set = new Persistent({ adopt: () => 'adopted', onRelease: () => released.push(1), onShutdownBegin: () => (began += 1), draining: true });
     const log: string[] = [];
     const draws = [0.9, 0, 0.5];
     set.add(conn(log, 'a'));
@@ -68,10 +69,12 @@ describe('persistent connections', () => {
     });
     await until(() => drainer.persistent.size === 1, 10_000, 'the stream to be adopted');
     assert.equal(drainer.inflight, 0, 'not counted in flight');
-    const result = await drainer.drain();
+    const result = await within(drainer.drain(), 'the drain');
     assert.equal(told, true);
     assert.equal(result.success, true);
-    assert.match(await body, /data: bye/);
+    assert.equal(result.requestsAtStart, 0, 'the adopted stream is not a request in flight');
+    assert.equal(result.persistentRemaining, 0);
+    assert.match(await within(body, 'the stream\'s body'), /data: bye/);
     assert.equal(drainer.persistent.size, 0);
     assert.deepEqual(result.persistentClosed, { stream: { clean: 1, terminated: 0 } });
   });

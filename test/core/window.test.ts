@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { balancerSaysNotRouting } from '../../src/index.js';
 import { decideWindow, openWindow, recordActivity, recordBalancerState, recordFailedProbe } from '../../src/core/window.js';
-import type { DeregisterOptions } from '../../src/index.js';
+import type { ResolvedDeregisterOptions } from '../../src/index.js';
 
-const adaptive: DeregisterOptions = { mode: 'adaptive', minMs: 0, maxMs: 5_000, quietMs: 500 };
+const adaptive: ResolvedDeregisterOptions = { mode: 'adaptive', minMs: 0, maxMs: 5_000, quietMs: 500 };
 
 describe('deregistration window', () => {
   it('fixed: ends exactly at its length', () => {
     const s = openWindow(1_000);
-    const opts: DeregisterOptions = { mode: 'fixed', delayMs: 3_000 };
+    const opts: ResolvedDeregisterOptions = { mode: 'fixed', delayMs: 3_000 };
     assert.deepEqual(decideWindow(opts, s, 3_999), { done: false, recheckAt: 4_000 });
     assert.deepEqual(decideWindow(opts, s, 4_000), { done: true, endedBy: 'fixed' });
     assert.deepEqual(decideWindow({ mode: 'fixed', delayMs: 0 }, s, 1_000), { done: true, endedBy: 'skipped' });
@@ -34,7 +34,7 @@ describe('deregistration window', () => {
   });
 
   it('adaptive: never before its minimum, never after its maximum', () => {
-    const withMin: DeregisterOptions = { ...adaptive, minMs: 2_000 };
+    const withMin: ResolvedDeregisterOptions = { ...adaptive, minMs: 2_000 };
     const s = openWindow(0);
     recordBalancerState(withMin, s, 'MAINT', 100);
     assert.deepEqual(decideWindow(withMin, s, 600), { done: false, recheckAt: 2_000 });
@@ -46,7 +46,7 @@ describe('deregistration window', () => {
   });
 
   it('adaptive: counts 503 probes up to the failure threshold', () => {
-    const opts: DeregisterOptions = { ...adaptive, probeFailureThreshold: 2 };
+    const opts: ResolvedDeregisterOptions = { ...adaptive, probeFailureThreshold: 2 };
     const s = openWindow(0);
     assert.equal(recordFailedProbe(opts, s, 1_000), false);
     assert.equal(recordFailedProbe(opts, s, 2_000), true);

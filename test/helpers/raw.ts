@@ -71,3 +71,19 @@ export class RawClient {
 export function get(path: string, extra = ''): string {
   return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`;
 }
+
+/**
+ * Resolves with `promise`, or rejects after `ms` with a message naming what was awaited: a hang
+ * guard for awaiting a drain or an event, not a timing assertion.
+ */
+export async function within<T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

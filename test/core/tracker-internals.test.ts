@@ -1,0 +1,89 @@
+/**
+ * The one place the tracker leans on Node's internals (after a `Connection: close` response,
+ * Node's `socket.destroySoon()` registers `socket.destroy` on 'finish'; the tracker removes it to
+ * keep the half-close) is checked at run time: when the listener is not there, the tracker says
+ * so once, through its host, instead of silently losing the half-close. Simulated here by giving
+ * sockets a `destroySoon` that destroys through a closure of its own, as a changed Node might.
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { Tracker, type NodeAssumptionReport } from '../../src/core/tracker.js';
+import { listen, until } from '../helpers/servers.js';
+import { RawClient, get } from '../helpers/raw.js';
+
+/** A Node whose destroySoon no longer registers `socket.destroy` itself on 'finish'. */
+function simulateChangedDestroySoon(socket: Socket): void {
+  socket.destroySoon = function destroySoon(this: Socket): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  };
+}
+
+async function harness() {
+  const reports: NodeAssumptionReport[] = [];
+  const tracker = new Tracker(
+    { lingerMs: 10_000, onActivity: () => undefined, onRelease: () => undefined, onNodeAssumptionBroken: (r) => void reports.push(r) },
+    [],
+  );
+  const server = http.createServer();
+  server.on('connection', tracker.onConnection);
+  server.prependListener('request', tracker.onRequest);
+  server.on('request', (req, res) => {
+    if (req.url === '/changed') simulateChangedDestroySoon(req.socket);
+    res.end('ok');
+  });
+  const port = await listen(server);
+  // Draining: every response carries Connection: close and goes through Node's destroySoon.
+  tracker.startDrain();
+  return { reports, tracker, server, port };
+}
+
+async function requestAndClose(port: number, path: string): Promise<RawClient> {
+  const c = await RawClient.connect(port);
+  c.write(get(path));
+  await c.waitFor((x) => x.ended, `the response to ${path} and the server FIN`);
+  assert.match(c.data, /connection: close/i);
+  return c;
+}
+
+describe('run-time check of the Node internals the tracker relies on', { timeout: 30_000 }, () => {
+  it('stays silent while Node registers socket.destroy on finish, and the half-close is kept', async () => {
+    const h = await harness();
+    try {
+      const c = await requestAndClose(h.port, '/');
+      assert.equal(h.tracker.lingering.size, 1, 'the socket lingers half-closed for the client FIN');
+      c.socket.end();
+      await c.waitFor((x) => x.closed, 'the close');
+      await until(() => h.tracker.lingering.size === 0, 10_000, 'the lingering socket to close on the client FIN');
+      assert.equal(c.error, undefined);
+      assert.deepEqual(h.reports, []);
+    } finally {
+      h.server.closeAllConnections();
+      h.server.close();
+    }
+  });
+
+  it('reports once when the destroy-on-finish listener is missing, naming the assumption and the Node version', async () => {
+    const h = await harness();
+    const clients: RawClient[] = [];
+    try {
+      clients.push(await requestAndClose(h.port, '/changed'));
+      assert.equal(h.reports.length, 1, 'reported at the first socket');
+      clients.push(await requestAndClose(h.port, '/changed'));
+      clients.push(await requestAndClose(h.port, '/'));
+      assert.equal(h.reports.length, 1, 'and only once per tracker');
+      const [report] = h.reports;
+      assert.equal(report!.assumption, 'destroy-on-finish');
+      assert.equal(report!.nodeVersion, process.version);
+      assert.match(report!.message, /destroySoon/);
+      assert.match(report!.message, /half-close/);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      h.server.closeAllConnections();
+      h.server.close();
+    }
+  });
+});
