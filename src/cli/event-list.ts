@@ -47,8 +47,8 @@ export async function latestEvents(store: Store, q: EventPageQuery): Promise<Eve
   const order = q.oldestFirst ? 'ASC' : 'DESC';
   // One statement (the embedded registry's shared session runs no transactions): the window
   // count is taken over every matching row before LIMIT applies.
-  const rows = await store.query<{ id: number; instance_id: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null; total: number }>(
-    `SELECT id, instance_id, event_type, timestamp, details, (count(*) OVER ())::int AS total FROM DrainEvent
+  const rows = await store.query<{ id: number; instance_id: number | null; generation: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null; total: number }>(
+    `SELECT id, instance_id, generation, event_type, timestamp, details, (count(*) OVER ())::int AS total FROM DrainEvent
      WHERE ($1::int IS NULL OR instance_id = $1::int)
        AND ($2::timestamptz IS NULL OR timestamp >= $2::timestamptz)
        AND ($3::timestamptz IS NULL OR timestamp < $3::timestamptz)
@@ -58,7 +58,7 @@ export async function latestEvents(store: Store, q: EventPageQuery): Promise<Eve
     [q.instanceId ?? null, q.since ?? null, q.until ?? null, q.types === undefined ? null : q.types.join(','), q.limit],
   );
   return {
-    events: rows.map((r) => ({ id: r.id, instanceId: r.instance_id, eventType: r.event_type, timestamp: r.timestamp, details: r.details })),
+    events: rows.map((r) => ({ id: r.id, instanceId: r.instance_id, generation: r.generation, eventType: r.event_type, timestamp: r.timestamp, details: r.details })),
     total: rows[0]?.total ?? 0,
   };
 }

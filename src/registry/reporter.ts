@@ -148,6 +148,7 @@ class InstanceReporter implements Reporter {
         outcome: result.outcome,
         reason: result.reason,
         forcedBy: result.forcedBy ?? null,
+        forceReason: result.forceReason ?? null,
         durationMs: round(result.durationMs),
         windowMs: round(result.window.durationMs),
         windowEndedBy: result.window.endedBy,
