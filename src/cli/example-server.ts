@@ -11,7 +11,6 @@
  *   ends with one line for the drain's outcome; stderr has one plain line per notable log record.
  */
 import * as http from 'node:http';
-import * as os from 'node:os';
 import { createDrainer } from '../core/drainer.js';
 import type { DeregisterOptions, DrainResult, Logger } from '../core/types.js';
 import { exampleHandler } from '../example/app.js';
@@ -77,7 +76,8 @@ export async function runExampleServer(config: ExampleServerConfig): Promise<htt
     const { startReporter } = await import('../registry/index.js');
     startReporter(drainer, {
       databaseUrl: config.registry.databaseUrl,
-      host: config.host === '0.0.0.0' || config.host === '::' ? os.hostname() : config.host,
+      // No host: the registry's identity rule applies (DRAINKIT_INSTANCE_HOST, else the
+      // machine's hostname), the same as for every other app on the fleet.
       port,
       labels: config.registry.labels,
       ...(config.registry.heartbeatMs !== undefined && { heartbeatMs: config.registry.heartbeatMs }),

@@ -67,7 +67,7 @@ describe('example-server output', { timeout: 120_000 }, () => {
     term.type('\x03');
     assert.equal(await term.closed, 70, `exit code after a second Ctrl-C; the terminal showed:\n${term.output()}`);
     assert.equal(await hung, 'cut');
-    assert.match(term.output(), /\ndrain forced \(force\) after \S+: 1 request and 0 persistent connections cut, 1 connection destroyed; exiting 70\n/);
+    assert.match(term.output(), /\ndrain forced \(signal\) after \S+: 1 request and 0 persistent connections cut, 1 connection destroyed; exiting 70\n/);
   });
 
   it('through a pipe: JSON lines, and the drain result once (stdout), not again in the stderr log', async () => {

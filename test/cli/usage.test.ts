@@ -80,7 +80,7 @@ describe('drainkit usage', { timeout: 120_000 }, () => {
   it('example-server refuses a --database-url the registry cannot take, before listening', () => {
     const r = drainkit(['example-server', '--port', '0', '--database-url', 'mysql://db/x']);
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /--database-url got "mysql:\/\/db\/x"; accepted: a postgres:\/\/ or postgresql:\/\//);
+    assert.match(r.stderr, /--database-url got "mysql:\/\/db\/x" \(a mysql:\/\/ URL\); accepted: a postgres:\/\/ or postgresql:\/\//);
     assert.equal(r.stdout, '');
   });
 
