@@ -9,6 +9,7 @@ import { DrainkitError } from '../core/errors.js';
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
+import { addDoctorCommand } from './doctor.js';
 import { runExampleServer } from './example-server.js';
 import { CommandFailure, addRegistryCommands } from './registry-commands.js';
 import { runRegistryHost } from './registry-host.js';
@@ -129,6 +130,7 @@ export function buildProgram(): Command {
       await runRegistryHost({ dataDir: flags.dataDir, host: flags.host, port: flags.port });
     });
   addRegistryCommands(program);
+  addDoctorCommand(program);
   return program;
 }
 
