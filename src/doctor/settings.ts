@@ -81,8 +81,11 @@ export function containerDrainkitEnv(
       env.set(e.name, { value: data[cmRef.key] as string, location: cm.at(['data', cmRef.key]), via: `ConfigMap ${cm.name}` });
       return;
     }
-    const what = cmRef ? `ConfigMap ${JSON.stringify(cmRef.name)} key ${JSON.stringify(cmRef.key)}, which is not in the input` : 'a Secret or a field reference';
-    findings.push(finding('env-unresolved', `${e.name} comes from ${what}: its value is unknown here, so drainkit's default is assumed. Set it with value: or pass the ConfigMap's manifest too.`, at, label));
+    const secretRef = rec(get(e, ['valueFrom', 'secretKeyRef']));
+    const what = cmRef
+      ? `ConfigMap ${JSON.stringify(cmRef.name)} key ${JSON.stringify(cmRef.key)}, which is not in the input`
+      : secretRef ? `Secret ${JSON.stringify(secretRef.name)} key ${JSON.stringify(secretRef.key)}` : 'a field or resource reference';
+    findings.push(finding('env-unresolved', `${e.name} comes from ${what}: its value is unknown here, so drainkit's default is assumed. Set it with value: (drainkit's settings are not secrets), or pass the ConfigMap's manifest too.`, at, label));
     // Still counts as configured: the container runs drainkit.
     env.set(e.name, { value: '', location: at, via: 'unresolved' });
   });
