@@ -146,7 +146,11 @@ export function resolveSettings(
     findings.push(finding('env-invalid', `${err.message.replace(/^drainkit: /, '')}. drainkit would refuse to start with these; their defaults are assumed below.`, first?.from === 'env' ? first.location : fallbackLocation, label));
     const rest = Object.fromEntries(Object.entries(env).filter(([n]) => !group.includes(n)));
     for (const n of group) effective.delete(n);
-    options = resolveOptions({ ...drainerOptionsFromEnv(rest), signals: false });
+    try {
+      options = resolveOptions({ ...drainerOptionsFromEnv(rest), signals: false });
+    } catch {
+      options = resolveOptions({ signals: false }); // both groups at fault: every default (already reported)
+    }
   }
   return {
     options,
