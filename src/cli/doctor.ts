@@ -17,6 +17,7 @@ interface DoctorFlags {
   hooksMs?: number;
   marginMs?: number;
   upstreamIdleTimeoutMs?: number;
+  endpointLagMs?: number;
   [setting: string]: unknown;
 }
 
@@ -34,6 +35,7 @@ export function addDoctorCommand(program: Command): void {
     .option('--container <name>', 'the container that runs drainkit (default: the one with DRAINKIT_* variables, or the only one)')
     .option('--hooks-ms <n>', 'total bound of your shutdown hooks (default: one hook of the hook timeout)', integer(0, 3_600_000))
     .option('--margin-ms <n>', 'margin of the budget (default: 5 s or a tenth of the grace)', integer(0, 3_600_000))
+    .option('--endpoint-lag-ms <n>', 'how long the slowest consumer of the endpoints takes to stop routing after a deletion (default 2000: in-cluster kube-proxy)', integer(0, 3_600_000))
     .option('--upstream-idle-timeout-ms <n>', 'idle timeout of the balancer in front, when no annotation says (default 60000: AWS ALB, ingress-nginx)', integer(0, 3_600_000));
   for (const spec of ENV_OPTIONS) {
     cmd.option(`${flagForEnv(spec.name)} <value>`, `as ${spec.name}, for drainkit configured in code: ${describeAccepted(spec.value)}`, (raw: string) => {
@@ -60,6 +62,7 @@ export function addDoctorCommand(program: Command): void {
         hooksMs: flags.hooksMs,
         marginMs: flags.marginMs,
         upstreamIdleTimeoutMs: flags.upstreamIdleTimeoutMs,
+        endpointLagMs: flags.endpointLagMs,
       });
     } catch (err) {
       // Input the doctor cannot check at all is a usage error, said in one line.

@@ -22,6 +22,11 @@ export interface CheckOptions {
   readonly hooksMs?: number | undefined;
   /** Margin of the budget. Default: 5 s or a tenth of the grace. */
   readonly marginMs?: number | undefined;
+  /**
+   * How long the slowest consumer of the pod's endpoints (kube-proxy, an ingress controller, a
+   * cloud balancer) takes to stop routing after the deletion. Default 2 s (in-cluster kube-proxy).
+   */
+  readonly endpointLagMs?: number | undefined;
   /** The idle timeout of the balancer in front, when no annotation in the input says. Default 60 s (AWS ALB, ingress-nginx). */
   readonly upstreamIdleTimeoutMs?: number | undefined;
 }
@@ -41,6 +46,7 @@ export interface CheckResult {
 }
 
 const UPSTREAM_IDLE_DEFAULT_MS = 60_000;
+const ENDPOINT_LAG_DEFAULT_MS = 2_000;
 const ALB_TG_ATTRIBUTES = 'alb.ingress.kubernetes.io/target-group-attributes';
 const NLB_TG_ATTRIBUTES = 'service.beta.kubernetes.io/aws-load-balancer-target-group-attributes';
 const ALB_LB_ATTRIBUTES = 'alb.ingress.kubernetes.io/load-balancer-attributes';
@@ -120,6 +126,15 @@ function describeWindow(d: DrainkitSettings['options']['deregister']): string {
   return d.mode === 'fixed' ? `fixed ${seconds(d.delayMs)}` : `adaptive ${seconds(d.minMs)}–${seconds(d.maxMs)}`;
 }
 
+/**
+ * The earliest the window can end: a fixed one at its length; an adaptive one with a confirmation
+ * source at its minimum (or one quiet period), without one (the case on Kubernetes) at its maximum.
+ */
+function earliestWindowEndMs(d: DrainkitSettings['options']['deregister']): number {
+  if (d.mode === 'fixed') return d.delayMs;
+  return d.probeFailureThreshold === undefined ? d.maxMs : Math.max(d.minMs, d.quietMs);
+}
+
 function windowMaxMs(d: DrainkitSettings['options']['deregister']): number {
   return d.mode === 'fixed' ? d.delayMs : d.maxMs;
 }
@@ -189,6 +204,12 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
     if (preStop.kind === 'sleep' && p > 0) fixes.push(`shorten the preStop sleep (${seconds(p)}): drainkit's window already keeps serving while readiness answers 503`);
     fixes.push(`or lower the drain timeout (${seconds(o.drainTimeoutMs)}, DRAINKIT_DRAIN_TIMEOUT_MS) or the window maximum (${seconds(windowMs)})`);
     findings.push(finding('grace-budget', `${label}: grace ${seconds(graceMs)} < ${parts} = ${seconds(budget.totalMs)}: the kubelet SIGKILLs at ${seconds(graceMs)}, ${seconds(budget.totalMs - graceMs)} before the drain's bound. Fix: ${fixes.join('; ')}.`, graceAt, label));
+  }
+  const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
+  const servingMs = (preStop.kind === 'sleep' ? p : 0) + earliestWindowEndMs(o.deregister);
+  if (servingMs < lagMs) {
+    const lagFrom = ctx.options.endpointLagMs === undefined ? 'assumed for in-cluster kube-proxy; ingress-nginx takes seconds, cloud balancers tens of seconds: pass --endpoint-lag-ms' : 'flag --endpoint-lag-ms';
+    findings.push(finding('window-below-lag', `${label}: the pod stops accepting ${seconds(servingMs)} after its deletion (preStop ${seconds(preStop.kind === 'sleep' ? p : 0)} + window ${describeWindow(o.deregister)}, ending as early as ${seconds(earliestWindowEndMs(o.deregister))}), but its endpoints' consumers take up to ${seconds(lagMs)} to stop routing (${lagFrom}): connections in between are refused. Make the window at least ${seconds(lagMs)} (DRAINKIT_DEREGISTER_DELAY_MS, or DRAINKIT_DEREGISTER_MIN_MS for an adaptive one).`, w.object.at(container.path), label));
   }
   if (preStop.kind === 'sleep' && p > 0 && windowMs > 0) {
     findings.push(finding('prestop-and-window', `${label}: the pod keeps serving for the preStop sleep ${seconds(p)} and then for drainkit's window (up to ${seconds(windowMs)}): ${seconds(p + windowMs)} in all, and during the sleep drainkit does not know yet (readiness still 200, no Connection: close). Prefer one of the two: drop the sleep and size the window (DRAINKIT_DEREGISTER_MAX_MS) for your balancer's lag, or shorten the sleep.`, w.object.at(preStopPath), label));

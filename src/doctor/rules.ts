@@ -17,6 +17,7 @@ const RULE_LIST = [
   { id: 'prestop-eats-grace', severity: 'error', summary: 'A preStop hook that takes (nearly) the whole grace period leaves the app about 2 s after SIGTERM: it never drains.' },
   { id: 'prestop-duration-unknown', severity: 'warning', summary: 'The preStop duration cannot be read from the manifest (an exec that is not a plain sleep, an httpGet): the budget assumes it may take the whole grace period.' },
   { id: 'prestop-and-window', severity: 'note', summary: 'A preStop sleep and drainkit\'s deregistration window add up: the pod keeps serving for both, one after the other.' },
+  { id: 'window-below-lag', severity: 'warning', summary: 'The pod must keep serving (preStop + window) until the slowest consumer of its endpoints stopped routing to it, or new connections are refused after the listener closes.' },
   { id: 'prestop-other-container', severity: 'warning', summary: 'preStop runs per container: a preStop on another container does not delay SIGTERM to the container that drains.' },
   { id: 'liveness-is-readiness', severity: 'error', summary: 'Liveness must not probe the readiness endpoint (or the same handler as readiness): a drain that is not a pod deletion would get the container restarted mid-drain.' },
   { id: 'readiness-missing', severity: 'warning', summary: 'The container that drains has no readiness probe: readiness 503 never reaches Kubernetes, and balancers that probe the pod keep routing.' },
