@@ -5,7 +5,7 @@
  * located to a line, including fields that are missing (they point at their parent).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { rule, type Finding, type Location } from './rules.js';
 
 /** The subset of the `yaml` package the doctor uses (loaded lazily: only the doctor needs it). */
@@ -48,18 +48,18 @@ export async function readInputs(paths: readonly string[], readStdin: () => Prom
       out.push({ file: '<stdin>', text: await readStdin() });
       continue;
     }
-    const full = join(cwd, path);
+    const abs = resolve(cwd, path);
     let info;
     try {
-      info = await stat(path.startsWith('/') ? path : full);
+      info = await stat(abs);
     } catch (err) {
       throw new DoctorInputError(`cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (err as Error).message}`);
     }
-    const abs = path.startsWith('/') ? path : full;
     if (info.isDirectory()) {
       const files = await yamlFilesUnder(abs);
       if (files.length === 0) throw new DoctorInputError(`folder ${JSON.stringify(path)} holds no .yaml, .yml or .json file`);
-      for (const file of files) out.push({ file: path.startsWith('/') ? file : relative(cwd, file), text: await readFile(file, 'utf8') });
+      // Findings name files the way the folder was given: relative stays relative.
+      for (const file of files) out.push({ file: isAbsolute(path) ? file : relative(cwd, file), text: await readFile(file, 'utf8') });
     } else {
       out.push({ file: path, text: await readFile(abs, 'utf8') });
     }

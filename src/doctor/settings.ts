@@ -24,7 +24,7 @@ export interface DrainkitSettings {
   source(name: EnvOptionName): SettingSource;
   /** Whether any DRAINKIT_* setting (manifest or flag) applies to this container. */
   readonly configured: boolean;
-  /** Whether the container itself sets a DRAINKIT_* variable (how the doctor finds the container that drains). */
+  /** Bad values and combinations, each at its line. */
   readonly findings: readonly Finding[];
 }
 
