@@ -89,7 +89,8 @@ describe('rolling restart behind nginx (passive health only, proxy_next_upstream
 
   it('negative control: a server that exits on SIGTERM fails POSTs, which nginx does not resend; GETs are resent', { timeout: 120_000 }, async (t) => {
     if (!nginxOrSkip(t)) return;
-    const r = await rollingBehindNginx((port) => [NAIVE_SERVER, '--port', String(port)], 1, t.signal);
+    // Two rounds: about one POST is in flight per step, so six steps make a blind pass all but impossible.
+    const r = await rollingBehindNginx((port) => [NAIVE_SERVER, '--port', String(port)], 2, t.signal);
     t.diagnostic(describeResult(r).split('\n')[0]!);
     assert.ok(r.load.total > 500, `too little load: ${r.load.total}`);
     assert.ok((r.load.failuresByMethod.POST ?? 0) > 0, `the naive server lost no POST: the harness cannot see failures\n${describeResult(r)}`);
