@@ -12,3 +12,4 @@ export { isDrainkitListener } from './core/listeners.js';
 export { balancerSaysNotRouting } from './core/window.js';
 export { drainReport, formatDrainReport, phaseDurations, type DrainHint, type DrainHintCode, type DrainReport, type PhaseDuration } from './core/report.js';
 export * from './core/types.js';
+export { drainerOptionsFromEnv, ENV_OPTIONS, describeAccepted, type EnvOptionName, type EnvOptionSpec, type EnvValueKind } from './core/env-options.js';

@@ -12,7 +12,7 @@
  */
 import * as http from 'node:http';
 import { createDrainer } from '../core/drainer.js';
-import type { DeregisterOptions, DrainResult, Logger } from '../core/types.js';
+import type { DeregisterOptions, DrainerOptions, DrainResult, Logger } from '../core/types.js';
 import { exampleHandler } from '../example/app.js';
 import { persistentRoutes, type PersistentRoutesOptions } from '../example/persistent-routes.js';
 import { CLUSTER_DEFAULTS } from '../cluster/options.js';
@@ -26,8 +26,11 @@ export type LogFormat = 'pretty' | 'json';
 export interface ExampleServerConfig {
   readonly port: number;
   readonly host: string;
-  readonly drainTimeoutMs: number;
-  readonly deregister: DeregisterOptions;
+  /** Options read from DRAINKIT_* variables (`drainerOptionsFromEnv`); every field below that is set wins over them. */
+  readonly env?: DrainerOptions | undefined;
+  /** Undefined: from `env`, else the default. */
+  readonly drainTimeoutMs: number | undefined;
+  readonly deregister: DeregisterOptions | undefined;
   readonly lingerMs: number | undefined;
   readonly keepAliveTimeoutMs: number | undefined;
   readonly healthPort: number | undefined;
@@ -44,13 +47,16 @@ export interface ExampleServerConfig {
 export async function runExampleServer(config: ExampleServerConfig): Promise<http.Server> {
   const logger = config.logFormat === 'pretty' ? prettyLogger(config.logLevel) : withoutDrainComplete(jsonLogger(config.logLevel));
   const server = http.createServer();
+  const env = config.env ?? {};
+  const envHealth = env.health === false ? {} : env.health;
   const drainer = createDrainer(server, {
-    drainTimeoutMs: config.drainTimeoutMs,
-    deregister: config.deregister,
+    ...env,
+    ...(config.drainTimeoutMs !== undefined && { drainTimeoutMs: config.drainTimeoutMs }),
+    ...(config.deregister !== undefined && { deregister: config.deregister }),
     logger,
     ...(config.lingerMs !== undefined && { lingerMs: config.lingerMs }),
     ...(config.keepAliveTimeoutMs !== undefined && { keepAliveTimeoutMs: config.keepAliveTimeoutMs }),
-    ...(config.healthPort !== undefined && { health: { port: config.healthPort } }),
+    ...(config.healthPort !== undefined && { health: { ...envHealth, port: config.healthPort } }),
     ...(config.persistent?.shutdown !== undefined && { persistentShutdown: config.persistent.shutdown }),
     ...(config.persistent?.spreadMs !== undefined && { persistentSpreadMs: config.persistent.spreadMs }),
   });

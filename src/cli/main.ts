@@ -5,10 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { drainerOptionsFromEnv } from '../core/env-options.js';
+import { DrainkitError } from '../core/errors.js';
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
 import { addClusterCommand } from './cluster.js';
+import { addDoctorCommand } from './doctor.js';
 import { runExampleCluster, runExampleServer, type LogFormat } from './example-server.js';
 import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { addRegistryCommands, openRegistry } from './registry-commands.js';
@@ -84,7 +87,7 @@ export function buildProgram(): Command {
 
   program
     .command('example-server')
-    .description('Run an HTTP server with drainkit attached. SIGTERM or Ctrl-C drains it; a second signal forces.')
+    .description('Run an HTTP server with drainkit attached. SIGTERM or Ctrl-C drains it; a second signal forces. DRAINKIT_* environment variables (docs/kubernetes.md) set what the flags do not.')
     .requiredOption('--port <n>', 'port to listen on (0 picks a free one)', integer(0, 65_535))
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--drain-timeout-ms <n>', 'how long in-flight work may take after the window', integer(0, 3_600_000), DEFAULTS.drainTimeoutMs)
@@ -108,7 +111,16 @@ export function buildProgram(): Command {
     .option('--sse-interval-ms <n>', '/sse: interval between events (default 1000)', integer(10, 3_600_000))
     .option('--sse-reconnect-ms <n>', '/sse: retry hint sent to clients on drain (default 1000)', integer(0, 3_600_000))
     .option('--workers <n>', 'run as n workers on one port under the cluster supervisor (SIGHUP reloads them)', integer(1, 256))
-    .action(async (flags: ExampleFlags) => {
+    .action(async (flags: ExampleFlags, cmd: Command) => {
+      // DRAINKIT_* variables set what the flags do not: a flag given on the command line wins.
+      const given = (key: string): boolean => cmd.getOptionValueSource(key) === 'cli';
+      let env;
+      try {
+        env = drainerOptionsFromEnv(process.env);
+      } catch (err) {
+        throw err instanceof DrainkitError ? new InvalidArgumentError(err.message.replace(/^drainkit: /, '')) : err;
+      }
+      const deregisterGiven = ['deregisterMode', 'deregisterDelayMs', 'deregisterMinMs', 'quietMs', 'probeFailureThreshold'].some(given);
       if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || flags.label !== undefined)) {
         throw new InvalidArgumentError('--label, --heartbeat-ms and --liveness-write-ms apply with --database-url only.');
       }
@@ -131,8 +143,9 @@ export function buildProgram(): Command {
       await runExampleServer({
         port: flags.port,
         host: flags.host,
-        drainTimeoutMs: flags.drainTimeoutMs,
-        deregister: deregisterFrom(flags),
+        env,
+        drainTimeoutMs: given('drainTimeoutMs') || env.drainTimeoutMs === undefined ? flags.drainTimeoutMs : undefined,
+        deregister: deregisterGiven || env.deregister === undefined ? deregisterFrom(flags) : undefined,
         lingerMs: flags.lingerMs,
         keepAliveTimeoutMs: flags.keepAliveTimeoutMs,
         healthPort: flags.healthPort,
@@ -159,6 +172,7 @@ export function buildProgram(): Command {
     });
   addClusterCommand(program);
   addRegistryCommands(program);
+  addDoctorCommand(program);
   checkRequiredOptionsLast(program);
   return program;
 }

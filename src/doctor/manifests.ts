@@ -1,0 +1,223 @@
+/**
+ * Reading Kubernetes YAML for the doctor: files, folders and standard input, several documents
+ * per file, `kind: List`, and `helm template` output (its `# Source:` comments are kept so a
+ * finding names the template). Every object keeps its YAML document, so any field can be
+ * located to a line, including fields that are missing (they point at their parent).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { rule, type Finding, type Location } from './rules.js';
+
+/** The subset of the `yaml` package the doctor uses (loaded lazily: only the doctor needs it). */
+type YamlModule = typeof import('yaml');
+let yamlModule: YamlModule | undefined;
+
+async function loadYaml(): Promise<YamlModule> {
+  if (yamlModule) return yamlModule;
+  try {
+    yamlModule = await import('yaml');
+    return yamlModule;
+  } catch (err) {
+    throw new DoctorInputError(`drainkit doctor needs the "yaml" package (npm install yaml): ${(err as Error).message}`);
+  }
+}
+
+/** Bad input that stops the doctor before any check: a path that cannot be read, no YAML at all. */
+export class DoctorInputError extends Error {
+  override readonly name = 'DoctorInputError';
+}
+
+/** One text to check: a file's path as given (relative to the working directory), or `<stdin>`. */
+export interface InputText {
+  readonly file: string;
+  readonly text: string;
+}
+
+const YAML_FILE = /\.(ya?ml|json)$/i;
+
+/**
+ * Reads the inputs: `-` is standard input (through `readStdin`), a folder is searched
+ * recursively for `.yaml`, `.yml` and `.json` files (sorted, hidden entries skipped).
+ * Throws {@link DoctorInputError} naming the path for a path that cannot be read or a folder
+ * without YAML files.
+ */
+export async function readInputs(paths: readonly string[], readStdin: () => Promise<string>, cwd = process.cwd()): Promise<InputText[]> {
+  const out: InputText[] = [];
+  for (const path of paths) {
+    if (path === '-') {
+      out.push({ file: '<stdin>', text: await readStdin() });
+      continue;
+    }
+    const abs = resolve(cwd, path);
+    let info;
+    try {
+      info = await stat(abs);
+    } catch (err) {
+      throw new DoctorInputError(`cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : (err as Error).message}`);
+    }
+    if (info.isDirectory()) {
+      const files = await yamlFilesUnder(abs);
+      if (files.length === 0) throw new DoctorInputError(`folder ${JSON.stringify(path)} holds no .yaml, .yml or .json file`);
+      // Findings name files the way the folder was given: relative stays relative.
+      for (const file of files) out.push({ file: isAbsolute(path) ? file : relative(cwd, file), text: await readFile(file, 'utf8') });
+    } else {
+      out.push({ file: path, text: await readFile(abs, 'utf8') });
+    }
+  }
+  return out;
+}
+
+async function yamlFilesUnder(dir: string): Promise<string[]> {
+  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name));
+  const out: string[] = [];
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await yamlFilesUnder(p)));
+    else if (e.isFile() && YAML_FILE.test(e.name)) out.push(p);
+  }
+  return out;
+}
+
+export type PathSegment = string | number;
+
+/** A Kubernetes object from the input, with a way to locate any of its fields. */
+export interface ManifestObject {
+  readonly kind: string;
+  readonly apiVersion: string;
+  readonly name: string;
+  readonly namespace: string | undefined;
+  /** The object as plain data. */
+  readonly value: Record<string, unknown>;
+  /** The location of a field (`['spec', 'template', 'spec']`), or of its nearest present parent. */
+  at(path: readonly PathSegment[]): Location;
+}
+
+export interface ParsedInput {
+  readonly objects: ManifestObject[];
+  /** Syntax errors, unrendered templates, documents that are not Kubernetes objects. */
+  readonly findings: Finding[];
+}
+
+/** Parses every input; never throws on bad YAML (that is a finding with its line). */
+export async function parseInputs(inputs: readonly InputText[]): Promise<ParsedInput> {
+  const yaml = await loadYaml();
+  const objects: ManifestObject[] = [];
+  const findings: Finding[] = [];
+  for (const input of inputs) {
+    const lineCounter = new yaml.LineCounter();
+    const docs = yaml.parseAllDocuments(input.text, { lineCounter, prettyErrors: false });
+    const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
+    const docList = Array.isArray(docs) ? docs : [];
+    for (const doc of docList) {
+      const contents = doc.contents as { range?: [number, number, number]; commentBefore?: string | null } | null;
+      const start = contents?.range?.[0] ?? doc.range[0];
+      const template = /Source:\s*(\S+)/.exec(contents?.commentBefore ?? doc.commentBefore ?? '')?.[1];
+      const where = (line: number): Location => ({ file: input.file, line, template });
+      if (doc.errors.length > 0) {
+        const err = doc.errors[0]!;
+        // Template directives (`{{- if ... }}`, `replicas: {{ .Values.n }}`) break the YAML: say so, not "bad YAML".
+        const docText = input.text.slice(doc.range[0], doc.range[2]);
+        const braces = docText.indexOf('{{');
+        if (braces >= 0) {
+          const line = lineAt(doc.range[0] + braces);
+          findings.push(finding('unrendered-template', `Template syntax at line ${line} (${JSON.stringify(docText.slice(braces, braces + 40).split('\n')[0])}): this is a chart source, not a manifest. Render it first, e.g. \`helm template <release> <chart> | drainkit doctor -\`.`, where(line)));
+          continue;
+        }
+        const line = lineAt(err.pos[0]);
+        findings.push(finding('yaml-syntax', `Not valid YAML at line ${line}: ${err.message.split('\n')[0]}${doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more error${doc.errors.length > 2 ? 's' : ''})` : ''}.`, where(line)));
+        continue;
+      }
+      if (contents === null) continue; // an empty document (Helm renders `---` for empty templates)
+      const value: unknown = doc.toJS({ maxAliasCount: 100 });
+      const docLine = lineAt(start);
+      const locate = (base: readonly PathSegment[]) => (path: readonly PathSegment[]): Location => where(lineOfPath(yaml, doc, [...base, ...path], lineAt) ?? docLine);
+      const add = (v: unknown, base: readonly PathSegment[]): void => {
+        const line = lineOfPath(yaml, doc, base, lineAt) ?? docLine;
+        if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as Record<string, unknown>).kind !== 'string' || typeof (v as Record<string, unknown>).apiVersion !== 'string') {
+          findings.push(finding('not-a-manifest', `The document at line ${line} has no apiVersion and kind: it is not a Kubernetes object, so it was skipped.`, where(line)));
+          return;
+        }
+        const obj = v as Record<string, unknown>;
+        if (obj.kind === 'List' && Array.isArray(obj.items)) {
+          obj.items.forEach((item, i) => add(item, [...base, 'items', i]));
+          return;
+        }
+        const metadata = (typeof obj.metadata === 'object' && obj.metadata !== null ? obj.metadata : {}) as Record<string, unknown>;
+        const templated = TEMPLATE_CHECKED_KINDS.has(obj.kind as string) ? findTemplateString(obj, []) : undefined;
+        if (templated) {
+          const tl = lineOfPath(yaml, doc, [...base, ...templated.path], lineAt) ?? line;
+          findings.push(finding('unrendered-template', `Template syntax ${JSON.stringify(templated.text.slice(0, 60))} at line ${tl} in ${String(obj.kind)}: this is a chart source, not a manifest. Render it first, e.g. \`helm template <release> <chart> | drainkit doctor -\`.`, where(tl)));
+          return;
+        }
+        objects.push({
+          kind: obj.kind as string,
+          apiVersion: obj.apiVersion as string,
+          name: typeof metadata.name === 'string' ? metadata.name : '(unnamed)',
+          namespace: typeof metadata.namespace === 'string' ? metadata.namespace : undefined,
+          value: obj,
+          at: locate(base),
+        });
+      };
+      add(value, []);
+    }
+  }
+  return { objects, findings };
+}
+
+/** The 1-based line of a field's key (or of its nearest present parent); undefined when not even the root is there. */
+function lineOfPath(yaml: YamlModule, doc: import('yaml').Document, path: readonly PathSegment[], lineAt: (offset: number) => number): number | undefined {
+  let node: unknown = doc.contents;
+  let line: number | undefined = rangeStart(node) === undefined ? undefined : lineAt(rangeStart(node)!);
+  for (const segment of path) {
+    if (yaml.isMap(node)) {
+      const pair = node.items.find((p) => (yaml.isScalar(p.key) ? p.key.value : p.key) === segment);
+      if (!pair) return line;
+      const keyStart = rangeStart(pair.key);
+      if (keyStart !== undefined) line = lineAt(keyStart);
+      node = pair.value;
+    } else if (yaml.isSeq(node) && typeof segment === 'number') {
+      const item: unknown = node.items[segment];
+      if (item === undefined) return line;
+      const s = rangeStart(item);
+      if (s !== undefined) line = lineAt(s);
+      node = item;
+    } else {
+      return line;
+    }
+  }
+  return line;
+}
+
+/**
+ * Kinds whose fields never hold Go templates once rendered. ConfigMaps, Secrets, annotations and
+ * custom resources (alerting rules) legitimately carry `{{ }}` text, so they are not scanned.
+ */
+const TEMPLATE_CHECKED_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'PodTemplate', 'Service', 'Ingress', 'PodDisruptionBudget']);
+
+function findTemplateString(value: unknown, path: PathSegment[]): { path: PathSegment[]; text: string } | undefined {
+  if (typeof value === 'string') return /\{\{.*\}\}/s.test(value) ? { path, text: value } : undefined;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const hit = findTemplateString(v, [...path, i]);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'annotations') continue;
+      const hit = findTemplateString(v, [...path, k]);
+      if (hit) return hit;
+    }
+  }
+  return undefined;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null)?.range;
+  return range?.[0];
+}
+
+export function finding(ruleId: Finding['ruleId'], message: string, location: Location, object?: string): Finding {
+  return { ruleId, severity: rule(ruleId).severity, message, location, object };
+}

@@ -1,0 +1,135 @@
+/**
+ * The doctor's three outputs: a human report (a budget table per workload, then the findings),
+ * JSON for scripts, and SARIF 2.1.0 for code scanning.
+ */
+import { createRequire } from 'node:module';
+import { seconds } from './budget.js';
+import type { WorkloadBudget } from './checks.js';
+import { RULES, type Finding, type Severity } from './rules.js';
+
+/** Exit codes of `drainkit doctor`. 3 and 4 belong to the registry commands. */
+export const DOCTOR_EXIT_CODES = Object.freeze({
+  /** No error, no warning (notes may be present). */
+  clean: 0,
+  /** Warnings, no error. */
+  warnings: 1,
+  /** Bad flags, a path that cannot be read, an input with no YAML at all. */
+  usage: 2,
+  /** At least one error. */
+  errors: 5,
+});
+
+export interface DoctorReport {
+  readonly files: readonly string[];
+  readonly objects: number;
+  readonly workloads: number;
+  /** Sorted by file, then line. */
+  readonly findings: readonly Finding[];
+  readonly budgets: readonly WorkloadBudget[];
+  readonly summary: { readonly errors: number; readonly warnings: number; readonly notes: number };
+  readonly exitCode: number;
+}
+
+export function exitCodeFor(summary: DoctorReport['summary']): number {
+  if (summary.errors > 0) return DOCTOR_EXIT_CODES.errors;
+  if (summary.warnings > 0) return DOCTOR_EXIT_CODES.warnings;
+  return DOCTOR_EXIT_CODES.clean;
+}
+
+const LEVEL_WORD: Readonly<Record<Severity, string>> = { error: 'error', warning: 'warning', note: 'note' };
+
+function where(f: Finding): string {
+  return `${f.location.file}:${f.location.line}${f.location.template ? ` (${f.location.template})` : ''}`;
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+/** The human report. */
+export function formatText(report: DoctorReport): string {
+  const lines: string[] = [];
+  lines.push(`drainkit doctor: ${report.files.length} file${report.files.length === 1 ? '' : 's'}, ${report.objects} object${report.objects === 1 ? '' : 's'}, ${report.workloads} workload${report.workloads === 1 ? '' : 's'}`);
+  for (const b of report.budgets) {
+    lines.push('', `${b.workload} [${b.container}]  ${b.file}:${b.line}`);
+    lines.push(`  ${pad('term', 9)}${pad('time', 9)}from`);
+    for (const t of b.budget.terms) lines.push(`  ${pad(t.name, 9)}${pad(seconds(t.ms), 9)}${t.source}`);
+    const verdict = b.budget.fits ? `fits, ${seconds(b.budget.graceMs - b.budget.totalMs)} to spare` : `DOES NOT FIT: SIGKILL ${seconds(b.budget.totalMs - b.budget.graceMs)} before the drain's bound`;
+    lines.push(`  ${pad('total', 9)}${pad(seconds(b.budget.totalMs), 9)}grace ${seconds(b.budget.graceMs)} from ${b.budget.graceSource}: ${verdict}`);
+  }
+  if (report.findings.length > 0) lines.push('');
+  for (const f of report.findings) lines.push(`${where(f)}: ${LEVEL_WORD[f.severity]} [${f.ruleId}] ${f.message}`);
+  const s = report.summary;
+  lines.push('', `${s.errors} error${s.errors === 1 ? '' : 's'}, ${s.warnings} warning${s.warnings === 1 ? '' : 's'}, ${s.notes} note${s.notes === 1 ? '' : 's'} (exit ${report.exitCode})`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The JSON report: the same content, stable field names. */
+export function toJson(report: DoctorReport): object {
+  return {
+    version: 1,
+    files: report.files,
+    objects: report.objects,
+    workloads: report.workloads,
+    summary: report.summary,
+    exitCode: report.exitCode,
+    budgets: report.budgets.map((b) => ({
+      workload: b.workload,
+      container: b.container,
+      file: b.file,
+      line: b.line,
+      graceMs: b.budget.graceMs,
+      graceSource: b.budget.graceSource,
+      totalMs: b.budget.totalMs,
+      fits: b.budget.fits,
+      terms: b.budget.terms,
+    })),
+    findings: report.findings.map((f) => ({ ruleId: f.ruleId, severity: f.severity, message: f.message, file: f.location.file, line: f.location.line, template: f.location.template, object: f.object })),
+  };
+}
+
+function packageVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** SARIF 2.1.0: one run, every rule in `tool.driver.rules`, one result per finding. */
+export function toSarif(report: DoctorReport): object {
+  const ruleIndex = new Map(RULES.map((r, i) => [r.id, i]));
+  return {
+    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
+    version: '2.1.0',
+    runs: [{
+      tool: {
+        driver: {
+          name: 'drainkit doctor',
+          version: packageVersion(),
+          informationUri: 'https://www.npmjs.com/package/drainkit',
+          rules: RULES.map((r) => ({
+            id: r.id,
+            name: r.id.replace(/(^|-)([a-z])/g, (_m, _d: string, c: string) => c.toUpperCase()),
+            shortDescription: { text: r.summary },
+            defaultConfiguration: { level: r.severity },
+          })),
+        },
+      },
+      results: report.findings.map((f) => ({
+        ruleId: f.ruleId,
+        ruleIndex: ruleIndex.get(f.ruleId),
+        level: f.severity,
+        message: { text: f.message },
+        locations: [{
+          physicalLocation: {
+            artifactLocation: { uri: f.location.file === '<stdin>' ? 'stdin' : encodeURI(f.location.file) },
+            region: { startLine: f.location.line },
+          },
+          ...(f.object !== undefined && { logicalLocations: [{ name: f.object, kind: 'resource' }] }),
+        }],
+        ...(f.location.template !== undefined && { properties: { helmTemplate: f.location.template } }),
+      })),
+    }],
+  };
+}

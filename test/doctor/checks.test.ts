@@ -1,0 +1,79 @@
+/**
+ * Every doctor check against a fixture that triggers it, and the clean manifest that triggers
+ * none. Each fixture marks the lines its findings must point at with `# expect: <rule-id>…`;
+ * the test asserts exactly that set of (rule, line), so a check that fires too often fails too.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { checkTexts, RULES, type DoctorReport } from '../../src/doctor/index.js';
+
+const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+function expected(text: string): string[] {
+  const out: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    const m = /# expect: (.+)$/.exec(line);
+    if (m) for (const id of m[1]!.trim().split(/\s+/)) out.push(`${id}@${i + 1}`);
+  });
+  return out.sort();
+}
+
+function found(report: DoctorReport): string[] {
+  return report.findings.map((f) => `${f.ruleId}@${f.location.line}`).sort();
+}
+
+async function check(name: string): Promise<{ report: DoctorReport; text: string }> {
+  const text = readFileSync(`${FIXTURES}${name}`, 'utf8');
+  return { report: await checkTexts([{ file: name, text }]), text };
+}
+
+function explain(report: DoctorReport): string {
+  return report.findings.map((f) => `  ${f.location.line}: ${f.severity} [${f.ruleId}] ${f.message}`).join('\n');
+}
+
+describe('doctor checks', () => {
+  it('the clean manifest has no finding at all, and its budget fits', async () => {
+    const { report } = await check('clean.yaml');
+    assert.deepEqual(found(report), [], `clean.yaml has findings:\n${explain(report)}`);
+    assert.equal(report.exitCode, 0);
+    assert.equal(report.budgets.length, 1);
+    const b = report.budgets[0]!;
+    assert.equal(b.budget.fits, true);
+    assert.deepEqual(b.budget.terms.map((t) => [t.name, t.ms]), [['preStop', 0], ['window', 3_000], ['drain', 15_000], ['hooks', 3_000], ['exit', 1_000], ['margin', 5_000]]);
+    assert.equal(b.budget.graceMs, 30_000);
+    assert.match(b.budget.terms[2]!.source, /DRAINKIT_DRAIN_TIMEOUT_MS \(line 32\)/);
+  });
+
+  const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml') && f !== 'clean.yaml').sort();
+  for (const name of fixtures) {
+    it(`${name} triggers exactly the findings it marks`, async () => {
+      const { report, text } = await check(name);
+      const want = expected(text);
+      assert.ok(want.length > 0, `${name} marks no expected finding`);
+      assert.ok(want.some((w) => w.startsWith(`${name.replace(/\.yaml$/, '')}@`)), `${name} does not mark its own rule`);
+      assert.deepEqual(found(report), want, `${name}:\n${explain(report)}`);
+      for (const f of report.findings) assert.ok(f.message.length > 40, `a message that explains: ${f.message}`);
+    });
+  }
+
+  it('every rule has its fixture', () => {
+    const names = new Set(fixtures.map((f) => f.replace(/\.yaml$/, '')));
+    assert.deepEqual(RULES.map((r) => r.id).filter((id) => !names.has(id)), []);
+  });
+
+  it('messages give the numbers and the fix', async () => {
+    const { report } = await check('grace-budget.yaml');
+    const f = report.findings.find((x) => x.ruleId === 'grace-budget')!;
+    assert.match(f.message, /grace 20 s < preStop 0 s \+ window 3 s \+ drain 15 s \+ hooks 3 s \+ exit 1 s \+ margin 5 s = 27 s/);
+    assert.match(f.message, /terminationGracePeriodSeconds: 27/);
+    assert.equal(report.exitCode, 5);
+    const env = (await check('env-invalid.yaml')).report.findings.map((x) => x.message).join('\n');
+    assert.match(env, /DRAINKIT_DRAIN_TIMEOUT_MS is "15s"; accepted: an integer from 0 to 3600000/);
+    assert.match(env, /DRAINKIT_HOOK_TIMEOUT \(did you mean DRAINKIT_HOOK_TIMEOUT_MS\?\)/);
+    const typo = (await check('unknown-field.yaml')).report.findings.map((x) => x.message).join('\n');
+    assert.match(typo, /lifecycle\.preStopHook \(did you mean preStop\?\)/);
+    assert.match(typo, /periodSecond \(did you mean periodSeconds\?\)/);
+  });
+});

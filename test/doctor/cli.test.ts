@@ -1,0 +1,203 @@
+/**
+ * `drainkit doctor` as a process: inputs (files, folders, stdin, helm template output), the
+ * three formats, exit codes, flags over the manifest, and bad input with clear errors.
+ * Needs `npm run build` (dist/cli/main.js).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+const MAIN = 'dist/cli/main.js';
+const FIX = 'test/doctor/fixtures';
+const scratch = mkdtempSync(join(tmpdir(), 'drainkit-doctor-'));
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function doctor(args: readonly string[], stdin?: string): Promise<Run> {
+  assert.ok(existsSync(MAIN), `${MAIN} is missing: run npm run build first`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, 'doctor', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`drainkit doctor ${args.join(' ')} did not exit within 20 s`));
+    }, 20_000);
+    child.once('close', (code) => {
+      clearTimeout(guard);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+function helmRender(): string {
+  // What `helm template web ./chart` prints: a `# Source:` comment before every manifest, and
+  // `---` alone for a template that rendered to nothing.
+  const clean = readFileSync(`${FIX}/clean.yaml`, 'utf8').replace(/^#.*\n/gm, '');
+  const [deployment, service] = clean.split(/^---\n/m);
+  return [
+    '---',
+    '# Source: web/templates/service.yaml',
+    service!.trim(),
+    '---',
+    '# Source: web/templates/deployment.yaml',
+    deployment!.trim().replace('terminationGracePeriodSeconds: 30', 'terminationGracePeriodSeconds: 10'),
+    '---',
+    '# Source: web/templates/empty.yaml',
+    '---',
+    '',
+  ].join('\n');
+}
+
+describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('exit codes: 0 clean, 1 warnings only, 5 errors; the report has the budget table', async () => {
+    const clean = await doctor([`${FIX}/clean.yaml`]);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    assert.match(clean.stdout, /Deployment\/web \[app\]/);
+    assert.match(clean.stdout, /drain\s+15 s\s+DRAINKIT_DRAIN_TIMEOUT_MS \(line 32\)/);
+    assert.match(clean.stdout, /total\s+27 s\s+grace 30 s from terminationGracePeriodSeconds \(line 23\): fits, 3 s to spare/);
+    assert.match(clean.stdout, /0 errors, 0 warnings, 0 notes \(exit 0\)/);
+    const warn = await doctor([`${FIX}/shell-entrypoint.yaml`]);
+    assert.equal(warn.code, 1, warn.stdout);
+    const errors = await doctor([`${FIX}/grace-budget.yaml`]);
+    assert.equal(errors.code, 5, errors.stdout);
+    assert.match(errors.stdout, /grace-budget.yaml:22: error \[grace-budget\]/);
+    assert.match(errors.stdout, /DOES NOT FIT: SIGKILL 7 s before the drain's bound/);
+  });
+
+  it('reads folders (several files) and several documents per file', async () => {
+    const dir = join(scratch, 'folder');
+    const nested = join(dir, 'nested');
+    await import('node:fs/promises').then((fs) => fs.mkdir(nested, { recursive: true }));
+    writeFileSync(join(dir, 'a.yaml'), readFileSync(`${FIX}/clean.yaml`));
+    writeFileSync(join(nested, 'b.yml'), readFileSync(`${FIX}/shell-entrypoint.yaml`));
+    writeFileSync(join(dir, 'notes.txt'), 'not read');
+    const r = await doctor(['--format', 'json', dir]);
+    const json = JSON.parse(r.stdout) as { files: string[]; objects: number; workloads: number; exitCode: number };
+    assert.equal(json.files.length, 2, JSON.stringify(json.files));
+    assert.equal(json.objects, 4);
+    assert.equal(json.workloads, 2);
+    assert.equal(r.code, 1);
+  });
+
+  it('helm template output on stdin: findings name the template of their document', async () => {
+    const r = await doctor(['-'], helmRender());
+    assert.equal(r.code, 5, r.stdout + r.stderr);
+    assert.match(r.stdout, /<stdin>:\d+ \(web\/templates\/deployment\.yaml\): error \[grace-budget\]/);
+    const json = JSON.parse((await doctor(['--format', 'json', '-'], helmRender())).stdout) as { findings: { ruleId: string; template?: string; file: string; line: number }[] };
+    const f = json.findings.find((x) => x.ruleId === 'grace-budget')!;
+    assert.equal(f.template, 'web/templates/deployment.yaml');
+    assert.equal(f.file, '<stdin>');
+    const lines = helmRender().split('\n');
+    assert.match(lines[f.line - 1]!, /terminationGracePeriodSeconds: 10/, 'the line is the rendered one in the input');
+  });
+
+  it('--format json: the report with budgets and findings', async () => {
+    const r = await doctor(['--format', 'json', `${FIX}/grace-budget.yaml`]);
+    const json = JSON.parse(r.stdout) as Record<string, unknown> & { budgets: { fits: boolean; totalMs: number; graceMs: number; terms: { name: string; ms: number; source: string }[] }[]; findings: { ruleId: string; severity: string; line: number }[] };
+    assert.equal(json.version, 1);
+    assert.deepEqual(json.summary, { errors: 1, warnings: 0, notes: 0 });
+    assert.equal(json.exitCode, 5);
+    assert.deepEqual(json.budgets.map((b) => [b.fits, b.totalMs, b.graceMs]), [[false, 27_000, 20_000]]);
+    assert.deepEqual(json.findings.map((f) => [f.ruleId, f.severity, f.line]), [['grace-budget', 'error', 22]]);
+  });
+
+  it('--format sarif: SARIF 2.1.0 with rules and located results', async () => {
+    const r = await doctor(['--format', 'sarif', `${FIX}/liveness-is-readiness.yaml`, `${FIX}/shell-entrypoint.yaml`]);
+    assert.equal(r.code, 5);
+    const sarif = JSON.parse(r.stdout) as {
+      version: string; $schema: string;
+      runs: { tool: { driver: { name: string; rules: { id: string; shortDescription: { text: string }; defaultConfiguration: { level: string } }[] } }; results: { ruleId: string; ruleIndex: number; level: string; message: { text: string }; locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[] }[] }[];
+    };
+    assert.equal(sarif.version, '2.1.0');
+    assert.match(sarif.$schema, /sarif-2\.1\.0/);
+    assert.equal(sarif.runs.length, 1);
+    const run = sarif.runs[0]!;
+    assert.equal(run.tool.driver.name, 'drainkit doctor');
+    assert.ok(run.tool.driver.rules.length >= 20);
+    for (const rule of run.tool.driver.rules) {
+      assert.ok(['error', 'warning', 'note'].includes(rule.defaultConfiguration.level));
+      assert.ok(rule.shortDescription.text.length > 10);
+    }
+    assert.deepEqual(run.results.map((x) => [x.ruleId, x.level, x.locations[0]!.physicalLocation.artifactLocation.uri, x.locations[0]!.physicalLocation.region.startLine]), [
+      ['liveness-is-readiness', 'error', `${FIX}/liveness-is-readiness.yaml`, 45],
+      ['shell-entrypoint', 'warning', `${FIX}/shell-entrypoint.yaml`, 26],
+    ]);
+    for (const x of run.results) assert.equal(run.tool.driver.rules[x.ruleIndex]!.id, x.ruleId, 'ruleIndex points at the rule');
+  });
+
+  it('flags override the manifest for drainkit configured in code', async () => {
+    const r = await doctor(['--format', 'json', '--drain-timeout-ms', '1000', `${FIX}/grace-budget.yaml`]);
+    assert.equal(r.code, 0, r.stdout);
+    const json = JSON.parse(r.stdout) as { budgets: { totalMs: number; terms: { name: string; source: string }[] }[] };
+    assert.equal(json.budgets[0]!.totalMs, 13_000);
+    assert.equal(json.budgets[0]!.terms.find((t) => t.name === 'drain')!.source, 'flag --drain-timeout-ms');
+    const window = await doctor(['--format', 'json', '--deregister-max-ms', '20000', `${FIX}/clean.yaml`]);
+    const wj = JSON.parse(window.stdout) as { budgets: { terms: { name: string; ms: number; source: string }[] }[] };
+    assert.deepEqual(wj.budgets[0]!.terms.find((t) => t.name === 'window')!.ms, 20_000, 'the flag replaced the manifest\'s fixed window');
+    assert.equal(window.code, 5);
+    const hooks = await doctor(['--hooks-ms', '20000', '--margin-ms', '0', `${FIX}/clean.yaml`]);
+    assert.equal(hooks.code, 5, 'three hooks of more than 5 s no longer fit');
+    const container = await doctor(['--container', 'app', `${FIX}/container-ambiguous.yaml`]);
+    assert.doesNotMatch(container.stdout, /\[container-ambiguous\]/);
+    assert.match(container.stdout, /\[defaults-assumed\]/);
+    assert.match(container.stdout, /Deployment\/web \[app\]/, 'the budget of the named container');
+  });
+
+  it('bad input: clear errors, usage exit code 2 for what cannot be checked at all', async () => {
+    const missing = await doctor([join(scratch, 'nope.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /drainkit: doctor: cannot read ".*nope\.yaml": no such file or folder/);
+    const empty = await doctor(['-'], '');
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /the input is empty \(<stdin>\)/);
+    const emptyDir = join(scratch, 'empty');
+    await import('node:fs/promises').then((fs) => fs.mkdir(emptyDir, { recursive: true }));
+    const noYaml = await doctor([emptyDir]);
+    assert.equal(noYaml.code, 2);
+    assert.match(noYaml.stderr, /holds no \.yaml, \.yml or \.json file/);
+    const noPaths = await doctor([]);
+    assert.equal(noPaths.code, 2);
+    assert.match(noPaths.stderr, /missing required argument 'paths'/);
+    const badFormat = await doctor(['--format', 'xml', `${FIX}/clean.yaml`]);
+    assert.equal(badFormat.code, 2);
+    assert.match(badFormat.stderr, /Allowed choices are text, json, sarif/);
+    const badFlag = await doctor(['--drain-timeout-ms', '30s', `${FIX}/clean.yaml`]);
+    assert.equal(badFlag.code, 2);
+    assert.match(badFlag.stderr, /--drain-timeout-ms <value>' argument '30s' is invalid\. expected an integer from 0 to 3600000/);
+    const noContainer = await doctor(['--container', 'web', `${FIX}/clean.yaml`]);
+    assert.equal(noContainer.code, 2);
+    assert.match(noContainer.stderr, /--container "web": no workload in the input has a container of that name \(found: app\)/);
+    // Readable but not checkable: findings with lines, not usage errors.
+    const notYaml = await doctor(['-'], 'this: is: not: yaml\n  - [\n');
+    assert.equal(notYaml.code, 5);
+    assert.match(notYaml.stdout, /<stdin>:1: error \[yaml-syntax\] Not valid YAML at line 1/);
+    const notManifest = await doctor([`${FIX}/not-a-manifest.yaml`]);
+    assert.equal(notManifest.code, 1);
+    assert.match(notManifest.stdout, /warning \[not-a-manifest\] The document at line 2 has no apiVersion and kind/);
+  });
+
+  it('ConfigMap values referenced by the container are read (configMapKeyRef and envFrom)', async () => {
+    const manifest = readFileSync(`${FIX}/clean.yaml`, 'utf8')
+      .replace('              value: "15000"\n', '              valueFrom:\n                configMapKeyRef:\n                  name: drain\n                  key: DRAINKIT_DRAIN_TIMEOUT_MS\n')
+      .replace('          env:\n', '          envFrom:\n            - configMapRef:\n                name: drain\n          env:\n');
+    const withMap = `${manifest}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: drain\n  namespace: shop\ndata:\n  DRAINKIT_DRAIN_TIMEOUT_MS: "40000"\n  DRAINKIT_LINGER_MS: "500"\n`;
+    const r = await doctor(['--format', 'json', '-'], withMap);
+    const json = JSON.parse(r.stdout) as { budgets: { terms: { name: string; ms: number; source: string }[] }[] };
+    const drain = json.budgets[0]!.terms.find((t) => t.name === 'drain')!;
+    assert.equal(drain.ms, 40_000);
+    assert.match(drain.source, /DRAINKIT_DRAIN_TIMEOUT_MS \(ConfigMap drain, line \d+\)/);
+    assert.equal(r.code, 5, 'a 40 s drain no longer fits the 30 s grace');
+    const without = await doctor(['--format', 'json', '-'], manifest);
+    const wj = JSON.parse(without.stdout) as { findings: { ruleId: string }[] };
+    assert.deepEqual(wj.findings.map((f) => f.ruleId).sort(), ['env-unresolved', 'env-unresolved', 'grace-budget']);
+  });
+});

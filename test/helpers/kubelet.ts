@@ -1,0 +1,135 @@
+/**
+ * A simulated kubelet, for the one part of Kubernetes that cannot run here: the pod termination
+ * sequence, played with real processes and real signals.
+ *
+ *   t0            deletion with grace G; the readiness prober keeps probing
+ *   t0 … min(P,G) the preStop hook: a sleep (kubelet-side timer) or an exec (a real process)
+ *   then          SIGTERM, with max(2 s, G − ⌊elapsed preStop⌋) left (the kubelet subtracts whole
+ *                 seconds, and never gives less than 2 s after SIGTERM)
+ *   at the end    SIGKILL to what remains
+ *
+ * The endpoint track runs beside it: the caller removes the endpoint after its lag L (for
+ * example, HAProxy's runtime API puts the server in maintenance), as nothing orders the two.
+ */
+import { spawn } from 'node:child_process';
+import { hasExited, type ExitStatus, type ServerProcess } from './processes.js';
+
+export type PreStopHook =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'sleep'; readonly ms: number }
+  /** Run in the "container" (here: a child process); the kubelet waits for it at most the grace. */
+  | { readonly kind: 'exec'; readonly argv: readonly string[] };
+
+export interface TerminationSpec {
+  /** G, the deletion's grace period. */
+  readonly graceMs: number;
+  readonly preStop: PreStopHook;
+  /** The floor after SIGTERM (the kubelet's `minimumGracePeriodInSeconds`, 2 s). */
+  readonly minKillGraceMs?: number;
+  /** Subtract only whole seconds of the preStop's duration from the grace, like the kubelet. Default true. */
+  readonly truncatePreStopToSeconds?: boolean;
+}
+
+export interface TerminationRecord {
+  readonly deletedAt: number;
+  readonly preStopEndedAt: number;
+  readonly preStopCutByGrace: boolean;
+  readonly sigtermAt: number;
+  /** When SIGKILL was due (whether or not it was needed). */
+  readonly killDueAt: number;
+  readonly sigkillAt: number | undefined;
+  readonly exitedAt: number;
+  readonly exit: ExitStatus;
+  /** True when the process was still running at the end of the grace. */
+  readonly killed: boolean;
+}
+
+/** Plays the deletion of a pod whose container is `proc`. Resolves once the process is gone. */
+export async function deletePod(proc: ServerProcess, spec: TerminationSpec): Promise<TerminationRecord> {
+  const deletedAt = Date.now();
+  const minKill = spec.minKillGraceMs ?? 2_000;
+  let preStopCutByGrace = false;
+  if (spec.preStop.kind === 'sleep') {
+    const wait = Math.min(spec.preStop.ms, spec.graceMs);
+    preStopCutByGrace = spec.preStop.ms > spec.graceMs;
+    await sleep(wait);
+  } else if (spec.preStop.kind === 'exec') {
+    const [cmd, ...args] = spec.preStop.argv;
+    const hook = spawn(cmd!, args, { stdio: 'ignore' });
+    const ended = new Promise<'done'>((resolve) => {
+      hook.once('close', () => resolve('done'));
+      hook.once('error', () => resolve('done'));
+    });
+    const outcome = await Promise.race([ended, sleep(spec.graceMs).then(() => 'grace' as const)]);
+    if (outcome === 'grace') {
+      preStopCutByGrace = true;
+      hook.kill('SIGKILL');
+      await ended;
+    }
+  }
+  const preStopEndedAt = Date.now();
+  const elapsed = preStopEndedAt - deletedAt;
+  const subtracted = spec.truncatePreStopToSeconds === false ? elapsed : Math.floor(elapsed / 1_000) * 1_000;
+  const killGrace = Math.max(minKill, spec.graceMs - subtracted);
+
+  const sigtermAt = Date.now();
+  if (!hasExited(proc.child)) proc.child.kill('SIGTERM');
+  const killDueAt = sigtermAt + killGrace;
+  let sigkillAt: number | undefined;
+  const timer = setTimeout(() => {
+    if (!hasExited(proc.child)) {
+      sigkillAt = Date.now();
+      proc.child.kill('SIGKILL');
+    }
+  }, killGrace);
+  const exit = await proc.closed;
+  clearTimeout(timer);
+  return { deletedAt, preStopEndedAt, preStopCutByGrace, sigtermAt, killDueAt, sigkillAt, exitedAt: Date.now(), exit, killed: sigkillAt !== undefined };
+}
+
+export interface ReadinessProber {
+  /** Probe results in order: status code, or 0 for a failed connection. */
+  readonly results: readonly { readonly at: number; readonly status: number }[];
+  /** When `failureThreshold` consecutive probes had failed (the pod turned not ready), if it did. */
+  readonly notReadyAt: number | undefined;
+  stop(): void;
+}
+
+/** Probes `GET http://127.0.0.1:<port><path>` every `periodMs` with a `timeoutMs` bound, like the kubelet's prober worker. */
+export function startReadinessProber(port: number, path: string, options: { periodMs: number; failureThreshold: number; timeoutMs?: number }): ReadinessProber {
+  const results: { at: number; status: number }[] = [];
+  let consecutiveFailures = 0;
+  let notReadyAt: number | undefined;
+  let stopped = false;
+  const probe = async (): Promise<void> => {
+    let status = 0;
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(options.timeoutMs ?? 1_000) });
+      await res.arrayBuffer();
+      status = res.status;
+    } catch {
+      status = 0;
+    }
+    if (stopped) return;
+    results.push({ at: Date.now(), status });
+    // Kubernetes counts 200–399 as success.
+    consecutiveFailures = status >= 200 && status < 400 ? 0 : consecutiveFailures + 1;
+    if (consecutiveFailures >= options.failureThreshold && notReadyAt === undefined) notReadyAt = Date.now();
+  };
+  const timer = setInterval(() => void probe(), options.periodMs);
+  void probe();
+  return {
+    results,
+    get notReadyAt() {
+      return notReadyAt;
+    },
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
