@@ -1,6 +1,6 @@
 /**
  * `drainkit/long-poll`: parked long-poll requests that are answered at once when the instance
- * drains, so each client re-polls against another instance (step 5f of the reference).
+ * drains, so each client re-polls against another instance.
  *
  *     import { parkLongPoll } from 'drainkit/long-poll';
  *     const poll = parkLongPoll(drainer, res);                 // 204 on drain

@@ -1,6 +1,6 @@
 /**
  * `drainkit/sse`: Server-Sent Events streams that leave a draining instance the way an
- * EventSource understands (step 5e of the reference).
+ * EventSource understands: a `retry:` hint, a final event, then the end of the stream.
  *
  *     import { openEventStream } from 'drainkit/sse';
  *     const stream = openEventStream(drainer, req, res);

@@ -8,7 +8,7 @@
  *     const sockets = drainWebSockets(drainer, wss, { closeTimeoutMs: 5000 });
  *
  * Each socket is a persistent connection of kind `'websocket'`, counted apart from in-flight
- * requests. When the persistent shutdown begins (RFC 6455 §7.1.1, step 5d of the reference):
+ * requests. When the persistent shutdown begins (RFC 6455 §7.1.1):
  * - new upgrades are refused with 503: drainkit calls `wss.close()`, after which ws itself
  *   answers 503 to any handshake (`noServer` included), and in server mode drainkit answers the
  *   upgrades that reach the server once ws has removed its listener;
@@ -34,7 +34,7 @@ import { onPersistentShutdown } from './persistent-shutdown.js';
 export interface WebSocketDrainOptions {
   /**
    * How long to wait for the peer's close frame after ours before terminating the socket.
-   * Default 5000 ms (the reference's WS close timeout). Range 0 … 600 000. The drain timeout
+   * Default 5000 ms. Range 0 … 600 000. The drain timeout
    * still bounds it: a drain forced earlier terminates the socket then.
    */
   readonly closeTimeoutMs?: number;

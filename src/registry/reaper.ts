@@ -75,7 +75,7 @@ export async function prune(store: Store, options: { readonly olderThanMs: numbe
        SELECT s.id FROM ServerInstance s, cutoff
        WHERE s.status = 'stopped' AND COALESCE(s.drained_at, s.last_heartbeat_at) < cutoff.at
      ), ev AS (
-       -- DrainEvent's foreign key is the seed's (no cascade): the events go in the same statement.
+       -- DrainEvent's foreign key has no ON DELETE CASCADE: the events go in the same statement.
        DELETE FROM DrainEvent d USING cutoff
        WHERE d.timestamp < cutoff.at OR d.instance_id IN (SELECT id FROM old)
        RETURNING d.id

@@ -1,9 +1,10 @@
 /**
  * The registry's schema and its versioned migrations.
  *
- * Migration 1 creates the original `ServerInstance` and `DrainEvent` tables and index
- * exactly as written there (columns, types, constraints), then adds what the registry needs with
- * separate `ALTER TABLE`/`CREATE` statements, so the seed's DDL stays recognisable verbatim.
+ * Migration 1 creates the `ServerInstance` and `DrainEvent` tables and their index in their
+ * original form (columns, types, constraints), then adds what the registry needs with separate
+ * `ALTER TABLE`/`CREATE` statements, so that original DDL stays recognisable, unchanged, for
+ * anyone who already has those tables or queries them.
  *
  * All migrations run as one script under `pg_advisory_xact_lock`: Postgres runs a
  * multi-statement simple query as one implicit transaction, so the lock is held until every
@@ -24,7 +25,7 @@ export interface Migration {
   readonly sql: string;
 }
 
-/** The original ("seed") DDL, verbatim. */
+/** The original DDL of the two base tables, unchanged (the registry's additions follow). */
 const SEED_SCHEMA = `
 CREATE TABLE ServerInstance (
     id               SERIAL PRIMARY KEY,
