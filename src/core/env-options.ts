@@ -115,6 +115,13 @@ function editDistance(a: string, b: string): number {
 
 const SPEC_BY_NAME: ReadonlyMap<string, EnvOptionSpec> = new Map(ENV_OPTIONS.map((s) => [s.name, s]));
 
+/**
+ * `DRAINKIT_*` variables other parts of drainkit read, which set no drainer option: the registry's
+ * instance identity, the cluster supervisor's marker in its workers' environment, the
+ * dashboard's token. Passed over here, not reported as unknown.
+ */
+export const OTHER_DRAINKIT_VARIABLES: readonly string[] = Object.freeze(['DRAINKIT_INSTANCE_HOST', 'DRAINKIT_CLUSTER', 'DRAINKIT_DASHBOARD_TOKEN']);
+
 /** The spec of a variable drainkit honours, or undefined. */
 export function envOptionSpec(name: string): EnvOptionSpec | undefined {
   return SPEC_BY_NAME.get(name);
@@ -189,7 +196,7 @@ function healthFrom(p: Parsed): HealthOptions | undefined {
 export function drainerOptionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): DrainerOptions {
   const parsed: Parsed = {};
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('DRAINKIT_') || raw === undefined) continue;
+    if (!name.startsWith('DRAINKIT_') || raw === undefined || OTHER_DRAINKIT_VARIABLES.includes(name)) continue;
     const spec = SPEC_BY_NAME.get(name);
     if (spec === undefined) throw unknownEnv(name);
     parsed[spec.name as EnvOptionName] = parseEnvValue(spec, raw);

@@ -94,6 +94,12 @@ describe('drainerOptionsFromEnv', () => {
     throwsEnv({ DRAINKIT_COLOUR: 'blue' }, 'ERR_DRAINKIT_UNKNOWN_OPTION', /unknown environment variable DRAINKIT_COLOUR; known:/);
   });
 
+  it('passes over the DRAINKIT_ variables other parts of drainkit read (registry identity, cluster worker marker, dashboard token)', () => {
+    // A cluster worker's environment always carries DRAINKIT_CLUSTER, and fleets set
+    // DRAINKIT_INSTANCE_HOST: neither may make the example server (or an app) refuse to start.
+    assert.deepStrictEqual(drainerOptionsFromEnv({ DRAINKIT_INSTANCE_HOST: 'web-1', DRAINKIT_CLUSTER: 'drainkit-cluster/1', DRAINKIT_DASHBOARD_TOKEN: 't' }), {});
+  });
+
   it('reads process.env by default', () => {
     const saved = process.env.DRAINKIT_LINGER_MS;
     process.env.DRAINKIT_LINGER_MS = '42';
