@@ -27,6 +27,7 @@ import { latestEvents, EVENT_TYPES, type EventType } from './event-list.js';
 import { CommandFailure, EXIT } from './exit-codes.js';
 import { formatAge, formatTable } from './format.js';
 import { ProgressView, paint } from './progress.js';
+import { followEvents, interruption, watchInstances } from './progress-watch.js';
 import { rollDocument, rollExitCode, rollProgress, rollSummary } from './roll.js';
 
 export { CommandFailure };
@@ -168,8 +169,18 @@ export function addRegistryCommands(program: Command): void {
     .option('--status <states>', `only these states, comma-separated (${STATES.join(', ')})`, statuses)
     .option('--label <key=value>', 'only instances with this label (repeatable)', keyValue)
     .option('--host <host>', 'only instances on this host')
-    .option('--json', 'print JSON instead of a table')
-    .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean }) => {
+    .option('--json', 'print JSON instead of a table (with --watch: one JSON object per line)')
+    .option('--watch', 'print each instance, then a line each time one changes, until Ctrl-C')
+    .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean; watch?: boolean }) => {
+      if (flags.watch === true) {
+        const stop = interruption();
+        try {
+          await withStore(flags, (s, r) => watchInstances(s, r, { status: flags.status, labels: flags.label, host: flags.host }, flags.json === true, stop.signal, out));
+        } finally {
+          stop.release();
+        }
+        return;
+      }
       const filtered = flags.status !== undefined || flags.label !== undefined || flags.host !== undefined;
       const { instances, total } = await withStore(flags, async (s, r) => {
         const list = await r.listInstances(s, { status: flags.status, labels: flags.label, host: flags.host });
@@ -189,8 +200,22 @@ export function addRegistryCommands(program: Command): void {
     .option('--type <types>', `only these event types, comma-separated (${EVENT_TYPES.join(', ')})`, eventTypes)
     .addOption(new Option('--limit <n>', 'at most this many: the newest (the oldest with --oldest-first)').argParser(integer(1, 100_000)).default(100))
     .option('--oldest-first', 'oldest first: with --since, what happened from then on')
-    .option('--json', 'print JSON instead of a table')
-    .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: EventType[]; limit: number; oldestFirst?: boolean; json?: boolean }) => {
+    .option('--json', 'print JSON instead of a table (with --follow: one JSON object per line)')
+    .option('--follow', 'print the newest --limit events oldest first, then each new one as it is written, until Ctrl-C (not with --until or --oldest-first)')
+    .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: EventType[]; limit: number; oldestFirst?: boolean; json?: boolean; follow?: boolean }) => {
+      if (flags.follow === true) {
+        if (flags.until !== undefined || flags.oldestFirst === true) throw new InvalidArgumentError('--follow streams from now on: it cannot be combined with --until or --oldest-first.');
+        const stop = interruption();
+        try {
+          await withStore(flags, async (s, r) => {
+            const page = await latestEvents(s, { instanceId: flags.instance, since: flags.since, types: flags.type, limit: flags.limit, oldestFirst: false });
+            await followEvents(s, r, { instanceId: flags.instance, types: flags.type }, page.events, flags.json === true, stop.signal, out);
+          });
+        } finally {
+          stop.release();
+        }
+        return;
+      }
       const filtered = flags.instance !== undefined || flags.since !== undefined || flags.until !== undefined || flags.type !== undefined;
       const page = await withStore(flags, async (s) => {
         const p = await latestEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types: flags.type, limit: flags.limit, oldestFirst: flags.oldestFirst === true });
