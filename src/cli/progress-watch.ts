@@ -4,7 +4,8 @@
  * SIGTERM, which end the command with exit 0: stopping a watch is how a watch ends.
  *
  * Both read the registry every half second. Instances write their state, not notifications, and
- * a small read twice a second is nothing next to a fleet's heartbeats.
+ * a small read twice a second is nothing next to a fleet's heartbeats. So `--watch` samples: a
+ * state that lasts less than that may not show; `--follow` reads the event log and misses none.
  */
 import type { DrainEventRow, Instance, InstanceFilter, Store } from '../registry/index.js';
 import type { EventType } from './event-list.js';
