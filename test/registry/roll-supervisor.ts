@@ -27,11 +27,15 @@ export class SupervisedServer {
   private constructor(
     private readonly databaseUrl: string,
     private readonly labels: readonly string[],
+    private readonly extraArgs: readonly string[],
   ) {}
 
-  /** Starts the first process (on a free port) and resolves once it listens. */
-  static async start(databaseUrl: string, labels: readonly string[]): Promise<SupervisedServer> {
-    const s = new SupervisedServer(databaseUrl, labels);
+  /**
+   * Starts the first process (on a free port) and resolves once it listens. `extraArgs` come
+   * after the defaults (a fixed 200 ms window, 100 ms heartbeats), so they override them.
+   */
+  static async start(databaseUrl: string, labels: readonly string[], extraArgs: readonly string[] = []): Promise<SupervisedServer> {
+    const s = new SupervisedServer(databaseUrl, labels, extraArgs);
     await s.#spawn();
     return s;
   }
@@ -52,7 +56,7 @@ export class SupervisedServer {
           // The identity rule's override: every instance is 127.0.0.1:<port> in the registry.
           env: { ...process.env, DRAINKIT_INSTANCE_HOST: '127.0.0.1' },
           args: [MAIN, 'example-server', '--port', String(this.#port), '--log-level', 'warn', '--deregister-mode', 'fixed', '--deregister-delay-ms', '200',
-            '--database-url', this.databaseUrl, '--heartbeat-ms', '100', '--liveness-write-ms', '200', ...this.labels.flatMap((l) => ['--label', l])],
+            '--database-url', this.databaseUrl, '--heartbeat-ms', '100', '--liveness-write-ms', '200', ...this.labels.flatMap((l) => ['--label', l]), ...this.extraArgs],
         });
         this.#port = p.port;
         this.processes.push(p);
