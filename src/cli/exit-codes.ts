@@ -5,7 +5,7 @@
 import { EXIT_CODE_FORCED } from '../core/types.js';
 
 export const EXIT = {
-  /** Done. For `example-server`: the drain completed. */
+  /** Done. A drain (`example-server`, `registry drain --wait`) completed cleanly; a roll replaced every instance. */
   ok: 0,
   /** The registry answered but said no: no such live instance, no schema yet, nothing to roll. */
   failed: 1,
@@ -29,7 +29,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** The `--help` epilogue that documents {@link EXIT}. */
 export const EXIT_CODES_HELP = `Exit codes:
-  0   done (example-server: the drain completed)
+  0   done: the drain completed cleanly (example-server, registry drain --wait), every instance rolled
   1   the registry said no (no such live instance, no schema yet, nothing to roll)
   2   usage: unknown command or option, a missing or bad value
   3   the registry could not be reached (refused, unknown host, authentication, timeout)
