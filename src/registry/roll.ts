@@ -91,7 +91,8 @@ function checkedInteger(name: string, value: number | undefined, fallback: numbe
  * Rolls the selected active instances. Throws `ERR_DRAINKIT_REGISTRY_NOT_FOUND` when none is
  * selected (a roll of nothing is a mistake in the filters, not a success). Resolves with the
  * result also when the roll stopped; a drain that could not be requested because the instance
- * was no longer active is `skipped`, not a failure.
+ * was no longer active is `skipped`, not a failure. Rejects when the registry cannot be read or
+ * written mid-roll; the drain requests sent by then stand.
  */
 export async function rollFleet(store: Store, options: RollOptions): Promise<RollResult> {
   const maxUnavailable = checkedInteger('maxUnavailable', options.maxUnavailable, 1, 1, 10_000);
@@ -130,13 +131,20 @@ export async function rollFleet(store: Store, options: RollOptions): Promise<Rol
   for (const [index] of steps.entries()) options.onProgress?.(steps[index]!, steps);
 
   let stoppedBecause: RollStep | null = null;
+  // A lane whose registry read failed: the others stop at their next read instead of polling on.
+  let broken = false;
   let next = 0;
   // A pool of `maxUnavailable` lanes: each takes the next waiting instance until none is left
   // or a step failed, so at most that many are out of rotation at any moment.
   const lane = async (): Promise<void> => {
-    while (stoppedBecause === null && next < steps.length) {
+    while (stoppedBecause === null && !broken && next < steps.length) {
       const index = next++;
-      await rollOne(store, steps[index]!, (change) => update(index, change), { readyTimeoutMs, stopTimeoutMs, pollMs, reason: options.reason, requestedBy: options.requestedBy });
+      try {
+        await rollOne(store, steps[index]!, (change) => update(index, change), { readyTimeoutMs, stopTimeoutMs, pollMs, reason: options.reason, requestedBy: options.requestedBy, broken: () => broken });
+      } catch (err) {
+        broken = true;
+        throw err;
+      }
       const step = steps[index]!;
       if (step.state !== 'replaced' && step.state !== 'skipped') stoppedBecause ??= step;
     }
@@ -154,6 +162,8 @@ interface StepLimits {
   readonly pollMs: number;
   readonly reason: string;
   readonly requestedBy: string;
+  /** True once another lane failed: stop waiting, the roll is over. */
+  readonly broken: () => boolean;
 }
 
 async function rollOne(store: Store, step: RollStep, update: (change: Partial<RollStep>) => void, limits: StepLimits): Promise<void> {
@@ -174,7 +184,7 @@ async function rollOne(store: Store, step: RollStep, update: (change: Partial<Ro
 
   const stopDeadline = Date.now() + limits.stopTimeoutMs;
   let readyDeadline: number | undefined;
-  for (;;) {
+  while (!limits.broken()) {
     const row = await getInstance(store, id);
     if (row === undefined) {
       update({ state: 'lost', note: `instance ${id} is no longer in the registry (pruned?)`, finishedAt: new Date() });

@@ -12,6 +12,7 @@ import * as http from 'node:http';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { listInstances, type DrainEventRow, type Instance } from '../../src/registry/index.js';
+import { onPty } from '../cli/pty.js';
 import { waitFor, withDeadline } from '../helpers/deadline.js';
 import { killAll, signalAndWait, spawnServer, track, type ExitStatus, type ServerProcess } from '../helpers/processes.js';
 import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
@@ -83,6 +84,19 @@ for (const kind of DATABASE_KINDS) {
       assert.match(r.stderr.trimEnd().split('\n').at(-1)!, new RegExp(`^instance ${id} stopped: drained cleanly`));
       // eslint-disable-next-line no-control-regex
       assert.doesNotMatch(r.stderr, /\x1b\[/, 'a pipe gets neither colour nor redraws');
+      assert.deepEqual(await proc.closed, { code: 0, signal: null });
+    });
+
+    it('drain --wait on a terminal redraws its line in place, in colour', async () => {
+      const { proc, id } = await server('tty', ['--deregister-delay-ms', '1500']);
+      const pty = onPty(['env', '-u', 'NO_COLOR', '-u', 'FORCE_COLOR', process.execPath, MAIN, 'registry', 'drain', String(id), '--reason', 'tty', '--wait', '--database-url', db.url]);
+      const code = await withDeadline(pty.closed, 60_000, 'drain --wait on a terminal to end');
+      const text = pty.output();
+      assert.equal(code, 0, text);
+      // eslint-disable-next-line no-control-regex
+      assert.match(text, /\x1b\[1F\x1b\[2Kinstance \d+ /, 'the line redrawn in place');
+      // eslint-disable-next-line no-control-regex
+      assert.match(text, /\x1b\[32m: drained cleanly/, 'the outcome in colour');
       assert.deepEqual(await proc.closed, { code: 0, signal: null });
     });
 
