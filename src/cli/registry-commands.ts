@@ -5,6 +5,7 @@
  *     drainkit registry events [--instance id] [--since t] [--until t] [--type t,…] [--limit n] [--json]
  *     drainkit registry summary [--json]
  *     drainkit registry drain <id | host:port> --reason <text> [--by who] [--wait] [--wait-timeout <d>]
+ *     drainkit registry roll [--label k=v]… [--host h] [--max-unavailable n] [--ready-timeout <d>] --reason <text> [--by who]
  *     drainkit registry reap [--ttl <d>] [--json]
  *     drainkit registry prune --older-than <d> [--json]
  *     drainkit registry migrate
@@ -12,8 +13,10 @@
  * Every command takes `--database-url` (default `DATABASE_URL`); the embedded registry is reached
  * through the URL that `drainkit registry-host` prints. Human-readable tables by default, one JSON
  * document with `--json`; notes for the person (a list cut at its limit) go to stderr, so stdout
- * stays one document. Exit codes: exit-codes.ts (0 done, 1 the registry said no, 2 usage,
- * 3 unreachable, 4 a driver package missing).
+ * stays one document; so does live progress (`drain --wait`, `roll`), redrawn in place on a
+ * terminal. `instances --watch` and `events --follow` stream changes until Ctrl-C. Exit codes:
+ * exit-codes.ts (0 done, 1 the registry said no, 2 usage, 3 unreachable, 4 a driver package
+ * missing, 5 instance lost, 6 a wait timed out, 7 roll stopped, 70 a drain was forced).
  */
 import { hostname, userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -23,6 +26,9 @@ import { duration, formatDuration, integer, keyValue, oneOrMoreOf, parseTarget, 
 import { latestEvents, EVENT_TYPES, type EventType } from './event-list.js';
 import { CommandFailure, EXIT } from './exit-codes.js';
 import { formatAge, formatTable } from './format.js';
+import { ProgressView, paint } from './progress.js';
+import { followEvents, interruption, watchInstances } from './progress-watch.js';
+import { rollDocument, rollExitCode, rollProgress, rollSummary } from './roll.js';
 
 export { CommandFailure };
 
@@ -163,8 +169,18 @@ export function addRegistryCommands(program: Command): void {
     .option('--status <states>', `only these states, comma-separated (${STATES.join(', ')})`, statuses)
     .option('--label <key=value>', 'only instances with this label (repeatable)', keyValue)
     .option('--host <host>', 'only instances on this host')
-    .option('--json', 'print JSON instead of a table')
-    .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean }) => {
+    .option('--json', 'print JSON instead of a table (with --watch: one JSON object per line)')
+    .option('--watch', 'print each instance, then a line each time one changes, until Ctrl-C')
+    .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean; watch?: boolean }) => {
+      if (flags.watch === true) {
+        const stop = interruption();
+        try {
+          await withStore(flags, (s, r) => watchInstances(s, r, { status: flags.status, labels: flags.label, host: flags.host }, flags.json === true, stop.signal, out));
+        } finally {
+          stop.release();
+        }
+        return;
+      }
       const filtered = flags.status !== undefined || flags.label !== undefined || flags.host !== undefined;
       const { instances, total } = await withStore(flags, async (s, r) => {
         const list = await r.listInstances(s, { status: flags.status, labels: flags.label, host: flags.host });
@@ -184,8 +200,22 @@ export function addRegistryCommands(program: Command): void {
     .option('--type <types>', `only these event types, comma-separated (${EVENT_TYPES.join(', ')})`, eventTypes)
     .addOption(new Option('--limit <n>', 'at most this many: the newest (the oldest with --oldest-first)').argParser(integer(1, 100_000)).default(100))
     .option('--oldest-first', 'oldest first: with --since, what happened from then on')
-    .option('--json', 'print JSON instead of a table')
-    .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: EventType[]; limit: number; oldestFirst?: boolean; json?: boolean }) => {
+    .option('--json', 'print JSON instead of a table (with --follow: one JSON object per line)')
+    .option('--follow', 'print the newest --limit events oldest first, then each new one as it is written, until Ctrl-C (not with --until or --oldest-first)')
+    .action(async (flags: ConnectionFlags & { instance?: number; since?: Date; until?: Date; type?: EventType[]; limit: number; oldestFirst?: boolean; json?: boolean; follow?: boolean }) => {
+      if (flags.follow === true) {
+        if (flags.until !== undefined || flags.oldestFirst === true) throw new InvalidArgumentError('--follow streams from now on: it cannot be combined with --until or --oldest-first.');
+        const stop = interruption();
+        try {
+          await withStore(flags, async (s, r) => {
+            const page = await latestEvents(s, { instanceId: flags.instance, since: flags.since, types: flags.type, limit: flags.limit, oldestFirst: false });
+            await followEvents(s, r, { instanceId: flags.instance, types: flags.type }, page.events, flags.json === true, stop.signal, out);
+          });
+        } finally {
+          stop.release();
+        }
+        return;
+      }
       const filtered = flags.instance !== undefined || flags.since !== undefined || flags.until !== undefined || flags.type !== undefined;
       const page = await withStore(flags, async (s) => {
         const p = await latestEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types: flags.type, limit: flags.limit, oldestFirst: flags.oldestFirst === true });
@@ -229,6 +259,46 @@ export function addRegistryCommands(program: Command): void {
       });
       if (flags.json === true) json(result);
       else if (result.final !== undefined) out(`instance ${result.instanceId} stopped${drainOutcome(result.final)}`);
+      // The document is out either way; the exit code says how the drain ended.
+      if (result.final?.outcome?.eventType === 'lost') {
+        throw new CommandFailure(`instance ${result.instanceId} was lost: it stopped heartbeating before it reported its drain`, EXIT.instanceLost);
+      }
+      if (result.final?.outcome?.details?.success === false) process.exitCode = EXIT.forced;
+    });
+
+  withConnection(registry.command('roll'))
+    .description(
+      'Rolling restart through the registry: drain the selected active instances a few at a time, and after each, wait until its replacement ' +
+        '(started by whatever supervises the processes) registered active on the same host and port. A replacement missing at --ready-timeout stops the roll; nothing else is drained.',
+    )
+    .option('--label <key=value>', 'only instances with this label (repeatable)', keyValue)
+    .option('--host <host>', 'only instances on this host')
+    .addOption(new Option('--max-unavailable <n>', 'at most this many instances drained or waiting for their replacement at once').argParser(integer(1, 10_000)).default(1))
+    .addOption(new Option('--ready-timeout <duration>', 'how long a replacement may take to register active once the drained process stopped').argParser(duration(100, 86_400_000)).default(60_000, '60s'))
+    .addOption(new Option('--stop-timeout <duration>', 'how long a drained process may take to stop (its window plus its drain timeout)').argParser(duration(100, 86_400_000)).default(600_000, '10m'))
+    .requiredOption('--reason <text>', 'why, recorded with every drain request')
+    .option('--by <who>', 'who asks, recorded with the requests (default user@host)')
+    .option('--json', 'print one JSON document at the end (progress still goes to stderr)')
+    .action(async (flags: ConnectionFlags & { label?: Record<string, string>; host?: string; maxUnavailable: number; readyTimeout: number; stopTimeout: number; reason: string; by?: string; json?: boolean }) => {
+      if (flags.reason.trim() === '') throw new InvalidArgumentError('--reason must not be empty.');
+      const view = new ProgressView(process.stderr);
+      const result = await withStore(flags, (s, r) =>
+        r.rollFleet(s, {
+          labels: flags.label,
+          host: flags.host,
+          maxUnavailable: flags.maxUnavailable,
+          readyTimeoutMs: flags.readyTimeout,
+          stopTimeoutMs: flags.stopTimeout,
+          reason: flags.reason,
+          requestedBy: flags.by ?? defaultRequester(),
+          onProgress: rollProgress(view),
+        }).finally(() => view.finish()),
+      );
+      const code = rollExitCode(result);
+      if (flags.json === true) json(rollDocument(result));
+      if (result.outcome === 'stopped') throw new CommandFailure(rollSummary(result), code as Exclude<typeof code, 0 | 2>);
+      if (flags.json !== true) out(rollSummary(result));
+      process.exitCode = code;
     });
 
   withConnection(registry.command('reap'))
@@ -294,28 +364,39 @@ export function addRegistryCommands(program: Command): void {
  * process finishes is not the one asked, so from then on the drained one's own events tell.
  * The instance writes `stopped` (and `drain_complete`) after its shutdown hooks.
  */
-async function waitStopped(store: Store, { getInstance, listEvents }: RegistryModule, id: number, generation: number, timeoutMs: number): Promise<Instance> {
+async function waitStopped(store: Store, { getInstance, listEvents }: RegistryModule, id: number, generation: number, timeoutMs: number): Promise<Instance & { outcome: DrainEventRow | undefined }> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const row = await getInstance(store, id);
-    if (row === undefined) throw new CommandFailure(`instance ${id} is no longer in the registry (pruned?)`);
-    const replaced = row.generation !== generation;
-    const line = replaced
-      ? `was replaced on ${row.host}:${row.port} by a new process (pid ${row.pid ?? 'unknown'}); waiting for the drained one's final report`
-      : `${row.status}${row.phase === null ? '' : ` (${row.phase})`}: ${row.inflightCount} in flight, ${row.persistentCount} persistent`;
-    if (line !== last) process.stderr.write(`instance ${id} ${line}\n`);
-    last = line;
-    if (replaced || row.status === 'stopped') {
-      const complete = (await listEvents(store, { instanceId: id, generation, types: ['drain_complete', 'lost'] })).at(-1);
-      if (complete !== undefined || !replaced) return Object.assign({}, row, { status: 'stopped' as const, outcome: complete });
+  const view = new ProgressView(process.stderr);
+  try {
+    return await follow();
+  } finally {
+    view.finish();
+  }
+  async function follow(): Promise<Instance & { outcome: DrainEventRow | undefined }> {
+    for (;;) {
+      const row = await getInstance(store, id);
+      if (row === undefined) throw new CommandFailure(`instance ${id} is no longer in the registry (pruned?)`);
+      const replaced = row.generation !== generation;
+      const line = replaced
+        ? `was replaced on ${row.host}:${row.port} by a new process (pid ${row.pid ?? 'unknown'}); waiting for the drained one's final report`
+        : `${row.status}${row.phase === null ? '' : ` (${row.phase})`}: ${row.inflightCount} in flight, ${row.persistentCount} persistent`;
+      if (replaced || row.status === 'stopped') {
+        const complete = (await listEvents(store, { instanceId: id, generation, types: ['drain_complete', 'lost'] })).at(-1);
+        if (complete !== undefined || !replaced) {
+          view.set(String(id), `instance ${id} stopped${complete === undefined ? '' : paint(drainOutcome({ outcome: complete }), complete.details?.success === true ? 'good' : 'bad', view.color)}`);
+          return Object.assign({}, row, { status: 'stopped' as const, outcome: complete });
+        }
+      }
+      view.set(String(id), `instance ${id} ${paint(line, 'busy', view.color)}`);
+      if (Date.now() >= deadline) {
+        throw new CommandFailure(`instance ${id} is still ${replaced ? 'draining (replaced)' : row.status} after ${formatAge(timeoutMs)}; the drain request stands`, EXIT.waitTimedOut);
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
-    if (Date.now() >= deadline) throw new CommandFailure(`instance ${id} is still ${replaced ? 'draining (replaced)' : row.status} after ${formatAge(timeoutMs)}; the drain request stands`);
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
-function drainOutcome(final: Instance & { outcome?: DrainEventRow }): string {
+function drainOutcome(final: { outcome?: DrainEventRow | undefined }): string {
   const e = final.outcome;
   if (e === undefined) return '';
   if (e.eventType === 'lost') return ': lost (stopped heartbeating before reporting its drain)';

@@ -28,3 +28,4 @@ export {
   type DrainRequestInfo,
 } from './fleet.js';
 export { DRAIN_REQUEST_CHANNEL } from './statements.js';
+export { rollFleet, isFinished, type RollOptions, type RollResult, type RollStep, type RollStepState, type RollOutcome } from './roll.js';
