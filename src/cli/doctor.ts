@@ -1,6 +1,6 @@
 /**
  * `drainkit doctor [paths…|-]`: parses the flags, runs the doctor, prints the report in the
- * chosen format and sets the exit code (0 clean, 1 warnings only, 2 usage, 5 errors found).
+ * chosen format and sets the exit code (0 clean, 1 warnings only, 2 usage, 8 errors found).
  * Every drainkit setting has a flag named after its DRAINKIT_* variable, for containers that
  * configure drainkit in code; the flags win over the manifest's variables.
  */

@@ -37,6 +37,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   5   an instance was lost: it stopped heartbeating before reporting its drain
   6   a wait timed out (registry drain --wait-timeout, registry roll --stop-timeout); the request stands
   7   registry roll stopped: a replacement did not register within --ready-timeout; nothing else was drained
+  8   drainkit doctor found errors in the manifests (1: warnings only)
   ${EXIT_CODE_FORCED}  a drain was forced (example-server: timeout or a second signal; registry drain --wait, roll: reported forced)`;
 
 /** A failure the CLI reports in one line, with its exit code (never a usage error). */

@@ -16,7 +16,8 @@ export const DOCTOR_EXIT_CODES = Object.freeze({
   /** Bad flags, a path that cannot be read, an input with no YAML at all. */
   usage: 2,
   /** At least one error. */
-  errors: 5,
+  /** 8: one number apart from every other `drainkit` exit code (3–7 are the registry's, 70 a forced drain). */
+  errors: 8,
 });
 
 export interface DoctorReport {

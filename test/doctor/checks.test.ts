@@ -68,7 +68,7 @@ describe('doctor checks', () => {
     const f = report.findings.find((x) => x.ruleId === 'grace-budget')!;
     assert.match(f.message, /grace 20 s < preStop 0 s \+ window 3 s \+ drain 15 s \+ hooks 3 s \+ exit 1 s \+ margin 5 s = 27 s/);
     assert.match(f.message, /terminationGracePeriodSeconds: 27/);
-    assert.equal(report.exitCode, 5);
+    assert.equal(report.exitCode, 8);
     const env = (await check('env-invalid.yaml')).report.findings.map((x) => x.message).join('\n');
     assert.match(env, /DRAINKIT_DRAIN_TIMEOUT_MS is "15s"; accepted: an integer from 0 to 3600000/);
     assert.match(env, /DRAINKIT_HOOK_TIMEOUT \(did you mean DRAINKIT_HOOK_TIMEOUT_MS\?\)/);

@@ -58,7 +58,7 @@ function helmRender(): string {
 describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('exit codes: 0 clean, 1 warnings only, 5 errors; the report has the budget table', async () => {
+  it('exit codes: 0 clean, 1 warnings only, 8 errors; the report has the budget table', async () => {
     const clean = await doctor([`${FIX}/clean.yaml`]);
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
     assert.match(clean.stdout, /Deployment\/web \[app\]/);
@@ -68,7 +68,7 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const warn = await doctor([`${FIX}/shell-entrypoint.yaml`]);
     assert.equal(warn.code, 1, warn.stdout);
     const errors = await doctor([`${FIX}/grace-budget.yaml`]);
-    assert.equal(errors.code, 5, errors.stdout);
+    assert.equal(errors.code, 8, errors.stdout);
     assert.match(errors.stdout, /grace-budget.yaml:22: error \[grace-budget\]/);
     assert.match(errors.stdout, /DOES NOT FIT: SIGKILL 7 s before the drain's bound/);
   });
@@ -90,7 +90,7 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
 
   it('helm template output on stdin: findings name the template of their document', async () => {
     const r = await doctor(['-'], helmRender());
-    assert.equal(r.code, 5, r.stdout + r.stderr);
+    assert.equal(r.code, 8, r.stdout + r.stderr);
     assert.match(r.stdout, /<stdin>:\d+ \(web\/templates\/deployment\.yaml\): error \[grace-budget\]/);
     const json = JSON.parse((await doctor(['--format', 'json', '-'], helmRender())).stdout) as { findings: { ruleId: string; template?: string; file: string; line: number }[] };
     const f = json.findings.find((x) => x.ruleId === 'grace-budget')!;
@@ -105,14 +105,14 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const json = JSON.parse(r.stdout) as Record<string, unknown> & { budgets: { fits: boolean; totalMs: number; graceMs: number; terms: { name: string; ms: number; source: string }[] }[]; findings: { ruleId: string; severity: string; line: number }[] };
     assert.equal(json.version, 1);
     assert.deepEqual(json.summary, { errors: 1, warnings: 0, notes: 0 });
-    assert.equal(json.exitCode, 5);
+    assert.equal(json.exitCode, 8);
     assert.deepEqual(json.budgets.map((b) => [b.fits, b.totalMs, b.graceMs]), [[false, 27_000, 20_000]]);
     assert.deepEqual(json.findings.map((f) => [f.ruleId, f.severity, f.line]), [['grace-budget', 'error', 22]]);
   });
 
   it('--format sarif: SARIF 2.1.0 with rules and located results', async () => {
     const r = await doctor(['--format', 'sarif', `${FIX}/liveness-is-readiness.yaml`, `${FIX}/shell-entrypoint.yaml`]);
-    assert.equal(r.code, 5);
+    assert.equal(r.code, 8);
     const sarif = JSON.parse(r.stdout) as {
       version: string; $schema: string;
       runs: { tool: { driver: { name: string; rules: { id: string; shortDescription: { text: string }; defaultConfiguration: { level: string } }[] } }; results: { ruleId: string; ruleIndex: number; level: string; message: { text: string }; locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[] }[] }[];
@@ -143,9 +143,9 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const window = await doctor(['--format', 'json', '--deregister-max-ms', '20000', `${FIX}/clean.yaml`]);
     const wj = JSON.parse(window.stdout) as { budgets: { terms: { name: string; ms: number; source: string }[] }[] };
     assert.deepEqual(wj.budgets[0]!.terms.find((t) => t.name === 'window')!.ms, 20_000, 'the flag replaced the manifest\'s fixed window');
-    assert.equal(window.code, 5);
+    assert.equal(window.code, 8);
     const hooks = await doctor(['--hooks-ms', '20000', '--margin-ms', '0', `${FIX}/clean.yaml`]);
-    assert.equal(hooks.code, 5, 'three hooks of more than 5 s no longer fit');
+    assert.equal(hooks.code, 8, 'three hooks of more than 5 s no longer fit');
     const container = await doctor(['--container', 'app', `${FIX}/container-ambiguous.yaml`]);
     assert.doesNotMatch(container.stdout, /\[container-ambiguous\]/);
     assert.match(container.stdout, /\[defaults-assumed\]/);
@@ -178,7 +178,7 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     assert.match(noContainer.stderr, /--container "web": no workload in the input has a container of that name \(found: app\)/);
     // Readable but not checkable: findings with lines, not usage errors.
     const notYaml = await doctor(['-'], 'this: is: not: yaml\n  - [\n');
-    assert.equal(notYaml.code, 5);
+    assert.equal(notYaml.code, 8);
     assert.match(notYaml.stdout, /<stdin>:1: error \[yaml-syntax\] Not valid YAML at line 1/);
     const notManifest = await doctor([`${FIX}/not-a-manifest.yaml`]);
     assert.equal(notManifest.code, 1);
@@ -195,7 +195,7 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const drain = json.budgets[0]!.terms.find((t) => t.name === 'drain')!;
     assert.equal(drain.ms, 40_000);
     assert.match(drain.source, /DRAINKIT_DRAIN_TIMEOUT_MS \(ConfigMap drain, line \d+\)/);
-    assert.equal(r.code, 5, 'a 40 s drain no longer fits the 30 s grace');
+    assert.equal(r.code, 8, 'a 40 s drain no longer fits the 30 s grace');
     const without = await doctor(['--format', 'json', '-'], manifest);
     const wj = JSON.parse(without.stdout) as { findings: { ruleId: string }[] };
     assert.deepEqual(wj.findings.map((f) => f.ruleId).sort(), ['env-unresolved', 'env-unresolved', 'grace-budget']);
