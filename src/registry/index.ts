@@ -28,3 +28,4 @@ export {
   type DrainRequestInfo,
 } from './fleet.js';
 export { DRAIN_REQUEST_CHANNEL } from './statements.js';
+export { listClusterWorkers, type ClusterWorkerRow, type ClusterWorkerStatus } from './cluster-workers.js';
