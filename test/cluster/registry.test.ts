@@ -105,11 +105,11 @@ for (const kind of DATABASE_KINDS) {
         const ws = await listClusterWorkers(db.store, { instanceId: inst.id });
         const i = await instanceOn(db, c.port);
         const w = ws.find((x) => x.inflight === 1);
-        return w && i?.inflight === 1 ? w : undefined;
+        return w && i?.inflightCount === 1 ? w : undefined;
       });
       assert.ok(c.workers.includes(busy.pid));
       assert.equal(await slow, 200);
-      await until('the in-flight count back to 0', async () => ((await instanceOn(db, c.port))?.inflight === 0 ? true : undefined));
+      await until('the in-flight count back to 0', async () => ((await instanceOn(db, c.port))?.inflightCount === 0 ? true : undefined));
 
       // A good reload under load: zero failed requests, the events carry the old and new pids.
       const load = startPacedLoad({ origin, rate: 60, postShare: 0.3, postPath: '/', slowEvery: 5, slowPath: '/work?ms=200', maxRequests: 5_000, maxDurationMs: 60_000 });
@@ -161,7 +161,7 @@ for (const kind of DATABASE_KINDS) {
       await waitGone(newPids, 10_000);
       const done = await instanceOn(db, c.port);
       assert.equal(done?.status, 'stopped');
-      assert.equal(done?.inflight, 0);
+      assert.equal(done?.inflightCount, 0);
       const final = await listClusterWorkers(db.store, { instanceId: inst.id });
       assert.deepEqual(live(final), [], `every worker exited: ${JSON.stringify(final)}`);
       const finalEvents = await listEvents(db.store, { instanceId: inst.id });
@@ -192,7 +192,7 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(rows[0]!.generation, inst.generation, 'no worker registered over the primary');
 
       const slow = slowGet(`http://127.0.0.1:${c.port}`, 1_500);
-      await until('the request in flight', async () => ((await instanceOn(db, c.port))?.inflight === 1 ? true : undefined));
+      await until('the request in flight', async () => ((await instanceOn(db, c.port))?.inflightCount === 1 ? true : undefined));
       c.child.kill('SIGTERM');
       assert.equal(await slow, 200, 'the in-flight request completed during the drain');
       assert.deepEqual(await c.closed, { code: 0, signal: null }, c.stderr.slice(-20).join('\n'));
