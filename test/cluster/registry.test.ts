@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { instanceHost, listClusterWorkers, listEvents, listInstances, requestDrain, type ClusterWorkerRow, type DrainEventRow, type Instance } from '../../src/registry/index.js';
+import { instanceHost, listClusterWorkers, listEvents, listInstances, prune, requestDrain, type ClusterWorkerRow, type DrainEventRow, type Instance } from '../../src/registry/index.js';
 import { DATABASE_KINDS, createDatabase, postgresSkip, type TestDatabase } from '../registry/databases.js';
 import { killTracked } from '../helpers/processes.js';
 import { spawnCluster, startPacedLoad, waitGone } from './harness.js';
@@ -173,6 +173,12 @@ for (const kind of DATABASE_KINDS) {
       assert.deepEqual((complete[0]!.workers as { pid: number }[]).map((w) => w.pid).sort(), newPids);
       const types = finalEvents.map((e) => e.eventType);
       assert.ok(types.indexOf('drain_start') < types.indexOf('drain_complete'), types.join(','));
+
+      // Retention: a pruned cluster takes its worker rows with it (in prune's one statement).
+      const pruned = await prune(db.store, { olderThanMs: 0 });
+      assert.ok(pruned.instances >= 1, JSON.stringify(pruned));
+      assert.deepEqual(await listClusterWorkers(db.store, { instanceId: inst.id }), []);
+      assert.deepEqual((await db.store.query('SELECT worker_id FROM ClusterWorker WHERE instance_id = $1', [inst.id])), []);
     });
 
     it('example-server --workers 2 --database-url: one instance (the primary), its workers listed, SIGTERM leaves everything stopped', { skip, timeout: 90_000 }, async () => {
