@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { instanceHost, listClusterWorkers, listEvents, listInstances, prune, requestDrain, type ClusterWorkerRow, type DrainEventRow, type Instance } from '../../src/registry/index.js';
+import { instanceHost, listClusterWorkers, listEvents, listInstances, prune, reap, requestDrain, type ClusterWorkerRow, type DrainEventRow, type Instance } from '../../src/registry/index.js';
 import { DATABASE_KINDS, createDatabase, postgresSkip, type TestDatabase } from '../registry/databases.js';
 import { killTracked } from '../helpers/processes.js';
 import { spawnCluster, startPacedLoad, waitGone } from './harness.js';
@@ -179,6 +179,31 @@ for (const kind of DATABASE_KINDS) {
       assert.ok(pruned.instances >= 1, JSON.stringify(pruned));
       assert.deepEqual(await listClusterWorkers(db.store, { instanceId: inst.id }), []);
       assert.deepEqual((await db.store.query('SELECT worker_id FROM ClusterWorker WHERE instance_id = $1', [inst.id])), []);
+    });
+
+    it('a primary killed outright (SIGKILL) is reaped like any instance; its workers leave on their own and their rows read as not current', { skip, timeout: 60_000 }, async () => {
+      const mode = modeFile('ok');
+      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--database-url', db.url, '--heartbeat-ms', '100', '--log-level', 'warn', APP, mode.file], 60_000);
+      const inst = await until('the cluster instance with both workers ready', async () => {
+        const i = await instanceOn(db, c.port);
+        if (i?.status !== 'active' || i.pid !== c.pid) return undefined;
+        const ws = await listClusterWorkers(db.store, { instanceId: i.id });
+        return ws.filter((w) => w.status === 'ready').length === 2 ? i : undefined;
+      });
+      c.child.kill('SIGKILL');
+      await c.closed;
+      await waitGone(c.workers, 15_000);
+      const lost = await until('the reaper to take the cluster (ttl 1 s)', async () => {
+        const taken = await reap(db.store, { ttlMs: 1_000, reapedBy: 'test' });
+        return taken.find((l) => l.id === inst.id);
+      });
+      assert.equal(lost.port, c.port);
+      const after = await instanceOn(db, c.port);
+      assert.equal(after?.status, 'stopped');
+      const ws = await listClusterWorkers(db.store, { instanceId: inst.id });
+      assert.equal(ws.length, 2);
+      assert.ok(ws.every((w) => w.instanceStatus === 'stopped'), 'each worker row says its instance is stopped');
+      assert.equal(eventsOf(await listEvents(db.store, { instanceId: inst.id }), 'lost').length, 1);
     });
 
     it('example-server --workers 2 --database-url: one instance (the primary), its workers listed, SIGTERM leaves everything stopped', { skip, timeout: 90_000 }, async () => {
