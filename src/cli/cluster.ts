@@ -15,7 +15,8 @@ import { ClusterStartError, startCluster } from '../cluster/supervisor.js';
 import type { Cluster, ReloadResult, StopResult } from '../cluster/index.js';
 import { DrainkitError } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
-import { integer } from './args.js';
+import { integer, keyValue } from './args.js';
+import { openRegistry } from './registry-commands.js';
 
 /** Exit code when the cluster could not start or stopped because of a crash loop. */
 export const EXIT_CLUSTER_FAILED = 1;
@@ -32,6 +33,18 @@ export interface ClusterFlags {
   readyTimeoutMs: number;
   drainTimeoutMs: number;
   logLevel: LogLevel;
+  databaseUrl?: string;
+  label?: Record<string, string>;
+  heartbeatMs?: number;
+  livenessWriteMs?: number;
+}
+
+/** Registry reporting of the cluster (`--database-url` and the flags that go with it). */
+export interface ClusterRegistryFlags {
+  readonly databaseUrl: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly heartbeatMs: number | undefined;
+  readonly livenessWriteMs: number | undefined;
 }
 
 /** Registers `drainkit cluster`. */
@@ -48,12 +61,37 @@ export function addClusterCommand(program: Command): void {
     .option('--max-surge <n>', 'replacements a reload starts at a time', integer(1, MAX_WORKERS), CLUSTER_DEFAULTS.maxSurge)
     .option('--ready-timeout-ms <n>', 'how long a new worker may take to be ready; past it a reload aborts', integer(1, 3_600_000), CLUSTER_DEFAULTS.readyTimeoutMs)
     .option('--drain-timeout-ms <n>', 'how long one worker\'s drain may take before the primary forces it', integer(0, 3_600_000), CLUSTER_DEFAULTS.drainTimeoutMs)
-    .addOption(new Option('--log-level <level>', 'stderr log level').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'));
+    .addOption(new Option('--log-level <level>', 'stderr log level').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
+    .option('--database-url <url>', 'report the cluster to the fleet registry at this postgres:// URL: the primary is the host:port instance, its workers are listed with it, reloads are events (DATABASE_URL is not read)')
+    .option('--label <key=value>', 'registry label of the cluster\'s instance (repeatable)', keyValue)
+    .option('--heartbeat-ms <n>', 'registry: how often worker states and counts are written when they changed (default 1000)', integer(50, 60_000))
+    .option('--liveness-write-ms <n>', 'registry: refresh the heartbeat timestamp at least this often (default 10000)', integer(50, 600_000));
   command.action(async (script: string, args: string[], flags: ClusterFlags) => {
     checkClusterFlags(flags);
     if (!existsSync(script)) throw new InvalidArgumentError(`<script> ${JSON.stringify(script)} does not exist.`);
-    process.exitCode = await runCluster({ ...flags, script, args });
+    const registry = await registryFrom(flags);
+    process.exitCode = await runCluster({ ...flags, script, args, registry });
   });
+}
+
+/**
+ * The registry flags, checked before any worker starts: the registry flags without
+ * `--database-url`, a URL the driver cannot take and a missing `pg` stop here (a usage error, or
+ * the missing package's exit code) rather than in the background of a running cluster.
+ */
+export async function registryFrom(flags: { readonly databaseUrl?: string | undefined; readonly label?: Record<string, string> | undefined; readonly heartbeatMs?: number | undefined; readonly livenessWriteMs?: number | undefined }): Promise<ClusterRegistryFlags | undefined> {
+  if (flags.databaseUrl === undefined) {
+    if (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || flags.label !== undefined) {
+      throw new InvalidArgumentError('--label, --heartbeat-ms and --liveness-write-ms apply with --database-url only.');
+    }
+    return undefined;
+  }
+  if (flags.livenessWriteMs !== undefined && flags.livenessWriteMs < (flags.heartbeatMs ?? 1_000)) {
+    throw new InvalidArgumentError(`--liveness-write-ms (${flags.livenessWriteMs}) must not be below the heartbeat tick (--heartbeat-ms, ${flags.heartbeatMs ?? 1_000}).`);
+  }
+  const { store } = await openRegistry(flags.databaseUrl);
+  await store.close();
+  return { databaseUrl: flags.databaseUrl, labels: flags.label ?? {}, heartbeatMs: flags.heartbeatMs, livenessWriteMs: flags.livenessWriteMs };
 }
 
 /** Cross-flag rules, as usage errors before anything starts. */
@@ -63,7 +101,7 @@ export function checkClusterFlags(flags: { readonly workers?: number | undefined
 }
 
 /** What `drainkit cluster` runs; resolves with the exit code once the cluster stopped. */
-export async function runCluster(config: ClusterFlags & { readonly script: string; readonly args: readonly string[] }): Promise<number> {
+export async function runCluster(config: ClusterFlags & { readonly script: string; readonly args: readonly string[]; readonly registry?: ClusterRegistryFlags | undefined }): Promise<number> {
   const logger = textLogger(config.logLevel);
   const print = (event: string, body: object): void => {
     process.stdout.write(`${JSON.stringify({ event, ...body })}\n`);
@@ -99,6 +137,14 @@ export async function runCluster(config: ClusterFlags & { readonly script: strin
         drainTimeoutMs: config.drainTimeoutMs,
         logger,
         signal: startup.signal,
+        ...(config.registry !== undefined && {
+          databaseUrl: config.registry.databaseUrl,
+          registry: {
+            labels: config.registry.labels,
+            ...(config.registry.heartbeatMs !== undefined && { heartbeatMs: config.registry.heartbeatMs }),
+            ...(config.registry.livenessWriteMs !== undefined && { livenessWriteMs: config.registry.livenessWriteMs }),
+          },
+        }),
       });
     } catch (err) {
       if (!(err instanceof DrainkitError)) throw err;
@@ -124,16 +170,20 @@ export async function runCluster(config: ClusterFlags & { readonly script: strin
 /** The script that runs `drainkit` itself, for `example-server --workers`. */
 export const CLI_SCRIPT = fileURLToPath(new URL('./main.js', import.meta.url));
 
+/** Flags of `example-server` a worker does not get: the supervisor's, and the registry's (the primary reports for every worker). */
+const PRIMARY_ONLY_FLAGS = ['--workers', '--port', '--database-url', '--label', '--heartbeat-ms', '--liveness-write-ms'];
+
 /**
  * The arguments a worker of `drainkit example-server --workers <n>` runs with: the command line
- * as given, without `--workers`, with `--port` set to the port the cluster chose.
+ * as given, without `--workers` and the registry flags (a worker that reported on its own would
+ * claim the cluster's host:port row), with `--port` set to the port the cluster chose.
  */
 export function exampleWorkerArgs(argv: readonly string[], port: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i]!;
-    if (a === '--workers' || a === '--port') i += 1;
-    else if (!a.startsWith('--workers=') && !a.startsWith('--port=')) out.push(a);
+    if (PRIMARY_ONLY_FLAGS.includes(a)) i += 1;
+    else if (!PRIMARY_ONLY_FLAGS.some((f) => a.startsWith(`${f}=`))) out.push(a);
   }
   return [...out, '--port', String(port)];
 }

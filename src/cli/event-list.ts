@@ -19,6 +19,12 @@ export const EVENT_TYPES = [
   'cleanup',
   'drain_complete',
   'lost',
+  // Written by `drainkit cluster --database-url` for the cluster's instance.
+  'reload_start',
+  'reload_complete',
+  'worker_exit',
+  'worker_restart',
+  'crash_loop',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

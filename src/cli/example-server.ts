@@ -17,7 +17,7 @@ import { exampleHandler } from '../example/app.js';
 import { persistentRoutes, type PersistentRoutesOptions } from '../example/persistent-routes.js';
 import { CLUSTER_DEFAULTS } from '../cluster/options.js';
 import { resolvePort } from '../cluster/port.js';
-import { CLI_SCRIPT, exampleWorkerArgs, runCluster } from './cluster.js';
+import { CLI_SCRIPT, exampleWorkerArgs, runCluster, type ClusterRegistryFlags } from './cluster.js';
 import { drainSummary, listeningBanner, prettyLogger } from './example-console.js';
 import { jsonLogger } from './json-log.js';
 
@@ -133,6 +133,8 @@ export async function runExampleCluster(config: {
   readonly host: string;
   readonly drainTimeoutMs: number;
   readonly logLevel: ExampleServerConfig['logLevel'];
+  /** The primary reports the cluster (its workers get no registry flags). */
+  readonly registry?: ClusterRegistryFlags | undefined;
 }): Promise<number> {
   const port = await resolvePort(config.host, config.port);
   const at = process.argv.indexOf('example-server');
@@ -147,5 +149,6 @@ export async function runExampleCluster(config: {
     // Each worker's own --drain-timeout-ms bounds its drain; the primary forces only past it.
     drainTimeoutMs: config.drainTimeoutMs + 5_000,
     logLevel: config.logLevel,
+    registry: config.registry,
   });
 }

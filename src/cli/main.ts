@@ -10,7 +10,7 @@ import { DrainkitError } from '../core/errors.js';
 import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
-import { addClusterCommand } from './cluster.js';
+import { addClusterCommand, registryFrom } from './cluster.js';
 import { addDoctorCommand } from './doctor.js';
 import { runExampleCluster, runExampleServer, type LogFormat } from './example-server.js';
 import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
@@ -128,9 +128,9 @@ export function buildProgram(): Command {
         throw new InvalidArgumentError(`--liveness-write-ms (${flags.livenessWriteMs}) must not be below the heartbeat tick (--heartbeat-ms, ${flags.heartbeatMs ?? 1_000}).`);
       }
       if (flags.workers !== undefined) {
-        if (flags.databaseUrl !== undefined) throw new InvalidArgumentError('--workers cannot be combined with --database-url yet.');
         deregisterFrom(flags); // bad window flags are a usage error here, not a crash loop of workers
-        process.exitCode = await runExampleCluster({ workers: flags.workers, port: flags.port, host: flags.host, drainTimeoutMs: flags.drainTimeoutMs, logLevel: flags.logLevel });
+        const registry = await registryFrom(flags);
+        process.exitCode = await runExampleCluster({ workers: flags.workers, port: flags.port, host: flags.host, drainTimeoutMs: flags.drainTimeoutMs, logLevel: flags.logLevel, registry });
         return;
       }
       if (flags.databaseUrl !== undefined) {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { DrainkitError, describeValue } from '../core/errors.js';
 import { integerOption } from '../core/options.js';
 import type { Logger } from '../core/types.js';
-import type { ClusterOptions, RestartPolicy } from './types.js';
+import type { ClusterOptions, ClusterRegistryOptions, RestartPolicy } from './types.js';
 
 export const CLUSTER_DEFAULTS = Object.freeze({
   port: 0,
@@ -32,9 +32,13 @@ export interface ResolvedClusterOptions {
   readonly restart: RestartPolicy;
   readonly logger: Logger | undefined;
   readonly env: Readonly<Record<string, string>>;
+  /** The registry to report to, checked when the cluster starts; undefined: none. */
+  readonly databaseUrl: string | undefined;
+  readonly registry: ClusterRegistryOptions;
 }
 
-const KEYS = ['script', 'args', 'workers', 'port', 'host', 'maxSurge', 'readyTimeoutMs', 'drainTimeoutMs', 'restart', 'logger', 'env', 'signal'];
+const KEYS = ['script', 'args', 'workers', 'port', 'host', 'maxSurge', 'readyTimeoutMs', 'drainTimeoutMs', 'restart', 'logger', 'env', 'signal', 'databaseUrl', 'registry'];
+const REGISTRY_KEYS = ['host', 'labels', 'version', 'heartbeatMs', 'livenessWriteMs', 'shutdownFlushMs'];
 const RESTART_KEYS = ['baseDelayMs', 'maxDelayMs', 'fastCrashMs', 'maxFastCrashes'];
 
 function invalid(name: string, value: unknown, accepted: string): DrainkitError {
@@ -72,6 +76,12 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
   if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.info !== 'function' || typeof logger.warn !== 'function' || typeof logger.error !== 'function')) {
     throw invalid('logger', logger, 'a pino-shaped logger with info(obj, msg), warn(obj, msg) and error(obj, msg)');
   }
+  const databaseUrl: unknown = options.databaseUrl;
+  if (databaseUrl !== undefined && (typeof databaseUrl !== 'string' || databaseUrl.length === 0)) throw invalid('databaseUrl', databaseUrl, 'a postgres:// or postgresql:// URL');
+  const registry: unknown = options.registry ?? {};
+  if (typeof registry !== 'object' || registry === null || Array.isArray(registry)) throw invalid('registry', registry, '{ host, labels, version, heartbeatMs, livenessWriteMs, shutdownFlushMs }');
+  rejectUnknown('registry.', registry, REGISTRY_KEYS);
+  if (databaseUrl === undefined && options.registry !== undefined) throw invalid('registry', registry, 'registry options together with databaseUrl only');
   return Object.freeze({
     script: path.resolve(options.script),
     args: Object.freeze([...(args as string[])]),
@@ -89,5 +99,7 @@ export function resolveClusterOptions(options: ClusterOptions): ResolvedClusterO
     }),
     logger,
     env: Object.freeze({ ...env }),
+    databaseUrl,
+    registry: Object.freeze({ ...(registry as ClusterRegistryOptions) }),
   });
 }

@@ -11,7 +11,8 @@ import { DrainkitError } from '../core/errors.js';
 import { resolvePort } from './port.js';
 import { resolveClusterOptions, type ResolvedClusterOptions } from './options.js';
 import { decideRestart } from './restart-policy.js';
-import type { ClusterEvents, ClusterOptions, ReloadResult, Replacement, StopResult, WorkerDrain, WorkerMode } from './types.js';
+import { prepareClusterReporter, type ClusterReporter } from './registry-reporter.js';
+import type { ClusterEvents, ClusterOptions, ReloadResult, Replacement, StopResult, WorkerDrain, WorkerInfo } from './types.js';
 import { ManagedWorker, describeExit, type WorkerExit } from './worker.js';
 
 export type ClusterErrorCode = 'ERR_DRAINKIT_CLUSTER_START' | 'ERR_DRAINKIT_CLUSTER_RUNNING';
@@ -23,7 +24,7 @@ export interface Cluster {
   /** The primary's pid (this process). */
   readonly pid: number;
   /** Workers now alive, with their state (`starting`, `ready`, `draining`). */
-  workers(): readonly { readonly pid: number; readonly state: string; readonly mode: WorkerMode }[];
+  workers(): readonly WorkerInfo[];
   /**
    * Rolling reload: start up to `maxSurge` replacements, wait until each is ready, then drain one
    * old worker per ready replacement with drainkit's sequence, until every worker is new. A
@@ -73,8 +74,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   }
   running = true;
   try {
+    // A bad URL, a missing `pg` or a bad registry option throws here, before any worker starts.
+    const reporterFor = opts.databaseUrl === undefined ? undefined : prepareClusterReporter(opts.databaseUrl, opts.registry, opts.logger);
     const port = await resolvePort(opts.host, opts.port);
     const supervisor = new Supervisor(opts, port);
+    if (reporterFor) supervisor.reportTo(reporterFor);
     void supervisor.stopped.then(() => (running = false));
     await supervisor.start(options.signal);
     return supervisor;
@@ -103,6 +107,7 @@ class Supervisor extends EventEmitter implements Cluster {
   #queued: { trigger: string; resolve: (r: ReloadResult) => void; promise: Promise<ReloadResult> } | undefined;
   #stop: Promise<StopResult> | undefined;
   #resolveStopped!: (r: StopResult) => void;
+  #reporter: ClusterReporter | undefined;
 
   constructor(opts: ResolvedClusterOptions, port: number) {
     super();
@@ -134,8 +139,23 @@ class Supervisor extends EventEmitter implements Cluster {
     });
   }
 
-  workers(): readonly { pid: number; state: string; mode: WorkerMode }[] {
-    return [...this.#roles.keys()].map((w) => ({ pid: w.pid, state: w.state, mode: w.mode }));
+  workers(): readonly WorkerInfo[] {
+    return [...this.#roles.keys()].map((w) => ({ id: w.id, pid: w.pid, state: w.state, mode: w.mode, phase: w.phase, inflight: w.inflight, persistent: w.persistent }));
+  }
+
+  /** False once the stop began. */
+  get accepting(): boolean {
+    return this.#stop === undefined;
+  }
+
+  /** Reports this cluster to the registry from now on; its final writes come before {@link stopped} settles. */
+  reportTo(start: (cluster: this) => ClusterReporter): void {
+    this.#reporter = start(this);
+  }
+
+  /** The registry reporter's instance id once registered (undefined without a registry). */
+  whenRegistered(): Promise<number> | undefined {
+    return this.#reporter?.whenRegistered();
   }
 
   /** Ready workers in rotation. */
@@ -193,6 +213,7 @@ class Supervisor extends EventEmitter implements Cluster {
   #onExit(w: ManagedWorker, exit: WorkerExit): void {
     const role = this.#roles.get(w);
     this.#roles.delete(w);
+    this.emit('workerExit', { id: w.id, pid: w.pid, mode: w.mode, code: exit.code, signal: exit.signal, role });
     this.#log(role === 'serving' && !this.#stop ? 'warn' : 'info', { event: 'worker_exit', pid: w.pid, code: exit.code, signal: exit.signal, role }, `worker ${w.pid} exited (${describeExit(exit)})`);
     // Surge workers belong to their reload; retiring ones were drained on purpose.
     if (this.#stop || role !== 'serving') return;
@@ -364,10 +385,15 @@ class Supervisor extends EventEmitter implements Cluster {
     this.#restartTimers.clear();
     const workers = [...this.#roles.keys()];
     this.#log('info', { event: 'stop', reason, workers: workers.map((w) => w.pid) }, `stopping (${reason}): draining ${workers.length} workers`);
+    this.emit('stopping', { reason, workers: workers.map((w) => w.pid) });
     const drains = await Promise.all(workers.map((w) => this.#retire(w, `cluster:${reason}`)));
     // A reload under way ends by itself now (its replacements were drained with the rest).
     await this.#reloading;
     const result: StopResult = { ok: drains.every((d) => d.success), reason, durationMs: now() - t0, workers: drains };
+    // The registry's `stopped` means every worker is gone: written before the cluster says so.
+    if (this.#reporter && !(await this.#reporter.finish(result))) {
+      this.#log('warn', { event: 'registry_final_write_lost' }, 'the registry did not take the final writes in time (see the registry logs above)');
+    }
     this.emit('stopped', result);
     this.#resolveStopped(result);
     if (!this.#started && this.#startFailed) {

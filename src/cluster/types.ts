@@ -2,7 +2,7 @@
  * Public types of `drainkit/cluster`: the options of {@link startCluster}, what a reload and a
  * stop report, and the events of a running cluster.
  */
-import type { DrainResult, Logger } from '../core/types.js';
+import type { DrainPhase, DrainResult, Logger } from '../core/types.js';
 
 /** Options of `startCluster`. Validated once; a bad value throws a `DrainkitError` naming it. */
 export interface ClusterOptions {
@@ -39,8 +39,44 @@ export interface ClusterOptions {
   readonly logger?: Logger;
   /** Extra environment for workers, on top of the primary's own. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Report the cluster to the fleet registry at this `postgres://` URL: the primary is the
+   * `ServerInstance` of the cluster's host:port, its workers are rows of `ClusterWorker`, and
+   * reloads are events. Needs the `pg` package. Default: no registry.
+   */
+  readonly databaseUrl?: string;
+  /** How the cluster reports to the registry (with `databaseUrl`). */
+  readonly registry?: ClusterRegistryOptions;
   /** Aborting it while the workers start stops them and rejects `startCluster` (a signal during start-up). */
   readonly signal?: AbortSignal;
+}
+
+/** Registry reporting of a cluster; each default as for an instance reporter. */
+export interface ClusterRegistryOptions {
+  /** The host part of the cluster's host:port identity. Default `DRAINKIT_INSTANCE_HOST`, else `os.hostname()`. */
+  readonly host?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly version?: string;
+  /** How often worker states and counts are written when they changed. Default 1000 ms. */
+  readonly heartbeatMs?: number;
+  /** The instance row's heartbeat is refreshed at least this often. Default 10 000 ms. */
+  readonly livenessWriteMs?: number;
+  /** Bound of the final writes after every worker stopped. Default 3000 ms. */
+  readonly shutdownFlushMs?: number;
+}
+
+/** One worker as `Cluster.workers()` describes it. */
+export interface WorkerInfo {
+  /** `node:cluster`'s worker id: unique for the life of the primary. */
+  readonly id: number;
+  readonly pid: number;
+  readonly state: 'starting' | 'ready' | 'draining' | 'exited';
+  readonly mode: WorkerMode;
+  /** The worker's current drain phase while it drains (drainkit mode). */
+  readonly phase: DrainPhase | undefined;
+  /** As last reported by the worker (drainkit mode; 0 in the weaker mode). */
+  readonly inflight: number;
+  readonly persistent: number;
 }
 
 export interface RestartPolicy {
@@ -110,6 +146,10 @@ export interface StopResult {
 export interface ClusterEvents {
   /** All workers are ready for the first time. */
   listening: [info: { readonly host: string; readonly port: number; readonly pid: number; readonly workers: readonly number[] }];
+  /** The stop began: every worker is being drained. */
+  stopping: [info: { readonly reason: string; readonly workers: readonly number[] }];
+  /** A worker process exited, for whatever reason (`role`: what the supervisor had it for). */
+  workerExit: [info: { readonly id: number; readonly pid: number; readonly mode: WorkerMode; readonly code: number | null; readonly signal: string | null; readonly role: 'serving' | 'surge' | 'retiring' | undefined }];
   /** A worker became ready. */
   workerReady: [info: { readonly pid: number; readonly mode: WorkerMode }];
   /** A worker died on its own (not drained by the primary) and a replacement is scheduled. */

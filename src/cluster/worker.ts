@@ -40,6 +40,8 @@ export class ManagedWorker extends EventEmitter<ManagedWorkerEvents> {
   #mode: WorkerMode = 'disconnect';
   #listening = false;
   #phase: DrainPhase | undefined;
+  #inflight = 0;
+  #persistent = 0;
   #result: DrainResult | undefined;
   #drain: Promise<WorkerDrain> | undefined;
   #forcedBy: WorkerDrain['forcedBy'];
@@ -90,6 +92,25 @@ export class ManagedWorker extends EventEmitter<ManagedWorkerEvents> {
     return this.#phase;
   }
 
+  /** `node:cluster`'s id of this worker: unique for the life of the primary, unlike a pid. */
+  get id(): number {
+    return this.worker.id;
+  }
+
+  /** In-flight requests as the worker last reported them (drainkit mode; 0 in the weaker mode, which reports nothing). */
+  get inflight(): number {
+    return this.#state === 'exited' ? 0 : this.#inflight;
+  }
+
+  /** Persistent connections (WebSocket, SSE, long-poll) as the worker last reported them. */
+  get persistent(): number {
+    return this.#state === 'exited' ? 0 : this.#persistent;
+  }
+
+  get exit(): WorkerExit | undefined {
+    return this.#exit;
+  }
+
   #onMessage(message: unknown): void {
     if (!isWorkerMessage(message)) return;
     switch (message.type) {
@@ -107,6 +128,10 @@ export class ManagedWorker extends EventEmitter<ManagedWorkerEvents> {
         break;
       case 'phase':
         this.#phase = message.phase;
+        break;
+      case 'load':
+        this.#inflight = message.inflight;
+        this.#persistent = message.persistent;
         break;
       case 'drained':
         this.#result = message.result;

@@ -39,6 +39,13 @@ export const PROTOCOL = 'drainkit-cluster/1';
  */
 export const CLUSTER_WINDOW_MS = 1_000;
 
+/**
+ * How often a worker samples its serving drainer's in-flight and persistent counts (two
+ * getters) and sends them when they changed. Off the request path, so the rate of requests
+ * never sets the rate of IPC messages.
+ */
+export const LOAD_SAMPLE_MS = 250;
+
 /** Messages a supervised worker sends to the primary. */
 export type WorkerMessage =
   /** A drainer was created: this worker drains with drainkit (not the weaker disconnect mode). */
@@ -47,6 +54,8 @@ export type WorkerMessage =
   | { readonly protocol: typeof PROTOCOL; readonly type: 'ready'; readonly pid: number; readonly port: number }
   | { readonly protocol: typeof PROTOCOL; readonly type: 'state'; readonly state: DrainState; readonly reason: string }
   | { readonly protocol: typeof PROTOCOL; readonly type: 'phase'; readonly phase: DrainPhase }
+  /** The serving drainer's counts, sent when they change (sampled every {@link LOAD_SAMPLE_MS}): what the primary reports to a registry. */
+  | { readonly protocol: typeof PROTOCOL; readonly type: 'load'; readonly inflight: number; readonly persistent: number }
   /** The drain ended (after the shutdown hooks); the worker exits next. */
   | { readonly protocol: typeof PROTOCOL; readonly type: 'drained'; readonly result: DrainResult };
 
@@ -61,7 +70,7 @@ function isProtocolMessage(value: unknown): value is { protocol: string; type: s
 
 /** True for a message of this protocol sent by a worker (anything else on the channel is the app's). */
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
-  return isProtocolMessage(value) && ['hello', 'ready', 'state', 'phase', 'drained'].includes(value.type);
+  return isProtocolMessage(value) && ['hello', 'ready', 'state', 'phase', 'load', 'drained'].includes(value.type);
 }
 
 /** True for an order of this protocol sent by the primary. */
@@ -170,6 +179,25 @@ class Supervision implements SupervisedWorker {
     if (port === undefined || (this.#port !== undefined && port !== this.#port)) return;
     this.#serving = drainer;
     this.#send({ protocol: PROTOCOL, type: 'ready', pid: process.pid, port });
+    this.#sampleLoad(drainer);
+  }
+
+  /** Sends the serving drainer's counts when they change, until it stopped. The timer never holds the process. */
+  #sampleLoad(drainer: Drainer): void {
+    let last = '';
+    const timer = setInterval(() => {
+      if (drainer.state === 'stopped') {
+        clearInterval(timer);
+        return;
+      }
+      const inflight = drainer.inflight;
+      const persistent = drainer.persistent.size;
+      const key = `${inflight}/${persistent}`;
+      if (key === last) return;
+      last = key;
+      this.#send({ protocol: PROTOCOL, type: 'load', inflight, persistent });
+    }, LOAD_SAMPLE_MS);
+    timer.unref();
   }
 
   /** Once every drainer of the process has drained: report, then leave the cluster. */

@@ -29,3 +29,4 @@ export {
 } from './fleet.js';
 export { DRAIN_REQUEST_CHANNEL } from './statements.js';
 export { rollFleet, isFinished, type RollOptions, type RollResult, type RollStep, type RollStepState, type RollOutcome } from './roll.js';
+export { listClusterWorkers, type ClusterWorkerRow, type ClusterWorkerStatus } from './cluster-workers.js';

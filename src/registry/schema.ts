@@ -94,10 +94,42 @@ ALTER TABLE DrainRequest DROP CONSTRAINT drainrequest_outcome_check;
 ALTER TABLE DrainRequest ADD CONSTRAINT drainrequest_outcome_check CHECK (outcome IN ('draining','superseded','already_draining','lost'));
 `;
 
-/** Every migration, in order. Append only: an applied migration is never edited. */
+/**
+ * Clusters: a `drainkit cluster` primary holds the `ServerInstance` row of its host:port (the
+ * seed's `UNIQUE (host, port)` stays: the workers share the port, and the primary is the one
+ * balancer a drain of that address can speak to); its workers are rows here, written by the
+ * primary from what they report over IPC. Keyed by the registration (instance id, generation)
+ * and `node:cluster`'s worker id, which, unlike a pid, is never reused within one primary.
+ * Deleted with their instance (prune).
+ */
+const CLUSTER_WORKERS = `
+CREATE TABLE ClusterWorker (
+    instance_id      INT NOT NULL REFERENCES ServerInstance(id) ON DELETE CASCADE,
+    generation       INT NOT NULL,
+    worker_id        INT NOT NULL,
+    pid              INT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('starting','ready','draining','exited')),
+    mode             TEXT NOT NULL CHECK (mode IN ('drainkit','disconnect')),
+    phase            TEXT,
+    inflight_count   INT NOT NULL DEFAULT 0,
+    persistent_count INT NOT NULL DEFAULT 0,
+    started_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+    exited_at        TIMESTAMPTZ,
+    exit_code        INT,
+    exit_signal      TEXT,
+    PRIMARY KEY (instance_id, generation, worker_id)
+);
+`;
+
+/**
+ * Every migration, in order of version (keep it sorted: {@link LATEST_VERSION} is the last one).
+ * A version may be missing (a gap is harmless: each migration is guarded by its own row in
+ * `drainkit_migrations`, so one added later with a lower number is still applied). An applied migration is never edited. */
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'seed schema and registry additions', sql: SEED_SCHEMA + REGISTRY_ADDITIONS },
   { version: 2, name: 'registration generations', sql: REGISTRATIONS },
+  { version: 4, name: 'cluster workers', sql: CLUSTER_WORKERS },
 ]);
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

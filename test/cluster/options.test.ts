@@ -33,6 +33,9 @@ describe('cluster options', () => {
       [{ script: 's', restart: { maxFastCrashes: 0 } }, /"restart.maxFastCrashes" is 0/],
       [{ script: 's', restart: { tries: 3 } }, /unknown option "restart.tries"/],
       [{ script: 's', worker: 3 }, /unknown option "worker"; known options: script, args, workers/],
+      [{ script: 's', databaseUrl: 5 }, /"databaseUrl" is 5; accepted: a postgres:\/\/ or postgresql:\/\/ URL/],
+      [{ script: 's', registry: { labels: {} } }, /"registry" is .*; accepted: registry options together with databaseUrl only/],
+      [{ script: 's', databaseUrl: 'postgres://h/db', registry: { heartbeat: 5 } }, /unknown option "registry.heartbeat"; known options: host, labels/],
     ];
     for (const [options, message] of cases) {
       assert.throws(() => resolveClusterOptions(options as unknown as ClusterOptions), (err: Error & { code?: string }) => {
@@ -45,6 +48,16 @@ describe('cluster options', () => {
 
   it('startCluster validates before it forks anything', async () => {
     await assert.rejects(startCluster({ script: 's', workers: -1 }), /"workers" is -1/);
+  });
+
+  it('startCluster checks the registry URL and options before it forks anything', async () => {
+    await assert.rejects(startCluster({ script: 's', databaseUrl: 'mysql://u:secret@h/db' }), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION');
+      assert.match(err.message, /mysql/);
+      assert.doesNotMatch(err.message, /secret/);
+      return true;
+    });
+    await assert.rejects(startCluster({ script: 's', databaseUrl: 'postgres://h/db', registry: { heartbeatMs: 1 } }), /heartbeatMs/);
   });
 });
 

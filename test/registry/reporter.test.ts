@@ -345,8 +345,9 @@ for (const kind of DATABASE_KINDS) {
     it('twenty instances starting at once against a fresh database: one migration, twenty rows', async () => {
       const fresh = await createDatabase(kind);
       try {
-        // PGlite's host migrates before serving; drop its record so the reporters race for it.
-        if (kind === 'pglite') await fresh.store.script('DROP TABLE DrainRequest, DrainEvent, ServerInstance, drainkit_migrations');
+        // PGlite's host migrates before serving; drop everything it created (whatever tables the
+        // migrations add) so the reporters race for a fresh database.
+        if (kind === 'pglite') await fresh.store.script('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
         const warnings: object[] = [];
         const logger = { info: () => undefined, warn: (o: object) => warnings.push(o), error: (o: object) => warnings.push(o) };
         const started = await Promise.all(Array.from({ length: 20 }, () => instance({ url: fresh.url, heartbeatMs: 1_000, logger })));
