@@ -102,7 +102,7 @@ const HOUR = 3_600_000;
 function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
   if (value === undefined) return DEFAULTS.deregister;
   if (typeof value !== 'object' || value === null) {
-    throw invalid('deregister', value, "{ mode: 'fixed', delayMs } or { mode: 'adaptive', minMs?, maxMs?, quietMs?, probeFailureThreshold? }");
+    throw invalid('deregister', value, "{ mode: 'fixed', delayMs } or { mode: 'adaptive', minMs?, maxMs?, quietMs?, probeFailureThreshold?, confirm? }");
   }
   const v = value as Record<string, unknown>;
   if (v.mode === 'fixed') {
@@ -115,7 +115,16 @@ function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
     return Object.freeze({ mode: 'fixed', delayMs: integerOption('deregister.delayMs', v.delayMs, 0, HOUR, 0) });
   }
   if (v.mode === 'adaptive') {
-    rejectUnknownKeys('deregister', v, ['mode', 'minMs', 'maxMs', 'quietMs', 'probeFailureThreshold']);
+    rejectUnknownKeys('deregister', v, ['mode', 'minMs', 'maxMs', 'quietMs', 'probeFailureThreshold', 'confirm']);
+    if (v.confirm !== undefined && v.confirm !== 'balancer' && v.confirm !== 'traffic') {
+      throw invalid('deregister.confirm', v.confirm, '"balancer" (default) or "traffic"');
+    }
+    const byTraffic = v.confirm === 'traffic';
+    // A quiet spell right after readiness turned 503 proves nothing: the balancer may not have
+    // reacted yet. Only the deployment knows how long that takes, so no default is guessed.
+    if (byTraffic && v.minMs === undefined) {
+      throw invalid('deregister.minMs', v.minMs, `an integer from 0 to deregister.maxMs, required with confirm "traffic": the longest the balancer may keep sending new traffic after readiness turned 503 (endpoint propagation, probe period × failure threshold)`);
+    }
     const d = ADAPTIVE_DEFAULT;
     const maxMs = integerOption('deregister.maxMs', v.maxMs, 0, HOUR, d.maxMs);
     const minMs = integerOption('deregister.minMs', v.minMs, 0, HOUR, Math.min(d.minMs, maxMs));
@@ -126,7 +135,14 @@ function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
     const threshold = v.probeFailureThreshold === undefined
       ? undefined
       : integerOption('deregister.probeFailureThreshold', v.probeFailureThreshold, 1, 100, 1);
-    return Object.freeze({ mode: 'adaptive', minMs, maxMs, quietMs, ...(threshold !== undefined && { probeFailureThreshold: threshold }) });
+    return Object.freeze({
+      mode: 'adaptive',
+      minMs,
+      maxMs,
+      quietMs,
+      ...(threshold !== undefined && { probeFailureThreshold: threshold }),
+      ...(byTraffic && { confirm: 'traffic' as const }),
+    });
   }
   throw invalid('deregister.mode', v.mode, '"fixed" or "adaptive"');
 }

@@ -31,6 +31,11 @@ export type WindowEnd =
   | 'balancer-state'
   /** The readiness probe was answered 503 as many times as the balancer's failure threshold. */
   | 'probe-threshold'
+  /**
+   * `confirm: 'traffic'`: after `minMs`, no request and no new connection (health probes aside)
+   * arrived for `quietMs`, so the balancer has stopped sending here.
+   */
+  | 'traffic-quiet'
   /** The adaptive window reached its maximum without confirmation. */
   | 'max'
   /** The window was skipped: Ctrl-C in a terminal, a zero-length window, or a forced drain. */
@@ -76,6 +81,18 @@ export type DeregisterOptions =
        * confirmation. Range 1 … 100.
        */
       readonly probeFailureThreshold?: number | undefined;
+      /**
+       * What may confirm the window. `'balancer'` (default): only the balancer's own word, HAProxy's
+       * `send-state` header or `probeFailureThreshold` probes answered 503; without either the
+       * window runs to `maxMs`. `'traffic'`: for balancers that say nothing the app can read
+       * (Kubernetes endpoints, nginx, cloud load balancers), the traffic itself confirms: once
+       * `minMs` has passed, the window ends after `quietMs` without a new request or connection
+       * (health probes excluded), and `endedBy` is `'traffic-quiet'`. The balancer's word still
+       * ends it when it comes. With `'traffic'`, `minMs` is required: it is the longest the
+       * balancer may keep sending new traffic after readiness turned 503 (endpoint propagation,
+       * probe period × failure threshold), and a quiet spell before it proves nothing.
+       */
+      readonly confirm?: 'balancer' | 'traffic' | undefined;
     };
 
 /** {@link DeregisterOptions} with every default applied, as in `drainer.options.deregister`. */
@@ -88,6 +105,8 @@ export type ResolvedDeregisterOptions =
       readonly quietMs: number;
       /** Absent when not given: only the balancer's state header confirms the window then. */
       readonly probeFailureThreshold?: number;
+      /** Present only when traffic confirms the window (`confirm: 'traffic'`); absent means `'balancer'`. */
+      readonly confirm?: 'traffic';
     };
 
 /** A pino-shaped logger: `info(obj, msg)`; pino, and anything with the same three methods. */
