@@ -150,8 +150,8 @@ function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
 function resolveHealth(value: unknown): ResolvedOptions['health'] {
   if (value === false) return false;
   const v = (value ?? {}) as Record<string, unknown>;
-  if (typeof v !== 'object' || v === null) throw invalid('health', value, 'false or { readinessPath, livenessPath, port, host }');
-  rejectUnknownKeys('health', v, ['readinessPath', 'livenessPath', 'port', 'host']);
+  if (typeof v !== 'object' || v === null) throw invalid('health', value, 'false or { readinessPath, livenessPath, port, host, preStopPath, preStopToken }');
+  rejectUnknownKeys('health', v, ['readinessPath', 'livenessPath', 'port', 'host', 'preStopPath', 'preStopToken']);
   const readinessPath = pathOption('health.readinessPath', v.readinessPath, DEFAULTS.readinessPath);
   const livenessPath = pathOption('health.livenessPath', v.livenessPath, DEFAULTS.livenessPath);
   if (readinessPath === livenessPath) {
@@ -161,7 +161,36 @@ function resolveHealth(value: unknown): ResolvedOptions['health'] {
   if (v.host !== undefined && (typeof v.host !== 'string' || v.host.length === 0)) {
     throw invalid('health.host', v.host, 'a non-empty host name or address');
   }
-  return Object.freeze({ readinessPath, livenessPath, port, host: typeof v.host === 'string' ? v.host : '0.0.0.0' });
+  const preStop = resolvePreStop(v, readinessPath, livenessPath, port);
+  return Object.freeze({ readinessPath, livenessPath, port, host: typeof v.host === 'string' ? v.host : '0.0.0.0', ...preStop });
+}
+
+function resolvePreStop(
+  v: Record<string, unknown>,
+  readinessPath: string,
+  livenessPath: string,
+  port: number | undefined,
+): { preStopPath?: string; preStopToken?: string } {
+  if (v.preStopToken !== undefined && (typeof v.preStopToken !== 'string' || !/^[\x21-\x7e]{16,256}$/.test(v.preStopToken))) {
+    const accepted = 'a secret of 16 to 256 visible ASCII characters (no spaces), as sent in the x-drainkit-prestop header';
+    if (typeof v.preStopToken !== 'string') throw invalid('health.preStopToken', v.preStopToken, accepted);
+    // Not echoed back: it is meant to be a secret.
+    throw new DrainkitError('ERR_DRAINKIT_INVALID_OPTION', `drainkit: option "health.preStopToken" is a string of ${v.preStopToken.length} character(s) that does not fit; accepted: ${accepted}`);
+  }
+  if (v.preStopPath === undefined) {
+    if (v.preStopToken !== undefined) throw invalid('health.preStopPath', undefined, 'a path such as "/prestop", required with health.preStopToken');
+    return {};
+  }
+  const preStopPath = pathOption('health.preStopPath', v.preStopPath, '/prestop');
+  if (preStopPath === readinessPath || preStopPath === livenessPath) {
+    throw invalid('health.preStopPath', preStopPath, 'a path different from health.readinessPath and health.livenessPath');
+  }
+  // Served nowhere would be a preStop hook that fails in every deletion; served on the main
+  // server without a secret would let any client of the service drain the fleet.
+  if (port === undefined && v.preStopToken === undefined) {
+    throw invalid('health.preStopPath', preStopPath, 'a path together with health.port (served on the dedicated health server, out of the balancer\'s reach) or health.preStopToken (served on the main server only to requests that carry it)');
+  }
+  return { preStopPath, ...(typeof v.preStopToken === 'string' && { preStopToken: v.preStopToken }) };
 }
 
 function resolveSignals(value: unknown): readonly HandledSignal[] {

@@ -58,9 +58,15 @@ export class DrainSequence {
   #window: WindowState | undefined;
   #wakeWindow: (() => void) | undefined;
   #wakeWait: (() => void) | undefined;
+  #windowOver: (endedBy: WindowEnd) => void = () => undefined;
+  /** Resolves, with what ended it, once this drain's deregistration window is over (pending until then). */
+  readonly windowOver: Promise<WindowEnd>;
 
   constructor(host: SequenceHost) {
     this.#host = host;
+    this.windowOver = new Promise((resolve) => {
+      this.#windowOver = resolve;
+    });
   }
 
   /** Traffic arrived during the drain (adaptive window evidence). */
@@ -115,6 +121,7 @@ export class DrainSequence {
     if (opts.persistentShutdown === 'drain-start') persistent.beginShutdown(opts.persistentSpreadMs);
     const endedBy = await this.#awaitWindow(skipWindow);
     const windowMs = now() - this.#startedAt;
+    this.#windowOver(endedBy);
     log.write('info', { event: 'drain_window_end', endedBy, windowMs: round(windowMs) }, `deregistration window ended (${endedBy})`);
     host.emit('windowEnd', { endedBy, durationMs: windowMs });
 
