@@ -48,7 +48,7 @@ interface ExampleFlags {
 function deregisterFrom(flags: ExampleFlags): DeregisterOptions {
   if (flags.deregisterMode === 'fixed') {
     if (flags.deregisterMinMs !== undefined || flags.quietMs !== undefined || flags.probeFailureThreshold !== undefined || flags.deregisterConfirm !== undefined) {
-      throw new InvalidArgumentError('--deregister-min-ms, --quiet-ms, --probe-failure-threshold and --deregister-confirm apply to --deregister-mode adaptive only.');
+      throw new InvalidArgumentError('--deregister-min-ms, --deregister-confirm, --quiet-ms and --probe-failure-threshold apply to --deregister-mode adaptive only.');
     }
     return { mode: 'fixed', delayMs: flags.deregisterDelayMs ?? 5_000 };
   }
