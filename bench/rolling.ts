@@ -3,7 +3,10 @@
  * steady keep-alive load, every server restarted twice) with the adaptive deregistration window,
  * over the same with a fixed 3 s window. The headline is the ratio of the restart phase's wall
  * time (first SIGTERM to the last replacement reported UP), adaptive over fixed, at zero failed
- * requests. Runs alternate adaptive, fixed, adaptive, fixed… The scenario is the end-to-end
+ * requests. Runs alternate adaptive, fixed, adaptive, fixed… A fourth mode, `traffic`, measures
+ * the window confirmed by traffic behind the same HAProxy without `send-state` (a balancer that
+ * says nothing readable, as Kubernetes endpoints, nginx and cloud load balancers): its window
+ * length against the fixed one. The scenario is the end-to-end
  * test's own harness (test/helpers/rolling.ts), so the benchmark measures exactly what the test
  * proves.
  */
@@ -19,15 +22,20 @@ const CLI = join(ROOT, 'dist', 'cli', 'main.js');
  * `adaptive` is the recommended HAProxy pairing: the balancer's `fall` (1 here) passed as the
  * probe failure threshold, so the first 503 probe confirms, with `send-state` as a second source.
  * `adaptive-state` relies on `send-state` alone, which says DOWN only on the probe after the one
- * answered 503: one check interval later.
+ * answered 503: one check interval later. `traffic` gets no confirmation at all (HAProxy runs
+ * without `send-state`, the threshold is not given): its minimum is HAProxy's reaction bound
+ * (inter 1 s × fall 1), after which 500 ms without a request or new connection end the window.
  */
 const MODES = {
   adaptive: ['--deregister-mode', 'adaptive', '--deregister-delay-ms', '5000', '--probe-failure-threshold', '1'],
   'adaptive-state': ['--deregister-mode', 'adaptive', '--deregister-delay-ms', '5000'],
   fixed: ['--deregister-mode', 'fixed', '--deregister-delay-ms', '3000'],
+  traffic: ['--deregister-mode', 'adaptive', '--deregister-confirm', 'traffic', '--deregister-min-ms', '1000', '--quiet-ms', '500', '--deregister-delay-ms', '5000'],
 } as const;
-const ORDER = ['adaptive', 'adaptive-state', 'fixed'] as const;
+const ORDER = ['adaptive', 'adaptive-state', 'fixed', 'traffic'] as const;
 type Mode = keyof typeof MODES;
+/** HAProxy runs with `send-state` except for `traffic`, which must end on the traffic alone. */
+const SEND_STATE: Readonly<Record<Mode, boolean>> = { adaptive: true, 'adaptive-state': true, fixed: true, traffic: false };
 
 interface Run {
   readonly mode: Mode;
@@ -77,6 +85,7 @@ export const rolling: Benchmark = {
           servers: 3,
           rounds: quick ? 1 : 2,
           serverCommand: (port) => [CLI, 'example-server', '--port', String(port), ...MODES[mode], '--drain-timeout-ms', '10000', '--log-level', 'warn'],
+          haproxy: { sendState: SEND_STATE[mode] },
         });
         const run = summarizeRun(mode, result);
         runs.push(run);
@@ -88,6 +97,8 @@ export const rolling: Benchmark = {
     const pairRatios = of('adaptive').map((a, i) => a.restartWallMs / of('fixed')[i]!.restartWallMs);
     const ratio = wall('adaptive') / wall('fixed');
     const stateOnlyRatio = wall('adaptive-state') / wall('fixed');
+    const windowMs = (mode: Mode): number => median(of(mode).map((r) => r.windowMedianMs));
+    const trafficWindowRatio = windowMs('traffic') / windowMs('fixed');
     const failures = runs.reduce((n, r) => n + r.failed, 0);
     const perMode = Object.fromEntries(ORDER.map((m) => [m, {
       restartWallMsMedian: Math.round(wall(m)),
@@ -102,10 +113,11 @@ export const rolling: Benchmark = {
       benchmark: 'rolling',
       target: 'adaptive / fixed 3 s restart wall time ≤ 0.6 at zero failures',
       met: ratio <= 0.6 && failures === 0 && runs.every((r) => r.drainsOk),
-      headline: `ratio ${ratio.toFixed(3)} (${Math.round(wall('adaptive'))} ms / ${Math.round(wall('fixed'))} ms); send-state alone ${stateOnlyRatio.toFixed(3)}; ${failures} failed requests`,
-      config: { servers: 3, restartsPerServer: quick ? 1 : 2, runsPerMode: pairs, serverArgs: MODES, haproxy: 'inter 1s fall 1 rise 2, no retries, no redispatch, http-check send-state' },
+      headline: `ratio ${ratio.toFixed(3)} (${Math.round(wall('adaptive'))} ms / ${Math.round(wall('fixed'))} ms); send-state alone ${stateOnlyRatio.toFixed(3)}; traffic-confirmed window ${Math.round(windowMs('traffic'))} ms vs fixed ${Math.round(windowMs('fixed'))} ms (${trafficWindowRatio.toFixed(3)}); ${failures} failed requests`,
+      config: { servers: 3, restartsPerServer: quick ? 1 : 2, runsPerMode: pairs, serverArgs: MODES, haproxy: 'inter 1s fall 1 rise 2, no retries, no redispatch, http-check send-state (not for traffic)' },
       ratio: round(ratio, 3),
       stateOnlyRatio: round(stateOnlyRatio, 3),
+      trafficWindowRatio: round(trafficWindowRatio, 3),
       pairRatios: pairRatios.map((x) => round(x, 3)),
       perMode,
       runs,

@@ -30,6 +30,7 @@ interface ExampleFlags {
   deregisterMinMs?: number;
   quietMs?: number;
   probeFailureThreshold?: number;
+  deregisterConfirm?: 'balancer' | 'traffic';
   lingerMs?: number;
   keepAliveTimeoutMs?: number;
   healthPort?: number;
@@ -49,15 +50,18 @@ interface ExampleFlags {
 
 function deregisterFrom(flags: ExampleFlags): DeregisterOptions {
   if (flags.deregisterMode === 'fixed') {
-    if (flags.deregisterMinMs !== undefined || flags.quietMs !== undefined || flags.probeFailureThreshold !== undefined) {
-      throw new InvalidArgumentError('--deregister-min-ms, --quiet-ms and --probe-failure-threshold apply to --deregister-mode adaptive only.');
+    if (flags.deregisterMinMs !== undefined || flags.quietMs !== undefined || flags.probeFailureThreshold !== undefined || flags.deregisterConfirm !== undefined) {
+      throw new InvalidArgumentError('--deregister-min-ms, --deregister-confirm, --quiet-ms and --probe-failure-threshold apply to --deregister-mode adaptive only.');
     }
     return { mode: 'fixed', delayMs: flags.deregisterDelayMs ?? 5_000 };
   }
   const maxMs = flags.deregisterDelayMs ?? 5_000;
   const minMs = flags.deregisterMinMs ?? 0;
   if (minMs > maxMs) throw new InvalidArgumentError(`--deregister-min-ms (${minMs}) must not exceed --deregister-delay-ms (${maxMs}).`);
-  return { mode: 'adaptive', minMs, maxMs, quietMs: flags.quietMs ?? 500, probeFailureThreshold: flags.probeFailureThreshold };
+  if (flags.deregisterConfirm === 'traffic' && flags.deregisterMinMs === undefined) {
+    throw new InvalidArgumentError('--deregister-confirm traffic needs --deregister-min-ms: the longest the balancer may keep sending new traffic after readiness turned 503.');
+  }
+  return { mode: 'adaptive', minMs, maxMs, quietMs: flags.quietMs ?? 500, probeFailureThreshold: flags.probeFailureThreshold, confirm: flags.deregisterConfirm };
 }
 
 /**
@@ -96,6 +100,7 @@ export function buildProgram(): Command {
     .option('--deregister-min-ms <n>', 'adaptive: the window\'s minimum (default 0)', integer(0, 3_600_000))
     .option('--quiet-ms <n>', 'adaptive: quiet period with no new request after confirmation (default 500)', integer(0, 60_000))
     .option('--probe-failure-threshold <n>', 'adaptive: the balancer\'s failure threshold (HAProxy fall); 503 probes that confirm', integer(1, 100))
+    .addOption(new Option('--deregister-confirm <how>', 'adaptive: what confirms the window; traffic: quiet-ms without a new request or connection after --deregister-min-ms (default balancer)').choices(['balancer', 'traffic']))
     .option('--linger-ms <n>', 'wait for the client\'s FIN after our half-close (default 2000)', integer(0, 60_000))
     .option('--keep-alive-timeout-ms <n>', 'server keep-alive timeout, above the balancer\'s idle timeout (default 65000)', integer(1_000, 3_600_000))
     .option('--health-port <n>', 'also answer /readyz and /healthz on a dedicated port', integer(0, 65_535))

@@ -38,6 +38,7 @@ import {
   type HealthListener,
   type ResolvedOptions,
   type ShutdownHook,
+  type WindowEnd,
 } from './types.js';
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -98,6 +99,9 @@ class ServerDrainer extends EventEmitter implements Drainer {
   #drain: Promise<DrainResult> | undefined;
   /** Whether the drain under way (or the next one) ends the process. */
   #exit = false;
+  /** The preStop hook started (or joined) the drain and the kubelet's SIGTERM has not come yet. */
+  #signalExpectedAfterPreStop = false;
+  #signalSeen = false;
   #healthServer: http.Server | undefined;
 
   constructor(server: DrainableServer, options: ResolvedOptions) {
@@ -114,7 +118,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
         onNodeAssumptionBroken: (r) =>
           this.#log.write('warn', { event: 'drain_node_assumption', assumption: r.assumption, nodeVersion: r.nodeVersion }, r.message),
       },
-      health ? [health.readinessPath, health.livenessPath] : [],
+      health ? [health.readinessPath, health.livenessPath, ...(health.preStopPath === undefined ? [] : [health.preStopPath])] : [],
     );
     const life = this.#life;
     this.persistent = new Persistent({
@@ -149,8 +153,11 @@ class ServerDrainer extends EventEmitter implements Drainer {
           return server.listening;
         },
         noteProbe: (req) => this.#sequence.noteProbe(req),
+        preStop: () => this.#preStop(),
+        warn: (fields, message) => this.#log.write('warn', fields, message),
       },
       health,
+      options.deregister.mode === 'fixed' ? options.deregister.delayMs : options.deregister.maxMs,
     );
     this.readiness = this.#health.readiness;
     this.liveness = this.#health.liveness;
@@ -159,7 +166,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
       this.#attachSignals();
       this.#detachers.push(applyKeepAlive(server, options.keepAliveTimeoutMs));
       if (health && health.port !== undefined) {
-        this.#healthServer = startHealthServer(health.port, health.host, (req, res) => this.handleHealth(req, res), (err) => {
+        this.#healthServer = startHealthServer(health.port, health.host, (req, res) => this.#health.handle(req, res, 'health-port'), (err) => {
           this.#log.write('error', { event: 'health_server_error', err: err.message }, 'health server failed');
           this.emit('error', err);
         });
@@ -274,10 +281,36 @@ class ServerDrainer extends EventEmitter implements Drainer {
     if (this.options.signalWarnings) warnAboutSignals(this.#log, signals, handlers.shared);
   }
 
+  /**
+   * The kubelet's preStop hook: like a signal, the process's owner speaking, so the drain ends the
+   * process (with exitOnDrain). Resolves when the deregistration window is over.
+   */
+  #preStop(): Promise<WindowEnd> {
+    if (this.options.exitOnDrain) this.#exit = true;
+    if (this.#drain === undefined) {
+      this.#log.write('info', { event: 'drain_prestop', joined: false }, 'preStop hook: drain started');
+      this.#signalExpectedAfterPreStop = true;
+      // As on the signal path: no caller awaits this drain.
+      this.#start('preStop', false).catch(() => undefined);
+    } else {
+      this.#log.write('info', { event: 'drain_prestop', joined: true }, 'preStop hook: joined the drain under way');
+      // Joining a drain that code started: the kubelet's SIGTERM still follows this hook.
+      if (!this.#signalSeen) this.#signalExpectedAfterPreStop = true;
+    }
+    return this.#sequence.windowOver;
+  }
+
   #onSignal(signal: HandledSignal): void {
     // A signal is the process's owner speaking: the drain ends the process (with exitOnDrain),
     // including a drain that code started earlier.
     if (this.options.exitOnDrain) this.#exit = true;
+    this.#signalSeen = true;
+    if (this.#signalExpectedAfterPreStop) {
+      // The kubelet sends SIGTERM once the preStop hook has returned: the same drain, not a second signal.
+      this.#signalExpectedAfterPreStop = false;
+      this.#log.write('info', { event: 'drain_signal_after_prestop', signal }, `${signal} after the preStop hook: the drain goes on`);
+      return;
+    }
     if (this.#drain === undefined) {
       const interactive = signal === 'SIGINT' && this.options.interactiveSigintSkipsWindow && process.stdin.isTTY === true;
       // Never rejects in practice; the catch keeps a drainkit bug from becoming an unhandled

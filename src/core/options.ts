@@ -102,7 +102,7 @@ const HOUR = 3_600_000;
 function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
   if (value === undefined) return DEFAULTS.deregister;
   if (typeof value !== 'object' || value === null) {
-    throw invalid('deregister', value, "{ mode: 'fixed', delayMs } or { mode: 'adaptive', minMs?, maxMs?, quietMs?, probeFailureThreshold? }");
+    throw invalid('deregister', value, "{ mode: 'fixed', delayMs } or { mode: 'adaptive', minMs?, maxMs?, quietMs?, probeFailureThreshold?, confirm? }");
   }
   const v = value as Record<string, unknown>;
   if (v.mode === 'fixed') {
@@ -115,7 +115,16 @@ function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
     return Object.freeze({ mode: 'fixed', delayMs: integerOption('deregister.delayMs', v.delayMs, 0, HOUR, 0) });
   }
   if (v.mode === 'adaptive') {
-    rejectUnknownKeys('deregister', v, ['mode', 'minMs', 'maxMs', 'quietMs', 'probeFailureThreshold']);
+    rejectUnknownKeys('deregister', v, ['mode', 'minMs', 'maxMs', 'quietMs', 'probeFailureThreshold', 'confirm']);
+    if (v.confirm !== undefined && v.confirm !== 'balancer' && v.confirm !== 'traffic') {
+      throw invalid('deregister.confirm', v.confirm, '"balancer" (default) or "traffic"');
+    }
+    const byTraffic = v.confirm === 'traffic';
+    // A quiet spell right after readiness turned 503 proves nothing: the balancer may not have
+    // reacted yet. Only the deployment knows how long that takes, so no default is guessed.
+    if (byTraffic && v.minMs === undefined) {
+      throw invalid('deregister.minMs', v.minMs, `an integer from 0 to deregister.maxMs, required with confirm "traffic": the longest the balancer may keep sending new traffic after readiness turned 503 (endpoint propagation, probe period × failure threshold)`);
+    }
     const d = ADAPTIVE_DEFAULT;
     const maxMs = integerOption('deregister.maxMs', v.maxMs, 0, HOUR, d.maxMs);
     const minMs = integerOption('deregister.minMs', v.minMs, 0, HOUR, Math.min(d.minMs, maxMs));
@@ -126,7 +135,14 @@ function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
     const threshold = v.probeFailureThreshold === undefined
       ? undefined
       : integerOption('deregister.probeFailureThreshold', v.probeFailureThreshold, 1, 100, 1);
-    return Object.freeze({ mode: 'adaptive', minMs, maxMs, quietMs, ...(threshold !== undefined && { probeFailureThreshold: threshold }) });
+    return Object.freeze({
+      mode: 'adaptive',
+      minMs,
+      maxMs,
+      quietMs,
+      ...(threshold !== undefined && { probeFailureThreshold: threshold }),
+      ...(byTraffic && { confirm: 'traffic' as const }),
+    });
   }
   throw invalid('deregister.mode', v.mode, '"fixed" or "adaptive"');
 }
@@ -134,8 +150,8 @@ function resolveDeregister(value: unknown): ResolvedDeregisterOptions {
 function resolveHealth(value: unknown): ResolvedOptions['health'] {
   if (value === false) return false;
   const v = (value ?? {}) as Record<string, unknown>;
-  if (typeof v !== 'object' || v === null) throw invalid('health', value, 'false or { readinessPath, livenessPath, port, host }');
-  rejectUnknownKeys('health', v, ['readinessPath', 'livenessPath', 'port', 'host']);
+  if (typeof v !== 'object' || v === null) throw invalid('health', value, 'false or { readinessPath, livenessPath, port, host, preStopPath, preStopToken }');
+  rejectUnknownKeys('health', v, ['readinessPath', 'livenessPath', 'port', 'host', 'preStopPath', 'preStopToken']);
   const readinessPath = pathOption('health.readinessPath', v.readinessPath, DEFAULTS.readinessPath);
   const livenessPath = pathOption('health.livenessPath', v.livenessPath, DEFAULTS.livenessPath);
   if (readinessPath === livenessPath) {
@@ -145,7 +161,36 @@ function resolveHealth(value: unknown): ResolvedOptions['health'] {
   if (v.host !== undefined && (typeof v.host !== 'string' || v.host.length === 0)) {
     throw invalid('health.host', v.host, 'a non-empty host name or address');
   }
-  return Object.freeze({ readinessPath, livenessPath, port, host: typeof v.host === 'string' ? v.host : '0.0.0.0' });
+  const preStop = resolvePreStop(v, readinessPath, livenessPath, port);
+  return Object.freeze({ readinessPath, livenessPath, port, host: typeof v.host === 'string' ? v.host : '0.0.0.0', ...preStop });
+}
+
+function resolvePreStop(
+  v: Record<string, unknown>,
+  readinessPath: string,
+  livenessPath: string,
+  port: number | undefined,
+): { preStopPath?: string; preStopToken?: string } {
+  if (v.preStopToken !== undefined && (typeof v.preStopToken !== 'string' || !/^[\x21-\x7e]{16,256}$/.test(v.preStopToken))) {
+    const accepted = 'a secret of 16 to 256 visible ASCII characters (no spaces), as sent in the x-drainkit-prestop header';
+    if (typeof v.preStopToken !== 'string') throw invalid('health.preStopToken', v.preStopToken, accepted);
+    // Not echoed back: it is meant to be a secret.
+    throw new DrainkitError('ERR_DRAINKIT_INVALID_OPTION', `drainkit: option "health.preStopToken" is a string of ${v.preStopToken.length} character(s) that does not fit; accepted: ${accepted}`);
+  }
+  if (v.preStopPath === undefined) {
+    if (v.preStopToken !== undefined) throw invalid('health.preStopPath', undefined, 'a path such as "/prestop", required with health.preStopToken');
+    return {};
+  }
+  const preStopPath = pathOption('health.preStopPath', v.preStopPath, '/prestop');
+  if (preStopPath === readinessPath || preStopPath === livenessPath) {
+    throw invalid('health.preStopPath', preStopPath, 'a path different from health.readinessPath and health.livenessPath');
+  }
+  // Served nowhere would be a preStop hook that fails in every deletion; served on the main
+  // server without a secret would let any client of the service drain the fleet.
+  if (port === undefined && v.preStopToken === undefined) {
+    throw invalid('health.preStopPath', preStopPath, 'a path together with health.port (served on the dedicated health server, out of the balancer\'s reach) or health.preStopToken (served on the main server only to requests that carry it)');
+  }
+  return { preStopPath, ...(typeof v.preStopToken === 'string' && { preStopToken: v.preStopToken }) };
 }
 
 function resolveSignals(value: unknown): readonly HandledSignal[] {

@@ -16,7 +16,16 @@ import { drainReport } from './report.js';
 import { closeListener } from './server-wiring.js';
 import type { Tracker } from './tracker.js';
 import type { DrainerEvents, DrainOutcome, DrainPhase, DrainResult, ForceCause, PhaseRecord, ResolvedOptions, WindowEnd } from './types.js';
-import { decideWindow, openWindow, recordActivity, recordBalancerState, recordFailedProbe, type WindowState } from './window.js';
+import {
+  decideWindow,
+  openWindow,
+  recordActivity,
+  recordBalancerState,
+  recordConnectionExplained,
+  recordConnectionOpened,
+  recordFailedProbe,
+  type WindowState,
+} from './window.js';
 
 export const now = (): number => performance.now();
 
@@ -49,9 +58,15 @@ export class DrainSequence {
   #window: WindowState | undefined;
   #wakeWindow: (() => void) | undefined;
   #wakeWait: (() => void) | undefined;
+  #windowOver: (endedBy: WindowEnd) => void = () => undefined;
+  /** Resolves, with what ended it, once this drain's deregistration window is over (pending until then). */
+  readonly windowOver: Promise<WindowEnd>;
 
   constructor(host: SequenceHost) {
     this.#host = host;
+    this.windowOver = new Promise((resolve) => {
+      this.#windowOver = resolve;
+    });
   }
 
   /** Traffic arrived during the drain (adaptive window evidence). */
@@ -67,7 +82,9 @@ export class DrainSequence {
     const opts = this.#host.options.deregister;
     const byState = recordBalancerState(opts, w, req.headers['x-haproxy-server-state'], t);
     const byCount = recordFailedProbe(opts, w, t);
-    if (byState || byCount) this.#wakeWindow?.();
+    // A connection opened for a probe is not traffic (HTTP/1 on this server: its socket is the key).
+    const byProbe = 'socket' in req && recordConnectionExplained(w, req.socket);
+    if (byState || byCount || byProbe) this.#wakeWindow?.();
   }
 
   /** Something the wait waits for went away. */
@@ -104,6 +121,7 @@ export class DrainSequence {
     if (opts.persistentShutdown === 'drain-start') persistent.beginShutdown(opts.persistentSpreadMs);
     const endedBy = await this.#awaitWindow(skipWindow);
     const windowMs = now() - this.#startedAt;
+    this.#windowOver(endedBy);
     log.write('info', { event: 'drain_window_end', endedBy, windowMs: round(windowMs) }, `deregistration window ended (${endedBy})`);
     host.emit('windowEnd', { endedBy, durationMs: windowMs });
 
@@ -199,6 +217,7 @@ export class DrainSequence {
     if (skip || this.#force !== undefined) return Promise.resolve('skipped');
     const opts = this.#host.options.deregister;
     const w = (this.#window = openWindow(this.#startedAt));
+    const unwatch = opts.mode === 'adaptive' && opts.confirm === 'traffic' ? this.#watchConnections(w) : undefined;
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const check = (): void => {
@@ -207,6 +226,7 @@ export class DrainSequence {
         const decision = this.#force !== undefined ? ({ done: true, endedBy: 'skipped' } as const) : decideWindow(opts, w, t);
         if (decision.done) {
           this.#wakeWindow = undefined;
+          unwatch?.();
           resolve(decision.endedBy);
           return;
         }
@@ -216,6 +236,28 @@ export class DrainSequence {
       this.#wakeWindow = check;
       check();
     });
+  }
+
+  /**
+   * For a window confirmed by traffic: a new connection is traffic until it closes or its first
+   * request is a probe (a request dispatched just before the balancer stopped may be behind it).
+   * Returns the function that stops watching.
+   */
+  #watchConnections(w: WindowState): () => void {
+    const server = this.#host.server;
+    // Keyed by the accepted socket. A probe over TLS (or HTTP/2) reads its request from another
+    // object, so it is explained only when it closes: a draining probe's connection is closed at
+    // once, so that costs at most the few milliseconds it lives.
+    const onConnection = (socket: net.Socket): void => {
+      recordConnectionOpened(w, socket, now());
+      socket.once('close', () => {
+        if (recordConnectionExplained(w, socket)) this.#wakeWindow?.();
+      });
+    };
+    server.on('connection', onConnection);
+    return () => {
+      server.off('connection', onConnection);
+    };
   }
 
   /** Resolves true the moment nothing is left, false when forced or at the deadline. */

@@ -31,6 +31,11 @@ export type WindowEnd =
   | 'balancer-state'
   /** The readiness probe was answered 503 as many times as the balancer's failure threshold. */
   | 'probe-threshold'
+  /**
+   * `confirm: 'traffic'`: after `minMs`, no request and no new connection (health probes aside)
+   * arrived for `quietMs`, so the balancer has stopped sending here.
+   */
+  | 'traffic-quiet'
   /** The adaptive window reached its maximum without confirmation. */
   | 'max'
   /** The window was skipped: Ctrl-C in a terminal, a zero-length window, or a forced drain. */
@@ -76,6 +81,18 @@ export type DeregisterOptions =
        * confirmation. Range 1 … 100.
        */
       readonly probeFailureThreshold?: number | undefined;
+      /**
+       * What may confirm the window. `'balancer'` (default): only the balancer's own word, HAProxy's
+       * `send-state` header or `probeFailureThreshold` probes answered 503; without either the
+       * window runs to `maxMs`. `'traffic'`: for balancers that say nothing the app can read
+       * (Kubernetes endpoints, nginx, cloud load balancers), the traffic itself confirms: once
+       * `minMs` has passed, the window ends after `quietMs` without a new request or connection
+       * (health probes excluded), and `endedBy` is `'traffic-quiet'`. The balancer's word still
+       * ends it when it comes. With `'traffic'`, `minMs` is required: it is the longest the
+       * balancer may keep sending new traffic after readiness turned 503 (endpoint propagation,
+       * probe period × failure threshold), and a quiet spell before it proves nothing.
+       */
+      readonly confirm?: 'balancer' | 'traffic' | undefined;
     };
 
 /** {@link DeregisterOptions} with every default applied, as in `drainer.options.deregister`. */
@@ -88,6 +105,8 @@ export type ResolvedDeregisterOptions =
       readonly quietMs: number;
       /** Absent when not given: only the balancer's state header confirms the window then. */
       readonly probeFailureThreshold?: number;
+      /** Present only when traffic confirms the window (`confirm: 'traffic'`); absent means `'balancer'`. */
+      readonly confirm?: 'traffic';
     };
 
 /** A pino-shaped logger: `info(obj, msg)`; pino, and anything with the same three methods. */
@@ -208,6 +227,28 @@ export interface HealthOptions {
   readonly port?: number | undefined;
   /** Host of the dedicated health server (only used with `port`). Default `'0.0.0.0'`, reachable by the kubelet on the pod's address. */
   readonly host?: string | undefined;
+  /**
+   * The preStop endpoint, for Kubernetes `lifecycle.preStop.httpGet` (e.g. `'/prestop'`). Default:
+   * none. A request to it starts the drain at once, as SIGTERM would (readiness 503; the process
+   * exits at the end with `exitOnDrain`), and is answered 200 when the deregistration window has
+   * ended, so the kubelet's preStop wait and the window are one interval; the SIGTERM the kubelet
+   * sends next is then part of the same drain, not a second signal. Hooks are delivered at least
+   * once: a repeated call joins the same drain (after the window it is answered at once). The
+   * answer never waits longer than the window's maximum plus one second.
+   *
+   * Draining is not for the service's clients: the endpoint is served on the dedicated health
+   * server (`port`), which the kubelet reaches and the load balancer does not, and on the main
+   * server only with a `preStopToken`. Needs `port`, `preStopToken`, or both.
+   */
+  readonly preStopPath?: string | undefined;
+  /**
+   * A secret the preStop request must carry in its `x-drainkit-prestop` header (set it with the
+   * hook's `httpGet.httpHeaders`). With it, the endpoint is also served on the main server (the
+   * balancer forwards the path, but not a valid secret); it is then required on every port.
+   * 16 to 256 visible ASCII characters. A request without it, or with a wrong one, is answered 403
+   * and logged; on the main server without a configured secret the path is answered 404 and logged.
+   */
+  readonly preStopToken?: string | undefined;
 }
 
 /** Outcome of one shutdown hook. */
@@ -469,7 +510,18 @@ export interface Drainer {
 export interface ResolvedOptions {
   readonly drainTimeoutMs: number;
   readonly deregister: ResolvedDeregisterOptions;
-  readonly health: { readonly readinessPath: string; readonly livenessPath: string; readonly port: number | undefined; readonly host: string } | false;
+  readonly health:
+    | {
+        readonly readinessPath: string;
+        readonly livenessPath: string;
+        readonly port: number | undefined;
+        readonly host: string;
+        /** Present only when the preStop endpoint is on. */
+        readonly preStopPath?: string;
+        /** Present only when given. */
+        readonly preStopToken?: string;
+      }
+    | false;
   readonly signals: readonly HandledSignal[];
   readonly interactiveSigintSkipsWindow: boolean;
   readonly exitOnDrain: boolean;

@@ -2,7 +2,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { balancerSaysNotRouting } from '../../src/index.js';
-import { decideWindow, openWindow, recordActivity, recordBalancerState, recordFailedProbe } from '../../src/core/window.js';
+import {
+  decideWindow,
+  openWindow,
+  recordActivity,
+  recordBalancerState,
+  recordConnectionExplained,
+  recordConnectionOpened,
+  recordFailedProbe,
+} from '../../src/core/window.js';
 import type { ResolvedDeregisterOptions } from '../../src/index.js';
 
 const adaptive: ResolvedDeregisterOptions = { mode: 'adaptive', minMs: 0, maxMs: 5_000, quietMs: 500 };
@@ -64,5 +72,64 @@ describe('deregistration window', () => {
     assert.equal(balancerSaysNotRouting(['MAINT', 'UP']), true);
     assert.equal(balancerSaysNotRouting('garbage'), undefined);
     assert.equal(balancerSaysNotRouting(''), undefined);
+  });
+
+  describe("confirm: 'traffic'", () => {
+    const traffic: ResolvedDeregisterOptions = { mode: 'adaptive', minMs: 1_000, maxMs: 5_000, quietMs: 500, confirm: 'traffic' };
+
+    it('ends quietMs after the last request, never before minMs', () => {
+      const s = openWindow(0);
+      // no traffic at all: quiet since the start, but minMs is the balancer's reaction time
+      assert.deepEqual(decideWindow(traffic, s, 600), { done: false, recheckAt: 1_000 });
+      recordActivity(s, 900);
+      assert.deepEqual(decideWindow(traffic, s, 1_000), { done: false, recheckAt: 1_400 });
+      recordActivity(s, 1_300);
+      assert.deepEqual(decideWindow(traffic, s, 1_400), { done: false, recheckAt: 1_800 });
+      assert.deepEqual(decideWindow(traffic, s, 1_800), { done: true, endedBy: 'traffic-quiet' });
+    });
+
+    it('an idle service ends at minMs exactly', () => {
+      const s = openWindow(200);
+      assert.deepEqual(decideWindow(traffic, s, 1_199), { done: false, recheckAt: 1_200 });
+      assert.deepEqual(decideWindow(traffic, s, 1_200), { done: true, endedBy: 'traffic-quiet' });
+    });
+
+    it('traffic that never stops runs to maxMs', () => {
+      const s = openWindow(0);
+      for (let t = 0; t < 5_000; t += 300) {
+        recordActivity(s, t);
+        const d = decideWindow(traffic, s, t);
+        assert.equal(d.done, false, `ended at ${t} ms while requests kept arriving`);
+      }
+      recordActivity(s, 4_800);
+      assert.deepEqual(decideWindow(traffic, s, 5_000), { done: true, endedBy: 'max' });
+    });
+
+    it('an open connection without a request yet is traffic; one that closed or carried a probe is not', () => {
+      const s = openWindow(0);
+      const dispatched = {};
+      const probe = {};
+      recordConnectionOpened(s, dispatched, 1_200);
+      recordConnectionOpened(s, probe, 1_300);
+      assert.deepEqual(decideWindow(traffic, s, 1_500), { done: false, recheckAt: 1_800 });
+      assert.equal(recordConnectionExplained(s, probe), true);
+      assert.equal(recordConnectionExplained(s, probe), false, 'explained twice');
+      assert.deepEqual(decideWindow(traffic, s, 1_500), { done: false, recheckAt: 1_700 });
+      assert.equal(recordConnectionExplained(s, dispatched), true);
+      assert.deepEqual(decideWindow(traffic, s, 1_500), { done: true, endedBy: 'traffic-quiet' });
+    });
+
+    it("the balancer's word still ends it, and says so", () => {
+      const s = openWindow(0);
+      recordBalancerState(traffic, s, 'DOWN 1/2; name=be/s1', 1_100);
+      recordActivity(s, 1_050);
+      assert.deepEqual(decideWindow(traffic, s, 1_600), { done: true, endedBy: 'balancer-state' });
+    });
+
+    it("without confirm: 'traffic' a quiet window still runs to maxMs", () => {
+      const s = openWindow(0);
+      const balancerOnly: ResolvedDeregisterOptions = { mode: 'adaptive', minMs: 1_000, maxMs: 5_000, quietMs: 500 };
+      assert.deepEqual(decideWindow(balancerOnly, s, 4_000), { done: false, recheckAt: 5_000 });
+    });
   });
 });

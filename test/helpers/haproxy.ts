@@ -55,6 +55,11 @@ export interface HaproxyOptions {
   readonly checkIntervalMs?: number;
   readonly fall?: number;
   readonly rise?: number;
+  /**
+   * Send `http-check send-state` (the server-state header drainkit's adaptive window reads).
+   * Default true; false plays a balancer that says nothing the app can read.
+   */
+  readonly sendState?: boolean;
   /** `http-reuse` mode towards the servers. Default `always`, the most demanding for a drain. */
   readonly reuse?: 'always' | 'safe' | 'aggressive' | 'never';
   /** Log every request, not only abnormal ones (for investigations; heavy under load). Default false. */
@@ -131,7 +136,7 @@ export function haproxyConfig(options: HaproxyOptions & { readonly frontendPort:
     `    http-reuse ${options.reuse ?? 'always'}`,
     '    option httpchk GET /readyz',
     // Each check carries `X-Haproxy-Server-State: UP 2/3; ...`: what drainkit's adaptive window reads.
-    '    http-check send-state',
+    ...(options.sendState === false ? [] : ['    http-check send-state']),
     `    default-server inter ${inter}ms fall ${options.fall ?? 1} rise ${options.rise ?? 2}`,
     ...options.servers.map((s) => `    server ${s.name} 127.0.0.1:${s.port} check`),
     '',

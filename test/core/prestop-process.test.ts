@@ -1,0 +1,89 @@
+/**
+ * The preStop endpoint in a real child process, played as the kubelet plays it: `httpGet` on the
+ * health port, then SIGTERM once the hook has returned. The SIGTERM is the same drain, not a
+ * second signal: a request in flight completes and the process exits 0 (drained), where a
+ * second signal would have forced the drain. A second SIGTERM still forces.
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { EXIT_CODE_FORCED } from '../../src/index.js';
+import { withDeadline } from '../helpers/deadline.js';
+import { freePort, killTracked, signalAndWait, spawnServer, type ServerProcess } from '../helpers/processes.js';
+
+const FIXTURE = resolve('test/core/fixtures/drain-child.mjs');
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((done, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function startChild(): Promise<{ proc: ServerProcess; healthPort: number }> {
+  const healthPort = await freePort();
+  const options = {
+    deregister: { mode: 'fixed', delayMs: 500 },
+    drainTimeoutMs: 20_000,
+    exitGraceMs: 0,
+    health: { port: healthPort, host: '127.0.0.1', preStopPath: '/prestop' },
+  };
+  const proc = await spawnServer({ args: [FIXTURE, JSON.stringify({ options, recordLogger: true })] });
+  // The health server listens right after the main one; wait (bounded) until it answers.
+  for (let i = 0; ; i++) {
+    try {
+      if ((await get(healthPort, '/healthz')).status === 200) break;
+    } catch (err) {
+      if (i > 200) throw new Error(`the health server on :${healthPort} never answered: ${String(err)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return { proc, healthPort };
+}
+
+const logEvents = (proc: ServerProcess, name: string) =>
+  proc.events.filter((e) => e.event === 'log' && (e.fields as { event?: string } | undefined)?.event === name);
+
+describe('preStop then SIGTERM, as the kubelet sends them', { timeout: 60_000 }, () => {
+  after(() => killTracked());
+
+  it('the SIGTERM after the hook is the same drain: the in-flight request completes and the process exits 0', async () => {
+    const { proc, healthPort } = await startChild();
+    // In flight through the window and past the SIGTERM; the fixture answers it after 1.5 s.
+    const slow = get(proc.port, '/?ms=1500');
+    const answer = await withDeadline(get(healthPort, '/prestop'), 10_000, 'the preStop answer');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'deregistration window over (fixed)\n');
+    const exit = await signalAndWait(proc, 'SIGTERM', 20_000);
+    assert.deepEqual(await withDeadline(slow, 5_000, 'the slow request'), { status: 200, body: 'done' });
+    assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}; lines ${JSON.stringify(proc.events)}`);
+    const drained = proc.events.find((e) => e.event === 'drained');
+    assert.equal(drained?.outcome, 'completed');
+    assert.equal(logEvents(proc, 'drain_signal_after_prestop').length, 1, 'the SIGTERM is logged as the hook\'s follow-up');
+    assert.equal(logEvents(proc, 'drain_start').length, 1);
+  });
+
+  it('a second SIGTERM after that still forces the drain', async () => {
+    const { proc, healthPort } = await startChild();
+    const slow = get(proc.port, '/?ms=15000').catch((err: Error) => ({ status: 0, body: err.message }));
+    await withDeadline(get(healthPort, '/prestop'), 10_000, 'the preStop answer');
+    proc.child.kill('SIGTERM');
+    await withDeadline(
+      (async () => {
+        while (logEvents(proc, 'drain_signal_after_prestop').length === 0) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      10_000,
+      'the first SIGTERM to be logged',
+    );
+    const exit = await signalAndWait(proc, 'SIGTERM', 20_000);
+    assert.deepEqual(exit, { code: EXIT_CODE_FORCED, signal: null });
+    assert.equal(proc.events.find((e) => e.event === 'drained')?.forcedBy, 'signal');
+    await slow;
+  });
+});
