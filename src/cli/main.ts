@@ -125,7 +125,7 @@ export function buildProgram(): Command {
       } catch (err) {
         throw err instanceof DrainkitError ? new InvalidArgumentError(err.message.replace(/^drainkit: /, '')) : err;
       }
-      const deregisterGiven = ['deregisterMode', 'deregisterDelayMs', 'deregisterMinMs', 'quietMs', 'probeFailureThreshold'].some(given);
+      const deregisterGiven = ['deregisterMode', 'deregisterDelayMs', 'deregisterMinMs', 'deregisterConfirm', 'quietMs', 'probeFailureThreshold'].some(given);
       if (flags.databaseUrl === undefined && (flags.heartbeatMs !== undefined || flags.livenessWriteMs !== undefined || flags.label !== undefined)) {
         throw new InvalidArgumentError('--label, --heartbeat-ms and --liveness-write-ms apply with --database-url only.');
       }
