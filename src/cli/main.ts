@@ -9,6 +9,7 @@ import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
 import { addClusterCommand } from './cluster.js';
+import { addDashboardCommand } from './dashboard.js';
 import { runExampleCluster, runExampleServer, type LogFormat } from './example-server.js';
 import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { addRegistryCommands, openRegistry } from './registry-commands.js';
@@ -159,6 +160,7 @@ export function buildProgram(): Command {
     });
   addClusterCommand(program);
   addRegistryCommands(program);
+  addDashboardCommand(program);
   checkRequiredOptionsLast(program);
   return program;
 }
