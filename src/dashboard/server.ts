@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Store } from '../registry/driver.js';
 import { drainAction, reapAction, type ActionResult } from './actions.js';
 import type { PageSettings } from './browser/protocol.js';
-import { escapeHtml, parseFilter } from './browser/render.js';
+import { parseFilter } from './browser/render.js';
 import { FleetFeed } from './feed.js';
 import { fleetBody, notice, page } from './pages.js';
 import { allowedHosts, Guard, isLoopback, randomToken, setSecurityHeaders, type Refusal } from './security.js';
@@ -69,12 +69,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const streams = new Set<ServerResponse>();
   const flashes = new Map<string, { text: string; kind: 'ok' | 'error' }>();
   let flashSeq = 0;
-  let guard: Guard | undefined;
+  /** Known once listening: the Host allowlist names the port. */
+  const ready: { guard?: Guard } = {};
 
   const server: Server = createServer((req, res) => {
     setSecurityHeaders(res);
-    if (guard === undefined) return send(res, 503, 'text/plain', 'starting');
-    handle(req, res, guard).catch((err: unknown) => {
+    if (ready.guard === undefined) return send(res, 503, 'text/plain', 'starting');
+    handle(req, res, ready.guard).catch((err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
       if (!res.headersSent) sendError(req, res, { status: 500, message: `the registry could not answer: ${message}` });
       else res.end();
@@ -233,7 +234,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   });
   const port = (server.address() as AddressInfo).port;
-  guard = new Guard(token, allowedHosts(host, port));
+  ready.guard = new Guard(token, allowedHosts(host, port));
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     port,

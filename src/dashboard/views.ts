@@ -104,7 +104,7 @@ export async function drainBody(store: Store, id: number, generation: number | u
   if (d === null) return `${head}<p class="muted">Registration ${gen} has not drained.</p>${json}`;
   const outcome = d.outcome === null
     ? 'still running'
-    : `${escapeHtml(String(d.outcome.outcome ?? (d.outcome.success === true ? 'completed' : 'unknown')))}${d.outcome.forcedBy === null || d.outcome.forcedBy === undefined ? '' : `, forced by ${escapeHtml(String(d.outcome.forcedBy))}${d.outcome.forceReason === null || d.outcome.forceReason === undefined ? '' : ` (${escapeHtml(String(d.outcome.forceReason))})`}`}${num(d.outcome.connectionsForced) ? `; ${String(d.outcome.connectionsForced)} connections forced` : ''}`;
+    : `${escapeHtml(text(d.outcome.outcome ?? (d.outcome.success === true ? 'completed' : 'unknown')))}${d.outcome.forcedBy === null || d.outcome.forcedBy === undefined ? '' : `, forced by ${escapeHtml(text(d.outcome.forcedBy))}${d.outcome.forceReason === null || d.outcome.forceReason === undefined ? '' : ` (${escapeHtml(text(d.outcome.forceReason))})`}`}${num(d.outcome.connectionsForced) ? `; ${text(d.outcome.connectionsForced)} connections forced` : ''}`;
   return `${head}
 <section id="drain" data-running="${d.running}">
 <p class="summary" id="drain-summary">${escapeHtml(d.summary)}</p>
@@ -113,12 +113,17 @@ export async function drainBody(store: Store, id: number, generation: number | u
 <dt>why</dt><dd>${escapeHtml(d.cause.reason)}</dd>
 <dt>started</dt><dd>${d.startedAt}</dd>
 <dt>window</dt><dd>${d.window === null ? '<span class="muted">not ended yet</span>' : `ended by ${escapeHtml(d.window.endedBy)} after ${formatMs(d.window.durationMs)}`}</dd>
-<dt>outcome</dt><dd data-outcome="${d.outcome === null ? '' : escapeHtml(String(d.outcome.outcome ?? ''))}">${outcome}</dd>
+<dt>outcome</dt><dd data-outcome="${d.outcome === null ? '' : escapeHtml(text(d.outcome.outcome ?? ''))}">${outcome}</dd>
 <dt>took</dt><dd>${formatMs(d.elapsedMs)}${d.running ? ' so far' : ''}</dd>
 </dl>
 <h3>Phases</h3>${timeline(d.phases, d.elapsedMs)}
 <h3>In-flight and persistent over the drain</h3>${chart(d.counts, d.elapsedMs)}
 </section>${json}`;
+}
+
+/** A detail value as text: JSON details may hold anything. */
+function text(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
 }
 
 function num(v: unknown): boolean {
@@ -130,14 +135,16 @@ const PHASE_COLOURS: Readonly<Record<string, string>> = { deregistering: '#60a5f
 function timeline(phases: readonly PhaseSpan[], totalMs: number): string {
   const width = 720;
   const scale = (ms: number): number => (totalMs <= 0 ? 0 : (ms / totalMs) * width);
-  const bars = phases.map((p, k) => {
+  const bars = phases.map((p) => {
     const dur = p.durationMs ?? totalMs - p.startMs;
-    const x = scale(p.startMs);
-    const w = Math.max(1, scale(dur));
-    return `<g data-phase="${escapeHtml(p.phase)}"><rect x="${x.toFixed(1)}" y="${4 + (k % 2) * 2}" width="${w.toFixed(1)}" height="22" fill="${PHASE_COLOURS[p.phase] ?? '#9ca3af'}"><title>${escapeHtml(p.phase)}: ${formatMs(dur)}</title></rect>`
-      + `<text x="${x.toFixed(1)}" y="${44 + (k % 2) * 13}">${escapeHtml(p.phase)} ${formatMs(dur)}</text></g>`;
+    return `<rect data-phase="${escapeHtml(p.phase)}" x="${scale(p.startMs).toFixed(1)}" y="2" width="${Math.max(1, scale(dur)).toFixed(1)}" height="22" fill="${PHASE_COLOURS[p.phase] ?? '#9ca3af'}"><title>${escapeHtml(p.phase)}: ${formatMs(dur)}</title></rect>`;
   }).join('');
-  return `<svg class="timeline" viewBox="0 0 ${width + 80} 64" width="${width + 80}" height="64" role="img" aria-label="drain phases">${bars}</svg>`;
+  // Names and durations in a legend, not on the bars: short phases would overprint each other.
+  const legend = phases.map((p) => {
+    const dur = p.durationMs ?? totalMs - p.startMs;
+    return `<li><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${PHASE_COLOURS[p.phase] ?? '#9ca3af'}"/></svg> ${escapeHtml(p.phase)} <b>${formatMs(dur)}</b>${p.durationMs === null ? ' so far' : ''}<span class="muted"> at +${formatMs(p.startMs)}</span></li>`;
+  }).join('');
+  return `<svg class="timeline" viewBox="0 0 ${width} 26" width="${width}" height="26" role="img" aria-label="drain phases">${bars}</svg><ul class="groups phases">${legend}</ul>`;
 }
 
 function chart(points: readonly CountPoint[], totalMs: number): string {

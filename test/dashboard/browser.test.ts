@@ -48,10 +48,10 @@ async function waitRow(page: Page, id: number, status: string): Promise<void> {
   });
 }
 
-async function waitLive(page: Page, state: string | RegExp): Promise<void> {
-  const pattern = typeof state === 'string' ? `^${state}$` : state.source;
-  await page.waitForFunction((p) => new RegExp(p).test(document.getElementById('live')?.dataset.live ?? ''), pattern, { timeout: WAIT_MS }).catch((err: Error) => {
-    throw new Error(`waited ${WAIT_MS} ms for the live indicator to read ${String(state)}: ${err.message.split('\n')[0]}`);
+async function waitLive(page: Page, ...states: readonly string[]): Promise<void> {
+  const selector = states.map((st) => `#live[data-live="${st}"]`).join(', ');
+  await page.waitForSelector(selector, { timeout: WAIT_MS, state: 'attached' }).catch((err: Error) => {
+    throw new Error(`waited ${WAIT_MS} ms for the live indicator to read ${states.join(' or ')}: ${err.message.split('\n')[0]}`);
   });
 }
 
@@ -93,7 +93,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
     await waitRow(page, idB, 'active');
     await waitLive(page, 'live');
     // A mark on this document: if the page reloaded, it would be gone.
-    await page.evaluate(() => document.body.setAttribute('data-test-mark', 'kept'));
+    await page.evaluate("document.body.setAttribute('data-test-mark', 'kept')");
     a.child.kill('SIGTERM');
     await waitRow(page, idA, 'draining');
     await waitRow(page, idA, 'stopped');
@@ -140,7 +140,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
     await waitLive(page, 'live');
     const port = new URL(dashboard.origin).port;
     await signalAndWait(dashboard);
-    await waitLive(page, /^(reconnecting|stale)$/);
+    await waitLive(page, 'reconnecting', 'stale');
     dashboard = await spawnDashboard(['--database-url', db.url, '--token', TOKEN, '--port', port]);
     await waitLive(page, 'live');
     const c = await exampleServer(db.url, ['app=api']);

@@ -13,12 +13,10 @@ import { MAIN, NOT_BUILT, request, signIn, spawnDashboard, type DashboardProcess
 describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_000 }, () => {
   let d: DashboardProcess;
   let cookie: string;
-  let host: string;
 
   before(async () => {
     d = await spawnDashboard(['--data-dir', 'memory://']);
     cookie = await signIn(d);
-    host = new URL(d.origin).host;
   });
   after(async () => {
     if (d !== undefined) await signalAndWait(d);
