@@ -5,6 +5,7 @@
  */
 import { RegistryError } from '../registry/errors.js';
 import { getInstance, listInstances, requestDrain } from '../registry/fleet.js';
+import { listDrainRequests } from '../registry/fleet-view.js';
 import { reap } from '../registry/reaper.js';
 import type { Store } from '../registry/driver.js';
 import { labelText } from './browser/render.js';
@@ -45,6 +46,12 @@ export async function drainAction(store: Store, a: DrainAction): Promise<ActionR
   }
   if (instance.status !== 'active') {
     return { ok: true, status: 200, message: `${name} is already ${instance.status}; nothing more to do`, body: { instanceId: instance.id, status: instance.status, requested: false } };
+  }
+  // Asked again before the instance read the first request (PGlite: until its next heartbeat):
+  // the pending request is the answer, not a second one.
+  const pending = (await listDrainRequests(store, { instanceId: instance.id, limit: 20 })).find((r) => r.outcome === null && r.generation === instance.generation);
+  if (pending !== undefined) {
+    return { ok: true, status: 200, message: `a drain of ${name} is already requested (request ${pending.id}, by ${pending.requestedBy}); nothing more to do`, body: { instanceId: instance.id, requestId: pending.id, requested: false } };
   }
   if (!a.force) {
     const empty = await groupsLeftEmpty(store, instance.id, instance.labels);
