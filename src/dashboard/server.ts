@@ -101,7 +101,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return action(req, res, path);
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(req, res, { status: 405, message: `${req.method ?? ''} ${path} is not served; pages take GET` }, undefined, { Allow: 'GET' });
-    if (path === '/') return fleetPage(req, res, url);
+    if (path === '/') return fleetPage(res, url);
     if (path === '/events') return eventStream(req, res);
     if (path === '/api/fleet') return send(res, 200, 'application/json', JSON.stringify(feed.snapshot().snapshot));
     if (path === '/audit') {
@@ -136,14 +136,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     res.end();
   }
 
-  async function fleetPage(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async function fleetPage(res: ServerResponse, url: URL): Promise<void> {
     await feed.refresh();
     const { filter, errors } = parseFilter(url.searchParams);
     const flashId = url.searchParams.get('notice');
     const flash = flashId === null ? undefined : flashes.get(flashId);
     const body = (flash?.kind === 'error' ? notice(flash.text, 'error') : '') + fleetBody(feed.instances(), filter, errors, settings, flash?.kind === 'ok' ? flash.text : undefined);
     sendPage(res, 200, { title: 'Fleet', view: 'fleet', settings, live: true, body });
-    void req;
   }
 
   function eventStream(req: IncomingMessage, res: ServerResponse): void {
