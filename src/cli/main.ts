@@ -11,6 +11,7 @@ import { DEFAULTS } from '../core/options.js';
 import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
 import { addClusterCommand, registryFrom } from './cluster.js';
+import { addDashboardCommand } from './dashboard.js';
 import { addDoctorCommand } from './doctor.js';
 import { runExampleCluster, runExampleServer, type LogFormat } from './example-server.js';
 import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
@@ -178,6 +179,7 @@ export function buildProgram(): Command {
   addClusterCommand(program);
   addRegistryCommands(program);
   addDoctorCommand(program);
+  addDashboardCommand(program);
   checkRequiredOptionsLast(program);
   return program;
 }

@@ -94,6 +94,30 @@ ALTER TABLE DrainRequest DROP CONSTRAINT drainrequest_outcome_check;
 ALTER TABLE DrainRequest ADD CONSTRAINT drainrequest_outcome_check CHECK (outcome IN ('draining','superseded','already_draining','lost'));
 `;
 
+/** The channel on which every change to the registry's tables is announced (migration 3). */
+export const FLEET_CHANGE_CHANNEL = 'drainkit_fleet_change';
+
+/**
+ * Change feeds: one statement-level trigger per table NOTIFYs {@link FLEET_CHANGE_CHANNEL} with
+ * the table's name, so a dashboard LISTENs once instead of polling. Statement-level and with a
+ * fixed payload, Postgres folds the notifications of one transaction into one, so a heartbeat
+ * costs one notification whatever it touched.
+ */
+const CHANGE_FEED = `
+CREATE OR REPLACE FUNCTION drainkit_notify_fleet_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM pg_notify('${FLEET_CHANGE_CHANNEL}', lower(TG_TABLE_NAME));
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER drainkit_instance_change AFTER INSERT OR UPDATE OR DELETE ON ServerInstance
+  FOR EACH STATEMENT EXECUTE FUNCTION drainkit_notify_fleet_change();
+CREATE TRIGGER drainkit_event_change AFTER INSERT OR UPDATE OR DELETE ON DrainEvent
+  FOR EACH STATEMENT EXECUTE FUNCTION drainkit_notify_fleet_change();
+CREATE TRIGGER drainkit_request_change AFTER INSERT OR UPDATE OR DELETE ON DrainRequest
+  FOR EACH STATEMENT EXECUTE FUNCTION drainkit_notify_fleet_change();
+`;
+
 /**
  * Clusters: a `drainkit cluster` primary holds the `ServerInstance` row of its host:port (the
  * seed's `UNIQUE (host, port)` stays: the workers share the port, and the primary is the one
@@ -129,6 +153,7 @@ CREATE TABLE ClusterWorker (
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'seed schema and registry additions', sql: SEED_SCHEMA + REGISTRY_ADDITIONS },
   { version: 2, name: 'registration generations', sql: REGISTRATIONS },
+  { version: 3, name: 'change feed notifications', sql: CHANGE_FEED },
   { version: 4, name: 'cluster workers', sql: CLUSTER_WORKERS },
 ]);
 

@@ -1,0 +1,122 @@
+/**
+ * The fleet page's live part: follows `/events` (a snapshot, then changes; the browser resends
+ * `Last-Event-ID` on its own when it reconnects) and redraws the rows and counts with the same
+ * functions the server rendered them with. The indicator `#live[data-live]` says `live`,
+ * `reconnecting` or `stale` (since when, and why).
+ */
+import type { ChangeMessage, InstanceView, PageSettings, SnapshotMessage } from './protocol.js';
+import { parseFilter, renderRows, renderSummary } from './render.js';
+
+/** Reconnecting longer than this, or no message for {@link SILENT_MS}: the page says stale. */
+const STALE_AFTER_MS = 5_000;
+const SILENT_MS = 12_000;
+/** After the server refused the stream (signed out, restarted with a new token): retry this often. */
+const REOPEN_MS = 2_000;
+
+const body = document.body;
+const settings: PageSettings = {
+  readOnly: body.dataset.readOnly === 'true',
+  staleAfterMs: Number(body.dataset.staleAfterMs ?? '15000'),
+};
+const rows = document.getElementById('rows');
+const summary = document.getElementById('summary');
+const live = document.getElementById('live');
+const { filter } = parseFilter(new URLSearchParams(location.search));
+
+const instances = new Map<number, InstanceView>();
+/** Server clock minus browser clock, so heartbeat ages do not depend on the browser's clock. */
+let skewMs = 0;
+let lastMessageAt = Date.now();
+let troubleSince: number | undefined;
+let registryError: string | null = null;
+let connected = false;
+
+function serverNow(): number {
+  return Date.now() + skewMs;
+}
+
+function noteClock(now: string): void {
+  skewMs = Date.parse(now) - Date.now();
+  lastMessageAt = Date.now();
+}
+
+function draw(): void {
+  const all = [...instances.values()].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port);
+  // Keep a half-typed reason: rows being edited are not redrawn under the operator's fingers.
+  const editing = document.activeElement instanceof HTMLInputElement && rows?.contains(document.activeElement) === true;
+  if (rows !== null && !editing) rows.innerHTML = renderRows(all, filter, serverNow(), settings);
+  if (summary !== null) summary.innerHTML = renderSummary(all);
+}
+
+function setLive(): void {
+  if (live === null) return;
+  const now = Date.now();
+  const silent = now - lastMessageAt > SILENT_MS;
+  let state: 'live' | 'reconnecting' | 'stale';
+  if (connected && !silent && registryError === null) {
+    troubleSince = undefined;
+    state = 'live';
+  } else {
+    troubleSince ??= connected && !silent ? now : lastMessageAt;
+    state = now - troubleSince > STALE_AFTER_MS || registryError !== null ? 'stale' : 'reconnecting';
+  }
+  live.dataset.live = state;
+  const since = troubleSince === undefined ? '' : new Date(troubleSince).toLocaleTimeString();
+  live.textContent = state === 'live'
+    ? 'live'
+    : state === 'reconnecting'
+      ? 'reconnecting…'
+      : `stale since ${since}${registryError === null ? '' : ` (registry: ${registryError})`}`;
+  live.title = live.textContent;
+}
+
+function open(): void {
+  const source = new EventSource('/events');
+  source.addEventListener('open', () => {
+    connected = true;
+    setLive();
+  });
+  source.addEventListener('snapshot', (e) => {
+    const m = JSON.parse((e as MessageEvent<string>).data) as SnapshotMessage;
+    noteClock(m.now);
+    instances.clear();
+    for (const i of m.instances) instances.set(i.id, i);
+    connected = true;
+    draw();
+    setLive();
+  });
+  source.addEventListener('change', (e) => {
+    const m = JSON.parse((e as MessageEvent<string>).data) as ChangeMessage;
+    noteClock(m.now);
+    for (const i of m.instances) instances.set(i.id, i);
+    for (const id of m.removed) instances.delete(id);
+    draw();
+    setLive();
+  });
+  source.addEventListener('tick', (e) => {
+    const m = JSON.parse((e as MessageEvent<string>).data) as { now: string; registryError: string | null };
+    noteClock(m.now);
+    registryError = m.registryError;
+    setLive();
+  });
+  source.addEventListener('error', () => {
+    connected = false;
+    setLive();
+    // CLOSED: the server answered with an error (not a dropped connection, which the browser
+    // retries by itself); try again later, the operator may sign in again in another tab.
+    if (source.readyState === EventSource.CLOSED) setTimeout(open, REOPEN_MS);
+  });
+}
+
+if (rows !== null) {
+  if (live !== null) {
+    live.dataset.live = 'connecting';
+    live.textContent = 'connecting…';
+  }
+  open();
+  // Ages and "draining for" move on between messages.
+  setInterval(() => {
+    draw();
+    setLive();
+  }, 1_000);
+}

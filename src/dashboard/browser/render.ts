@@ -1,0 +1,115 @@
+/**
+ * The fleet view's HTML, rendered by the same functions on the server (the first paint, readable
+ * without JavaScript) and in the browser (each live change). Pure string functions: no DOM.
+ * Everything that comes from the registry goes through {@link escapeHtml}.
+ */
+import type { InstanceStatus, InstanceView, PageSettings } from './protocol.js';
+
+const ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c);
+}
+
+export const STATUSES: readonly InstanceStatus[] = ['active', 'draining', 'stopped', 'lost'];
+
+/** The filters of `drainkit registry instances`: status, labels (all must match), host. */
+export interface FleetFilter {
+  readonly status?: InstanceStatus | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly host?: string | undefined;
+}
+
+export function matchesFilter(i: InstanceView, f: FleetFilter): boolean {
+  if (f.status !== undefined && i.status !== f.status) return false;
+  if (f.host !== undefined && i.host !== f.host) return false;
+  return Object.entries(f.labels).every(([k, v]) => i.labels[k] === v);
+}
+
+/** Reads a filter from a query string; unknown statuses and malformed labels are reported, not ignored. */
+export function parseFilter(params: URLSearchParams): { filter: FleetFilter; errors: string[] } {
+  const errors: string[] = [];
+  const statusText = params.get('status') ?? '';
+  let status: InstanceStatus | undefined;
+  if (statusText !== '') {
+    if ((STATUSES as readonly string[]).includes(statusText)) status = statusText as InstanceStatus;
+    else errors.push(`status got "${statusText}"; accepted: ${STATUSES.join(', ')}`);
+  }
+  const labels: Record<string, string> = {};
+  for (const text of params.getAll('label').flatMap((l) => l.split(/\s+/)).filter((l) => l !== '')) {
+    const eq = text.indexOf('=');
+    if (eq <= 0) errors.push(`label got "${text}"; accepted: key=value`);
+    else labels[text.slice(0, eq)] = text.slice(eq + 1);
+  }
+  const host = params.get('host') ?? '';
+  return { filter: { status, labels, host: host === '' ? undefined : host }, errors };
+}
+
+export function labelText(labels: Readonly<Record<string, string>>): string {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).sort().join(' ');
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1_000)} s`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+/** One `<tr>` of the fleet table, with the test hooks monitoring scripts rely on. */
+export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings): string {
+  const ageMs = nowMs - Date.parse(i.lastHeartbeatAt);
+  const live = i.status === 'active' || i.status === 'draining';
+  const stale = live && ageMs > settings.staleAfterMs;
+  const drainingFor = i.status === 'draining' && i.drainStartedAt !== null ? formatMs(nowMs - Date.parse(i.drainStartedAt)) : '';
+  const name = `${i.host}:${i.port}`;
+  const cells = [
+    `<td class="name"><a href="/instances/${i.id}">${escapeHtml(name)}</a></td>`,
+    `<td class="labels">${escapeHtml(labelText(i.labels))}</td>`,
+    `<td>${escapeHtml(i.version ?? '')}</td>`,
+    `<td>${i.pid ?? ''}</td>`,
+    `<td class="status"><span class="badge ${i.status}">${i.status}</span></td>`,
+    `<td class="phase">${escapeHtml(i.phase ?? '')}${drainingFor === '' ? '' : ` <span class="elapsed">for ${drainingFor}</span>`}</td>`,
+    `<td class="num inflight">${live ? i.inflight : ''}</td>`,
+    `<td class="num persistent">${live ? i.persistent : ''}</td>`,
+    `<td class="heartbeat${stale ? ' stale' : ''}">${live ? `${formatMs(ageMs)} ago${stale ? ' (stale)' : ''}` : ''}</td>`,
+  ];
+  if (!settings.readOnly) cells.push(`<td class="actions">${i.status === 'active' ? drainForm(i) : ''}</td>`);
+  return `<tr data-instance-id="${i.id}" data-status="${i.status}" data-phase="${escapeHtml(i.phase ?? '')}" data-stale="${stale}">${cells.join('')}</tr>`;
+}
+
+function drainForm(i: InstanceView): string {
+  return `<form method="post" action="/actions/drain" class="drain">`
+    + `<input type="hidden" name="instance" value="${i.id}">`
+    + `<input type="hidden" name="generation" value="${i.generation}">`
+    + `<input name="reason" required maxlength="1000" placeholder="reason (required)" aria-label="reason to drain ${escapeHtml(`${i.host}:${i.port}`)}">`
+    + `<label><input type="checkbox" name="force" value="1"> even if last of its group</label>`
+    + `<button type="submit">Drain</button></form>`;
+}
+
+export function renderRows(instances: readonly InstanceView[], filter: FleetFilter, nowMs: number, settings: PageSettings): string {
+  const shown = instances.filter((i) => matchesFilter(i, filter));
+  if (shown.length === 0) {
+    const cols = settings.readOnly ? 9 : 10;
+    return `<tr class="empty"><td colspan="${cols}">${instances.length === 0 ? 'No instance has reported to this registry yet.' : 'No instance matches the filters.'}</td></tr>`;
+  }
+  return shown.map((i) => renderRow(i, nowMs, settings)).join('');
+}
+
+/** Counts per status, then per label (key=value), of every instance (filters do not apply). */
+export function renderSummary(instances: readonly InstanceView[]): string {
+  const byStatus = STATUSES.map((s) => `<li data-count-status="${s}"><a href="/?status=${s}"><span class="badge ${s}">${s}</span> <b>${instances.filter((i) => i.status === s).length}</b></a></li>`);
+  const groups = new Map<string, { active: number; total: number }>();
+  for (const i of instances) {
+    for (const [k, v] of Object.entries(i.labels)) {
+      const g = groups.get(`${k}=${v}`) ?? { active: 0, total: 0 };
+      g.total += 1;
+      if (i.status === 'active') g.active += 1;
+      groups.set(`${k}=${v}`, g);
+    }
+  }
+  const byGroup = [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([label, g]) =>
+    `<li data-count-label="${escapeHtml(label)}"><a href="/?label=${encodeURIComponent(label)}">${escapeHtml(label)}</a> <b>${g.active}</b> active of ${g.total}</li>`);
+  return `<ul class="counts">${byStatus.join('')}<li class="total">total <b>${instances.length}</b></li></ul>`
+    + (byGroup.length === 0 ? '' : `<ul class="groups">${byGroup.join('')}</ul>`);
+}

@@ -1,0 +1,122 @@
+/**
+ * The dashboard's access rules. It can drain production servers, so it is treated as an admin
+ * interface from the start: a token (printed once as a URL) exchanged for an HttpOnly,
+ * SameSite=Strict cookie, or sent as `Authorization: Bearer` by scripts; a Host allowlist, so a
+ * DNS-rebinding page cannot reach a loopback dashboard under its own name; every POST checked
+ * for a same-origin browser request; a strict CSP; no framing.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+
+export const SESSION_COOKIE = 'drainkit_session';
+
+/** Loopback addresses and the name that always means them. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  return bare === '::1';
+}
+
+export function randomToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/**
+ * The cookie's value: derived from the token, so that a dashboard restarted with the same token
+ * keeps its tabs signed in, and one started with a new token signs every old tab out.
+ */
+export function sessionFor(token: string): string {
+  return createHmac('sha256', token).update('drainkit dashboard session').digest('base64url');
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The Host values accepted: the bound address and, on loopback, the loopback names, each with the port. */
+export function allowedHosts(bindHost: string, port: number): Set<string> {
+  const names = new Set<string>([bindHost.includes(':') && !bindHost.startsWith('[') ? `[${bindHost}]` : bindHost]);
+  if (isLoopback(bindHost)) for (const n of ['127.0.0.1', 'localhost', '[::1]']) names.add(n);
+  return new Set([...names].map((n) => `${n}:${port}`));
+}
+
+export type Refusal = { readonly status: number; readonly message: string };
+
+export class Guard {
+  readonly #token: string;
+  readonly #session: string;
+  readonly #hosts: Set<string>;
+
+  constructor(token: string, hosts: Set<string>) {
+    this.#token = token;
+    this.#session = sessionFor(token);
+    this.#hosts = hosts;
+  }
+
+  /** Wrong or missing Host: refused before anything else (DNS rebinding). */
+  checkHost(req: IncomingMessage): Refusal | undefined {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (this.#hosts.has(host)) return undefined;
+    return { status: 421, message: `Host ${JSON.stringify(req.headers.host ?? '')} is not served here; accepted: ${[...this.#hosts].join(', ')}` };
+  }
+
+  tokenMatches(candidate: string): boolean {
+    return sameSecret(candidate, this.#token);
+  }
+
+  /** How the request is signed in, or undefined when it is not. */
+  authenticate(req: IncomingMessage): 'cookie' | 'bearer' | undefined {
+    const auth = req.headers.authorization;
+    if (auth !== undefined && /^Bearer /i.test(auth) && this.tokenMatches(auth.slice(7).trim())) return 'bearer';
+    const cookie = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    if (cookie !== undefined && sameSecret(cookie, this.#session)) return 'cookie';
+    return undefined;
+  }
+
+  /**
+   * A POST signed in by cookie must come from one of this dashboard's own pages: the browser
+   * says so in `Sec-Fetch-Site`, or (older browsers) in an Origin equal to the Host. Neither
+   * header is refused, unlike HAProxy's check: a browser always sends one on a POST, and a
+   * script has the Bearer token. A Bearer request cannot be forged cross-site (browsers never
+   * add that header on their own), so it passes.
+   */
+  checkPostOrigin(req: IncomingMessage, by: 'cookie' | 'bearer'): Refusal | undefined {
+    if (by === 'bearer') return undefined;
+    const site = req.headers['sec-fetch-site'];
+    if (typeof site === 'string') {
+      return site === 'same-origin' ? undefined : { status: 403, message: `cross-site request refused (Sec-Fetch-Site: ${site}); actions are taken from this dashboard's own pages or with Authorization: Bearer` };
+    }
+    const origin = req.headers.origin;
+    if (typeof origin === 'string') {
+      return origin === `http://${req.headers.host ?? ''}` ? undefined : { status: 403, message: `cross-site request refused (Origin ${origin} is not http://${req.headers.host ?? ''})` };
+    }
+    return { status: 403, message: 'request refused: a POST signed in by cookie must carry Sec-Fetch-Site or Origin; scripts use Authorization: Bearer <token>' };
+  }
+
+  sessionCookie(): string {
+    return `${SESSION_COOKIE}=${this.#session}; HttpOnly; SameSite=Strict; Path=/`;
+  }
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** Sent on every response. Scripts and styles only from this server, nothing inline, no frames. */
+export function setSecurityHeaders(res: ServerResponse): void {
+  res.setHeader('Content-Security-Policy', "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+}

@@ -1,0 +1,291 @@
+/**
+ * `drainkit dashboard`'s HTTP server: node:http, server-rendered pages, one Server-Sent Events
+ * stream per tab fed by one shared {@link FleetFeed}, and the two actions behind the
+ * {@link Guard}'s rules.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Store } from '../registry/driver.js';
+import { drainAction, reapAction, type ActionResult } from './actions.js';
+import type { PageSettings } from './browser/protocol.js';
+import { parseFilter } from './browser/render.js';
+import { FleetFeed } from './feed.js';
+import { fleetBody, notice, page } from './pages.js';
+import { allowedHosts, Guard, isLoopback, randomToken, setSecurityHeaders, type Refusal } from './security.js';
+import { STYLESHEET } from './styles.js';
+import { auditBody, drainBody, drainDocument } from './views.js';
+
+export interface DashboardOptions {
+  readonly store: Store;
+  /** Default '127.0.0.1'. Any other address needs an explicit {@link DashboardOptions.token}. */
+  readonly host?: string;
+  /** Default 0 (a free port). */
+  readonly port?: number;
+  /** The secret to sign in with. Default: a random one. Required to bind a non-loopback address. */
+  readonly token?: string | undefined;
+  /** No actions rendered, every POST refused. */
+  readonly readOnly?: boolean;
+  /** A heartbeat older than this is flagged stale. Default 15 000 ms. */
+  readonly staleAfterMs?: number;
+  /** The reap action's TTL. Default 30 000 ms. */
+  readonly reapTtlMs?: number;
+  /** Poll interval when the registry cannot LISTEN. Default 1000 ms. */
+  readonly pollMs?: number;
+}
+
+export interface Dashboard {
+  readonly port: number;
+  /** The one-time sign-in URL (token included). */
+  readonly url: string;
+  readonly token: string;
+  /** Ends every event stream, stops the feed and the server. Does not close the store. */
+  close(): Promise<void>;
+}
+
+export class DashboardError extends Error {
+  override readonly name = 'DashboardError';
+}
+
+const SSE_TICK_MS = 5_000;
+const MAX_BODY = 16_384;
+
+/** Where the compiled browser module lives: next to this file, in browser/. */
+const ASSETS = new URL('./browser/', import.meta.url);
+const SCRIPTS = new Set(['dashboard.js', 'render.js', 'protocol.js']);
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const host = options.host ?? '127.0.0.1';
+  if (!isLoopback(host) && (options.token === undefined || options.token === '')) {
+    throw new DashboardError(`refusing to bind ${host} without a token: anyone who reaches it could drain the fleet. Give --token (or DRAINKIT_DASHBOARD_TOKEN), or bind 127.0.0.1`);
+  }
+  if (options.token !== undefined && options.token.length < 16) {
+    throw new DashboardError(`the token is ${options.token.length} characters; accepted: at least 16`);
+  }
+  const token = options.token ?? randomToken();
+  const settings: PageSettings = { readOnly: options.readOnly ?? false, staleAfterMs: options.staleAfterMs ?? 15_000 };
+  const feed = new FleetFeed(options.store, options.pollMs === undefined ? {} : { pollMs: options.pollMs });
+  await feed.start();
+  const streams = new Set<ServerResponse>();
+  const flashes = new Map<string, { text: string; kind: 'ok' | 'error' }>();
+  let flashSeq = 0;
+  /** Known once listening: the Host allowlist names the port. */
+  const ready: { guard?: Guard } = {};
+
+  const server: Server = createServer((req, res) => {
+    setSecurityHeaders(res);
+    if (ready.guard === undefined) return send(res, 503, 'text/plain', 'starting');
+    handle(req, res, ready.guard).catch((err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      if (!res.headersSent) sendError(req, res, { status: 500, message: `the registry could not answer: ${message}` });
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse, g: Guard): Promise<void> {
+    const hostRefusal = g.checkHost(req);
+    if (hostRefusal !== undefined) return sendError(req, res, hostRefusal);
+    const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
+    const path = url.pathname;
+    if (req.method === 'GET' && path.startsWith('/assets/')) return serveAsset(res, path.slice('/assets/'.length));
+    if (req.method === 'GET' && path === '/login') return login(req, res, g, url.searchParams.get('token') ?? '');
+    const by = g.authenticate(req);
+    if (by === undefined) {
+      return sendError(req, res, { status: 401, message: 'not signed in: open the URL that `drainkit dashboard` printed (it carries the token), or send Authorization: Bearer <token>' }, signInForm());
+    }
+    if (path.startsWith('/actions/')) {
+      if (req.method !== 'POST') return sendError(req, res, { status: 405, message: `${path} takes POST only (a GET never changes anything)` }, undefined, { Allow: 'POST' });
+      if (settings.readOnly) return sendError(req, res, { status: 403, message: 'this dashboard is read-only (--read-only): actions are refused' });
+      const originRefusal = g.checkPostOrigin(req, by);
+      if (originRefusal !== undefined) return sendError(req, res, originRefusal);
+      return action(req, res, path);
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(req, res, { status: 405, message: `${req.method ?? ''} ${path} is not served; pages take GET` }, undefined, { Allow: 'GET' });
+    if (path === '/') return fleetPage(res, url);
+    if (path === '/events') return eventStream(req, res);
+    if (path === '/api/fleet') return send(res, 200, 'application/json', JSON.stringify(feed.snapshot().snapshot));
+    if (path === '/audit') {
+      const { body, errors } = await auditBody(options.store, url.searchParams);
+      return sendPage(res, errors.length === 0 ? 200 : 400, { title: 'Audit', view: 'audit', settings, live: false, body });
+    }
+    const drainMatch = /^\/instances\/(\d+)(\/drain\.json)?$/.exec(path);
+    if (drainMatch !== null) {
+      const id = Number(drainMatch[1]);
+      const generationText = url.searchParams.get('generation');
+      const generation = generationText === null ? undefined : Number(generationText);
+      if (generation !== undefined && (!Number.isInteger(generation) || generation < 1)) {
+        return sendError(req, res, { status: 400, message: `generation got ${JSON.stringify(generationText)}; accepted: a positive integer` });
+      }
+      if (drainMatch[2] !== undefined) {
+        const doc = await drainDocument(options.store, id, generation);
+        if (doc === undefined) return sendError(req, res, { status: 404, message: `no instance ${id} in the registry` });
+        res.setHeader('Content-Disposition', `attachment; filename="drain-${id}-${String(doc.instance.generation)}.json"`);
+        return send(res, 200, 'application/json', `${JSON.stringify(doc, null, 2)}\n`);
+      }
+      const body = await drainBody(options.store, id, generation);
+      if (body === undefined) return sendError(req, res, { status: 404, message: `no instance ${id} in the registry` });
+      return sendPage(res, 200, { title: `Instance ${id}`, view: 'drain', settings, live: false, body });
+    }
+    return sendError(req, res, { status: 404, message: `nothing at ${path}; pages: /, /audit, /instances/<id>` });
+  }
+
+  function login(req: IncomingMessage, res: ServerResponse, g: Guard, candidate: string): void {
+    if (!g.tokenMatches(candidate)) return sendError(req, res, { status: 401, message: candidate === '' ? 'sign-in needs the token: open the URL that `drainkit dashboard` printed' : 'wrong token' }, signInForm());
+    // The token leaves the address bar (and the history) at once; the cookie carries the session.
+    res.writeHead(303, { 'Set-Cookie': g.sessionCookie(), Location: '/' });
+    res.end();
+  }
+
+  async function fleetPage(res: ServerResponse, url: URL): Promise<void> {
+    await feed.refresh();
+    const { filter, errors } = parseFilter(url.searchParams);
+    const flashId = url.searchParams.get('notice');
+    const flash = flashId === null ? undefined : flashes.get(flashId);
+    const body = (flash?.kind === 'error' ? notice(flash.text, 'error') : '') + fleetBody(feed.instances(), filter, errors, settings, flash?.kind === 'ok' ? flash.text : undefined);
+    sendPage(res, 200, { title: 'Fleet', view: 'fleet', settings, live: true, body });
+  }
+
+  function eventStream(req: IncomingMessage, res: ServerResponse): void {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' });
+    res.write('retry: 1000\n\n');
+    const write = (event: string, id: string | undefined, data: unknown): void => {
+      res.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    const lastId = req.headers['last-event-id'];
+    const missed = typeof lastId === 'string' ? feed.since(lastId) : undefined;
+    if (missed === undefined) {
+      const { id, snapshot } = feed.snapshot();
+      write('snapshot', id, snapshot);
+    } else {
+      for (const c of missed) write('change', c.id, c.change);
+    }
+    const unsubscribe = feed.subscribe((c) => write('change', c.id, c.change));
+    const tick = (): void => write('tick', undefined, { now: new Date().toISOString(), registryError: feed.registryError });
+    tick();
+    const timer = setInterval(tick, SSE_TICK_MS);
+    streams.add(res);
+    res.on('close', () => {
+      clearInterval(timer);
+      unsubscribe();
+      streams.delete(res);
+    });
+  }
+
+  async function action(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const form = await readForm(req);
+    if (typeof form === 'string') return sendError(req, res, { status: 400, message: form });
+    let result: ActionResult;
+    if (path === '/actions/drain') {
+      const instanceId = Number(form.get('instance') ?? '');
+      if (!Number.isInteger(instanceId) || instanceId < 1) return sendError(req, res, { status: 400, message: `instance got ${JSON.stringify(form.get('instance') ?? null)}; accepted: an instance id` });
+      const generationText = form.get('generation');
+      const generation = generationText === null || generationText === '' ? undefined : Number(generationText);
+      if (generation !== undefined && (!Number.isInteger(generation) || generation < 1)) return sendError(req, res, { status: 400, message: `generation got ${JSON.stringify(generationText)}; accepted: a positive integer` });
+      const who = (form.get('by') ?? '').trim();
+      result = await drainAction(options.store, {
+        instanceId,
+        generation,
+        reason: form.get('reason') ?? '',
+        force: form.get('force') === '1' || form.get('force') === 'true',
+        requestedBy: `${who === '' ? 'dashboard user' : who.slice(0, 200)} via drainkit dashboard from ${req.socket.remoteAddress ?? 'unknown address'}`,
+      });
+    } else if (path === '/actions/reap') {
+      result = await reapAction(options.store, options.reapTtlMs ?? 30_000, `drainkit dashboard pid ${process.pid}`);
+    } else {
+      return sendError(req, res, { status: 404, message: `no action ${path}; actions: /actions/drain, /actions/reap` });
+    }
+    await feed.refresh();
+    if (wantsJson(req)) return send(res, result.status, 'application/json', JSON.stringify(result.ok ? { ok: true, message: result.message, ...result.body } : { ok: false, error: result.message }));
+    // Post/Redirect/Get: a reload shows the result instead of posting again.
+    flashSeq += 1;
+    const key = String(flashSeq);
+    flashes.set(key, { text: result.message, kind: result.ok ? 'ok' : 'error' });
+    if (flashes.size > 100) flashes.delete(flashes.keys().next().value as string);
+    res.writeHead(303, { Location: `/?notice=${key}` });
+    res.end();
+  }
+
+  async function serveAsset(res: ServerResponse, name: string): Promise<void> {
+    if (name === 'dashboard.css') return send(res, 200, 'text/css; charset=utf-8', STYLESHEET);
+    if (!SCRIPTS.has(name)) return send(res, 404, 'text/plain; charset=utf-8', `no asset ${name}`);
+    try {
+      send(res, 200, 'text/javascript; charset=utf-8', await readFile(new URL(name, ASSETS), 'utf8'));
+    } catch (err) {
+      send(res, 500, 'text/plain; charset=utf-8', `the browser module ${name} is missing next to the server (${(err as Error).message}); build with npm run build`);
+    }
+  }
+
+  function sendPage(res: ServerResponse, status: number, frame: Parameters<typeof page>[0]): void {
+    send(res, status, 'text/html; charset=utf-8', page(frame));
+  }
+
+  function sendError(req: IncomingMessage, res: ServerResponse, r: Refusal, extra?: string, headers: Record<string, string> = {}): void {
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    if (wantsJson(req)) return send(res, r.status, 'application/json', JSON.stringify({ ok: false, error: r.message }));
+    sendPage(res, r.status, { title: 'Refused', view: 'error', settings, live: false, body: `${notice(r.message, 'error')}${extra ?? ''}<p><a href="/">Back to the fleet</a></p>` });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  ready.guard = new Guard(token, allowedHosts(host, port));
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    port,
+    token,
+    url: `http://${urlHost}:${port}/login?token=${encodeURIComponent(token)}`,
+    async close() {
+      for (const s of streams) s.end();
+      await feed.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function signInForm(): string {
+  return `<form method="get" action="/login"><input name="token" type="password" placeholder="token" aria-label="token" required> <button type="submit">Sign in</button></form>`;
+}
+
+function wantsJson(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').includes('application/json') || (req.headers['content-type'] ?? '').startsWith('application/json');
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** A form or JSON body as fields, or the reason it cannot be read. */
+async function readForm(req: IncomingMessage): Promise<URLSearchParams | string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return `the request body is over ${MAX_BODY} bytes`;
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const type = req.headers['content-type'] ?? '';
+  if (type.startsWith('application/json')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text === '' ? '{}' : text);
+    } catch {
+      return 'the body is not valid JSON';
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the JSON body must be an object';
+    const out = new URLSearchParams();
+    for (const [k, v] of Object.entries(value)) out.set(k, typeof v === 'string' ? v : JSON.stringify(v));
+    return out;
+  }
+  if (type === '' || type.startsWith('application/x-www-form-urlencoded')) return new URLSearchParams(text);
+  return `Content-Type ${type} is not accepted; accepted: application/x-www-form-urlencoded, application/json`;
+}

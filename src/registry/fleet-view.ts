@@ -1,0 +1,124 @@
+/**
+ * Reads for a live view of the fleet: which stopped instances the reaper marked lost, the drain
+ * requests (who asked, why, what became of it), and events after a known id (a change feed's
+ * cursor). Read-only; the writes stay in fleet.ts and the reaper.
+ */
+import { RegistryError, describe } from './errors.js';
+import type { DrainEventRow } from './fleet.js';
+import type { Store } from './driver.js';
+
+/** Ids of the instances whose current registration ended with a `lost` event (reaped, not drained). */
+export async function listLostInstanceIds(store: Store): Promise<Set<number>> {
+  const rows = await store.query<{ id: number }>(
+    `SELECT s.id FROM ServerInstance s
+     WHERE s.status = 'stopped'
+       AND EXISTS (SELECT 1 FROM DrainEvent e WHERE e.instance_id = s.id AND e.generation = s.generation AND e.event_type = 'lost')`,
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/** One row of `DrainRequest`. */
+export interface DrainRequestRow {
+  readonly id: number;
+  readonly instanceId: number;
+  readonly generation: number | null;
+  readonly requestedBy: string;
+  readonly reason: string;
+  readonly requestedAt: Date;
+  readonly acknowledgedAt: Date | null;
+  /** `draining`, `superseded`, `already_draining`, `lost`, or null while pending. */
+  readonly outcome: string | null;
+}
+
+export interface DrainRequestFilter {
+  readonly instanceId?: number | undefined;
+  /** Inclusive. */
+  readonly since?: Date | undefined;
+  /** Exclusive. */
+  readonly until?: Date | undefined;
+  /** Default 1000. Range 1 … 100 000. */
+  readonly limit?: number | undefined;
+}
+
+/** Drain requests, newest first. */
+export async function listDrainRequests(store: Store, filter: DrainRequestFilter = {}): Promise<DrainRequestRow[]> {
+  const limit = checkLimit('drain requests', filter.limit ?? 1_000);
+  const rows = await store.query<{ id: number; instance_id: number; generation: number | null; requested_by: string; reason: string; requested_at: Date; acknowledged_at: Date | null; outcome: string | null }>(
+    `SELECT id, instance_id, generation, requested_by, reason, requested_at, acknowledged_at, outcome FROM DrainRequest
+     WHERE ($1::int IS NULL OR instance_id = $1::int)
+       AND ($2::timestamptz IS NULL OR requested_at >= $2::timestamptz)
+       AND ($3::timestamptz IS NULL OR requested_at < $3::timestamptz)
+     ORDER BY requested_at DESC, id DESC
+     LIMIT $4::int`,
+    [filter.instanceId ?? null, filter.since ?? null, filter.until ?? null, limit],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    instanceId: r.instance_id,
+    generation: r.generation,
+    requestedBy: r.requested_by,
+    reason: r.reason,
+    requestedAt: r.requested_at,
+    acknowledgedAt: r.acknowledged_at,
+    outcome: r.outcome,
+  }));
+}
+
+/**
+ * Events with an id above `afterId`, in id order (the order they were written in), at most
+ * `limit`. A change feed keeps the highest id it saw and asks for what came after it.
+ */
+export async function listEventsAfter(store: Store, afterId: number, limit = 1_000): Promise<DrainEventRow[]> {
+  if (!Number.isInteger(afterId) || afterId < 0) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: events afterId got ${describe(afterId)}; accepted: an integer of 0 or more`);
+  }
+  checkLimit('events', limit);
+  const rows = await store.query<{ id: number; instance_id: number | null; generation: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
+    `SELECT id, instance_id, generation, event_type, timestamp, details FROM DrainEvent
+     WHERE id > $1::int ORDER BY id LIMIT $2::int`,
+    [afterId, limit],
+  );
+  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, generation: r.generation, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
+}
+
+/** The highest event id so far (0 when there is none). */
+export async function lastEventId(store: Store): Promise<number> {
+  const rows = await store.query<{ id: number }>('SELECT COALESCE(max(id), 0)::int AS id FROM DrainEvent');
+  return rows[0]?.id ?? 0;
+}
+
+function checkLimit(what: string, limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
+    throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: ${what} limit got ${describe(limit)}; accepted: an integer from 1 to 100000`);
+  }
+  return limit;
+}
+
+export interface RecentEventFilter {
+  readonly instanceId?: number | undefined;
+  readonly generation?: number | undefined;
+  readonly types?: readonly string[] | undefined;
+  /** Inclusive. */
+  readonly since?: Date | undefined;
+  /** Exclusive. */
+  readonly until?: Date | undefined;
+  /** Default 500. Range 1 … 100 000. */
+  readonly limit?: number | undefined;
+}
+
+/** Events newest first (the audit view's order), at most `limit`. */
+export async function listRecentEvents(store: Store, filter: RecentEventFilter = {}): Promise<DrainEventRow[]> {
+  const limit = checkLimit('events', filter.limit ?? 500);
+  const rows = await store.query<{ id: number; instance_id: number | null; generation: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
+    `SELECT id, instance_id, generation, event_type, timestamp, details FROM DrainEvent
+     WHERE ($1::int IS NULL OR instance_id = $1::int)
+       AND ($2::int IS NULL OR generation = $2::int)
+       AND ($3::text IS NULL OR event_type = ANY (string_to_array($3::text, ',')))
+       AND ($4::timestamptz IS NULL OR timestamp >= $4::timestamptz)
+       AND ($5::timestamptz IS NULL OR timestamp < $5::timestamptz)
+     ORDER BY timestamp DESC, id DESC
+     LIMIT $6::int`,
+    [filter.instanceId ?? null, filter.generation ?? null, filter.types === undefined || filter.types.length === 0 ? null : filter.types.join(','), filter.since ?? null, filter.until ?? null, limit],
+  );
+  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, generation: r.generation, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
+}

@@ -1,0 +1,52 @@
+/** The drain view's story of a drain, from events as the reporter writes them. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { drainStory } from '../../src/dashboard/drain-story.js';
+import type { DrainEventRow } from '../../src/registry/fleet.js';
+
+const T0 = Date.parse('2026-12-01T10:00:00Z');
+let nextId = 1;
+function ev(type: string, atMs: number, details: Record<string, unknown>): DrainEventRow {
+  return { id: nextId++, instanceId: 1, generation: 1, eventType: type, timestamp: new Date(T0 + atMs), details };
+}
+
+describe('drainStory', () => {
+  it('tells phases, window, cause and the one sentence of what the drain spent its time on', () => {
+    const events = [
+      ev('registered', -60_000, {}),
+      ev('drain_requested', -5, { requestedBy: 'alice', reason: 'deploy 42' }),
+      ev('drain_start', 0, { reason: 'registry', inflight: 3, persistent: 1 }),
+      ev('window_end', 400, { endedBy: 'quiet', durationMs: 400 }),
+      ev('listener_closed', 400, { inflight: 3, persistent: 1 }),
+      ev('persistent_notified', 410, { inflight: 3, persistent: 1 }),
+      ev('waiting', 500, { inflight: 3, persistent: 0 }),
+      ev('cleanup', 4_600, { inflight: 0, persistent: 0 }),
+      ev('drain_complete', 4_650, { outcome: 'completed', success: true, requestsRemaining: 0, persistentRemaining: 0 }),
+    ];
+    const s = drainStory(events, T0 + 10_000);
+    assert.ok(s);
+    assert.deepEqual(s.phases.map((p) => [p.phase, p.durationMs]), [['deregistering', 400], ['closing', 10], ['persistent', 90], ['waiting', 4_100], ['cleanup', 50]]);
+    assert.deepEqual(s.window, { endedBy: 'quiet', durationMs: 400 });
+    assert.deepEqual(s.cause, { requestedBy: 'alice', reason: 'deploy 42' });
+    assert.equal(s.running, false);
+    assert.equal(s.summary, '4.1 s of 4.7 s waiting for 3 requests.');
+    assert.deepEqual(s.counts.at(-1), { atMs: 4_650, inflight: 0, persistent: 0 });
+  });
+
+  it('a drain on a signal names the signal; a running one says so; a forced one says why', () => {
+    const running = drainStory([ev('drain_start', 0, { reason: 'SIGTERM', inflight: 1, persistent: 0 }), ev('waiting', 100, { inflight: 1, persistent: 0 })], T0 + 2_100);
+    assert.deepEqual(running?.cause, { requestedBy: null, reason: 'SIGTERM' });
+    assert.equal(running?.summary, '2.0 s of 2.1 s waiting for 1 request, still running.');
+    const forced = drainStory([
+      ev('drain_start', 0, { reason: 'SIGTERM', inflight: 2, persistent: 0 }),
+      ev('waiting', 100, { inflight: 2, persistent: 0 }),
+      ev('forced', 10_100, { inflight: 2, persistent: 0 }),
+      ev('drain_complete', 10_200, { outcome: 'forced', success: false, forceReason: 'drain timeout' }),
+    ], T0 + 20_000);
+    assert.equal(forced?.summary, '10.0 s of 10.2 s waiting for 2 requests, then forced (drain timeout).');
+  });
+
+  it('no drain_start: no story', () => {
+    assert.equal(drainStory([ev('registered', 0, {})], T0), undefined);
+  });
+});

@@ -1,0 +1,143 @@
+/**
+ * Every access rule of the dashboard over plain HTTP, against a real `drainkit dashboard`
+ * process: a wrong Host (DNS rebinding), no session, a wrong token, a cross-site POST, a POST
+ * without Sec-Fetch-Site or Origin, a GET on an action, read-only mode, a non-loopback bind
+ * without a token; and the headers that keep the page out of frames and inline scripts.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { killTracked, signalAndWait } from '../helpers/processes.js';
+import { MAIN, NOT_BUILT, request, signIn, spawnDashboard, type DashboardProcess } from './harness.js';
+
+describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_000 }, () => {
+  let d: DashboardProcess;
+  let cookie: string;
+
+  before(async () => {
+    d = await spawnDashboard(['--data-dir', 'memory://']);
+    cookie = await signIn(d);
+  });
+  after(async () => {
+    if (d !== undefined) await signalAndWait(d);
+    await killTracked();
+  });
+
+  it('prints one listening line with port, pid and a URL carrying a token', () => {
+    const line = d.events[0];
+    assert.equal(line?.event, 'listening');
+    assert.equal(line?.pid, d.child.pid);
+    assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+\/login\?token=[\w-]{20,}$/);
+  });
+
+  it('exchanges the token for an HttpOnly, SameSite=Strict cookie and leaves the token out of the address', async () => {
+    const r = await request(d.origin, `/login?token=${encodeURIComponent(d.token)}`);
+    assert.equal(r.status, 303);
+    assert.equal(r.headers.location, '/');
+    const set = [r.headers['set-cookie'] ?? []].flat()[0] ?? '';
+    assert.match(set, /HttpOnly/);
+    assert.match(set, /SameSite=Strict/);
+    assert.ok(!set.includes(d.token), 'the cookie is not the token itself');
+    const page = await request(d.origin, '/', { headers: { Cookie: cookie } });
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<table id="fleet">/);
+  });
+
+  it('refuses a page without a session, with a wrong token, and with a wrong Bearer', async () => {
+    assert.equal((await request(d.origin, '/')).status, 401);
+    assert.equal((await request(d.origin, '/events')).status, 401);
+    assert.equal((await request(d.origin, '/login?token=wrong-token-wrong-token')).status, 401);
+    assert.equal((await request(d.origin, '/login')).status, 401);
+    assert.equal((await request(d.origin, '/api/fleet', { headers: { Authorization: 'Bearer nope-nope-nope-nope' } })).status, 401);
+    assert.equal((await request(d.origin, '/api/fleet', { headers: { Authorization: `Bearer ${d.token}` } })).status, 200);
+  });
+
+  it('refuses a wrong Host (DNS rebinding), even with a valid session', async () => {
+    const r = await request(d.origin, '/', { headers: { Host: `attacker.example:${new URL(d.origin).port}`, Cookie: cookie } });
+    assert.equal(r.status, 421);
+    assert.match(r.body, /not served here/);
+    assert.equal((await request(d.origin, '/', { headers: { Host: `localhost:${new URL(d.origin).port}`, Cookie: cookie } })).status, 200);
+  });
+
+  it('refuses a cross-site POST, a POST without the session, and a cookie POST with neither Sec-Fetch-Site nor Origin', async () => {
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    const crossSite = await request(d.origin, '/actions/reap', { method: 'POST', headers: { ...form, Cookie: cookie, 'Sec-Fetch-Site': 'cross-site' }, body: '' });
+    assert.equal(crossSite.status, 403);
+    assert.match(crossSite.body, /cross-site request refused/);
+    const sameSite = await request(d.origin, '/actions/reap', { method: 'POST', headers: { ...form, Cookie: cookie, 'Sec-Fetch-Site': 'same-site' }, body: '' });
+    assert.equal(sameSite.status, 403, 'another port or subdomain of the same site is not this dashboard');
+    const foreignOrigin = await request(d.origin, '/actions/reap', { method: 'POST', headers: { ...form, Cookie: cookie, Origin: 'http://attacker.example' }, body: '' });
+    assert.equal(foreignOrigin.status, 403);
+    const bare = await request(d.origin, '/actions/reap', { method: 'POST', headers: { ...form, Cookie: cookie }, body: '' });
+    assert.equal(bare.status, 403);
+    const noSession = await request(d.origin, '/actions/reap', { method: 'POST', headers: { ...form, 'Sec-Fetch-Site': 'same-origin' }, body: '' });
+    assert.equal(noSession.status, 401);
+    // And the same POST from the dashboard's own page, or from a script with the token, passes.
+    const own = await request(d.origin, '/actions/reap', { method: 'POST', headers: { ...form, Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' }, body: '' });
+    assert.equal(own.status, 303);
+    const ownOrigin = await request(d.origin, '/actions/reap', { method: 'POST', headers: { ...form, Cookie: cookie, Origin: d.origin }, body: '' });
+    assert.equal(ownOrigin.status, 303);
+    const script = await request(d.origin, '/actions/reap', { method: 'POST', headers: { Authorization: `Bearer ${d.token}`, Accept: 'application/json' } });
+    assert.equal(script.status, 200);
+    assert.deepEqual(JSON.parse(script.body).reaped, []);
+  });
+
+  it('takes actions by POST only', async () => {
+    const r = await request(d.origin, '/actions/reap', { headers: { Cookie: cookie } });
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.allow, 'POST');
+  });
+
+  it('sends a strict CSP with no inline script, denies frames, and its page has no inline script', async () => {
+    const r = await request(d.origin, '/', { headers: { Cookie: cookie } });
+    const csp = String(r.headers['content-security-policy']);
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(r.headers['x-frame-options'], 'DENY');
+    assert.doesNotMatch(r.body, /<script(?![^>]*\bsrc=)[^>]*>/, 'every script has a src');
+    assert.doesNotMatch(r.body, / on[a-z]+="/, 'no inline event handlers');
+  });
+});
+
+describe('dashboard security: binding and read-only', { skip: NOT_BUILT, timeout: 120_000 }, () => {
+  after(() => killTracked());
+
+  it('refuses to bind a non-loopback address without a token (usage error, exit 2)', () => {
+    const env = { ...process.env };
+    delete env.DRAINKIT_DASHBOARD_TOKEN;
+    const r = spawnSync(process.execPath, [MAIN, 'dashboard', '--data-dir', 'memory://', '--host', '0.0.0.0', '--port', '0'], { encoding: 'utf8', timeout: 30_000, env });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /refusing to serve on 0\.0\.0\.0 without a token/);
+    assert.equal(r.stdout, '', 'nothing listened');
+  });
+
+  it('binds a non-loopback address with a token, and then accepts only that address as Host', async () => {
+    const d = await spawnDashboard(['--data-dir', 'memory://', '--host', '0.0.0.0', '--token', 'a-token-of-enough-length']);
+    try {
+      const port = new URL(d.origin).port;
+      const viaLoopback = await request(`http://127.0.0.1:${port}`, '/api/fleet', { headers: { Authorization: 'Bearer a-token-of-enough-length' } });
+      assert.equal(viaLoopback.status, 421, 'Host 127.0.0.1 is not the bound address');
+      const viaBound = await request(`http://127.0.0.1:${port}`, '/api/fleet', { headers: { Host: `0.0.0.0:${port}`, Authorization: 'Bearer a-token-of-enough-length' } });
+      assert.equal(viaBound.status, 200);
+    } finally {
+      await signalAndWait(d);
+    }
+  });
+
+  it('read-only renders no actions and refuses them, even with the token', async () => {
+    const d = await spawnDashboard(['--data-dir', 'memory://', '--read-only']);
+    try {
+      const cookie = await signIn(d);
+      const page = await request(d.origin, '/', { headers: { Cookie: cookie } });
+      assert.equal(page.status, 200);
+      assert.doesNotMatch(page.body, /<form[^>]*method="post"/);
+      const r = await request(d.origin, '/actions/reap', { method: 'POST', headers: { Authorization: `Bearer ${d.token}`, Accept: 'application/json' } });
+      assert.equal(r.status, 403);
+      assert.match(r.body, /read-only/);
+    } finally {
+      await signalAndWait(d);
+    }
+  });
+});
