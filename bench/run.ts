@@ -35,6 +35,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
   };
+  log(`bench: Node ${process.version} (${process.execPath}), load average ${machine().loadAverage.join(' ')}`);
   let failed = 0;
   for (const bench of selected) {
     const startedAt = new Date();
