@@ -64,7 +64,7 @@ async function expressApp(): Promise<http.Server> {
   tune(server);
   if (variant === 'express-drainkit') {
     const { createDrainer } = await loadDrainkit();
-    const { healthRoutes } = (await distModule('integrations/express.js')) as { healthRoutes: (d: unknown) => express.RequestHandler };
+    const { healthRoutes } = (await distModule('integrations/express.js')) as { healthRoutes: (d: unknown) => import('express').RequestHandler };
     const drainer = createDrainer(server, { signals: false, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS });
     connections = () => drainer.connections;
     app.use(healthRoutes(drainer));
