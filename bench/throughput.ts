@@ -59,6 +59,14 @@ function pin(pid: number, core: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', core, String(pid)], { stdio: 'ignore' });
 }
 
+/** A positive integer from the environment, or the default; anything else is refused loudly. */
+function positiveInt(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 interface LoadResult {
   requests: number;
   errors: number;
@@ -86,10 +94,15 @@ interface PairRun {
 export const throughput: Benchmark = {
   name: 'throughput',
   async run({ quick, log }): Promise<BenchResult> {
+    // BENCH_THROUGHPUT_REQUESTS lowers the count per side on a busy machine (the run's JSON says
+    // what was used); Express pairs run a fifth of it, since Express serves ~6× fewer requests
+    // per CPU-second and the pair would otherwise dominate the run.
+    const requestsPerSide = quick ? 10_000 : positiveInt(process.env.BENCH_THROUGHPUT_REQUESTS, 100_000);
     const config = {
-      rounds: quick ? 2 : 10,
-      requestsPerSide: quick ? 10_000 : 100_000,
-      warmupRequests: quick ? 2_000 : 10_000,
+      rounds: quick ? 2 : positiveInt(process.env.BENCH_THROUGHPUT_ROUNDS, 10),
+      requestsPerSide,
+      expressRequestsPerSide: Math.max(2_000, Math.round(requestsPerSide / 5)),
+      warmupRequests: quick ? 2_000 : Math.min(10_000, requestsPerSide),
       connections: 20,
       pipelining: 1,
       serverCore: SERVER_CORE,
@@ -121,6 +134,7 @@ export const throughput: Benchmark = {
       const runs: PairRun[] = [];
       for (let roundNo = 1; roundNo <= config.rounds; roundNo += 1) {
         for (const pair of PAIRS) {
+          const count = pair.a.startsWith('express-') ? config.expressRequestsPerSide : config.requestsPerSide;
           const a = await startServer(pair.a);
           const b = await startServer(pair.b);
           await Promise.all([drive(loadA, a.origin, config.warmupRequests), drive(loadB, b.origin, config.warmupRequests)]);
@@ -128,8 +142,8 @@ export const throughput: Benchmark = {
           const cpuA0 = cpuSeconds(a.child.pid);
           const cpuB0 = cpuSeconds(b.child.pid);
           const [ra, rb] = firstStarted === 'a'
-            ? await (async () => { const pa = drive(loadA, a.origin, config.requestsPerSide); const pb = drive(loadB, b.origin, config.requestsPerSide); return Promise.all([pa, pb]); })()
-            : await (async () => { const pb = drive(loadB, b.origin, config.requestsPerSide); const pa = drive(loadA, a.origin, config.requestsPerSide); return Promise.all([pa, pb]); })();
+            ? await (async () => { const pa = drive(loadA, a.origin, count); const pb = drive(loadB, b.origin, count); return Promise.all([pa, pb]); })()
+            : await (async () => { const pb = drive(loadB, b.origin, count); const pa = drive(loadA, a.origin, count); return Promise.all([pa, pb]); })();
           const side = (variant: Variant, r: LoadResult, cpuS: number): Side => ({ variant, requests: r.requests, errors: r.errors, cpuS: round(cpuS, 2), requestsPerCpuS: Math.round(r.requests / cpuS) });
           const sa = side(pair.a, ra, cpuSeconds(a.child.pid) - cpuA0);
           const sb = side(pair.b, rb, cpuSeconds(b.child.pid) - cpuB0);
