@@ -3,18 +3,21 @@
  * `GET /work?ms=n` route and no drainkit, showing the floor of "last response → exit" that any
  * process pays (its own teardown plus the parent's child-exit notification).
  *
- *   node exit-baseline.js --exit process-exit|natural
+ *   node exit-baseline.js --exit process-exit|natural|terminus
  *
  * On SIGTERM the listener closes; when the in-flight response then finishes:
  * - `process-exit`: `process.exit(0)` in the response's 'finish' handler (the absolute floor);
  * - `natural`: the response carries `Connection: close`, Node closes the socket after it, and the
  *   process exits on its own once nothing holds the event loop (what drainkit does, minus the
  *   wait for the client's FIN).
+ * - `terminus`: `@godaddy/terminus` on SIGTERM (its own close of the listener and of idle
+ *   sockets, waiting for the in-flight response), exiting with code 0 (`useExit0`): the peer.
  */
 import * as http from 'node:http';
+import { createTerminus } from '@godaddy/terminus';
 import { announce, flag } from './common.js';
 
-const mode = flag('exit', ['process-exit', 'natural'], 'process-exit');
+const mode = flag('exit', ['process-exit', 'natural', 'terminus'], 'process-exit');
 let stopping = false;
 
 const server = http.createServer((req, res) => {
@@ -30,10 +33,14 @@ const server = http.createServer((req, res) => {
   });
 });
 
-process.once('SIGTERM', () => {
-  stopping = true;
-  server.close();
-});
+if (mode === 'terminus') {
+  createTerminus(server, { signals: ['SIGTERM'], useExit0: true, timeout: 10_000 });
+} else {
+  process.once('SIGTERM', () => {
+    stopping = true;
+    server.close();
+  });
+}
 
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
