@@ -50,20 +50,13 @@ function machineSection(m: Machine & { loadAverageAfter?: number[] }): string {
 
 function throughput(r: Saved): string {
   const c = r.config;
-  const rows = Object.entries(r.perVariant as Record<string, Saved>).map(([v, s]): unknown[] => [
-    `\`${v}\``, s.rpsMedian, s.serverCpuUsPerRequestMedian, s.serverCpuShareMedian, s.clientCpuShareMedian, s.errors,
+  const rows = Object.entries(r.pairs as Record<string, Saved>).map(([name, p]): unknown[] => [
+    name, `\`${p.b}\` / \`${p.a}\``, `**${p.ratioMedian}**`, `${p.ratioMin} – ${p.ratioMax}`, list(p.ratiosPerRound), p.bRequestsPerCpuSMedian, p.aRequestsPerCpuSMedian, p.errors,
   ]);
-  const dk = r.drainkitVsBare;
-  const dh = r.drainkitHealthVsBare;
   return [
-    `${c.rounds} rounds × ${c.durationMs / 1000} s per variant after ${c.warmupMs / 1000} s of warm-up each; undici Pool, ${c.connections} connections, pipelining ${c.pipelining}.`,
+    `Node ${r.node ?? r.machine?.node}. ${c.rounds} rounds; per round and pair, two fresh server processes pinned to core ${c.serverCore}, warmed up with ${c.warmupRequests} requests each, then loaded at the same time by two load generators pinned to core ${c.loadCore} (${c.loader}; ${c.connections} connections, pipelining ${c.pipelining}), ${c.requestsPerSide} requests per side (Express pairs ${c.expressRequestsPerSide}); which side starts first alternates by round. Server CPU: ${c.cpuSource}.`,
     '',
-    table(['variant', 'req/s (median)', 'server CPU µs/req', 'server cores busy', 'client cores busy', 'errors'], rows),
-    '',
-    table(['contender / bare', 'req/s ratio (median of rounds)', 'per round', 'server CPU per request ratio', 'per round'], [
-      ['`drainkit`', `**${dk.rpsRatioMedian}**`, list(dk.rpsRatiosPerRound), dk.serverCpuPerRequestRatioMedian, list(dk.serverCpuPerRequestRatiosPerRound)],
-      ['`drainkit-health`', dh.rpsRatioMedian, list(dh.rpsRatiosPerRound), dh.serverCpuPerRequestRatioMedian, list(dh.serverCpuPerRequestRatiosPerRound)],
-    ]),
+    table(['pair', 'b / a', 'requests per server CPU-second, ratio (median)', 'min – max', 'per round', 'b req/CPU-s', 'a req/CPU-s', 'errors'], rows),
   ].join('\n');
 }
 
@@ -83,7 +76,7 @@ function exitLatency(r: Saved): string {
 }
 
 function idleClose(r: Saved): string {
-  const rows = (['drainkit', 'bare', 'kernel'] as const).filter((v) => r[v]).map((v): unknown[] => {
+  const rows = (['drainkit', 'bare', 'terminus', 'kernel'] as const).filter((v) => r[v]).map((v): unknown[] => {
     const s = r[v] as Record<string, Summary>;
     return [`\`${v}\``, s.closingToExitMs!.median, s.closingToExitMs!.p90, s.closingToExitMs!.min, s.closingToExitMs!.max, s.closingToExitEventMs!.median, s.closingToDrainedMs?.median ?? '–'];
   });

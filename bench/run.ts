@@ -21,6 +21,14 @@ import { throughput } from './throughput.js';
 
 const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, rolling, clusterReload];
 
+/** BENCH_* settings in force, so a saved command reproduces the run. */
+function envPrefix(): string {
+  return Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v ?? ''} `)
+    .join('');
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');
   const names = argv.filter((a) => !a.startsWith('--'));
@@ -46,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
         ...result,
         date: startedAt.toISOString(),
         durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
-        command: `node --import tsx bench/run.ts ${bench.name}${quick ? ' --quick' : ''}`,
+        command: `${envPrefix()}node --import tsx bench/run.ts ${bench.name}${quick ? ' --quick' : ''}`,
         machine: { ...before, loadAverageAfter: machine().loadAverage },
       };
       writeFileSync(join(dir, `${bench.name}.json`), `${JSON.stringify(record, null, 2)}\n`);
