@@ -14,7 +14,7 @@ const DOC = join(ROOT, 'docs', 'benchmarks.md');
 const RESULTS = join(ROOT, '.tmp', 'bench', 'results');
 const BEGIN = '<!-- generated:begin (bench/report.ts) -->';
 const END = '<!-- generated:end -->';
-const ORDER = ['throughput', 'exit-latency', 'idle-close', 'memory', 'rolling'] as const;
+const ORDER = ['throughput', 'exit-latency', 'idle-close', 'memory', 'memory-inflight', 'rolling'] as const;
 
 /**
  * A saved result, as JSON: each renderer below reads the fields its benchmark wrote (see the
@@ -99,6 +99,17 @@ function memory(r: Saved): string {
   ].join('\n');
 }
 
+function memoryInflight(r: Saved): string {
+  const rows = Object.entries(r.perVariant as Record<string, Saved>).map(([v, s]): unknown[] => [`\`${v}\``, s.heapBytesPerRequest, s.rssBytesPerRequest]);
+  return [
+    `${r.config.inflightRequests} keep-alive connections, each first idle, then with one unanswered request; ${r.config.rounds} fresh server processes per variant, interleaved; medians, bytes per in-flight request on top of an idle connection, after full GCs.`,
+    '',
+    table(['variant', 'heapUsed B/request', 'rss B/request'], rows),
+    '',
+    `Per round (heap B/request): ${(r.samples as Saved[]).map((s) => `${s.variant} ${Math.round(s.heapPerRequest)}`).join(', ')}.`,
+  ].join('\n');
+}
+
 function rolling(r: Saved): string {
   const rows = Object.entries(r.perMode as Record<string, Saved>).map(([m, s]): unknown[] => [
     `\`${m}\``, s.restartWallMsMedian, s.failed, s.requests, s.stepDrainMsMedian, s.stepStartMsMedian, s.stepUpMsMedian, s.windowMsMedian,
@@ -124,6 +135,7 @@ const RENDER: Record<(typeof ORDER)[number], (r: Saved) => string> = {
   'exit-latency': exitLatency,
   'idle-close': idleClose,
   memory,
+  'memory-inflight': memoryInflight,
   rolling,
 };
 
