@@ -14,7 +14,7 @@ const DOC = join(ROOT, 'docs', 'benchmarks.md');
 const RESULTS = join(ROOT, '.tmp', 'bench', 'results');
 const BEGIN = '<!-- generated:begin (bench/report.ts) -->';
 const END = '<!-- generated:end -->';
-const ORDER = ['throughput', 'exit-latency', 'idle-close', 'memory', 'rolling'] as const;
+const ORDER = ['throughput', 'exit-latency', 'idle-close', 'memory', 'memory-inflight', 'rolling'] as const;
 
 /**
  * A saved result, as JSON: each renderer below reads the fields its benchmark wrote (see the
@@ -50,20 +50,13 @@ function machineSection(m: Machine & { loadAverageAfter?: number[] }): string {
 
 function throughput(r: Saved): string {
   const c = r.config;
-  const rows = Object.entries(r.perVariant as Record<string, Saved>).map(([v, s]): unknown[] => [
-    `\`${v}\``, s.rpsMedian, s.serverCpuUsPerRequestMedian, s.serverCpuShareMedian, s.clientCpuShareMedian, s.errors,
+  const rows = Object.entries(r.pairs as Record<string, Saved>).map(([name, p]): unknown[] => [
+    name, `\`${p.b}\` / \`${p.a}\``, `**${p.ratioMedian}**`, `${p.ratioMin} – ${p.ratioMax}`, list(p.ratiosPerRound), p.bRequestsPerCpuSMedian, p.aRequestsPerCpuSMedian, p.errors,
   ]);
-  const dk = r.drainkitVsBare;
-  const dh = r.drainkitHealthVsBare;
   return [
-    `${c.rounds} rounds × ${c.durationMs / 1000} s per variant after ${c.warmupMs / 1000} s of warm-up each; undici Pool, ${c.connections} connections, pipelining ${c.pipelining}.`,
+    `Node ${r.node ?? r.machine?.node}. ${c.rounds} rounds; per round and pair, two fresh server processes pinned to core ${c.serverCore}, warmed up with ${c.warmupRequests} requests each, then loaded at the same time by two load generators pinned to core ${c.loadCore} (${c.loader}; ${c.connections} connections, pipelining ${c.pipelining}), ${c.requestsPerSide} requests per side (Express pairs ${c.expressRequestsPerSide}); which side starts first alternates by round. Server CPU: ${c.cpuSource}.`,
     '',
-    table(['variant', 'req/s (median)', 'server CPU µs/req', 'server cores busy', 'client cores busy', 'errors'], rows),
-    '',
-    table(['contender / bare', 'req/s ratio (median of rounds)', 'per round', 'server CPU per request ratio', 'per round'], [
-      ['`drainkit`', `**${dk.rpsRatioMedian}**`, list(dk.rpsRatiosPerRound), dk.serverCpuPerRequestRatioMedian, list(dk.serverCpuPerRequestRatiosPerRound)],
-      ['`drainkit-health`', dh.rpsRatioMedian, list(dh.rpsRatiosPerRound), dh.serverCpuPerRequestRatioMedian, list(dh.serverCpuPerRequestRatiosPerRound)],
-    ]),
+    table(['pair', 'b / a', 'requests per server CPU-second, ratio (median)', 'min – max', 'per round', 'b req/CPU-s', 'a req/CPU-s', 'errors'], rows),
   ].join('\n');
 }
 
@@ -83,7 +76,7 @@ function exitLatency(r: Saved): string {
 }
 
 function idleClose(r: Saved): string {
-  const rows = (['drainkit', 'bare', 'kernel'] as const).filter((v) => r[v]).map((v): unknown[] => {
+  const rows = (['drainkit', 'bare', 'terminus', 'kernel'] as const).filter((v) => r[v]).map((v): unknown[] => {
     const s = r[v] as Record<string, Summary>;
     return [`\`${v}\``, s.closingToExitMs!.median, s.closingToExitMs!.p90, s.closingToExitMs!.min, s.closingToExitMs!.max, s.closingToExitEventMs!.median, s.closingToDrainedMs?.median ?? '–'];
   });
@@ -103,6 +96,17 @@ function memory(r: Saved): string {
     table(['variant', 'heapUsed B/conn', 'rss B/conn'], rows),
     '',
     `Per round (heap B/conn): ${(r.samples as Saved[]).map((s) => `${s.variant} ${Math.round(s.heapPerConnection)}`).join(', ')}.`,
+  ].join('\n');
+}
+
+function memoryInflight(r: Saved): string {
+  const rows = Object.entries(r.perVariant as Record<string, Saved>).map(([v, s]): unknown[] => [`\`${v}\``, s.heapBytesPerRequest, s.rssBytesPerRequest]);
+  return [
+    `${r.config.inflightRequests} keep-alive connections, each first idle, then with one unanswered request; ${r.config.rounds} fresh server processes per variant, interleaved; medians, bytes per in-flight request on top of an idle connection, after full GCs.`,
+    '',
+    table(['variant', 'heapUsed B/request', 'rss B/request'], rows),
+    '',
+    `Per round (heap B/request): ${(r.samples as Saved[]).map((s) => `${s.variant} ${Math.round(s.heapPerRequest)}`).join(', ')}.`,
   ].join('\n');
 }
 
@@ -131,6 +135,7 @@ const RENDER: Record<(typeof ORDER)[number], (r: Saved) => string> = {
   'exit-latency': exitLatency,
   'idle-close': idleClose,
   memory,
+  'memory-inflight': memoryInflight,
   rolling,
 };
 

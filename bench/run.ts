@@ -3,7 +3,7 @@
  * result as one JSON line on stdout (progress goes to stderr). Each result is also saved to
  * `.tmp/bench/results/<name>.json`, which `bench/report.ts` turns into docs/benchmarks.md.
  *
- *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|rolling|cluster-reload ...] [--quick]
+ *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|memory-inflight|rolling|cluster-reload ...] [--quick]
  *
  * `--quick` is a smoke run (fewer, shorter rounds); its results are saved apart and not reported.
  */
@@ -16,10 +16,19 @@ import { ROOT } from './lib/children.js';
 import { machine } from './lib/machine.js';
 import type { Benchmark } from './lib/types.js';
 import { memory } from './memory.js';
+import { memoryInflight } from './memory-inflight.js';
 import { rolling } from './rolling.js';
 import { throughput } from './throughput.js';
 
-const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, rolling, clusterReload];
+const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, memoryInflight, rolling, clusterReload];
+
+/** BENCH_* settings in force, so a saved command reproduces the run. */
+function envPrefix(): string {
+  return Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v ?? ''} `)
+    .join('');
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const quick = argv.includes('--quick');
@@ -35,6 +44,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const log = (line: string): void => {
     process.stderr.write(`${line}\n`);
   };
+  log(`bench: Node ${process.version} (${process.execPath}), load average ${machine().loadAverage.join(' ')}`);
   let failed = 0;
   for (const bench of selected) {
     const startedAt = new Date();
@@ -45,7 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
         ...result,
         date: startedAt.toISOString(),
         durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
-        command: `node --import tsx bench/run.ts ${bench.name}${quick ? ' --quick' : ''}`,
+        command: `${envPrefix()}node --import tsx bench/run.ts ${bench.name}${quick ? ' --quick' : ''}`,
         machine: { ...before, loadAverageAfter: machine().loadAverage },
       };
       writeFileSync(join(dir, `${bench.name}.json`), `${JSON.stringify(record, null, 2)}\n`);

@@ -16,8 +16,9 @@ function collect(dir) {
   return out;
 }
 
+// Arguments are test files or directories (searched for *.test.ts); none means all of test/.
 const only = process.argv.slice(2);
-const files = only.length > 0 ? only : collect('test');
+const files = only.length > 0 ? only.flatMap((p) => (statSync(p).isDirectory() ? collect(p) : [p])) : collect('test');
 if (files.length === 0) {
   console.error('run-tests: no test files found under test/');
   process.exit(1);

@@ -3,18 +3,23 @@
  * `GET /work?ms=n` route and no drainkit, showing the floor of "last response → exit" that any
  * process pays (its own teardown plus the parent's child-exit notification).
  *
- *   node exit-baseline.js --exit process-exit|natural
+ *   node exit-baseline.js --exit process-exit|natural|terminus|drainkit
  *
  * On SIGTERM the listener closes; when the in-flight response then finishes:
  * - `process-exit`: `process.exit(0)` in the response's 'finish' handler (the absolute floor);
  * - `natural`: the response carries `Connection: close`, Node closes the socket after it, and the
  *   process exits on its own once nothing holds the event loop (what drainkit does, minus the
  *   wait for the client's FIN).
+ * - `terminus`: `@godaddy/terminus` on SIGTERM (its own close of the listener and of idle
+ *   sockets, waiting for the in-flight response), exiting with code 0 (`useExit0`): the peer.
+ * - `drainkit`: `createDrainer` (zero fixed window, `exitOnDrain`) on this same small server, so
+ *   that it compares with terminus process for process (the example server loads the CLI too).
  */
 import * as http from 'node:http';
-import { announce, flag } from './common.js';
+import { createTerminus } from '@godaddy/terminus';
+import { announce, flag, loadDrainkit } from './common.js';
 
-const mode = flag('exit', ['process-exit', 'natural'], 'process-exit');
+const mode = flag('exit', ['process-exit', 'natural', 'terminus', 'drainkit'], 'process-exit');
 let stopping = false;
 
 const server = http.createServer((req, res) => {
@@ -30,10 +35,17 @@ const server = http.createServer((req, res) => {
   });
 });
 
-process.once('SIGTERM', () => {
-  stopping = true;
-  server.close();
-});
+if (mode === 'drainkit') {
+  const { createDrainer } = await loadDrainkit();
+  createDrainer(server, { signals: ['SIGTERM'], deregister: { mode: 'fixed', delayMs: 0 }, exitOnDrain: true });
+} else if (mode === 'terminus') {
+  createTerminus(server, { signals: ['SIGTERM'], useExit0: true, timeout: 10_000 });
+} else {
+  process.once('SIGTERM', () => {
+    stopping = true;
+    server.close();
+  });
+}
 
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();

@@ -1,31 +1,48 @@
 /**
- * The throughput and memory benchmarks' server: a hello-world keep-alive `node:http` server,
- * bare or with drainkit attached. Prints `{"event":"listening","port":n}`; answers IPC
- * `cpu` (process.cpuUsage) and `memory` (after full GCs; needs --expose-gc).
+ * The throughput and memory benchmarks' server: a hello-world keep-alive server, bare or with
+ * drainkit attached, over `node:http`, Express 5 or Fastify 5. Prints
+ * `{"event":"listening","port":n}`; answers IPC `cpu` (process.cpuUsage) and `memory` (after
+ * full GCs; needs --expose-gc).
  *
- *   node hello-server.js --variant bare|drainkit|drainkit-health
+ *   node hello-server.js --variant bare|drainkit|drainkit-health|express-bare|express-drainkit|fastify-bare|fastify-drainkit
  *
  * - `bare`: the handler answers `ok`.
  * - `drainkit`: the same handler; `createDrainer(server, { signals: false })` attached.
  * - `drainkit-health`: as `drainkit`, and the handler first calls `drainer.handleHealth` (the
  *   README's usage: one URL comparison per request on top of the tracking).
+ * - `express-*`: an Express 5 app answering `GET /`; with drainkit as the README shows it
+ *   (`createDrainer(server)`, then `app.use(healthRoutes(drainer))` before the route).
+ * - `fastify-*`: a Fastify 5 app answering `GET /`; with drainkit through its plugin.
  */
 import * as http from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { announce, flag, KEEP_ALIVE_TIMEOUT_MS, loadDrainkit, measuredMemory, serveIpc } from './common.js';
 
-const variant = flag('variant', ['bare', 'drainkit', 'drainkit-health'], 'bare');
-const server = http.createServer();
-server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+const VARIANTS = ['bare', 'drainkit', 'drainkit-health', 'express-bare', 'express-drainkit', 'fastify-bare', 'fastify-drainkit'] as const;
+const variant = flag('variant', VARIANTS, 'bare');
 
-const hello: http.RequestListener = (_req, res) => {
-  res.end('ok');
-};
+function tune(server: http.Server): void {
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+}
+
+async function distModule(path: string): Promise<Record<string, unknown>> {
+  return (await import(pathToFileURL(join(process.cwd(), 'dist', path)).href)) as Record<string, unknown>;
+}
 
 let connections = (): number | undefined => undefined;
-if (variant === 'bare') {
-  server.on('request', hello);
-} else {
+
+async function nodeHttp(): Promise<http.Server> {
+  const server = http.createServer();
+  tune(server);
+  const hello: http.RequestListener = (_req, res) => {
+    res.end('ok');
+  };
+  if (variant === 'bare') {
+    server.on('request', hello);
+    return server;
+  }
   const { createDrainer } = await loadDrainkit();
   const drainer = createDrainer(server, { signals: false, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS });
   connections = () => drainer.connections;
@@ -37,7 +54,41 @@ if (variant === 'bare') {
       res.end('ok');
     });
   }
+  return server;
 }
+
+async function expressApp(): Promise<http.Server> {
+  const { default: express } = await import('express');
+  const app = express();
+  const server = http.createServer(app);
+  tune(server);
+  if (variant === 'express-drainkit') {
+    const { createDrainer } = await loadDrainkit();
+    const { healthRoutes } = (await distModule('integrations/express.js')) as { healthRoutes: (d: unknown) => import('express').RequestHandler };
+    const drainer = createDrainer(server, { signals: false, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS });
+    connections = () => drainer.connections;
+    app.use(healthRoutes(drainer));
+  }
+  app.get('/', (_req, res) => {
+    res.send('ok');
+  });
+  return server;
+}
+
+async function fastifyApp(): Promise<http.Server> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS });
+  if (variant === 'fastify-drainkit') {
+    const { drainkitPlugin } = (await distModule('integrations/fastify.js')) as { drainkitPlugin: Parameters<typeof app.register>[0] };
+    await app.register(drainkitPlugin, { signals: false, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS } as never);
+    connections = () => (app as unknown as { drainer: { connections: number } }).drainer.connections;
+  }
+  app.get('/', () => 'ok');
+  await app.ready();
+  return app.server;
+}
+
+const server = variant.startsWith('express-') ? await expressApp() : variant.startsWith('fastify-') ? await fastifyApp() : await nodeHttp();
 
 serveIpc({
   cpu: () => process.cpuUsage(),

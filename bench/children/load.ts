@@ -1,9 +1,9 @@
 /**
  * The throughput benchmark's load generator, in its own process: one undici Pool per origin
  * (kept across rounds, so connections stay warm), `connections × pipelining` workers each
- * sending `GET /` back to back for a fixed time.
+ * sending `GET /` back to back for a fixed time, or until `requests` requests were sent.
  *
- * IPC: `{ cmd: 'run', origin, durationMs, connections, pipelining }` → `{ requests, errors,
+ * IPC: `{ cmd: 'run', origin, durationMs, connections, pipelining, requests? }` → `{ requests, errors,
  * elapsedMs, cpuUserUs, cpuSystemUs }`; `{ cmd: 'close' }` closes the pools (the harness then ends the process).
  */
 import { performance } from 'node:perf_hooks';
@@ -29,6 +29,8 @@ async function run(message: Record<string, unknown>): Promise<Record<string, unk
   const durationMs = Number(message.durationMs);
   const connections = Number(message.connections);
   const pipelining = Number(message.pipelining);
+  // A fixed count (the cost benchmark) or a fixed time; the count is bounded either way.
+  const limit = message.requests === undefined ? MAX_REQUESTS_PER_RUN : Math.min(MAX_REQUESTS_PER_RUN, Number(message.requests));
   const pool = poolFor(origin, connections, pipelining);
   let requests = 0;
   let errors = 0;
@@ -38,7 +40,7 @@ async function run(message: Record<string, unknown>): Promise<Record<string, unk
   const deadline = start + durationMs;
 
   const worker = async (): Promise<void> => {
-    while (performance.now() < deadline && sent < MAX_REQUESTS_PER_RUN) {
+    while (performance.now() < deadline && sent < limit) {
       sent += 1;
       try {
         const res = await pool.request({ path: '/', method: 'GET' });

@@ -2,9 +2,13 @@
  * Connection and request tracking for one server: which sockets and HTTP/2 sessions are open,
  * which requests and streams are in flight, which sockets are lingering after our half-close.
  *
- * The request path stays lean: one Set insertion, one listener registered with a function that
- * is shared by every request (it reads `this`), a timestamp, and nothing else. Counts are the
- * sizes of the sets, so there is no counter that can drift from the truth.
+ * The HTTP/1 request path stays lean: no per-request collection. A connection serves one
+ * request at a time unless the client pipelines, so each socket holds its in-flight response in
+ * one slot (and, only for pipelined requests, a small queue behind it); the in-flight count is an
+ * integer. Per request that is a few property writes on the socket, a timestamp, and one
+ * `'close'` listener registered with a function shared by every request (it reads `this`).
+ * The count cannot drift: it goes up when a response is put in a slot and down only when that
+ * response is taken out of it again (its `'close'`, `adopt`, or `destroyAll`), once.
  */
 import type { Socket } from 'node:net';
 import type * as http from 'node:http';
@@ -14,15 +18,28 @@ import { performance } from 'node:perf_hooks';
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const kActive = Symbol('drainkit.activeRequests');
+const kCurrent = Symbol('drainkit.currentResponse');
+const kCurrentStart = Symbol('drainkit.currentStart');
+const kPipelined = Symbol('drainkit.pipelined');
 const kStart = Symbol('drainkit.start');
 const kAdopted = Symbol('drainkit.adopted');
 const kGoAway = Symbol('drainkit.goaway');
 
+/** A pipelined response waiting behind the socket's current one, with its start time. */
+interface Queued {
+  readonly res: TrackedResponse;
+  readonly start: number;
+}
 interface TrackedSocket extends Socket {
+  /** Tracked responses on this socket not closed yet, adopted ones included. */
   [kActive]?: number;
+  /** The in-flight response this socket serves (the common case: no pipelining). */
+  [kCurrent]?: TrackedResponse | undefined;
+  [kCurrentStart]?: number | undefined;
+  /** In-flight responses that arrived while another one was in flight (pipelining). */
+  [kPipelined]?: Queued[] | undefined;
 }
 interface TrackedResponse extends http.ServerResponse {
-  [kStart]: number;
   [kAdopted]?: true;
 }
 interface TrackedStream extends http2.ServerHttp2Stream {
@@ -88,8 +105,6 @@ export class Tracker {
    * socket and is in `sockets`). Kept for idle-closing HTTP/1 on http2 servers.
    */
   readonly tlsSockets = new Set<Socket>();
-  /** In-flight HTTP/1 responses. */
-  readonly requests = new Set<http.ServerResponse>();
   /**
    * HTTP/1 responses moved to the persistent set (SSE streams, parked long-polls) and still
    * open: not in flight, but their connection must still close once they end during a drain.
@@ -117,6 +132,8 @@ export class Tracker {
   readonly #host: TrackerHost;
   readonly #healthPaths: readonly string[];
   readonly #reported = new Set<NodeAssumption>();
+  /** In-flight HTTP/1 responses: exactly those held in the sockets' slots. */
+  #http1Inflight = 0;
 
   constructor(host: TrackerHost, healthPaths: readonly string[]) {
     this.#host = host;
@@ -124,7 +141,7 @@ export class Tracker {
   }
 
   get inflight(): number {
-    return this.requests.size + this.streams.size;
+    return this.#http1Inflight + this.streams.size;
   }
 
   /**
@@ -147,8 +164,26 @@ export class Tracker {
     function onSocketClose(this: Socket): void {
       tracker.sockets.delete(this);
       tracker.tlsSockets.delete(this);
-      if (tracker.lingering.delete(this)) tracker.#host.onRelease();
+      const released = tracker.#releaseSocket(this);
+      if (tracker.lingering.delete(this) || released) tracker.#host.onRelease();
     })(this);
+
+  /**
+   * The connection is gone: nothing still in its slots can be answered any more. Node emits
+   * 'close' for the response it was writing, but not for pipelined responses queued behind it
+   * (they never got the socket), which would otherwise stay in flight until the handler answers
+   * them, if ever. Returns whether anything was released.
+   */
+  #releaseSocket(socket: TrackedSocket): boolean {
+    let released = false;
+    let res: TrackedResponse | undefined;
+    while ((res = socket[kCurrent]) !== undefined) {
+      const start = this.#untrack(socket, res);
+      if (start !== undefined && this.draining) this.#countCompleted(start);
+      released = true;
+    }
+    return released;
+  }
 
   /**
    * A connection taken over through 'upgrade' or 'connect': it leaves the request cycle for a
@@ -182,7 +217,6 @@ export class Tracker {
       if (this.draining) this.#noteActivity(req);
       return;
     }
-    const r = res as TrackedResponse;
     const socket = (req as http.IncomingMessage).socket as TrackedSocket;
     // A request read from a connection whose write side is already closed (our half-close after
     // `Connection: close`, or after a go-away) can never be answered (RFC 9112 §9.6: no further
@@ -196,14 +230,59 @@ export class Tracker {
       socket.once('close', this.#onSocketClose);
     }
     socket[kActive] = (active ?? 0) + 1;
-    r[kStart] = performance.now();
-    this.requests.add(r);
+    const r = res as TrackedResponse;
+    const start = performance.now();
+    if (socket[kCurrent] === undefined) {
+      socket[kCurrent] = r;
+      socket[kCurrentStart] = start;
+    } else {
+      (socket[kPipelined] ??= []).push({ res: r, start });
+    }
+    this.#http1Inflight += 1;
     r.on('close', this.#onResponseClose);
     if (this.draining) {
       this.#noteActivity(req);
       markConnectionClose(r);
     }
   };
+
+  /**
+   * Takes a response out of its socket's slots; returns its start time, or undefined if it was
+   * not there (never tracked, adopted, or dropped by destroyAll). The in-flight count goes down
+   * here and only here, so it cannot be decremented twice for one response.
+   */
+  #untrack(socket: TrackedSocket | null | undefined, res: TrackedResponse): number | undefined {
+    if (!socket) return undefined;
+    let start: number | undefined;
+    if (socket[kCurrent] === res) {
+      start = socket[kCurrentStart];
+      // The next pipelined response, if any, becomes the current one.
+      const next = socket[kPipelined]?.shift();
+      socket[kCurrent] = next?.res;
+      socket[kCurrentStart] = next?.start;
+    } else {
+      const queue = socket[kPipelined];
+      const i = queue ? queue.findIndex((q) => q.res === res) : -1;
+      if (i === -1) return undefined;
+      start = queue![i]!.start;
+      queue!.splice(i, 1);
+    }
+    this.#http1Inflight -= 1;
+    return start ?? performance.now();
+  }
+
+  /** Every in-flight HTTP/1 response, read from the sockets' slots. */
+  *#http1Responses(): Generator<TrackedResponse> {
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        const current = socket[kCurrent];
+        if (current === undefined) continue;
+        yield current;
+        const queue = socket[kPipelined];
+        if (queue) for (const q of queue) yield q.res;
+      }
+    }
+  }
 
   readonly #onResponseClose = ((tracker: Tracker) =>
     function onResponseClose(this: TrackedResponse): void {
@@ -212,6 +291,7 @@ export class Tracker {
 
   #responseClosed(res: TrackedResponse): void {
     const socket = res.req.socket as TrackedSocket | null;
+    const start = this.#untrack(socket, res);
     if (socket) socket[kActive] = (socket[kActive] ?? 1) - 1;
     if (res[kAdopted]) {
       // Counted as persistent and released by its own path; but a stream or poll that ends
@@ -221,9 +301,9 @@ export class Tracker {
       if (this.draining && socket) this.#afterResponse(socket, res.writableFinished, true);
       return;
     }
-    this.requests.delete(res);
+    if (start === undefined) return; // not in flight any more (destroyAll dropped it)
     if (!this.draining) return;
-    this.#countCompleted(res[kStart]);
+    this.#countCompleted(start);
     if (socket) this.#afterResponse(socket, res.writableFinished, false);
     this.#host.onRelease();
   }
@@ -257,7 +337,7 @@ export class Tracker {
   /** Drain start: every response not yet started gets `Connection: close`; HTTP/2 sessions with streams get GOAWAY. */
   startDrain(): void {
     this.draining = true;
-    for (const res of this.requests) markConnectionClose(res);
+    for (const res of this.#http1Responses()) markConnectionClose(res);
     for (const res of this.adoptedResponses) markConnectionClose(res);
     for (const session of this.sessions) {
       if (sessionHasStreams(session)) this.goAway(session);
@@ -325,7 +405,13 @@ export class Tracker {
     for (const session of this.sessions) if (!session.destroyed) session.destroy();
     for (const socket of this.sockets) socket.destroy();
     for (const socket of this.tlsSockets) socket.destroy();
-    this.requests.clear();
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        socket[kCurrent] = undefined;
+        socket[kPipelined] = undefined;
+      }
+    }
+    this.#http1Inflight = 0;
     this.streams.clear();
     this.lingering.clear();
     return destroyed;
@@ -344,7 +430,7 @@ export class Tracker {
     }
     const r = res as TrackedResponse;
     r[kAdopted] = true;
-    if (this.requests.delete(r)) {
+    if (this.#untrack(r.req?.socket, r) !== undefined) {
       if (!r.writableEnded) this.adoptedResponses.add(r);
       return 'adopted';
     }
