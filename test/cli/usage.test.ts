@@ -62,7 +62,7 @@ describe('drainkit usage', { timeout: 120_000 }, () => {
     assert.doesNotMatch(help.stdout, /default: \{\}/);
     assert.match(help.stdout, /--log-format <format>/);
     const top = drainkit(['--help']);
-    assert.match(top.stdout, /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 {3}usage.*\n {2}3 {3}the registry could not be reached.*\n {2}4 {3}a driver package is not installed.*\n {2}5 {3}an instance was lost.*\n {2}6 {3}a wait timed out.*\n {2}7 {3}registry roll stopped.*\n {2}70 /);
+    assert.match(top.stdout, /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 {3}usage.*\n {2}3 {3}the registry could not be reached.*\n {2}4 {3}a driver package is not installed.*\n {2}5 {3}an instance was lost.*\n {2}6 {3}a wait timed out.*\n {2}7 {3}registry roll stopped.*\n {2}8 {3}drainkit doctor found errors.*\n {2}70 /);
   });
 
   it('a reader that closes the pipe early (| head) ends the output quietly, not with an EPIPE stack', async () => {
