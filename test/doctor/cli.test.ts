@@ -155,7 +155,7 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
   it('bad input: clear errors, usage exit code 2 for what cannot be checked at all', async () => {
     const missing = await doctor([join(scratch, 'nope.yaml')]);
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /drainkit: doctor: cannot read ".*nope\.yaml": no such file or folder/);
+    assert.match(missing.stderr, /doctor: cannot read ".*nope\.yaml": no such file or folder/);
     const empty = await doctor(['-'], '');
     assert.equal(empty.code, 2);
     assert.match(empty.stderr, /the input is empty \(<stdin>\)/);
