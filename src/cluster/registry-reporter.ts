@@ -11,7 +11,6 @@
  * the same registration and heartbeat statements (generations, rejoin after a reap, a row taken
  * by another live process left alone), the same remote-drain reader and reaper.
  */
-import type { Store } from '../registry/driver.js';
 import { log, type Level } from '../registry/log.js';
 import { reap } from '../registry/reaper.js';
 import { RemoteDrain } from '../registry/remote-drain.js';
@@ -19,7 +18,7 @@ import { resolveReporterOptions, type ResolvedReporterOptions } from '../registr
 import { migrate } from '../registry/schema.js';
 import * as sql from '../registry/statements.js';
 import { SYNC_WORKERS } from '../registry/cluster-statements.js';
-import { openStore } from '../registry/store.js';
+import { ReporterConnection } from '../registry/connection.js';
 import { WriteQueue, type Registration } from '../registry/writer.js';
 import type { Logger } from '../core/types.js';
 import type { ClusterEvents, ClusterRegistryOptions, ReloadResult, StopResult, WorkerDrain, WorkerInfo } from './types.js';
@@ -89,7 +88,7 @@ class PrimaryReporter implements ClusterReporter {
   readonly #detachers: (() => void)[] = [];
   readonly #registered: Promise<number>;
   #resolveRegistered!: (id: number) => void;
-  #store: Promise<Store> | undefined;
+  readonly #db: ReporterConnection;
   readonly #tick: NodeJS.Timeout;
   /** Workers that exited since the last sync, to be written once as `exited`. */
   readonly #exited = new Map<number, WorkerRecord>();
@@ -104,10 +103,11 @@ class PrimaryReporter implements ClusterReporter {
   constructor(cluster: ReportedCluster, options: ResolvedReporterOptions) {
     this.#cluster = cluster;
     this.#o = options;
+    this.#db = new ReporterConnection({ databaseUrl: options.databaseUrl, queryTimeoutMs: options.queryTimeoutMs });
     this.#registered = new Promise((resolve) => (this.#resolveRegistered = resolve));
     this.#queue = new WriteQueue({ register: () => this.#register(), logger: options.logger, onRegistered: (r) => this.#onRegistered(r) });
     this.#remote = new RemoteDrain({
-      store: () => this.#getStore(),
+      store: () => this.#db.store(),
       registration: () => this.#queue.registration,
       accepting: () => cluster.accepting && !this.#draining,
       drain: (reason) => void cluster.stop(`remote: ${reason}`),
@@ -147,10 +147,10 @@ class PrimaryReporter implements ClusterReporter {
     const { inflight, persistent } = this.#sums();
     const at = new Date();
     const details = { reason, inflight, persistent, pid: this.#o.pid, workers };
-    this.#queue.push({ label: 'drain_start', retry: true, run: (r) => this.#query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
+    this.#queue.push({ label: 'drain_start', retry: true, run: (r) => this.#db.query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
     // The cluster's own phase while its workers drain (each worker's phase is in its row).
     const phase = { phase: 'waiting', workers, inflight, persistent };
-    this.#queue.push({ label: 'waiting', retry: true, run: (r) => this.#query(sql.PHASE, [r.id, r.generation, 'waiting', 'waiting', JSON.stringify(phase), at, inflight, persistent]) });
+    this.#queue.push({ label: 'waiting', retry: true, run: (r) => this.#db.query(sql.PHASE, [r.id, r.generation, 'waiting', 'waiting', JSON.stringify(phase), at, inflight, persistent]) });
     this.#syncWorkers();
   }
 
@@ -161,20 +161,19 @@ class PrimaryReporter implements ClusterReporter {
     this.#syncWorkers();
     const at = new Date();
     const details = stopDetails(result);
-    this.#queue.push({ label: 'drain_complete', retry: true, run: (r) => this.#query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
+    this.#queue.push({ label: 'drain_complete', retry: true, run: (r) => this.#db.query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
     const landed = await this.#queue.flush(this.#o.shutdownFlushMs);
     for (const detach of this.#detachers.splice(0)) detach();
     this.#queue.stop();
     await this.#remote.close();
-    const store = await this.#store?.catch(() => undefined);
-    await store?.close().catch(() => undefined);
+    await this.#db.close();
     return landed;
   }
 
   // ---- registration ---------------------------------------------------------------------
 
   async #register(): Promise<Registration> {
-    const store = await this.#getStore();
+    const store = await this.#db.store();
     const o = this.#o;
     if (o.migrate) await migrate(store, { appliedBy: `${o.host}:${o.port} cluster pid ${o.pid}` });
     const { inflight, persistent } = this.#sums();
@@ -199,19 +198,6 @@ class PrimaryReporter implements ClusterReporter {
     this.#log('info', { event: 'registry_registered', instanceId: r.id, generation: r.generation, host: this.#o.host, port: this.#o.port }, `registered in the registry as ${this.#o.host}:${this.#o.port}`);
     this.#resolveRegistered(r.id);
     if (this.#cluster.accepting && !this.#draining) this.#remote.start();
-  }
-
-  #getStore(): Promise<Store> {
-    this.#store ??= openStore({ databaseUrl: this.#o.databaseUrl as string, queryTimeoutMs: this.#o.queryTimeoutMs, maxConnections: 2 }).catch((err: unknown) => {
-      this.#store = undefined;
-      throw err;
-    });
-    return this.#store;
-  }
-
-  async #query(text: string, params: Parameters<Store['query']>[1]): Promise<unknown> {
-    const store = await this.#getStore();
-    return store.query(text, params, { timeoutMs: this.#o.queryTimeoutMs });
   }
 
   // ---- tick: workers, heartbeat, drain requests, reaper ---------------------------------
@@ -256,12 +242,12 @@ class PrimaryReporter implements ClusterReporter {
     if (changed.length === 0) return;
     const at = new Date();
     const payload = JSON.stringify(changed);
-    this.#queue.push({ label: 'cluster_workers', retry: true, run: (r) => this.#query(SYNC_WORKERS, [r.id, r.generation, payload, at]) });
+    this.#queue.push({ label: 'cluster_workers', retry: true, run: (r) => this.#db.query(SYNC_WORKERS, [r.id, r.generation, payload, at]) });
   }
 
   async #heartbeat(registration: Registration): Promise<void> {
     const { inflight, persistent } = this.#sums();
-    const rows = (await this.#query(sql.HEARTBEAT, [registration.id, registration.generation, inflight, persistent])) as HeartbeatRow[];
+    const rows = (await this.#db.query(sql.HEARTBEAT, [registration.id, registration.generation, inflight, persistent])) as HeartbeatRow[];
     this.#lastHeartbeat = { inflight, persistent, at: Date.now() };
     if (this.#draining) return;
     const row = rows[0];
@@ -280,7 +266,7 @@ class PrimaryReporter implements ClusterReporter {
 
   async #reap(ttlMs: number): Promise<void> {
     try {
-      const store = await this.#getStore();
+      const store = await this.#db.store();
       const lost = await reap(store, { ttlMs, reapedBy: `${this.#o.host}:${this.#o.port} cluster pid ${this.#o.pid}`, timeoutMs: this.#o.queryTimeoutMs });
       for (const l of lost) this.#log('warn', { event: 'registry_instance_lost', ...l }, `instance ${l.host}:${l.port} stopped heartbeating; marked lost`);
     } catch {
@@ -301,7 +287,7 @@ class PrimaryReporter implements ClusterReporter {
   #event(type: string, details: object): void {
     const at = new Date();
     const json = JSON.stringify(details);
-    this.#queue.push({ label: type, retry: true, run: (r) => this.#query(sql.EVENT, [r.id, r.generation, type, json, at]) });
+    this.#queue.push({ label: type, retry: true, run: (r) => this.#db.query(sql.EVENT, [r.id, r.generation, type, json, at]) });
   }
 
   #log(level: Level, obj: object, msg: string): void {

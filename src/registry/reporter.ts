@@ -17,7 +17,6 @@
  * - Reaper: each reporter runs {@link reap} every `reapTtlMs / 3` while active.
  */
 import type { Drainer, DrainerEvents, DrainPhase } from '../core/types.js';
-import type { Store } from './driver.js';
 import { RegistryError, messageOf } from './errors.js';
 import { log, type Level } from './log.js';
 import { reap } from './reaper.js';
@@ -25,7 +24,7 @@ import { RemoteDrain } from './remote-drain.js';
 import { resolveReporterOptions, type ReporterOptions, type ResolvedReporterOptions } from './reporter-options.js';
 import { migrate } from './schema.js';
 import * as sql from './statements.js';
-import { openStore } from './store.js';
+import { ReporterConnection } from './connection.js';
 import { WriteQueue, type Registration } from './writer.js';
 
 export type { ReporterOptions } from './reporter-options.js';
@@ -67,7 +66,7 @@ class InstanceReporter implements Reporter {
   readonly #queue: WriteQueue;
   readonly #detachers: (() => void)[] = [];
   readonly #registeredWaiters: { resolve: (id: number) => void; reject: (err: Error) => void }[] = [];
-  #store: Promise<Store> | undefined;
+  readonly #db: ReporterConnection;
   #tick: NodeJS.Timeout | undefined;
   readonly #remote: RemoteDrain;
   #lastWritten = { inflight: -1, persistent: -1, at: 0 };
@@ -80,13 +79,14 @@ class InstanceReporter implements Reporter {
   constructor(drainer: Drainer, options: ResolvedReporterOptions) {
     this.#drainer = drainer;
     this.#o = options;
+    this.#db = new ReporterConnection(options);
     this.#queue = new WriteQueue({
       register: () => this.#register(),
       logger: options.logger,
       onRegistered: (id) => this.#onRegistered(id),
     });
     this.#remote = new RemoteDrain({
-      store: () => this.#getStore(),
+      store: () => this.#db.store(),
       registration: () => this.#queue.registration,
       accepting: () => this.#drainer.state === 'active' && this.#stopped === undefined,
       drain: (reason) => void this.#drainer.drain(`remote: ${reason}`, { exit: 'as-signal' }),
@@ -136,7 +136,7 @@ class InstanceReporter implements Reporter {
       if (type === undefined) return;
       const details = { phase, atMs: round(info.atMs), inflight: info.inflight, persistent: info.persistent };
       const at = new Date();
-      this.#queue.push({ label: type, retry: true, run: async (r) => this.#query(sql.PHASE, [r.id, r.generation, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
+      this.#queue.push({ label: type, retry: true, run: async (r) => this.#db.query(sql.PHASE, [r.id, r.generation, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
       this.#noteWritten(info.inflight, info.persistent);
     });
     // The instance's last write comes after its shutdown hooks, so that `stopped` in the registry
@@ -163,7 +163,7 @@ class InstanceReporter implements Reporter {
         hooks: result.hooks.map((h) => ({ name: h.name, outcome: h.outcome, durationMs: round(h.durationMs), ...(h.error !== undefined && { error: h.error }) })),
       };
       const at = new Date();
-      this.#queue.push({ label: 'drain_complete', retry: true, run: async (r) => this.#query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
+      this.#queue.push({ label: 'drain_complete', retry: true, run: async (r) => this.#db.query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
       void this.#queue.flush(this.#finalWriteBudgetMs()).then(() => this.stop());
     });
     const unhook = d.onShutdown(
@@ -193,7 +193,7 @@ class InstanceReporter implements Reporter {
     const persistent = this.#drainer.persistent.size;
     const details = { reason, inflight, persistent, pid: this.#o.pid };
     const at = new Date(this.#drainStartedAt);
-    this.#queue.push({ label: 'drain_start', retry: true, run: async (r) => this.#query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
+    this.#queue.push({ label: 'drain_start', retry: true, run: async (r) => this.#db.query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
     this.#noteWritten(inflight, persistent);
     // No more remote drains to hear about.
     void this.#remote.close();
@@ -201,13 +201,13 @@ class InstanceReporter implements Reporter {
 
   #event(type: string, details: object): void {
     const at = new Date();
-    this.#queue.push({ label: type, retry: true, run: async (r) => this.#query(sql.EVENT, [r.id, r.generation, type, JSON.stringify(details), at]) });
+    this.#queue.push({ label: type, retry: true, run: async (r) => this.#db.query(sql.EVENT, [r.id, r.generation, type, JSON.stringify(details), at]) });
   }
 
   // ---- registration -------------------------------------------------------------------------
 
   async #register(): Promise<Registration> {
-    const store = await this.#getStore();
+    const store = await this.#db.store();
     if (this.#o.migrate) await migrate(store, { appliedBy: `${this.#o.host}:${this.#o.port} pid ${this.#o.pid}` });
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
@@ -229,20 +229,6 @@ class InstanceReporter implements Reporter {
     for (const w of this.#registeredWaiters.splice(0)) w.resolve(id);
     this.#log('info', { event: 'registry_registered', instanceId: id, generation, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
     if (this.#drainer.state === 'active') this.#remote.start();
-  }
-
-  #getStore(): Promise<Store> {
-    if (this.#o.store) return Promise.resolve(this.#o.store);
-    this.#store ??= openStore({ databaseUrl: this.#o.databaseUrl as string, queryTimeoutMs: this.#o.queryTimeoutMs, maxConnections: 2 }).catch((err: unknown) => {
-      this.#store = undefined;
-      throw err;
-    });
-    return this.#store;
-  }
-
-  async #query(text: string, params: Parameters<Store['query']>[1]): Promise<unknown> {
-    const store = await this.#getStore();
-    return store.query(text, params, { timeoutMs: this.#o.queryTimeoutMs });
   }
 
   // ---- heartbeat, reaper ---------------------------------------------------------------------
@@ -271,7 +257,7 @@ class InstanceReporter implements Reporter {
   async #heartbeat(registration: Registration): Promise<void> {
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
-    const rows = (await this.#query(sql.HEARTBEAT, [registration.id, registration.generation, inflight, persistent])) as HeartbeatRow[];
+    const rows = (await this.#db.query(sql.HEARTBEAT, [registration.id, registration.generation, inflight, persistent])) as HeartbeatRow[];
     this.#noteWritten(inflight, persistent);
     if (this.#drainer.state !== 'active') return;
     const row = rows[0];
@@ -299,7 +285,7 @@ class InstanceReporter implements Reporter {
 
   async #reap(ttlMs: number): Promise<void> {
     try {
-      const store = await this.#getStore();
+      const store = await this.#db.store();
       const lost = await reap(store, { ttlMs, reapedBy: `${this.#o.host}:${this.#o.port} pid ${this.#o.pid}`, timeoutMs: this.#o.queryTimeoutMs });
       for (const l of lost) this.#log('warn', { event: 'registry_instance_lost', ...l }, `instance ${l.host}:${l.port} stopped heartbeating; marked lost`);
     } catch (err) {
@@ -315,10 +301,7 @@ class InstanceReporter implements Reporter {
     this.#queue.stop();
     for (const w of this.#registeredWaiters.splice(0)) w.reject(closed());
     await this.#remote.close();
-    if (this.#store) {
-      const store = await this.#store.catch(() => undefined);
-      await store?.close().catch(() => undefined);
-    }
+    await this.#db.close();
   }
 
   #log(level: Level, obj: object, msg: string): void {
