@@ -23,7 +23,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { DrainState } from '../core/types.js';
 import type { DrainEventRow, FleetSummary, Instance, Store } from '../registry/index.js';
 import { duration, formatDuration, integer, keyValue, oneOrMoreOf, parseTarget, time } from './args.js';
-import { latestEvents, EVENT_TYPES, type EventType } from './event-list.js';
+import { eventPage } from '../registry/fleet-view.js';
+import { EVENT_TYPES, type EventType } from './event-list.js';
 import { CommandFailure, EXIT } from './exit-codes.js';
 import { formatAge, formatTable } from './format.js';
 import { ProgressView, paint } from './progress.js';
@@ -208,7 +209,7 @@ export function addRegistryCommands(program: Command): void {
         const stop = interruption();
         try {
           await withStore(flags, async (s, r) => {
-            const page = await latestEvents(s, { instanceId: flags.instance, since: flags.since, types: flags.type, limit: flags.limit, oldestFirst: false });
+            const page = await eventPage(s, { instanceId: flags.instance, since: flags.since, types: flags.type, limit: flags.limit, oldestFirst: false });
             await followEvents(s, r, { instanceId: flags.instance, types: flags.type }, page.events, flags.json === true, stop.signal, out);
           });
         } finally {
@@ -218,8 +219,8 @@ export function addRegistryCommands(program: Command): void {
       }
       const filtered = flags.instance !== undefined || flags.since !== undefined || flags.until !== undefined || flags.type !== undefined;
       const page = await withStore(flags, async (s) => {
-        const p = await latestEvents(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types: flags.type, limit: flags.limit, oldestFirst: flags.oldestFirst === true });
-        return { ...p, registryTotal: p.total === 0 && filtered ? (await latestEvents(s, { limit: 1, oldestFirst: false })).total : p.total };
+        const p = await eventPage(s, { instanceId: flags.instance, since: flags.since, until: flags.until, types: flags.type, limit: flags.limit, oldestFirst: flags.oldestFirst === true });
+        return { ...p, registryTotal: p.total === 0 && filtered ? (await eventPage(s, { limit: 1, oldestFirst: false })).total : p.total };
       });
       if (flags.json === true) json(page.events);
       else if (page.registryTotal === 0) out('the registry has no events yet: instances record them as they register and drain');

@@ -1,7 +1,7 @@
 /** The audit view and the drain view, rendered on the server from the registry. */
 import type { Store } from '../registry/driver.js';
 import { getInstance, listEvents, type Instance } from '../registry/fleet.js';
-import { listDrainRequests, listLostInstanceIds, listRecentEvents } from '../registry/fleet-view.js';
+import { eventPage, listDrainRequests, listLostInstanceIds } from '../registry/fleet-view.js';
 import { escapeHtml, formatMs, labelText } from './browser/render.js';
 import { drainStory, type CountPoint, type DrainStory, type PhaseSpan } from './drain-story.js';
 import { toView } from './feed.js';
@@ -43,7 +43,7 @@ export async function auditBody(store: Store, params: URLSearchParams): Promise<
   const id = instanceId !== undefined && Number.isInteger(instanceId) ? instanceId : undefined;
   const wantRequests = type === '' || type === 'request';
   const [events, requests] = await Promise.all([
-    type === 'request' ? [] : listRecentEvents(store, { instanceId: id, types: type === '' ? undefined : [type], since, until, limit: 500 }),
+    type === 'request' ? [] : eventPage(store, { instanceId: id, types: type === '' ? undefined : [type], since, until, limit: 500 }).then((page) => page.events),
     wantRequests ? listDrainRequests(store, { instanceId: id, since, until, limit: 500 }) : [],
   ]);
   const rows: AuditRow[] = [

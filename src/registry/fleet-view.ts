@@ -94,7 +94,7 @@ function checkLimit(what: string, limit: number): number {
   return limit;
 }
 
-export interface RecentEventFilter {
+export interface EventPageFilter {
   readonly instanceId?: number | undefined;
   readonly generation?: number | undefined;
   readonly types?: readonly string[] | undefined;
@@ -104,21 +104,39 @@ export interface RecentEventFilter {
   readonly until?: Date | undefined;
   /** Default 500. Range 1 … 100 000. */
   readonly limit?: number | undefined;
+  /** The oldest `limit` events in time order, instead of the newest `limit` newest first. */
+  readonly oldestFirst?: boolean | undefined;
 }
 
-/** Events newest first (the audit view's order), at most `limit`. */
-export async function listRecentEvents(store: Store, filter: RecentEventFilter = {}): Promise<DrainEventRow[]> {
+export interface EventPage {
+  /** Newest first, or oldest first with `oldestFirst`. */
+  readonly events: DrainEventRow[];
+  /** How many events match the filters in all (≥ events.length), so a reader can say the list was cut. */
+  readonly total: number;
+}
+
+/**
+ * One page of events, newest first by default (what an operator wants to see: the CLI's
+ * `registry events` and the dashboard's audit view). One statement, as the embedded registry's
+ * shared session runs no transactions: the window count is taken over every matching row before
+ * LIMIT applies.
+ */
+export async function eventPage(store: Store, filter: EventPageFilter = {}): Promise<EventPage> {
   const limit = checkLimit('events', filter.limit ?? 500);
-  const rows = await store.query<{ id: number; instance_id: number | null; generation: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null }>(
-    `SELECT id, instance_id, generation, event_type, timestamp, details FROM DrainEvent
+  const order = filter.oldestFirst === true ? 'ASC' : 'DESC';
+  const rows = await store.query<{ id: number; instance_id: number | null; generation: number | null; event_type: string; timestamp: Date; details: Record<string, unknown> | null; total: number }>(
+    `SELECT id, instance_id, generation, event_type, timestamp, details, (count(*) OVER ())::int AS total FROM DrainEvent
      WHERE ($1::int IS NULL OR instance_id = $1::int)
        AND ($2::int IS NULL OR generation = $2::int)
        AND ($3::text IS NULL OR event_type = ANY (string_to_array($3::text, ',')))
        AND ($4::timestamptz IS NULL OR timestamp >= $4::timestamptz)
        AND ($5::timestamptz IS NULL OR timestamp < $5::timestamptz)
-     ORDER BY timestamp DESC, id DESC
+     ORDER BY timestamp ${order}, id ${order}
      LIMIT $6::int`,
     [filter.instanceId ?? null, filter.generation ?? null, filter.types === undefined || filter.types.length === 0 ? null : filter.types.join(','), filter.since ?? null, filter.until ?? null, limit],
   );
-  return rows.map((r) => ({ id: r.id, instanceId: r.instance_id, generation: r.generation, eventType: r.event_type, timestamp: r.timestamp, details: r.details }));
+  return {
+    events: rows.map((r) => ({ id: r.id, instanceId: r.instance_id, generation: r.generation, eventType: r.event_type, timestamp: r.timestamp, details: r.details })),
+    total: rows[0]?.total ?? 0,
+  };
 }
