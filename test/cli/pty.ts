@@ -22,7 +22,11 @@ function shellQuote(arg: string): string {
 }
 
 export function onPty(argv: readonly string[]): PtyProcess {
-  const child = spawn('script', ['-qfec', argv.map(shellQuote).join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // `exec`: script runs its command through `sh -c`, and the shell must not stay between the
+  // terminal and the command. A shell left waiting there takes the Ctrl-C too; how it reacts
+  // depends on the signal dispositions it inherited (in CI it died of the SIGINT, and script
+  // reported 130 although node drained and exited 0).
+  const child = spawn('script', ['-qfec', `exec ${argv.map(shellQuote).join(' ')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer): void => {
