@@ -13,7 +13,7 @@ import { runHooks, type RegisteredHook } from './hooks.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Persistent } from './persistent.js';
 import { drainReport } from './report.js';
-import { closeListener } from './server-wiring.js';
+import { closeListener, finishClose } from './server-wiring.js';
 import type { Tracker } from './tracker.js';
 import type { DrainerEvents, DrainOutcome, DrainPhase, DrainResult, ForceCause, PhaseRecord, ResolvedOptions, WindowEnd } from './types.js';
 import {
@@ -159,6 +159,7 @@ export class DrainSequence {
       // Sockets that never completed a request header (slowloris, preconnects) hold nothing.
       tracker.destroyAll();
     }
+    finishClose(host.server);
 
     this.#enter('cleanup');
     const outcome: DrainOutcome = {
@@ -271,7 +272,7 @@ export class DrainSequence {
       };
       const check = (): void => {
         if (this.#force !== undefined) finish(false);
-        else if (tracker.inflight === 0 && persistent.size === 0 && tracker.lingering.size === 0) finish(true);
+        else if (tracker.inflight === 0 && persistent.size === 0 && tracker.lingering.size === 0 && tracker.awaitingFirstRequest.size === 0) finish(true);
       };
       const timer = setTimeout(() => {
         this.#force ??= { cause: 'timeout', reason: 'timeout' };

@@ -4,7 +4,7 @@
  * what it did; nothing replaces or wraps the server's own listeners.
  */
 import type * as http from 'node:http';
-import type * as net from 'node:net';
+import * as net from 'node:net';
 import { checkRequestListener, checkRequestListeners } from './handler-guard.js';
 import { markCoreListener } from './listeners.js';
 import type { Tracker } from './tracker.js';
@@ -107,15 +107,30 @@ export function applyKeepAlive(server: net.Server, ms: number | null): () => voi
 }
 
 /**
- * Closes the listener: no new connections. Node ≥ 19's http/https `close()` (and Node 20's
- * http2 with allowHTTP1) also closes HTTP/1 connections idle at the parser; the tracker's own
- * idle close is the fallback where that is missing.
+ * Closes the listener: no new connections. Only the listening handle is closed
+ * (`net.Server#close`): the `close()` of http, https and http2 servers first runs Node's
+ * `closeIdleConnections()`, which on Node 26 also destroys a connection accepted a moment ago
+ * whose first request is still on its way, an RST that nginx reports as a 502 and cannot retry
+ * for a POST. The tracker closes what is idle itself, sparing those (Tracker#closeIdle).
  */
 export function closeListener(server: net.Server, tracker: Tracker): void {
   // An error here only means "was not listening", which is fine.
-  server.close(() => undefined);
-  const parserAware = typeof (server as net.Server & { closeIdleConnections?: unknown }).closeIdleConnections === 'function';
-  tracker.closeIdle(parserAware);
+  net.Server.prototype.close.call(server, () => undefined);
+  tracker.closeIdle();
+}
+
+/**
+ * After the drain: what the server's own `close()` does besides closing idle connections, which
+ * closeListener skipped. Node's http server checks its connections' timeouts on an (unref'd)
+ * interval that only `close()` clears, and the interval keeps the server reachable. Calling
+ * `close()` again would emit `'close'` a second time, so the timer is cleared here, found by its
+ * symbol's description; when a Node version renames it, nothing worse than before happens.
+ */
+export function finishClose(server: net.Server): void {
+  const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connectionsCheckingInterval');
+  if (key === undefined) return;
+  const timer = (server as unknown as Record<symbol, unknown>)[key];
+  if (timer !== undefined) clearInterval(timer as NodeJS.Timeout);
 }
 
 export function isHttp2Server(server: net.Server): boolean {

@@ -24,6 +24,9 @@ const kPipelined = Symbol('drainkit.pipelined');
 const kStart = Symbol('drainkit.start');
 const kAdopted = Symbol('drainkit.adopted');
 const kGoAway = Symbol('drainkit.goaway');
+const kAcceptedAt = Symbol('drainkit.acceptedAt');
+const kCarried = Symbol('drainkit.carriedRequest');
+const kIdleBytes = Symbol('drainkit.idleBytesRead');
 
 /** A pipelined response waiting behind the socket's current one, with its start time. */
 interface Queued {
@@ -38,6 +41,12 @@ interface TrackedSocket extends Socket {
   [kCurrentStart]?: number | undefined;
   /** In-flight responses that arrived while another one was in flight (pipelining). */
   [kPipelined]?: Queued[] | undefined;
+  /** When the TCP socket was accepted (performance.now()). */
+  [kAcceptedAt]?: number;
+  /** The TCP socket carried a request (its own, or its TLS socket's). */
+  [kCarried]?: true;
+  /** `bytesRead` when its last response closed: more since then means a new request began. */
+  [kIdleBytes]?: number;
 }
 interface TrackedResponse extends http.ServerResponse {
   [kAdopted]?: true;
@@ -93,6 +102,14 @@ export type AdoptOutcome = 'adopted' | 'untracked' | 'connection-closed';
 const MAX_STREAM_ID = 2 ** 31 - 1;
 /** Bound on the PING round trip between the two GOAWAY frames (RFC 9113 §6.8). */
 const GOAWAY_PING_BOUND_MS = 1_000;
+/**
+ * How long after its accept a connection that has not sent a request yet may still send its
+ * first one once the listener is closed. A balancer writes its request right after the TCP
+ * handshake, so the bytes arrive within one round trip of the accept; a second covers any
+ * balancer-to-instance path, and since no connection is accepted after the close, it delays a
+ * drain by at most that long, only when such a connection exists.
+ */
+export const FIRST_REQUEST_GRACE_MS = 1_000;
 
 export class Tracker {
   /**
@@ -117,6 +134,11 @@ export class Tracker {
   readonly lingering = new Set<Socket>();
   /** Sockets handed over through 'upgrade' or 'connect' and not closed yet. */
   readonly upgraded = new Set<Socket>();
+  /**
+   * TCP sockets accepted shortly before the listener closed that have not sent a request yet:
+   * the drain waits until each sends it or its {@link FIRST_REQUEST_GRACE_MS} is over.
+   */
+  readonly awaitingFirstRequest = new Set<Socket>();
   /**
    * Drain state, written only by the drainer. Plain fields rather than getters: they are read on
    * every request.
@@ -156,6 +178,7 @@ export class Tracker {
 
   readonly onConnection = (socket: Socket): void => {
     this.sockets.add(socket);
+    (socket as TrackedSocket)[kAcceptedAt] = performance.now();
     socket.on('close', this.#onSocketClose);
   };
 
@@ -165,7 +188,8 @@ export class Tracker {
       tracker.sockets.delete(this);
       tracker.tlsSockets.delete(this);
       const released = tracker.#releaseSocket(this);
-      if (tracker.lingering.delete(this) || released) tracker.#host.onRelease();
+      const awaited = tracker.awaitingFirstRequest.delete(this);
+      if (tracker.lingering.delete(this) || released || awaited) tracker.#host.onRelease();
     })(this);
 
   /**
@@ -224,10 +248,17 @@ export class Tracker {
     // cannot hold the drain, and the client retries it on a new connection.
     if (socket.writableEnded) return;
     const active = socket[kActive];
-    if (active === undefined && !this.sockets.has(socket)) {
-      // The first request on a TLS socket (the raw socket under it is in `sockets`).
-      this.tlsSockets.add(socket);
-      socket.once('close', this.#onSocketClose);
+    if (active === undefined) {
+      // The first request on this connection. On a TLS socket the TCP socket under it (in
+      // `sockets`) is its `_parent`; the TLS socket is tracked from now on.
+      let tcp = socket;
+      if (!this.sockets.has(socket)) {
+        this.tlsSockets.add(socket);
+        socket.once('close', this.#onSocketClose);
+        tcp = ((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
+      }
+      tcp[kCarried] = true;
+      if (this.listenerClosed) this.awaitingFirstRequest.delete(tcp);
     }
     socket[kActive] = (active ?? 0) + 1;
     const r = res as TrackedResponse;
@@ -292,7 +323,12 @@ export class Tracker {
   #responseClosed(res: TrackedResponse): void {
     const socket = res.req.socket as TrackedSocket | null;
     const start = this.#untrack(socket, res);
-    if (socket) socket[kActive] = (socket[kActive] ?? 1) - 1;
+    if (socket) {
+      const active = (socket[kActive] ?? 1) - 1;
+      socket[kActive] = active;
+      // Idle from here: the listener-close idle check compares with this (see closeIdle).
+      if (active === 0) socket[kIdleBytes] = socket.bytesRead;
+    }
     if (res[kAdopted]) {
       // Counted as persistent and released by its own path; but a stream or poll that ends
       // during the drain (told to go away, or on its own) must not leave its connection open
@@ -310,6 +346,18 @@ export class Tracker {
 
   readonly onSession = (session: http2.ServerHttp2Session): void => {
     this.sessions.add(session);
+    // Its connection needs no first-request grace: a session that carried no stream gets a
+    // GOAWAY at the listener close, which an HTTP/2 client answers by retrying elsewhere.
+    // `session.socket` is Node's proxy of the socket; reads and writes reach the socket itself
+    // (the TLS socket for h2, whose `_parent` is the TCP socket; the TCP socket for h2c).
+    try {
+      const socket = session.socket as TrackedSocket & { _parent?: Socket | null };
+      const tcp = socket._parent as TrackedSocket | null | undefined;
+      if (tcp) tcp[kCarried] = true;
+      else socket[kCarried] = true;
+    } catch {
+      // A session without a socket any more: nothing to spare.
+    }
     session.once('close', () => {
       this.sessions.delete(session);
       if (this.draining) this.#host.onRelease();
@@ -372,20 +420,43 @@ export class Tracker {
   }
 
   /**
-   * The listener is closed: close what is idle. HTTP/1 sockets idle at the parser were already
-   * closed by `server.close()` (Node ≥ 19 calls closeIdleConnections, which knows the parser's
-   * state; Node 20's http2 server does the same with allowHTTP1); where a server lacks it, we
-   * close HTTP/1 sockets with nothing in flight.
-   * HTTP/2 sessions that never carried a stream get their final GOAWAY.
+   * The listener is closed (its handle only: see `closeListener`): close what is idle, and give
+   * connections accepted just before the close the chance to send their first request.
+   * - An HTTP/1 socket that carried requests, has none in flight, and has read no byte since its
+   *   last response closed is between requests: destroyed, as Node's `closeIdleConnections()`
+   *   would. One that has read bytes since is receiving a request, answered with
+   *   `Connection: close`.
+   * - A TCP socket that has carried no request yet, accepted less than
+   *   {@link FIRST_REQUEST_GRACE_MS} ago, is kept until it sends one or that time is over. Node's
+   *   own idle close (Node 26) destroys such a socket, and with it a request a balancer wrote
+   *   right after connecting: an RST the balancer cannot retry for a POST. One accepted longer
+   *   ago that has sent nothing (a preconnect) is destroyed now.
+   * - HTTP/2 sessions that never carried a stream get their final GOAWAY.
    */
-  closeIdle(parserAwareIdleClose: boolean): void {
+  closeIdle(): void {
     this.listenerClosed = true;
-    if (!parserAwareIdleClose) {
-      // kActive is defined only on sockets that carried an HTTP/1 request: HTTP/2 sessions'
-      // sockets and sockets that never sent a request are left alone.
-      for (const set of [this.sockets, this.tlsSockets]) {
-        for (const socket of set) if ((socket as TrackedSocket)[kActive] === 0) socket.destroy();
+    const at = performance.now();
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        if (this.upgraded.has(socket)) continue;
+        if (socket[kActive] === 0 && socket.bytesRead === socket[kIdleBytes]) socket.destroy();
       }
+    }
+    for (const socket of this.sockets as Set<TrackedSocket>) {
+      if (socket[kCarried] || socket.destroyed || this.upgraded.has(socket)) continue;
+      const waitMs = Math.min((socket[kAcceptedAt] ?? at) + FIRST_REQUEST_GRACE_MS, this.deadline) - at;
+      if (waitMs <= 0) {
+        if (socket.bytesRead === 0) socket.destroy();
+        continue;
+      }
+      this.awaitingFirstRequest.add(socket);
+      const timer = setTimeout(() => {
+        if (socket[kCarried]) return;
+        // Still no request: the socket holds nothing. (Its 'close' releases the drain's wait.)
+        socket.destroy();
+      }, waitMs);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
     }
     for (const session of this.sessions) {
       if (!sessionHasStreams(session)) {
@@ -414,6 +485,7 @@ export class Tracker {
     this.#http1Inflight = 0;
     this.streams.clear();
     this.lingering.clear();
+    this.awaitingFirstRequest.clear();
     return destroyed;
   }
 

@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createDrainer, DrainkitError, type Drainer, type DrainerOptions } from '../../src/index.js';
+import { FIRST_REQUEST_GRACE_MS } from '../../src/core/tracker.js';
 import { listen, until } from '../helpers/servers.js';
 import { RawClient, get, within } from '../helpers/raw.js';
 
@@ -62,6 +63,50 @@ describe('HTTP/1.1 drain on the wire', { timeout: 60_000 }, () => {
     assert.equal(result.connectionsForced, 0);
     assert.equal(c.error, undefined, 'closed without a reset');
     c.socket.end();
+  });
+
+  // nginx opens a connection and writes its request at once; a connection accepted just before
+  // the listener closed must still get that request answered. Node 26's own idle close (inside
+  // server.close()) destroyed it, and a drain with nothing in flight ended before it arrived: a
+  // reset that nginx turns into a 502 it does not retry for a POST (found by the nginx e2e test).
+  it('answers, with Connection: close, the first request of a connection accepted just before the listener closed', async () => {
+    const { server, drainer, port } = await start({ deregister: { mode: 'fixed', delayMs: 0 } });
+    const c = await RawClient.connect(port);
+    await until(() => drainer.connections === 1, 10_000, 'the server to accept the connection');
+    const done = drainer.drain();
+    await until(() => !server.listening, 10_000, 'the listener to close');
+    c.write('POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello');
+    await c.waitFor((x) => x.ended, 'the response and the server FIN');
+    assert.equal(c.error, undefined, 'no reset');
+    assert.match(c.data, /^HTTP\/1\.1 200/);
+    assert.match(c.data, /connection: close/i);
+    assert.match(c.data, /got 5$/);
+    c.socket.end();
+    const result = await within(done, 'the drain');
+    assert.equal(result.success, true);
+    assert.equal(result.requestsCompleted, 1);
+    assert.equal(result.connectionsForced, 0);
+  });
+
+  it('closes a connection that sends no request: at once when it is older than the first-request grace, after that grace when it is new', async () => {
+    const { drainer, port } = await start({ deregister: { mode: 'fixed', delayMs: 0 } });
+    const old = await RawClient.connect(port);
+    await until(() => drainer.connections === 1, 10_000, 'the first connection');
+    await new Promise((r) => setTimeout(r, FIRST_REQUEST_GRACE_MS + 100));
+    const fresh = await RawClient.connect(port);
+    await until(() => drainer.connections === 2, 10_000, 'the second connection');
+    let settled = false;
+    const done = drainer.drain().then((r) => ((settled = true), r));
+    await old.waitFor((x) => x.ended, 'the preconnect older than the grace to be closed');
+    assert.equal(fresh.ended, false, 'the new connection still has its chance to send a request');
+    assert.equal(settled, false, 'the drain waits for it');
+    await fresh.waitFor((x) => x.ended, 'the new connection to be closed at the end of its grace');
+    const result = await within(done, 'the drain');
+    assert.equal(result.success, true, 'a connection that never sent a request is not a forced one');
+    assert.equal(result.connectionsForced, 0);
+    assert.equal(fresh.data, '', 'nothing was written to it');
+    old.socket.destroy();
+    fresh.socket.destroy();
   });
 
   it('finishes an in-flight request with Connection: close and a half-close, then waits for the client FIN', async () => {
