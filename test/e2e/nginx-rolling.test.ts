@@ -113,4 +113,27 @@ describe('rolling restart behind nginx (passive health only, proxy_next_upstream
       assert.equal(d.drainComplete?.success, true, `drain of :${d.port}: ${JSON.stringify(d.drainComplete)}`);
     }
   });
+  // nginx never reads readiness, so nothing but the listener's close tells it to stop: the
+  // draining server keeps its share of the traffic through the window, which therefore runs to
+  // its maximum unless the load happens to pause for quiet-ms. Either way, with the minimum above
+  // the upstream keepalive_timeout no pooled connection is left at the close: zero failures.
+  it("confirm 'traffic' (min 1.5 s > upstream keepalive_timeout 1 s, max 3 s): zero failed requests; the window ends by the traffic or at its maximum", { timeout: 150_000 }, async (t) => {
+    if (!nginxOrSkip(t)) return;
+    assert.ok(existsSync(CLI), `${CLI} is missing: run "npm run build" first (npm test does)`);
+    const r = await rollingBehindNginx((port) => [
+      CLI, 'example-server', '--port', String(port), '--log-level', 'warn',
+      '--deregister-mode', 'adaptive', '--deregister-confirm', 'traffic', '--deregister-min-ms', '1500',
+      '--deregister-delay-ms', '3000', '--quiet-ms', '300', '--drain-timeout-ms', '10000',
+    ], 1, t.signal);
+    const endings = r.drains.map((d) => (d.drainComplete?.window as { endedBy?: string } | undefined)?.endedBy);
+    t.diagnostic(`${describeResult(r).split('\n')[0]!}; windows ended by ${JSON.stringify(endings)}`);
+    assert.equal(r.load.failed, 0, `requests failed during the rolling restart\n${describeResult(r)}`);
+    assert.ok(r.load.total >= 500 && r.load.posts >= 150, `too little load to prove anything: ${r.load.total} requests, ${r.load.posts} POST`);
+    assert.equal(r.drains.length, 3);
+    for (const [i, d] of r.drains.entries()) {
+      assert.deepEqual(d.exit, { code: 0, signal: null }, `drain of :${d.port} did not exit 0\n${describeResult(r)}`);
+      assert.equal(d.drainComplete?.success, true, `drain of :${d.port}: ${JSON.stringify(d.drainComplete)}`);
+      assert.ok(endings[i] === 'traffic-quiet' || endings[i] === 'max', `window of :${d.port} ended by ${String(endings[i])}`);
+    }
+  });
 });
