@@ -15,8 +15,10 @@ export interface Rule {
 const RULE_LIST = [
   { id: 'grace-budget', severity: 'error', summary: 'terminationGracePeriodSeconds must exceed preStop + deregistration window maximum + drain timeout + shutdown hooks + exit grace + a margin, or the kubelet SIGKILLs mid-drain.' },
   { id: 'prestop-eats-grace', severity: 'error', summary: 'A preStop hook that takes (nearly) the whole grace period leaves the app about 2 s after SIGTERM: it never drains.' },
-  { id: 'prestop-duration-unknown', severity: 'warning', summary: 'The preStop duration cannot be read from the manifest (an exec that is not a plain sleep, an httpGet): the budget assumes it may take the whole grace period.' },
+  { id: 'prestop-duration-unknown', severity: 'warning', summary: 'The preStop duration cannot be read from the manifest (an exec that is not a plain sleep, an httpGet that is not drainkit\'s preStop endpoint): the budget assumes it may take the whole grace period.' },
   { id: 'prestop-and-window', severity: 'note', summary: 'A preStop sleep and drainkit\'s deregistration window add up: the pod keeps serving for both, one after the other.' },
+  { id: 'prestop-sleep-to-endpoint', severity: 'note', summary: 'A preStop sleep can be drainkit\'s preStop endpoint instead (lifecycle.preStop.httpGet): the drain starts at the deletion and the kubelet\'s wait is the window, counted once in the budget.' },
+  { id: 'prestop-endpoint-unprotected', severity: 'warning', summary: 'A preStop httpGet to drainkit\'s preStop path on the main service port without the x-drainkit-prestop header (or without DRAINKIT_PRESTOP_TOKEN) is refused: the balancer forwards that port, so serving it there would let any client drain the pod; the hook fails.' },
   { id: 'window-below-lag', severity: 'warning', summary: 'The pod must keep serving (preStop + window) until the slowest consumer of its endpoints stopped routing to it, or new connections are refused after the listener closes.' },
   { id: 'prestop-other-container', severity: 'warning', summary: 'preStop runs per container: a preStop on another container does not delay SIGTERM to the container that drains.' },
   { id: 'liveness-is-readiness', severity: 'error', summary: 'Liveness must not probe the readiness endpoint (or the same handler as readiness): a drain that is not a pod deletion would get the container restarted mid-drain.' },
