@@ -4,6 +4,7 @@
  * call drainkit would refuse (main port without the secret) is flagged.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { checkTexts, type DoctorReport } from '../../src/doctor/index.js';
 
@@ -133,5 +134,16 @@ describe('doctor: the preStop endpoint', () => {
     assert.match(r.findings[0]!.message, /DRAINKIT_PRESTOP_PATH is "\/prestop" with neither DRAINKIT_HEALTH_PORT nor DRAINKIT_PRESTOP_TOKEN/);
     const fixed = await doctor({ env: { DRAINKIT_DEREGISTER_MODE: 'fixed' }, readinessPort: 'http' });
     assert.ok(fixed.findings.some((f) => f.ruleId === 'env-invalid' && /DRAINKIT_DEREGISTER_DELAY_MS is not set/.test(f.message)), explain(fixed));
+  });
+
+  it('the Deployment in docs/kubernetes-prestop.md passes with the settings of the page\'s code example', async () => {
+    const doc = readFileSync('docs/kubernetes-prestop.md', 'utf8');
+    const yaml = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('kind: Deployment'));
+    assert.ok(yaml, 'the page has its Deployment');
+    // createDrainer(server, { deregister: { mode: 'adaptive', minMs: 2_000, maxMs: 20_000, quietMs: 1_000, confirm: 'traffic' }, drainTimeoutMs: 30_000, health: { port: 9090, preStopPath: '/prestop' } })
+    const overrides = { DRAINKIT_DEREGISTER_CONFIRM: 'traffic', DRAINKIT_DEREGISTER_MIN_MS: '2000', DRAINKIT_DEREGISTER_MAX_MS: '20000', DRAINKIT_DEREGISTER_QUIET_MS: '1000', DRAINKIT_DRAIN_TIMEOUT_MS: '30000', DRAINKIT_HEALTH_PORT: '9090', DRAINKIT_PRESTOP_PATH: '/prestop' };
+    const r = await checkTexts([{ file: 'kubernetes-prestop.md', text: yaml }], { overrides });
+    assert.deepEqual(ids(r), [], explain(r));
+    assert.equal(r.budgets[0]!.budget.terms[0]!.ms, 0);
   });
 });
