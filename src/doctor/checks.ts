@@ -186,10 +186,14 @@ function hookTiming(ctx: ContainerContext, p: PreStop): HookTiming {
   const ports = containerPorts(ctx.container);
   const port = typeof p.port === 'number' ? p.port : p.port === undefined ? undefined : (ports.byName.get(p.port) ?? (/^\d+$/.test(p.port) ? Number(p.port) : undefined));
   const onHealthPort = health.port !== undefined && port === health.port;
-  const sendsHeader = p.headers.some((h) => h.name.toLowerCase() === PRESTOP_HEADER);
-  const tokenSet = ctx.settings.source('DRAINKIT_PRESTOP_TOKEN').from !== 'default';
+  const header = p.headers.find((h) => h.name.toLowerCase() === PRESTOP_HEADER);
+  const tokenSource = ctx.settings.source('DRAINKIT_PRESTOP_TOKEN');
+  const tokenSet = tokenSource.from !== 'default';
+  // Comparable only when the manifest (or a flag) holds the token itself, not a Secret reference.
+  const knownToken = tokenSource.from === 'flag' || (tokenSource.from === 'env' && !tokenSource.via?.startsWith('Secret')) ? health.preStopToken : undefined;
   let refused: EndpointRefusal | undefined;
-  if (tokenSet && !sendsHeader) refused = { status: 403, reason: `drainkit requires the ${PRESTOP_HEADER} header (DRAINKIT_PRESTOP_TOKEN is set) and the hook sends no such httpHeaders entry` };
+  if (tokenSet && header === undefined) refused = { status: 403, reason: `drainkit requires the ${PRESTOP_HEADER} header (DRAINKIT_PRESTOP_TOKEN is set) and the hook sends no such httpHeaders entry` };
+  else if (knownToken !== undefined && header !== undefined && header.value !== knownToken) refused = { status: 403, reason: `the hook's ${PRESTOP_HEADER} header is not the value of DRAINKIT_PRESTOP_TOKEN` };
   else if (!tokenSet && !onHealthPort) {
     refused = { status: 404, reason: `the hook calls port ${String(p.port ?? '?')}, the main service port${health.port === undefined ? ' (no DRAINKIT_HEALTH_PORT is set)' : `, not the health port ${health.port}`}, and without DRAINKIT_PRESTOP_TOKEN drainkit does not serve the preStop path there: the balancer forwards that port, so any client could drain the pod` };
   }

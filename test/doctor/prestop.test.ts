@@ -93,6 +93,13 @@ describe('doctor: the preStop endpoint', () => {
     const onlyMain = await doctor({ env: { ...WINDOW_ENV, DRAINKIT_PRESTOP_PATH: '/prestop', DRAINKIT_PRESTOP_TOKEN: 'secret:s' }, readinessPort: 'http', preStop: '          httpGet: { path: /prestop, port: 3000 }' });
     assert.deepEqual(ids(onlyMain), ['prestop-endpoint-unprotected'], explain(onlyMain));
     assert.match(onlyMain.findings[0]!.message, /refused with 403: drainkit requires the x-drainkit-prestop header/);
+    const literal = { ...WINDOW_ENV, DRAINKIT_PRESTOP_PATH: '/prestop', DRAINKIT_PRESTOP_TOKEN: 'the-token-in-the-manifest' };
+    const hook = (value: string): string => `          httpGet:\n            path: /prestop\n            port: http\n            httpHeaders: [{ name: x-drainkit-prestop, value: "${value}" }]`;
+    const wrong = await doctor({ env: literal, readinessPort: 'http', preStop: hook('another-token-entirely') });
+    assert.deepEqual(ids(wrong), ['prestop-endpoint-unprotected'], explain(wrong));
+    assert.match(wrong.findings[0]!.message, /refused with 403: the hook's x-drainkit-prestop header is not the value of DRAINKIT_PRESTOP_TOKEN/);
+    assert.doesNotMatch(wrong.findings[0]!.message, /the-token-in-the-manifest|another-token-entirely/, 'no secret in the report');
+    assert.deepEqual(ids(await doctor({ env: literal, readinessPort: 'http', preStop: hook('the-token-in-the-manifest') })), []);
   });
 
   it('an httpGet elsewhere keeps its unknown duration, naming drainkit\'s path', async () => {
