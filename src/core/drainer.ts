@@ -139,8 +139,10 @@ class ServerDrainer extends EventEmitter implements Drainer {
       log: this.#log,
       emit: (event, ...args) => this.#emit(event, ...args),
       stopped: () => {
-        // From here a signal is the process's again (default behaviour, or other handlers).
-        this.#signals?.remove();
+        // From here a signal is the process's again (default behaviour, or other handlers). Except
+        // the kubelet's SIGTERM after a preStop hook, which may still be on its way while this
+        // process exits: its default action would end the process by signal instead of exit 0.
+        if (!(this.#exit && this.#signalExpectedAfterPreStop)) this.#signals?.remove();
         stopHealthServer(this.#healthServer);
       },
     });
@@ -309,6 +311,8 @@ class ServerDrainer extends EventEmitter implements Drainer {
       // The kubelet sends SIGTERM once the preStop hook has returned: the same drain, not a second signal.
       this.#signalExpectedAfterPreStop = false;
       this.#log.write('info', { event: 'drain_signal_after_prestop', signal }, `${signal} after the preStop hook: the drain goes on`);
+      // Arrived after the drain ended (the handlers were kept for it): signals are the process's again.
+      if (this.#life.state === 'stopped') this.#signals?.remove();
       return;
     }
     if (this.#drain === undefined) {

@@ -3,13 +3,14 @@
  * about, the numbers behind it and the fix.
  */
 import type { EnvOptionName } from '../core/env-options.js';
+import { PRESTOP_HEADER } from '../core/health.js';
 import { evaluateBudget, seconds, type Budget, type BudgetTermName } from './budget.js';
 import { finding, type ManifestObject, type PathSegment } from './manifests.js';
 import {
   containerPorts, get, K8S_DEFAULTS, preStopOf, probeOf, rec, scaledIntOrPercent, sourcedNumber, workloadsOf,
   type Container, type PreStop, type Probe, type Workload,
 } from './pod.js';
-import type { Finding, Severity } from './rules.js';
+import type { Finding, Location, Severity } from './rules.js';
 import { containerDrainkitEnv, flagForEnv, resolveSettings, type DrainkitSettings } from './settings.js';
 
 /** What the doctor knows beyond the manifests (its flags). */
@@ -132,6 +133,8 @@ function describeWindow(d: DrainkitSettings['options']['deregister']): string {
  */
 function earliestWindowEndMs(d: DrainkitSettings['options']['deregister']): number {
   if (d.mode === 'fixed') return d.delayMs;
+  // Confirmed by traffic, a quiet service's window ends at its minimum.
+  if (d.confirm === 'traffic') return d.minMs;
   return d.probeFailureThreshold === undefined ? d.maxMs : Math.max(d.minMs, d.quietMs);
 }
 
@@ -152,9 +155,65 @@ function manifestSource(object: ManifestObject, path: readonly PathSegment[], fr
   return from === 'manifest' ? `${what} (line ${object.at(path).line})` : `${what} (Kubernetes default)`;
 }
 
-function preStopMs(p: PreStop, graceMs: number): number {
-  if (p.kind === 'sleep') return Math.round(p.seconds * 1_000);
-  if (p.kind === 'unknown') return graceMs;
+/**
+ * The preStop hook as the budget counts it. A call to drainkit's own preStop endpoint is the
+ * window itself (it starts the drain and answers when the window is over), so it adds nothing;
+ * one that drainkit refuses fails at once, and the window then starts with SIGTERM.
+ */
+type HookTiming =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'sleep'; readonly ms: number; readonly how: string }
+  | { readonly kind: 'endpoint'; readonly refused: EndpointRefusal | undefined }
+  | { readonly kind: 'unknown'; readonly what: string };
+
+/** Why drainkit would refuse the kubelet's call to its preStop endpoint. */
+interface EndpointRefusal {
+  readonly status: 403 | 404;
+  readonly reason: string;
+}
+
+function hookTiming(ctx: ContainerContext, p: PreStop): HookTiming {
+  if (p.kind === 'none') return p;
+  if (p.kind === 'sleep') return { kind: 'sleep', ms: Math.round(p.seconds * 1_000), how: p.how };
+  if (p.kind === 'unknown') return p;
+  const health = ctx.settings.options.health;
+  const endpoint = health === false ? undefined : health.preStopPath;
+  const path = p.path.split('?')[0];
+  if (endpoint === undefined || path !== endpoint || health === false) {
+    const why = endpoint === undefined ? 'drainkit\'s preStop endpoint is not configured (DRAINKIT_PRESTOP_PATH, or the doctor flag --prestop-path when set in code)' : `drainkit's preStop path is ${endpoint}`;
+    return { kind: 'unknown', what: `an httpGet to ${p.path} (${why})` };
+  }
+  const ports = containerPorts(ctx.container);
+  const port = typeof p.port === 'number' ? p.port : p.port === undefined ? undefined : (ports.byName.get(p.port) ?? (/^\d+$/.test(p.port) ? Number(p.port) : undefined));
+  const onHealthPort = health.port !== undefined && port === health.port;
+  const header = p.headers.find((h) => h.name.toLowerCase() === PRESTOP_HEADER);
+  const tokenSource = ctx.settings.source('DRAINKIT_PRESTOP_TOKEN');
+  const tokenSet = tokenSource.from !== 'default';
+  // Comparable only when the manifest (or a flag) holds the token itself, not a Secret reference.
+  const knownToken = tokenSource.from === 'flag' || (tokenSource.from === 'env' && !tokenSource.via?.startsWith('Secret')) ? health.preStopToken : undefined;
+  let refused: EndpointRefusal | undefined;
+  if (tokenSet && header === undefined) refused = { status: 403, reason: `drainkit requires the ${PRESTOP_HEADER} header (DRAINKIT_PRESTOP_TOKEN is set) and the hook sends no such httpHeaders entry` };
+  else if (knownToken !== undefined && header !== undefined && header.value !== knownToken) refused = { status: 403, reason: `the hook's ${PRESTOP_HEADER} header is not the value of DRAINKIT_PRESTOP_TOKEN` };
+  else if (!tokenSet && !onHealthPort) {
+    refused = { status: 404, reason: `the hook calls port ${String(p.port ?? '?')}, the main service port${health.port === undefined ? ' (no DRAINKIT_HEALTH_PORT is set)' : `, not the health port ${health.port}`}, and without DRAINKIT_PRESTOP_TOKEN drainkit does not serve the preStop path there: the balancer forwards that port, so any client could drain the pod` };
+  }
+  return { kind: 'endpoint', refused };
+}
+
+function preStopSource(h: HookTiming, line: number): string {
+  switch (h.kind) {
+    case 'none': return 'no preStop';
+    case 'sleep': return `${h.how} (line ${line})`;
+    case 'endpoint': return h.refused === undefined
+      ? `httpGet to drainkit's preStop endpoint (line ${line}): the kubelet's wait is the window, counted once`
+      : `httpGet that drainkit refuses with ${h.refused.status} (line ${line}): it fails at once and the window starts with SIGTERM`;
+    case 'unknown': return `unknown: ${h.what}, assumed the whole grace (line ${line})`;
+  }
+}
+
+function preStopMs(h: HookTiming, graceMs: number): number {
+  if (h.kind === 'sleep') return h.ms;
+  if (h.kind === 'unknown') return graceMs;
   return 0;
 }
 
@@ -165,14 +224,14 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
   const gracePath = [...w.podSpecPath, 'terminationGracePeriodSeconds'];
   const grace = sourcedNumber(w.object, gracePath, K8S_DEFAULTS.terminationGracePeriodSeconds);
   const graceMs = grace.value * 1_000;
-  const preStop = preStopOf(container);
+  const preStop = hookTiming(ctx, preStopOf(container));
   const preStopPath = [...container.path, 'lifecycle', 'preStop'];
   const p = preStopMs(preStop, graceMs);
   const hooksMs = ctx.options.hooksMs ?? o.hookTimeoutMs;
   const windowMs = windowMaxMs(o.deregister);
   const windowNames: EnvOptionName[] = o.deregister.mode === 'fixed' ? ['DRAINKIT_DEREGISTER_DELAY_MS', 'DRAINKIT_DEREGISTER_MODE'] : ['DRAINKIT_DEREGISTER_MAX_MS', 'DRAINKIT_DEREGISTER_MODE'];
   const sources: Partial<Record<BudgetTermName, string>> = {
-    preStop: preStop.kind === 'none' ? 'no preStop' : preStop.kind === 'sleep' ? `${preStop.how} (line ${w.object.at(preStopPath).line})` : `unknown: ${preStop.what}, assumed the whole grace (line ${w.object.at(preStopPath).line})`,
+    preStop: preStopSource(preStop, w.object.at(preStopPath).line),
     window: `${describeWindow(o.deregister)}: ${sourceText(ctx, ...windowNames)}`,
     drain: sourceText(ctx, 'DRAINKIT_DRAIN_TIMEOUT_MS'),
     hooks: ctx.options.hooksMs !== undefined ? 'flag --hooks-ms' : `one hook bounded by ${sourceText(ctx, 'DRAINKIT_HOOK_TIMEOUT_MS')}; --hooks-ms sets the total of yours`,
@@ -194,6 +253,9 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
 
   if (preStop.kind === 'unknown') {
     findings.push(finding('prestop-duration-unknown', `${label}: the preStop hook is ${preStop.what}; its duration cannot be read, so the budget assumes it may take the whole grace of ${seconds(graceMs)}. Use lifecycle.preStop.sleep.seconds (or exec ["sleep", "N"]) so the wait is known, or remove it: drainkit's window keeps serving while readiness answers 503.`, w.object.at(preStopPath), label));
+  } else if (preStop.kind === 'endpoint' && preStop.refused !== undefined) {
+    const health = o.health === false ? undefined : o.health;
+    findings.push(finding('prestop-endpoint-unprotected', `${label}: the preStop httpGet to drainkit's preStop path ${health?.preStopPath ?? ''} is refused with ${preStop.refused.status}: ${preStop.refused.reason}. The hook fails, the kubelet sends SIGTERM at once, and the window starts only then. Fix: call the dedicated health port (DRAINKIT_HEALTH_PORT, not exposed by the Service), or set DRAINKIT_PRESTOP_TOKEN (from a Secret) and send it with httpHeaders: [{ name: ${PRESTOP_HEADER}, value: <the secret> }].`, w.object.at(preStopPath), label));
   } else if (preStop.kind === 'sleep' && p >= graceMs - 2_000) {
     findings.push(finding('prestop-eats-grace', `${label}: preStop sleeps ${seconds(p)} of a ${seconds(graceMs)} grace: SIGTERM comes with about 2 s left (the kubelet's floor), so drainkit never gets to drain. Shorten the sleep to 0–${seconds(Math.max(0, graceMs - windowMs - o.drainTimeoutMs - hooksMs - o.exitGraceMs - (budget.terms.find((t) => t.name === 'margin')?.ms ?? 0)))} or raise terminationGracePeriodSeconds.`, w.object.at(preStopPath), label));
   }
@@ -211,10 +273,37 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
     const lagFrom = ctx.options.endpointLagMs === undefined ? 'assumed for in-cluster kube-proxy; ingress-nginx takes seconds, cloud balancers tens of seconds: pass --endpoint-lag-ms' : 'flag --endpoint-lag-ms';
     findings.push(finding('window-below-lag', `${label}: the pod stops accepting ${seconds(servingMs)} after its deletion (preStop ${seconds(preStop.kind === 'sleep' ? p : 0)} + window ${describeWindow(o.deregister)}, ending as early as ${seconds(earliestWindowEndMs(o.deregister))}), but its endpoints' consumers take up to ${seconds(lagMs)} to stop routing (${lagFrom}): connections in between are refused. Make the window at least ${seconds(lagMs)} (DRAINKIT_DEREGISTER_DELAY_MS, or DRAINKIT_DEREGISTER_MIN_MS for an adaptive one).`, w.object.at(container.path), label));
   }
+  if (preStop.kind === 'sleep' && p > 0) findings.push(endpointRecommendation(ctx, p, budget, w.object.at(preStopPath)));
   if (preStop.kind === 'sleep' && p > 0 && windowMs > 0) {
     findings.push(finding('prestop-and-window', `${label}: the pod keeps serving for the preStop sleep ${seconds(p)} and then for drainkit's window (up to ${seconds(windowMs)}): ${seconds(p + windowMs)} in all, and during the sleep drainkit does not know yet (readiness still 200, no Connection: close). Prefer one of the two: drop the sleep and size the window (DRAINKIT_DEREGISTER_MAX_MS) for your balancer's lag, or shorten the sleep.`, w.object.at(preStopPath), label));
   }
   return budget;
+}
+
+/**
+ * `prestop-sleep-to-endpoint`: a sleep keeps the pod serving while drainkit does not know yet;
+ * drainkit's preStop endpoint starts the window at the deletion instead, and the kubelet waits
+ * for it, so the sleep's time leaves the budget. The snippet is the hook to paste, on the health
+ * port when there is one, else on the main port behind the secret header.
+ */
+function endpointRecommendation(ctx: ContainerContext, sleepMs: number, budget: Budget, at: Location): Finding {
+  const { label, settings } = ctx;
+  const health = settings.options.health === false ? undefined : settings.options.health;
+  const path = health?.preStopPath ?? '/prestop';
+  const ports = containerPorts(ctx.container);
+  const mainPort = [...ports.byName.keys()][0] ?? ports.numbers[0] ?? '<port>';
+  const env: string[] = [];
+  if (health?.preStopPath === undefined) env.push(`DRAINKIT_PRESTOP_PATH=${path}`);
+  let hook: string;
+  if (health?.port !== undefined) {
+    const tokenSet = settings.source('DRAINKIT_PRESTOP_TOKEN').from !== 'default';
+    hook = `lifecycle: { preStop: { httpGet: { path: ${path}, port: ${health.port}${tokenSet ? `, httpHeaders: [{ name: ${PRESTOP_HEADER}, value: <DRAINKIT_PRESTOP_TOKEN> }]` : ''} } } } (the health port, DRAINKIT_HEALTH_PORT, which the Service does not expose${tokenSet ? '' : `; add httpHeaders: [{ name: ${PRESTOP_HEADER}, value: <secret> }] only if you also set DRAINKIT_PRESTOP_TOKEN`})`;
+  } else {
+    if (settings.source('DRAINKIT_PRESTOP_TOKEN').from === 'default') env.push('DRAINKIT_PRESTOP_TOKEN from a Secret (16 to 256 visible ASCII characters)');
+    hook = `lifecycle: { preStop: { httpGet: { path: ${path}, port: ${mainPort}, httpHeaders: [{ name: ${PRESTOP_HEADER}, value: <DRAINKIT_PRESTOP_TOKEN> }] } } } (the main port needs the secret header, or any client could drain the pod through the balancer; or set DRAINKIT_HEALTH_PORT and call that port without it)`;
+  }
+  const withoutSleep = budget.totalMs - sleepMs;
+  return finding('prestop-sleep-to-endpoint', `${label}: the preStop sleep ${seconds(sleepMs)} keeps the pod serving while drainkit does not know of the deletion yet. drainkit's preStop endpoint starts the drain at the deletion (readiness 503 at once, Connection: close) and answers when the window is over, so the kubelet's wait and the window are one interval and the budget drops from ${seconds(budget.totalMs)} to ${seconds(withoutSleep)}. Replace the sleep with ${hook}${env.length > 0 ? `, and set ${env.join(' and ')}` : ''}. Keep the window (${describeWindow(settings.options.deregister)}) at least your endpoint lag.`, at, label);
 }
 
 /** `readiness-missing`, `readiness-wrong-endpoint`, `liveness-is-readiness`, `probe-threshold-mismatch`. */

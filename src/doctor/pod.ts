@@ -106,6 +106,8 @@ export function sourcedNumber(object: ManifestObject, path: readonly PathSegment
 export type PreStop =
   | { readonly kind: 'none' }
   | { readonly kind: 'sleep'; readonly seconds: number; readonly how: 'sleep action' | 'exec sleep' }
+  /** An HTTP GET to the container (the kubelet waits for the answer, at most the grace). */
+  | { readonly kind: 'httpGet'; readonly path: string; readonly port: number | string | undefined; readonly headers: readonly { readonly name: string; readonly value: string }[] }
   | { readonly kind: 'unknown'; readonly what: string };
 
 /** Reads `lifecycle.preStop`: the sleep action, an exec that is a plain sleep (`sleep 5`, `sh -c "sleep 5"`, `5s`), or unknown. */
@@ -119,6 +121,15 @@ export function preStopOf(container: Container): PreStop {
     const seconds = sleepSeconds(command);
     if (seconds !== undefined) return { kind: 'sleep', seconds, how: 'exec sleep' };
     return { kind: 'unknown', what: `exec ${JSON.stringify(command)}` };
+  }
+  const httpGet = rec(preStop.httpGet);
+  if (httpGet) {
+    const headers = (Array.isArray(httpGet.httpHeaders) ? httpGet.httpHeaders : []).flatMap((h: unknown) => {
+      const r = rec(h);
+      return typeof r?.name === 'string' && typeof r.value === 'string' ? [{ name: r.name, value: r.value }] : [];
+    });
+    const port = typeof httpGet.port === 'number' || typeof httpGet.port === 'string' ? httpGet.port : undefined;
+    return { kind: 'httpGet', path: typeof httpGet.path === 'string' ? httpGet.path : '/', port, headers };
   }
   if (preStop.httpGet !== undefined) return { kind: 'unknown', what: 'an httpGet hook' };
   if (preStop.tcpSocket !== undefined) return { kind: 'unknown', what: 'a tcpSocket hook' };

@@ -82,6 +82,11 @@ export function containerDrainkitEnv(
       return;
     }
     const secretRef = rec(get(e, ['valueFrom', 'secretKeyRef']));
+    if (secretRef && e.name === 'DRAINKIT_PRESTOP_TOKEN') {
+      // Where a secret belongs: set, with a value the doctor does not need to know.
+      env.set(e.name, { value: SECRET_STAND_IN, location: at, via: `Secret ${String(secretRef.name)}` });
+      return;
+    }
     const what = cmRef
       ? `ConfigMap ${JSON.stringify(cmRef.name)} key ${JSON.stringify(cmRef.key)}, which is not in the input`
       : secretRef ? `Secret ${JSON.stringify(secretRef.name)} key ${JSON.stringify(secretRef.key)}` : 'a field or resource reference';
@@ -92,7 +97,10 @@ export function containerDrainkitEnv(
   return { env, findings };
 }
 
-const DEREGISTER_GROUP: readonly string[] = ['DRAINKIT_DEREGISTER_MODE', 'DRAINKIT_DEREGISTER_DELAY_MS', 'DRAINKIT_DEREGISTER_MIN_MS', 'DRAINKIT_DEREGISTER_MAX_MS', 'DRAINKIT_DEREGISTER_QUIET_MS', 'DRAINKIT_PROBE_FAILURE_THRESHOLD'];
+/** The value assumed for DRAINKIT_PRESTOP_TOKEN when it comes from a Secret: any accepted secret does, the doctor never compares it. */
+const SECRET_STAND_IN = 'value-kept-in-a-kubernetes-secret';
+
+const DEREGISTER_GROUP: readonly string[] = ['DRAINKIT_DEREGISTER_MODE', 'DRAINKIT_DEREGISTER_DELAY_MS', 'DRAINKIT_DEREGISTER_MIN_MS', 'DRAINKIT_DEREGISTER_MAX_MS', 'DRAINKIT_DEREGISTER_QUIET_MS', 'DRAINKIT_PROBE_FAILURE_THRESHOLD', 'DRAINKIT_DEREGISTER_CONFIRM'];
 
 /**
  * Resolves the settings of one container: manifest variables, overlaid by `overrides` (the
@@ -140,8 +148,8 @@ export function resolveSettings(
     if (!(err instanceof DrainkitError)) throw err;
     // A combination drainkit rejects (window variables of two modes, minimum above maximum, the
     // same path twice): report it, then assume the defaults of the group at fault.
-    const healthGroup = ['DRAINKIT_READINESS_PATH', 'DRAINKIT_LIVENESS_PATH'];
-    const group = /path/i.test(err.message) && !/DEREGISTER/.test(err.message) ? healthGroup : DEREGISTER_GROUP;
+    const healthGroup = ['DRAINKIT_READINESS_PATH', 'DRAINKIT_LIVENESS_PATH', 'DRAINKIT_HEALTH_PORT', 'DRAINKIT_PRESTOP_PATH', 'DRAINKIT_PRESTOP_TOKEN'];
+    const group = /PATH|PRESTOP/.test(err.message) && !/DEREGISTER/.test(err.message) ? healthGroup : DEREGISTER_GROUP;
     const first = [...effective.values()].find((s) => s.from === 'env' && group.includes(s.name));
     findings.push(finding('env-invalid', `${err.message.replace(/^drainkit: /, '')}. drainkit would refuse to start with these; their defaults are assumed below.`, first?.from === 'env' ? first.location : fallbackLocation, label));
     const rest = Object.fromEntries(Object.entries(env).filter(([n]) => !group.includes(n)));

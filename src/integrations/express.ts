@@ -20,7 +20,9 @@ import type { Drainer } from '../core/types.js';
 
 /**
  * Express middleware answering the drainer's readiness and liveness paths (`/readyz` and
- * `/healthz` by default, see the `health` option) and passing every other request on. With
+ * `/healthz` by default, see the `health` option) and the preStop endpoint (`health.preStopPath`:
+ * on the application's port only with `health.preStopToken` and its header, as
+ * `drainer.handleHealth` serves it), and passing every other request on. With
  * `health: false` it passes everything on; mount `drainer.readiness` and `drainer.liveness`
  * as routes yourself then.
  */

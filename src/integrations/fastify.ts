@@ -10,7 +10,9 @@
  *
  * - The drainer attaches to `fastify.server` (created by Fastify, before `listen`), so it counts
  *   every request Fastify serves, and answers readiness and liveness as ordinary Fastify routes
- *   on the drainer's paths (`/readyz`, `/healthz` by default).
+ *   on the drainer's paths (`/readyz`, `/healthz` by default), and the preStop endpoint
+ *   (`health.preStopPath`) with the same rule as on node:http: on the application's port only
+ *   with `health.preStopToken` and its header.
  * - A drain (signal, `drainer.drain()`, a remote request) ends with `fastify.close()` as its
  *   last shutdown hook, so the application's `onClose` hooks (database pools…) run after the
  *   last request, bounded like every hook.
@@ -69,6 +71,21 @@ function setup(fastify: FastifyInstance, options: DrainkitPluginOptions): void {
       reply.hijack();
       drainer.liveness(request.raw, reply.raw);
     });
+    if (health.preStopPath !== undefined) {
+      // The preStop endpoint as handleHealth serves it on a node:http server: here, on the
+      // application's port, only to a request with the x-drainkit-prestop secret (403 without
+      // it), and refused (404, logged) when no secret is set, since the balancer forwards this
+      // port; the dedicated health port serves it as usual.
+      fastify.route({
+        method: ['GET', 'POST'],
+        url: health.preStopPath,
+        logLevel: 'warn',
+        handler: (request, reply) => {
+          reply.hijack();
+          drainer.handleHealth(request.raw, reply.raw);
+        },
+      });
+    }
   }
 
   /** Set once anyone (the application, or the shutdown hook below) has called fastify.close(). */

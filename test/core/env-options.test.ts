@@ -54,17 +54,66 @@ describe('drainerOptionsFromEnv', () => {
   });
 
   it('every variable of the table is read (none is documented but ignored)', () => {
+    // The variables that cannot stand alone, with the companion each needs.
+    const companions: Record<string, Record<string, string>> = {
+      DRAINKIT_DEREGISTER_CONFIRM: { DRAINKIT_DEREGISTER_MIN_MS: '0' },
+      DRAINKIT_PRESTOP_PATH: { DRAINKIT_HEALTH_PORT: '0' },
+      DRAINKIT_PRESTOP_TOKEN: { DRAINKIT_PRESTOP_PATH: '/prestop', DRAINKIT_HEALTH_PORT: '0' },
+    };
     for (const spec of ENV_OPTIONS) {
-      const raw = spec.value.kind === 'choice' ? spec.value.choices.at(-1)! : spec.value.kind === 'integer' ? String(Math.min(spec.value.max, Math.max(spec.value.min, 1_000))) : '/x';
-      const env: Record<string, string> = { [spec.name]: raw };
-      const options = drainerOptionsFromEnv(env);
-      assert.notDeepEqual(options, {}, `${spec.name}=${raw} set no option`);
+      const raw = spec.value.kind === 'choice' ? spec.value.choices.at(-1)! : spec.value.kind === 'integer' ? String(Math.min(spec.value.max, Math.max(spec.value.min, 1_000))) : spec.value.kind === 'secret' ? 's'.repeat(spec.value.minLength) : '/x';
+      const base = companions[spec.name] ?? {};
+      const without = Object.keys(base).length > 0 ? drainerOptionsFromEnv(base) : {};
+      const options = drainerOptionsFromEnv({ ...base, [spec.name]: raw });
+      assert.notDeepEqual(options, without, `${spec.name}=${raw} set no option`);
     }
+  });
+
+  it('reads the preStop endpoint and the traffic confirmation, which createDrainer accepts', () => {
+    const token = 'k8s-prestop-secret-0123';
+    const options = drainerOptionsFromEnv({
+      DRAINKIT_DEREGISTER_CONFIRM: 'traffic',
+      DRAINKIT_DEREGISTER_MIN_MS: '1500',
+      DRAINKIT_PRESTOP_PATH: '/prestop',
+      DRAINKIT_PRESTOP_TOKEN: token,
+    });
+    assert.deepEqual(options, {
+      deregister: { mode: 'adaptive', minMs: 1_500, maxMs: 5_000, quietMs: 500, probeFailureThreshold: undefined, confirm: 'traffic' },
+      health: { preStopPath: '/prestop', preStopToken: token },
+    });
+    const drainer = createDrainer(http.createServer(), { ...options, signals: false });
+    assert.deepEqual(drainer.options.deregister, { mode: 'adaptive', minMs: 1_500, maxMs: 5_000, quietMs: 500, confirm: 'traffic' });
+    assert.equal(drainer.options.health && drainer.options.health.preStopToken, token);
+    drainer.detach();
+    assert.deepEqual(drainerOptionsFromEnv({ DRAINKIT_DEREGISTER_CONFIRM: 'balancer' }).deregister, { mode: 'adaptive', minMs: 0, maxMs: 5_000, quietMs: 500, probeFailureThreshold: undefined, confirm: 'balancer' });
+    assert.deepEqual(drainerOptionsFromEnv({ DRAINKIT_PRESTOP_PATH: '/prestop', DRAINKIT_HEALTH_PORT: '9090' }).health, { port: 9_090, preStopPath: '/prestop' });
+  });
+
+  it('rejects bad preStop and confirmation settings naming the variables, never echoing the secret', () => {
+    throwsEnv({ DRAINKIT_DEREGISTER_CONFIRM: 'quiet' }, 'ERR_DRAINKIT_INVALID_OPTION', /DRAINKIT_DEREGISTER_CONFIRM is "quiet"; accepted: "balancer" or "traffic"/);
+    throwsEnv({ DRAINKIT_DEREGISTER_CONFIRM: 'traffic' }, 'ERR_DRAINKIT_INVALID_OPTION', /DRAINKIT_DEREGISTER_CONFIRM is "traffic" but DRAINKIT_DEREGISTER_MIN_MS is not set/);
+    throwsEnv({ DRAINKIT_DEREGISTER_CONFIRM: 'traffic', DRAINKIT_DEREGISTER_DELAY_MS: '100' }, 'ERR_DRAINKIT_INVALID_OPTION', /mix the fixed window/);
+    throwsEnv({ DRAINKIT_PRESTOP_PATH: 'prestop', DRAINKIT_HEALTH_PORT: '0' }, 'ERR_DRAINKIT_INVALID_OPTION', /DRAINKIT_PRESTOP_PATH is "prestop"; accepted: a path starting with "\/"/);
+    throwsEnv({ DRAINKIT_PRESTOP_PATH: '/prestop' }, 'ERR_DRAINKIT_INVALID_OPTION', /DRAINKIT_PRESTOP_PATH is "\/prestop" with neither DRAINKIT_HEALTH_PORT nor DRAINKIT_PRESTOP_TOKEN/);
+    throwsEnv({ DRAINKIT_PRESTOP_PATH: '/readyz', DRAINKIT_HEALTH_PORT: '0' }, 'ERR_DRAINKIT_INVALID_OPTION', /DRAINKIT_PRESTOP_PATH is "\/readyz", the readiness path/);
+    throwsEnv({ DRAINKIT_PRESTOP_TOKEN: 'k8s-prestop-secret-0123' }, 'ERR_DRAINKIT_INVALID_OPTION', /DRAINKIT_PRESTOP_TOKEN is set without DRAINKIT_PRESTOP_PATH/);
+    for (const bad of ['short-secret', 'has a space in the middle!']) {
+      assert.throws(() => drainerOptionsFromEnv({ DRAINKIT_PRESTOP_PATH: '/prestop', DRAINKIT_PRESTOP_TOKEN: bad }), (err: unknown) => {
+        assert.ok(err instanceof DrainkitError);
+        assert.match(err.message, new RegExp(`DRAINKIT_PRESTOP_TOKEN is a value of ${bad.length} character\\(s\\) that does not fit; accepted: a secret of 16 to 256 visible ASCII characters`));
+        assert.ok(!err.message.includes(bad), `the secret is echoed: ${err.message}`);
+        return true;
+      });
+    }
+  });
+
+  it('refuses a fixed window without its length, as the options do, instead of guessing 5000', () => {
+    throwsEnv({ DRAINKIT_DEREGISTER_MODE: 'fixed' }, 'ERR_DRAINKIT_INVALID_OPTION', /DRAINKIT_DEREGISTER_MODE is "fixed" but DRAINKIT_DEREGISTER_DELAY_MS is not set; accepted: DRAINKIT_DEREGISTER_DELAY_MS with it/);
+    assert.throws(() => createDrainer(http.createServer(), { deregister: { mode: 'fixed' } as never, signals: false }), { code: 'ERR_DRAINKIT_INVALID_OPTION' });
   });
 
   it('infers the window mode from its variables, with the defaults of the other fields', () => {
     assert.deepEqual(drainerOptionsFromEnv({ DRAINKIT_DEREGISTER_DELAY_MS: '3000' }), { deregister: { mode: 'fixed', delayMs: 3_000 } });
-    assert.deepEqual(drainerOptionsFromEnv({ DRAINKIT_DEREGISTER_MODE: 'fixed' }), { deregister: { mode: 'fixed', delayMs: 5_000 } });
     assert.deepEqual(drainerOptionsFromEnv({ DRAINKIT_DEREGISTER_MAX_MS: '2000' }), {
       deregister: { mode: 'adaptive', minMs: 0, maxMs: 2_000, quietMs: 500, probeFailureThreshold: undefined },
     });

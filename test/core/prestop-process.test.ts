@@ -26,15 +26,15 @@ function get(port: number, path: string): Promise<{ status: number; body: string
   });
 }
 
-async function startChild(): Promise<{ proc: ServerProcess; healthPort: number }> {
+async function startChild(extra: { exitGraceMs?: number; stayAlive?: boolean } = {}): Promise<{ proc: ServerProcess; healthPort: number }> {
   const healthPort = await freePort();
   const options = {
     deregister: { mode: 'fixed', delayMs: 500 },
     drainTimeoutMs: 20_000,
-    exitGraceMs: 0,
+    exitGraceMs: extra.exitGraceMs ?? 0,
     health: { port: healthPort, host: '127.0.0.1', preStopPath: '/prestop' },
   };
-  const proc = await spawnServer({ args: [FIXTURE, JSON.stringify({ options, recordLogger: true })] });
+  const proc = await spawnServer({ args: [FIXTURE, JSON.stringify({ options, recordLogger: true, stayAlive: extra.stayAlive === true })] });
   // The health server listens right after the main one; wait (bounded) until it answers.
   for (let i = 0; ; i++) {
     try {
@@ -67,6 +67,23 @@ describe('preStop then SIGTERM, as the kubelet sends them', { timeout: 60_000 },
     assert.equal(drained?.outcome, 'completed');
     assert.equal(logEvents(proc, 'drain_signal_after_prestop').length, 1, 'the SIGTERM is logged as the hook\'s follow-up');
     assert.equal(logEvents(proc, 'drain_start').length, 1);
+  });
+
+  it('the kubelet\'s SIGTERM arriving after the drain is over (the process still exiting) is the hook\'s follow-up, not a kill: exit 0', async () => {
+    // The drain can end right at the window's end, before the kubelet's SIGTERM lands; a process
+    // still exiting then (here: held by a timer for its exit grace) must not die of that signal.
+    const { proc, healthPort } = await startChild({ exitGraceMs: 1_500, stayAlive: true });
+    await withDeadline(get(healthPort, '/prestop'), 10_000, 'the preStop answer');
+    await withDeadline(
+      (async () => {
+        while (!proc.events.some((e) => e.event === 'drained')) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      10_000,
+      'the drain to end',
+    );
+    const exit = await signalAndWait(proc, 'SIGTERM', 20_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}; lines ${JSON.stringify(proc.events)}`);
+    assert.equal(logEvents(proc, 'drain_signal_after_prestop').length, 1);
   });
 
   it('a second SIGTERM after that still forces the drain', async () => {

@@ -7,6 +7,9 @@
  * - Settings the doctor passes: zero failed requests and an exit before SIGKILL.
  * - Negative control: the same pod with an endpoint lag longer than it keeps serving; the doctor
  *   warns (window-below-lag) and requests fail.
+ * - The preStop as an httpGet to drainkit's endpoint: readiness 503 from the call, the kubelet's
+ *   wait is the window (the deletion is shorter than with sleep + window), zero failures, exit 0;
+ *   and its own negative control (a lag past the window: failures).
  * - Property: over random (G, P, window, drain timeout) in hundreds of milliseconds, with requests
  *   that outlast the drain, the doctor's budget verdict predicts whether SIGKILL happens. The
  *   doctor is deliberately conservative (its margin, the kubelet's 2 s floor and whole-second
@@ -33,15 +36,21 @@ const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false' && process.e
 const MARGIN_MS = 300;
 const EXIT_GRACE_MS = 200;
 
+/** The pod's preStop: a hook the kubelet runs as is, or `endpoint`, an httpGet to drainkit's preStop endpoint on the pod's health port. */
+type PodPreStop = Exclude<PreStopHook, { kind: 'httpGet' }> | { readonly kind: 'endpoint' };
+
 interface PodSettings {
   readonly graceMs: number;
-  readonly preStop: PreStopHook;
+  readonly preStop: PodPreStop;
   readonly windowMs: number;
   readonly drainTimeoutMs: number;
 }
 
-function env(s: PodSettings): Record<string, string> {
+const PRESTOP_PATH = '/prestop';
+
+function env(s: PodSettings, healthPort?: number): Record<string, string> {
   return {
+    ...(s.preStop.kind === 'endpoint' && { DRAINKIT_HEALTH_PORT: String(healthPort ?? 9090), DRAINKIT_PRESTOP_PATH: PRESTOP_PATH }),
     DRAINKIT_DEREGISTER_MODE: 'fixed',
     DRAINKIT_DEREGISTER_DELAY_MS: String(s.windowMs),
     DRAINKIT_DRAIN_TIMEOUT_MS: String(s.drainTimeoutMs),
@@ -52,9 +61,14 @@ function env(s: PodSettings): Record<string, string> {
 }
 
 /** The pod as a manifest: what the doctor reads. The grace and the sleep in whole seconds, as Kubernetes has them. */
-function manifest(s: PodSettings, port: number): string {
+function manifest(s: PodSettings, port: number, healthPort = 9090): string {
   assert.ok(s.graceMs % 1_000 === 0 && (s.preStop.kind !== 'sleep' || s.preStop.ms % 1_000 === 0), 'manifest settings are whole seconds');
-  const envLines = Object.entries(env(s)).map(([k, v]) => `            - name: ${k}\n              value: "${v}"`).join('\n');
+  // With the preStop endpoint, drainkit's health server answers the probes and the hook.
+  const probePort = s.preStop.kind === 'endpoint' ? healthPort : port;
+  const hook = s.preStop.kind === 'sleep'
+    ? `      lifecycle:\n        preStop:\n          sleep:\n            seconds: ${s.preStop.ms / 1_000}\n`
+    : s.preStop.kind === 'endpoint' ? `      lifecycle:\n        preStop:\n          httpGet: { path: ${PRESTOP_PATH}, port: ${healthPort} }\n` : '';
+  const envLines = Object.entries(env(s, healthPort)).map(([k, v]) => `            - name: ${k}\n              value: "${v}"`).join('\n');
   return `apiVersion: v1
 kind: Pod
 metadata:
@@ -67,20 +81,43 @@ spec:
       command: ["node", "dist/cli/main.js", "example-server", "--port", "${port}"]
       ports:
         - containerPort: ${port}
-      env:
+${s.preStop.kind === 'endpoint' ? `        - containerPort: ${healthPort}\n` : ''}      env:
 ${envLines.replace(/^ {4}/gm, '')}
-${s.preStop.kind === 'sleep' ? `      lifecycle:\n        preStop:\n          sleep:\n            seconds: ${s.preStop.ms / 1_000}\n` : ''}      readinessProbe:
-        httpGet: { path: /readyz, port: ${port} }
+${hook}      readinessProbe:
+        httpGet: { path: /readyz, port: ${probePort} }
         periodSeconds: 1
         failureThreshold: 1
       livenessProbe:
-        httpGet: { path: /healthz, port: ${port} }
+        httpGet: { path: /healthz, port: ${probePort} }
 `;
 }
 
-async function startPod(s: PodSettings, port = 0): Promise<ServerProcess> {
+async function startPod(s: PodSettings, port = 0, healthPort?: number): Promise<ServerProcess> {
   assert.ok(existsSync(CLI), `${CLI} is missing: run "npm run build" first (npm test does)`);
-  return spawnServer({ args: [CLI, 'example-server', '--port', String(port), '--log-level', 'error'], env: { ...process.env, ...env(s) } });
+  return spawnServer({ args: [CLI, 'example-server', '--port', String(port), '--log-level', 'error'], env: { ...process.env, ...env(s, healthPort) } });
+}
+
+/** The hook the kubelet runs for the pod: the endpoint is an httpGet to the pod's health port. */
+function kubeletHook(s: PodSettings, healthPort: number | undefined): PreStopHook {
+  if (s.preStop.kind !== 'endpoint') return s.preStop;
+  assert.ok(healthPort !== undefined);
+  return { kind: 'httpGet', port: healthPort, path: PRESTOP_PATH };
+}
+
+/** Waits (bounded) until drainkit's health server on `port` answers. */
+async function healthUp(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the health server on :${port} never answered`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function haproxyOrSkip(t: TestContext): boolean {
@@ -91,21 +128,23 @@ function haproxyOrSkip(t: TestContext): boolean {
 }
 
 /** Deletes pod s1 behind HAProxy under load; HAProxy's own checks are off: only the endpoint removal (maintenance after lagMs) stops routing, as with kube-proxy. */
-async function deletionBehindHaproxy(s: PodSettings, lagMs: number) {
+async function deletionBehindHaproxy(s: PodSettings, lagMs: number, proberPeriodMs = 500) {
   const ports = [await freePort(), await freePort()];
+  const healthPorts = s.preStop.kind === 'endpoint' ? [await freePort(), await freePort()] : [];
   const pods: ServerProcess[] = [];
   const haproxy = await startHaproxy({ servers: [{ name: 's1', port: ports[0]! }, { name: 's2', port: ports[1]! }], checkIntervalMs: 500 });
   try {
-    for (const port of ports) pods.push(await startPod(s, port));
+    for (const [i, port] of ports.entries()) pods.push(await startPod(s, port, healthPorts[i]));
+    for (const hp of healthPorts) await healthUp(hp);
     await haproxy.waitUntil('s1', 'UP', 15_000);
     await haproxy.waitUntil('s2', 'UP', 15_000);
     const socket = /stats socket (\S+) level admin/.exec(haproxy.configText)![1]!;
     for (const sv of ['s1', 's2']) await adminCommand(socket, `disable health ${BACKEND}/${sv}`);
     const load = startLoad({ origin: `http://127.0.0.1:${haproxy.port}`, concurrency: 8, slowMs: 100, maxDurationMs: 60_000 });
-    const prober = startReadinessProber(ports[0]!, '/readyz', { periodMs: 500, failureThreshold: 1, timeoutMs: 1_000 });
+    const prober = startReadinessProber(healthPorts[0] ?? ports[0]!, '/readyz', { periodMs: proberPeriodMs, failureThreshold: 1, timeoutMs: 1_000 });
     // Some steady state first, then the deletion; the endpoint track runs beside the kubelet's.
     await until(() => load.snapshot().total >= 200, 15_000, '200 requests through HAProxy before the deletion');
-    const deletion = deletePod(pods[0]!, { graceMs: s.graceMs, preStop: s.preStop });
+    const deletion = deletePod(pods[0]!, { graceMs: s.graceMs, preStop: kubeletHook(s, healthPorts[0]) });
     const removal = new Promise<number>((resolve, reject) => {
       setTimeout(() => {
         adminCommand(socket, `set server ${BACKEND}/s1 state maint`).then(() => resolve(Date.now()), reject);
@@ -131,6 +170,8 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 }
 
 const PASSING: PodSettings = { graceMs: 4_000, preStop: { kind: 'sleep', ms: 1_000 }, windowMs: 1_000, drainTimeoutMs: 1_000 };
+/** PASSING with drainkit's preStop endpoint instead of the sleep. */
+const ENDPOINT: PodSettings = { ...PASSING, preStop: { kind: 'endpoint' } };
 
 describe('simulated kubelet: the doctor predicts the drain', { timeout: 120_000 }, () => {
   after(() => killTracked());
@@ -162,6 +203,54 @@ describe('simulated kubelet: the doctor predicts the drain', { timeout: 120_000 
     const { record, stats } = await deletionBehindHaproxy(PASSING, lagMs);
     t.diagnostic(`${stats.total} requests, ${stats.failed} failed ${JSON.stringify(stats.failuresByKind)}`);
     assert.ok(stats.failed > 0, 'HAProxy kept routing to a closed listener for a second (no retries, no redispatch) and nothing failed: the harness is blind');
+    assert.equal(record.killed, false);
+  });
+
+  it('httpGet preStop to drainkit\'s endpoint: the drain starts at the call, the kubelet\'s wait is the window, zero failures, exit 0', { timeout: 60_000 }, async (t) => {
+    if (!haproxyOrSkip(t)) return;
+    const lagMs = 800;
+    const report = await checkTexts([{ file: 'pod.yaml', text: manifest(ENDPOINT, 3000) }], { marginMs: 500, endpointLagMs: lagMs });
+    assert.deepEqual(report.findings.map((f) => `${f.ruleId}: ${f.message}`), [], 'the doctor passes the endpoint pod with no finding');
+    const terms = report.budgets[0]!.budget.terms;
+    assert.equal(terms.find((x) => x.name === 'preStop')!.ms, 0, 'the hook is the window, counted once');
+
+    // The same pod with a sleep first, then with the endpoint: one deletion each, same load and lag.
+    const sleepCase = await deletionBehindHaproxy(PASSING, lagMs, 100);
+    const endpointCase = await deletionBehindHaproxy(ENDPOINT, lagMs, 100);
+    const total = (r: typeof sleepCase.record): number => r.exitedAt - r.deletedAt;
+    for (const [name, c] of [['sleep', sleepCase], ['endpoint', endpointCase]] as const) {
+      t.diagnostic(`${name}: ${c.stats.total} requests, ${c.stats.failed} failed; preStop ended +${c.record.preStopEndedAt - c.record.deletedAt} ms (status ${c.record.preStopStatus ?? '-'}), exit +${total(c.record)} ms, SIGKILL due +${c.record.killDueAt - c.record.deletedAt} ms`);
+    }
+    const { record, stats, prober } = endpointCase;
+    assert.equal(stats.failed, 0, `failed requests: ${JSON.stringify(stats.failuresByKind)} ${JSON.stringify(stats.samples.slice(0, 5))}`);
+    assert.ok(stats.total >= 300, `too little load: ${stats.total}`);
+    assert.equal(record.preStopStatus, 200, 'drainkit answered the hook');
+    assert.equal(record.killed, false, 'the kubelet had to SIGKILL');
+    assert.deepEqual(record.exit, { code: 0, signal: null });
+    // The hook was held for the window (a fixed 1 s), never past its bound (window + 1 s) by much.
+    const hookMs = record.preStopEndedAt - record.deletedAt;
+    assert.ok(hookMs >= ENDPOINT.windowMs - 20 && hookMs < ENDPOINT.windowMs + 5_000, `the hook took ${hookMs} ms`);
+    // Readiness 503 from the call on: every probe sent while the hook was pending (after a
+    // generous 300 ms for the GET to arrive) was answered 503; with the sleep, 200 until SIGTERM.
+    const during = prober.results.filter((r) => r.sentAt > record.deletedAt + 300 && r.sentAt < record.preStopEndedAt);
+    assert.ok(during.length >= 2 && during.every((r) => r.status === 503), `probes during the hook: ${JSON.stringify(during)}`);
+    const s = sleepCase.record;
+    const duringSleep = sleepCase.prober.results.filter((r) => r.sentAt > s.deletedAt + 300 && r.sentAt < s.sigtermAt - 200);
+    assert.ok(duringSleep.length >= 2 && duringSleep.every((r) => r.status === 200), `probes during the sleep (drainkit does not know yet): ${JSON.stringify(duringSleep)}`);
+    assert.equal(sleepCase.stats.failed, 0);
+    // One interval instead of two: the deletion takes less time than sleep + window.
+    assert.ok(total(record) < total(s), `endpoint ${total(record)} ms, sleep ${total(s)} ms`);
+  });
+
+  it('negative control for the endpoint: an endpoint lag past its window; the doctor warns, and requests fail', { timeout: 40_000 }, async (t) => {
+    if (!haproxyOrSkip(t)) return;
+    const lagMs = 2_500; // the pod stops accepting when the window ends, 1 s after the call
+    const report = await checkTexts([{ file: 'pod.yaml', text: manifest(ENDPOINT, 3000) }], { marginMs: 500, endpointLagMs: lagMs });
+    assert.deepEqual(report.findings.map((f) => f.ruleId), ['window-below-lag']);
+    const { record, stats } = await deletionBehindHaproxy(ENDPOINT, lagMs);
+    t.diagnostic(`${stats.total} requests, ${stats.failed} failed ${JSON.stringify(stats.failuresByKind)}`);
+    assert.equal(record.preStopStatus, 200);
+    assert.ok(stats.failed > 0, 'HAProxy kept routing to a closed listener for 1.5 s (no retries, no redispatch) and nothing failed: the harness is blind');
     assert.equal(record.killed, false);
   });
 
@@ -200,7 +289,7 @@ describe('simulated kubelet: the doctor predicts the drain', { timeout: 120_000 
       const pool = new Pool(`http://127.0.0.1:${pod.port}`, { connections: 2 });
       const slow = [0, 1].map(() => pool.request({ path: '/work?ms=30000', method: 'GET', headersTimeout: 60_000 }).then((r) => r.body.text(), () => 'failed'));
       // No wait for them to arrive: sent before the deletion, they reach the server during its window at the latest.
-      const record = await deletePod(pod, { graceMs: s.graceMs, preStop: s.preStop });
+      const record = await deletePod(pod, { graceMs: s.graceMs, preStop: kubeletHook(s, undefined) });
       await Promise.all(slow);
       await pool.destroy();
       const label = `G ${s.graceMs} P ${s.preStop.kind}${s.preStop.kind === 'sleep' ? ` ${s.preStop.ms}` : s.preStop.kind === 'exec' ? ` ${s.preStop.argv.at(-1)}` : ''} W ${s.windowMs} D ${s.drainTimeoutMs}: doctor ${fits ? 'fits' : 'error'}; exit +${record.exitedAt - record.deletedAt} ms, SIGKILL due +${record.killDueAt - record.deletedAt} ms, ${record.killed ? 'KILLED' : `exit ${record.exit.code}`}`;

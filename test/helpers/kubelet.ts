@@ -3,7 +3,8 @@
  * sequence, played with real processes and real signals.
  *
  *   t0            deletion with grace G; the readiness prober keeps probing
- *   t0 … min(P,G) the preStop hook: a sleep (kubelet-side timer) or an exec (a real process)
+ *   t0 … min(P,G) the preStop hook: a sleep (kubelet-side timer), an exec (a real process) or an
+ *                 httpGet (a real GET with the hook's httpHeaders; P is the time to the answer)
  *   then          SIGTERM, with max(2 s, G − ⌊elapsed preStop⌋) left (the kubelet subtracts whole
  *                 seconds, and never gives less than 2 s after SIGTERM)
  *   at the end    SIGKILL to what remains
@@ -12,13 +13,20 @@
  * example, HAProxy's runtime API puts the server in maintenance), as nothing orders the two.
  */
 import { spawn } from 'node:child_process';
+import * as http from 'node:http';
 import { hasExited, type ExitStatus, type ServerProcess } from './processes.js';
 
 export type PreStopHook =
   | { readonly kind: 'none' }
   | { readonly kind: 'sleep'; readonly ms: number }
   /** Run in the "container" (here: a child process); the kubelet waits for it at most the grace. */
-  | { readonly kind: 'exec'; readonly argv: readonly string[] };
+  | { readonly kind: 'exec'; readonly argv: readonly string[] }
+  /**
+   * `lifecycle.preStop.httpGet`: the kubelet GETs the container's port with the hook's
+   * httpHeaders and waits for the answer at most the grace. A status outside 200–399 is a failed
+   * hook (FailedPreStopHook event): the kubelet goes on to SIGTERM at once, as here.
+   */
+  | { readonly kind: 'httpGet'; readonly port: number; readonly path: string; readonly host?: string; readonly headers?: Readonly<Record<string, string>> };
 
 export interface TerminationSpec {
   /** G, the deletion's grace period. */
@@ -34,6 +42,8 @@ export interface TerminationRecord {
   readonly deletedAt: number;
   readonly preStopEndedAt: number;
   readonly preStopCutByGrace: boolean;
+  /** httpGet hooks: the answer's status, 0 when the request failed or the grace cut it. */
+  readonly preStopStatus?: number;
   readonly sigtermAt: number;
   /** When SIGKILL was due (whether or not it was needed). */
   readonly killDueAt: number;
@@ -49,6 +59,7 @@ export async function deletePod(proc: ServerProcess, spec: TerminationSpec): Pro
   const deletedAt = Date.now();
   const minKill = spec.minKillGraceMs ?? 2_000;
   let preStopCutByGrace = false;
+  let preStopStatus: number | undefined;
   if (spec.preStop.kind === 'sleep') {
     const wait = Math.min(spec.preStop.ms, spec.graceMs);
     preStopCutByGrace = spec.preStop.ms > spec.graceMs;
@@ -66,6 +77,10 @@ export async function deletePod(proc: ServerProcess, spec: TerminationSpec): Pro
       hook.kill('SIGKILL');
       await ended;
     }
+  } else if (spec.preStop.kind === 'httpGet') {
+    const outcome = await httpGetHook(spec.preStop, spec.graceMs);
+    preStopCutByGrace = outcome === 'grace';
+    preStopStatus = outcome === 'grace' ? 0 : outcome;
   }
   const preStopEndedAt = Date.now();
   const elapsed = preStopEndedAt - deletedAt;
@@ -84,12 +99,33 @@ export async function deletePod(proc: ServerProcess, spec: TerminationSpec): Pro
   }, killGrace);
   const exit = await proc.closed;
   clearTimeout(timer);
-  return { deletedAt, preStopEndedAt, preStopCutByGrace, sigtermAt, killDueAt, sigkillAt, exitedAt: Date.now(), exit, killed: sigkillAt !== undefined };
+  return { deletedAt, preStopEndedAt, preStopCutByGrace, ...(preStopStatus !== undefined && { preStopStatus }), sigtermAt, killDueAt, sigkillAt, exitedAt: Date.now(), exit, killed: sigkillAt !== undefined };
+}
+
+/** The kubelet's HTTP hook: the status of the answer (0: the request failed), or `grace` when the grace ran out first (the request is then abandoned). */
+function httpGetHook(hook: Extract<PreStopHook, { kind: 'httpGet' }>, graceMs: number): Promise<number | 'grace'> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve('grace');
+    }, graceMs);
+    const done = (status: number): void => {
+      clearTimeout(timer);
+      resolve(status);
+    };
+    const req = http.get({ host: hook.host ?? '127.0.0.1', port: hook.port, path: hook.path, headers: { ...hook.headers }, agent: false }, (res) => {
+      // The kubelet reads the body (and discards it); the hook is over when the answer is.
+      res.resume();
+      res.once('end', () => done(res.statusCode ?? 0));
+      res.once('error', () => done(0));
+    });
+    req.once('error', () => done(0));
+  });
 }
 
 export interface ReadinessProber {
-  /** Probe results in order: status code, or 0 for a failed connection. */
-  readonly results: readonly { readonly at: number; readonly status: number }[];
+  /** Probe results in order: when the probe was sent and answered, and its status code, or 0 for a failed connection. */
+  readonly results: readonly { readonly sentAt: number; readonly at: number; readonly status: number }[];
   /** When `failureThreshold` consecutive probes had failed (the pod turned not ready), if it did. */
   readonly notReadyAt: number | undefined;
   stop(): void;
@@ -97,11 +133,12 @@ export interface ReadinessProber {
 
 /** Probes `GET http://127.0.0.1:<port><path>` every `periodMs` with a `timeoutMs` bound, like the kubelet's prober worker. */
 export function startReadinessProber(port: number, path: string, options: { periodMs: number; failureThreshold: number; timeoutMs?: number }): ReadinessProber {
-  const results: { at: number; status: number }[] = [];
+  const results: { sentAt: number; at: number; status: number }[] = [];
   let consecutiveFailures = 0;
   let notReadyAt: number | undefined;
   let stopped = false;
   const probe = async (): Promise<void> => {
+    const sentAt = Date.now();
     let status = 0;
     try {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(options.timeoutMs ?? 1_000) });
@@ -111,7 +148,7 @@ export function startReadinessProber(port: number, path: string, options: { peri
       status = 0;
     }
     if (stopped) return;
-    results.push({ at: Date.now(), status });
+    results.push({ sentAt, at: Date.now(), status });
     // Kubernetes counts 200–399 as success.
     consecutiveFailures = status >= 200 && status < 400 ? 0 : consecutiveFailures + 1;
     if (consecutiveFailures >= options.failureThreshold && notReadyAt === undefined) notReadyAt = Date.now();

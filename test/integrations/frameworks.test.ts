@@ -4,6 +4,8 @@
  * served with `Connection: close`, the request in flight at the start completed and counted, the
  * listener closed before the wait), through a keep-alive client. Then what is Fastify's own: the
  * drain ends with fastify.close() (onClose hooks run), and fastify.close() itself drains first.
+ * Last, the preStop endpoint on the application's port, with the rule node:http has: served only
+ * with the secret header, refused (and logged) otherwise.
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
@@ -12,10 +14,11 @@ import { afterEach, describe, it } from 'node:test';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createDrainer } from '../../src/core/drainer.js';
-import type { Drainer, DrainerOptions } from '../../src/core/types.js';
+import type { Drainer, DrainerOptions, Logger } from '../../src/core/types.js';
+import { PRESTOP_HEADER } from '../../src/core/health.js';
 import { healthRoutes } from '../../src/integrations/express.js';
 import { drainkitPlugin } from '../../src/integrations/fastify.js';
-import { listen, next, rawExchange, within, until } from './clients.js';
+import { fetchText, listen, next, rawExchange, within, until } from './clients.js';
 import { assertRecipeContract, type RecipeApp } from './recipe-contract.js';
 
 // The window is long enough for the few local requests the contract sends during it; whether
@@ -242,3 +245,69 @@ describe('drainkit/fastify', () => {
     }, { code: 'ERR_DRAINKIT_INVALID_OPTION' });
   });
 });
+
+const TOKEN = 'frameworks-prestop-secret';
+
+/** The app with the preStop endpoint, in each flavour: its origin, drainer and what it logged at warn. */
+async function preStopApp(flavour: 'express' | 'fastify', health: DrainerOptions['health']): Promise<{ origin: string; drainer: Drainer; warned: Record<string, unknown>[]; stop: () => Promise<void> }> {
+  const warned: Record<string, unknown>[] = [];
+  const logger: Logger = { info: () => undefined, warn: (fields) => warned.push(fields as Record<string, unknown>), error: () => undefined };
+  const options: DrainerOptions = { signals: false, logger, deregister: { mode: 'fixed', delayMs: 400 }, drainTimeoutMs: 5_000, health };
+  if (flavour === 'express') {
+    const app = express();
+    const server = http.createServer(app);
+    const drainer = createDrainer(server, options);
+    app.use(healthRoutes(drainer));
+    app.get('/', (_req, res) => res.send('ok'));
+    await listen(server);
+    const r: Routes = { pending: [], phasesSeen: [], drainer };
+    return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, drainer, warned, stop: () => stopServer(r, server) };
+  }
+  const app = Fastify();
+  await app.register(drainkitPlugin, options);
+  app.get('/', () => 'ok');
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    origin: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    drainer: app.drainer,
+    warned,
+    stop: async () => {
+      if (app.drainer.state === 'draining') await within(app.drainer.force('test over'), 10_000, 'forced drain').catch(() => undefined);
+      await within(app.close(), 10_000, 'fastify.close()');
+    },
+  };
+}
+
+for (const flavour of ['express', 'fastify'] as const) {
+  describe(`the preStop endpoint on the application's port: ${flavour}`, () => {
+    it('refuses it without the secret header (403, logged, no drain), serves it with the header: readiness 503 at once, answered when the window is over', async () => {
+      const app = await preStopApp(flavour, { preStopPath: '/prestop', preStopToken: TOKEN });
+      stops.push(() => app.stop());
+      for (const headers of [{}, { [PRESTOP_HEADER]: 'not-the-secret-at-all' }]) {
+        const refused = await fetchText(`${app.origin}/prestop`, { headers });
+        assert.deepEqual([refused.status, refused.body], [403, 'forbidden\n']);
+      }
+      assert.equal(app.drainer.state, 'active', 'a refused call drains nothing');
+      assert.deepEqual(app.warned.map((f) => [f.event, f.status, f.port]), [['prestop_refused', 403, 'main'], ['prestop_refused', 403, 'main']]);
+
+      const answer = fetchText(`${app.origin}/prestop`, { headers: { [PRESTOP_HEADER]: TOKEN } });
+      await until('the drain to start', () => app.drainer.state === 'draining');
+      const ready = await fetchText(`${app.origin}/readyz`);
+      assert.equal(ready.status, 503, 'readiness 503 while the hook waits');
+      const ok = await answer;
+      assert.deepEqual([ok.status, ok.body], [200, 'deregistration window over (fixed)\n']);
+    });
+
+    it('without a secret, the main port refuses it (404, logged) and the health port serves it', async () => {
+      const app = await preStopApp(flavour, { port: 0, host: '127.0.0.1', preStopPath: '/prestop' });
+      stops.push(() => app.stop());
+      const refused = await fetchText(`${app.origin}/prestop`, { headers: { [PRESTOP_HEADER]: TOKEN } });
+      assert.deepEqual([refused.status, refused.body], [404, 'not found\n'], 'drainkit\'s own refusal, not the framework\'s 404');
+      assert.deepEqual(app.warned.map((f) => [f.event, f.status, f.port]), [['prestop_refused', 404, 'main']]);
+      assert.equal(app.drainer.state, 'active');
+      await until('the health server to listen', () => app.drainer.healthAddress !== undefined);
+      const ok = await fetchText(`http://127.0.0.1:${app.drainer.healthAddress!.port}/prestop`, { method: 'POST' });
+      assert.deepEqual([ok.status, ok.body], [200, 'deregistration window over (fixed)\n']);
+    });
+  });
+}
