@@ -42,6 +42,13 @@ export function addDoctorCommand(program: Command): void {
       try {
         parseEnvValue(spec, raw);
       } catch (err) {
+        if (err instanceof DrainkitError && spec.value.kind === 'secret') {
+          // Commander quotes the argument in its own message; a secret must not be echoed, so
+          // this one bypasses that (another code) and main prints it as the usage error it is.
+          const secretError = new InvalidArgumentError(`option '${flagForEnv(spec.name)} <value>': expected ${describeAccepted(spec.value)}, got a value of ${raw.length} characters.`);
+          secretError.code = 'drainkit.invalidSecret';
+          throw secretError;
+        }
         if (err instanceof DrainkitError) throw new InvalidArgumentError(`expected ${describeAccepted(spec.value)}, got ${JSON.stringify(raw)}.`);
         throw err;
       }

@@ -173,6 +173,11 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const badFlag = await doctor(['--drain-timeout-ms', '30s', `${FIX}/clean.yaml`]);
     assert.equal(badFlag.code, 2);
     assert.match(badFlag.stderr, /--drain-timeout-ms <value>' argument '30s' is invalid\. expected an integer from 0 to 3600000/);
+    // A secret given on the command line is never echoed back, not even by commander's message.
+    const badSecret = await doctor(['--prestop-token', 'short secret', `${FIX}/clean.yaml`]);
+    assert.equal(badSecret.code, 2);
+    assert.match(badSecret.stderr, /--prestop-token <value>': expected a secret of 16 to 256 visible ASCII characters \(no spaces\), got a value of 12 characters/);
+    assert.doesNotMatch(badSecret.stderr, /short secret/);
     const noContainer = await doctor(['--container', 'web', `${FIX}/clean.yaml`]);
     assert.equal(noContainer.code, 2);
     assert.match(noContainer.stderr, /--container "web": no workload in the input has a container of that name \(found: app\)/);
