@@ -26,7 +26,10 @@
 /**
  * $1 host, $2 port, $3 pid, $4 version, $5 labels (JSON), $6 inflight, $7 persistent, $8 details (JSON), $9 at.
  * Takes the host:port row (a new one, or the next generation of an existing one); returns its id
- * and generation.
+ * and generation. `$9` is the same for every attempt of one registration, so a copy of one that
+ * landed already (same pid and `registered_at`) changes nothing and returns that registration:
+ * otherwise a retry after a lost answer took one more generation, and a late copy arriving after
+ * it took the row from its own process, which then saw its identity "taken".
  */
 export const REGISTER = `
 WITH i AS (
@@ -38,6 +41,7 @@ WITH i AS (
     pid = EXCLUDED.pid, version = EXCLUDED.version, labels = EXCLUDED.labels,
     persistent_count = EXCLUDED.persistent_count, phase = NULL,
     registered_at = EXCLUDED.registered_at, last_heartbeat_at = now(), generation = s.generation + 1
+  WHERE s.pid IS DISTINCT FROM EXCLUDED.pid OR s.registered_at IS DISTINCT FROM EXCLUDED.registered_at
   RETURNING id, generation
 ), superseded AS (
   -- A request left pending for an earlier process on this host and port is not for this one.
@@ -48,7 +52,10 @@ WITH i AS (
   INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
   SELECT id, generation, 'registered', $9::timestamptz, $8::jsonb || jsonb_build_object('supersededRequests', (SELECT count(*) FROM superseded)) FROM i
 )
-SELECT id, generation FROM i`;
+SELECT id, generation FROM i
+UNION ALL
+SELECT id, generation FROM ServerInstance
+WHERE host = $1::text AND port = $2::int AND pid = $3::int AND registered_at = $9::timestamptz AND NOT EXISTS (SELECT 1 FROM i)`;
 
 /**
  * $1 id, $2 generation, $3 inflight, $4 persistent. Returns one row while the host:port row

@@ -101,7 +101,7 @@ describe('network faults between an instance and Postgres', { skip, timeout: 120
   }
 
   for (const c of CASES) {
-    it(`${c.name}: keeps serving, a drain exits 0 on time, no event twice, ${c.healAfterMs === undefined ? 'the loss logged' : 'every event lands'}`, async () => {
+    it(`${c.name}: keeps serving, a drain exits 0 on time, no event twice, ${c.healAfterMs === undefined ? 'the loss logged' : 'every event lands'}`, async (t) => {
       const ns = await createNamespace();
       namespaces.push(ns);
       const forwarder = await Forwarder.start(ns.databaseAddress, Number(new URL(db.url).port || 5432));
@@ -149,6 +149,10 @@ describe('network faults between an instance and Postgres', { skip, timeout: 120
       const afterWork = exitedAt - requestEndedAt;
       assert.ok(afterWork <= SHUTDOWN_FLUSH_MS + EXIT_GRACE_MS + MARGIN_MS, `exited ${afterWork} ms after its last request; bound ${SHUTDOWN_FLUSH_MS} + ${EXIT_GRACE_MS} + ${MARGIN_MS}`);
       assert.equal(child.events.find((e) => e.event === 'drain_complete')?.success, true);
+      const logged = child.stderr.map((l) => ({ at: l.at, line: parseJson(l.text) }));
+      const failedWrites = logged.filter((l) => l.line?.event === 'registry_write_failed').length;
+      const backAt = logged.find((l) => l.at > faultAt && l.line?.event === 'registry_reachable')?.at;
+      t.diagnostic(`${c.name}: ${load.total} requests during the fault, 0 failed; exit 0 ${afterWork} ms after the last request; ${failedWrites} write failures logged; writes landed again ${backAt === undefined ? 'never' : `${backAt - faultAt} ms after the fault began`}`);
 
       if (c.healAfterMs === undefined) {
         // Nothing after the registration could land, and the loss is named in the log.
