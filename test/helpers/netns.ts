@@ -31,8 +31,9 @@ async function sh(command: string, args: readonly string[]): Promise<string> {
 
 /**
  * Whether this kernel and user may create network namespaces: `{ ok: true }`, or the reason it
- * may not. Only a refusal (EPERM, "Operation not permitted", or no `ip` at all) counts as "not
- * supported"; any other failure is thrown, because a test must not skip on a harness bug.
+ * may not. Only the kernel's refusal (EPERM, "Operation not permitted") counts as "not
+ * supported"; any other failure (no `ip` at all included) is thrown, for the caller to fail on
+ * in CI.
  */
 export async function netnsSupport(): Promise<{ readonly ok: true } | { readonly ok: false; readonly reason: string }> {
   const name = `drainkit-probe-${randomBytes(3).toString('hex')}`;
@@ -42,7 +43,8 @@ export async function netnsSupport(): Promise<{ readonly ok: true } | { readonly
     const text = err instanceof Error ? err.message : String(err);
     const cause = (err as { cause?: { code?: unknown } }).cause;
     if (/Operation not permitted|EPERM|Permission denied/i.test(text)) return { ok: false, reason: `the kernel refused a network namespace (${text})` };
-    if (cause?.code === 'ENOENT') return { ok: false, reason: 'the ip command (iproute2) is not installed' };
+    // Not a refusal: a missing tool is the machine's setup, which CI must not skip over.
+    if (cause?.code === 'ENOENT') throw new Error('the ip command (Debian package iproute2) is not installed', { cause: err });
     throw err;
   }
   await sh('ip', ['netns', 'del', name]);
