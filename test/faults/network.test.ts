@@ -152,7 +152,7 @@ describe('network faults between an instance and Postgres', { skip, timeout: 120
       const logged = child.stderr.map((l) => ({ at: l.at, line: parseJson(l.text) }));
       const failedWrites = logged.filter((l) => l.line?.event === 'registry_write_failed').length;
       const backAt = logged.find((l) => l.at > faultAt && l.line?.event === 'registry_reachable')?.at;
-      t.diagnostic(`${c.name}: ${load.total} requests during the fault, 0 failed; exit 0 ${afterWork} ms after the last request; ${failedWrites} write failures logged; writes landed again ${backAt === undefined ? 'never' : `${backAt - faultAt} ms after the fault began`}`);
+      t.diagnostic(`${c.name}: ${load.total} requests during the fault, 0 failed; exit 0 ${afterWork} ms after the last request; ${failedWrites} write failures logged; ${backAt !== undefined ? `writes landed again ${backAt - faultAt} ms after the fault began` : failedWrites === 0 ? 'no write failed' : 'no write landed after the fault'}`);
 
       if (c.healAfterMs === undefined) {
         // Nothing after the registration could land, and the loss is named in the log.
