@@ -74,6 +74,8 @@ class InstanceReporter implements Reporter {
   /** The generation that took this host:port over while this process was active (logged once). */
   #takenOverBy: number | undefined;
   #drainStartedAt = 0;
+  /** When the registration under way began: every attempt of it sends this (see sql.REGISTER). */
+  #registeringSince: Date | undefined;
   #stopped: Promise<void> | undefined;
 
   constructor(drainer: Drainer, options: ResolvedReporterOptions) {
@@ -213,9 +215,12 @@ class InstanceReporter implements Reporter {
     const persistent = this.#drainer.persistent.size;
     const o = this.#o;
     const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, rejoined: this.#queue.instanceId !== undefined };
+    // One timestamp for every attempt of this registration, so that the statement recognises a
+    // copy of itself that landed already (its answer lost) instead of taking a new generation.
+    this.#registeringSince ??= new Date();
     const rows = await store.query<{ id: number; generation: number }>(
       sql.REGISTER,
-      [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), new Date()],
+      [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), this.#registeringSince],
       { timeoutMs: o.queryTimeoutMs },
     );
     const row = rows[0];
@@ -226,6 +231,7 @@ class InstanceReporter implements Reporter {
 
   #onRegistered({ id, generation }: Registration): void {
     this.#takenOverBy = undefined;
+    this.#registeringSince = undefined;
     for (const w of this.#registeredWaiters.splice(0)) w.resolve(id);
     this.#log('info', { event: 'registry_registered', instanceId: id, generation, host: this.#o.host, port: this.#o.port }, 'registered in the registry');
     if (this.#drainer.state === 'active') this.#remote.start();

@@ -7,6 +7,16 @@
  * Event timestamps and drain timestamps are the instance's clock at the moment of the
  * transition, passed in: a write retried after a database outage still records when it happened.
  *
+ * The reporter's event statements are idempotent: each first looks for its own event (same
+ * registration, type and instance timestamp, which a retry repeats exactly) and, when it is
+ * there, changes nothing. A statement can land twice: the instance gives up waiting for an
+ * answer that was lost (2 s of latency, packet loss) and retries, or a statement it gave up on
+ * still sits in a closed socket's send queue and TCP delivers it once a partition heals, after
+ * the retry. Without the check the event was written twice (test/faults/network.test.ts), and a
+ * late `drain_start` could turn a stopped row back to draining. Two copies that run at the same
+ * instant still both see no event (one statement, one snapshot); only a unique key in the
+ * schema would close that window.
+ *
  * Every statement an instance sends after registering names its registration, `$1` the row id
  * and `$2` the generation that registration returned: row changes apply only while the row is
  * still that registration's (a successor on the same host and port took it over otherwise), and
@@ -16,7 +26,10 @@
 /**
  * $1 host, $2 port, $3 pid, $4 version, $5 labels (JSON), $6 inflight, $7 persistent, $8 details (JSON), $9 at.
  * Takes the host:port row (a new one, or the next generation of an existing one); returns its id
- * and generation.
+ * and generation. `$9` is the same for every attempt of one registration, so a copy of one that
+ * landed already (same pid and `registered_at`) changes nothing and returns that registration:
+ * otherwise a retry after a lost answer took one more generation, and a late copy arriving after
+ * it took the row from its own process, which then saw its identity "taken".
  */
 export const REGISTER = `
 WITH i AS (
@@ -28,6 +41,7 @@ WITH i AS (
     pid = EXCLUDED.pid, version = EXCLUDED.version, labels = EXCLUDED.labels,
     persistent_count = EXCLUDED.persistent_count, phase = NULL,
     registered_at = EXCLUDED.registered_at, last_heartbeat_at = now(), generation = s.generation + 1
+  WHERE s.pid IS DISTINCT FROM EXCLUDED.pid OR s.registered_at IS DISTINCT FROM EXCLUDED.registered_at
   RETURNING id, generation
 ), superseded AS (
   -- A request left pending for an earlier process on this host and port is not for this one.
@@ -38,7 +52,10 @@ WITH i AS (
   INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
   SELECT id, generation, 'registered', $9::timestamptz, $8::jsonb || jsonb_build_object('supersededRequests', (SELECT count(*) FROM superseded)) FROM i
 )
-SELECT id, generation FROM i`;
+SELECT id, generation FROM i
+UNION ALL
+SELECT id, generation FROM ServerInstance
+WHERE host = $1::text AND port = $2::int AND pid = $3::int AND registered_at = $9::timestamptz AND NOT EXISTS (SELECT 1 FROM i)`;
 
 /**
  * $1 id, $2 generation, $3 inflight, $4 persistent. Returns one row while the host:port row
@@ -60,10 +77,12 @@ FROM ServerInstance s WHERE s.id = $1::int`;
  * pending when the drain starts (sent before it, not yet read) are answered `already_draining`.
  */
 export const DRAIN_START = `
-WITH u AS (
+WITH fresh AS (
+  SELECT NOT EXISTS (SELECT 1 FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = 'drain_start' AND timestamp = $6::timestamptz) AS yes
+), u AS (
   UPDATE ServerInstance SET status = 'draining', drain_started_at = $6::timestamptz, drained_at = NULL, phase = 'deregistering',
                             inflight_count = $3::int, persistent_count = $4::int, last_heartbeat_at = now()
-  WHERE id = $1::int AND generation = $2::int
+  WHERE id = $1::int AND generation = $2::int AND (SELECT yes FROM fresh)
   RETURNING id
 ), late AS (
   UPDATE DrainRequest SET acknowledged_at = $6::timestamptz, outcome = 'already_draining'
@@ -76,33 +95,38 @@ WITH u AS (
   FROM late
 )
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
-VALUES ($1::int, $2::int, 'drain_start', $6::timestamptz, $5::jsonb)`;
+SELECT $1::int, $2::int, 'drain_start', $6::timestamptz, $5::jsonb WHERE (SELECT yes FROM fresh)`;
 
 /** $1 id, $2 generation, $3 phase, $4 event type, $5 details (JSON), $6 at, $7 inflight, $8 persistent. */
 export const PHASE = `
-WITH u AS (
+WITH fresh AS (
+  SELECT NOT EXISTS (SELECT 1 FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = $4::text AND timestamp = $6::timestamptz) AS yes
+), u AS (
   UPDATE ServerInstance SET phase = $3::text, inflight_count = $7::int, persistent_count = $8::int
-  WHERE id = $1::int AND generation = $2::int
+  WHERE id = $1::int AND generation = $2::int AND (SELECT yes FROM fresh)
   RETURNING id
 )
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
-VALUES ($1::int, $2::int, $4::text, $6::timestamptz, $5::jsonb)`;
+SELECT $1::int, $2::int, $4::text, $6::timestamptz, $5::jsonb WHERE (SELECT yes FROM fresh)`;
 
 /** $1 id, $2 generation, $3 event type, $4 details (JSON), $5 at. */
 export const EVENT = `
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
-VALUES ($1::int, $2::int, $3::text, $5::timestamptz, $4::jsonb)`;
+SELECT $1::int, $2::int, $3::text, $5::timestamptz, $4::jsonb
+WHERE NOT EXISTS (SELECT 1 FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = $3::text AND timestamp = $5::timestamptz)`;
 
 /** $1 id, $2 generation, $3 details (JSON), $4 at. The instance's last write, after its shutdown hooks. */
 export const DRAIN_COMPLETE = `
-WITH u AS (
+WITH fresh AS (
+  SELECT NOT EXISTS (SELECT 1 FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = 'drain_complete' AND timestamp = $4::timestamptz) AS yes
+), u AS (
   UPDATE ServerInstance SET status = 'stopped', drained_at = $4::timestamptz, phase = NULL,
                             inflight_count = 0, persistent_count = 0, last_heartbeat_at = now()
-  WHERE id = $1::int AND generation = $2::int
+  WHERE id = $1::int AND generation = $2::int AND (SELECT yes FROM fresh)
   RETURNING id
 )
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
-VALUES ($1::int, $2::int, 'drain_complete', $4::timestamptz, $3::jsonb)`;
+SELECT $1::int, $2::int, 'drain_complete', $4::timestamptz, $3::jsonb WHERE (SELECT yes FROM fresh)`;
 
 /** $1 id. A read: is a drain request pending for this instance? */
 export const PENDING_REQUEST = `

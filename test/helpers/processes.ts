@@ -63,6 +63,11 @@ export interface SpawnServerOptions {
   readonly readyTimeoutMs?: number;
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * A command that execs node in place, e.g. `['ip', 'netns', 'exec', ns]` to start the server in
+   * a network namespace. It must exec (not fork) so the child's pid stays the server's own.
+   */
+  readonly prefix?: readonly string[];
 }
 
 /**
@@ -71,7 +76,8 @@ export interface SpawnServerOptions {
  * case the child is killed so nothing is left behind.
  */
 export function spawnServer(options: SpawnServerOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...options.args], {
+  const [command, ...prefixArgs] = [...(options.prefix ?? []), process.execPath];
+  const child = spawn(command, [...prefixArgs, ...options.args], {
     cwd: options.cwd ?? process.cwd(),
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
