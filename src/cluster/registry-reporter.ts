@@ -97,6 +97,8 @@ class PrimaryReporter implements ClusterReporter {
   #lastHeartbeat = { inflight: -1, persistent: -1, at: 0 };
   #lastReapAt = 0;
   #takenOverBy: number | undefined;
+  /** When the registration under way began: every attempt of it sends this. */
+  #registeringSince: Date | undefined;
   #draining = false;
   #finished = false;
 
@@ -179,9 +181,12 @@ class PrimaryReporter implements ClusterReporter {
     const { inflight, persistent } = this.#sums();
     const workers = this.#cluster.workers().length;
     const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, cluster: { workers }, rejoined: this.#queue.instanceId !== undefined };
+    // One timestamp for every attempt of this registration (as the instance reporter does): a
+    // copy that landed with its answer lost is recognised by sql.REGISTER, not a new generation.
+    this.#registeringSince ??= new Date();
     const rows = await store.query<{ id: number; generation: number }>(
       sql.REGISTER,
-      [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), new Date()],
+      [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), this.#registeringSince],
       { timeoutMs: o.queryTimeoutMs },
     );
     const row = rows[0];
@@ -192,6 +197,7 @@ class PrimaryReporter implements ClusterReporter {
 
   #onRegistered(r: Registration): void {
     this.#takenOverBy = undefined;
+    this.#registeringSince = undefined;
     // A new registration has no worker rows yet: write them all.
     this.#written = new Map();
     this.#syncWorkers();
