@@ -20,11 +20,11 @@ import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { Agent, request } from 'undici';
 import { fleetSummary, listEvents, listInstances, migrate, openStore, reap, type Store } from '../../src/registry/index.js';
 import { withDeadline } from '../helpers/deadline.js';
 import { killAll, signalAndWait, spawnServer, type ServerProcess } from '../helpers/processes.js';
 import { createDatabase, eventually, postgresSkip, type TestDatabase } from '../registry/databases.js';
+import { spreadLoad } from './fixtures/spread-load.js';
 
 const MAIN = 'dist/cli/main.js';
 const FIXTURE = 'test/scale/fixtures/fleet-process.mjs';
@@ -74,44 +74,6 @@ async function counters(store: Store): Promise<{ rows: number; commits: number }
             (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::bigint::int AS commits`,
   );
   return rows[0]!;
-}
-
-interface PacedLoad {
-  stop(): Promise<{ total: number; failed: number }>;
-}
-
-/**
- * Requests spread over every port: `workers` loops, each `GET /work?ms=<0-300>` on a random
- * instance, so in-flight counts change from tick to tick (the reporters' worst case). Bounded by
- * `maxRequests` and by `stop()`.
- */
-function spreadLoad(ports: readonly number[], workers: number, maxRequests: number): PacedLoad {
-  const agent = new Agent({ connections: 2, keepAliveTimeout: 5_000 });
-  let stopped = false;
-  let total = 0;
-  let failed = 0;
-  const loop = async (): Promise<void> => {
-    while (!stopped && total < maxRequests) {
-      total += 1;
-      const port = ports[Math.floor(Math.random() * ports.length)]!;
-      try {
-        const res = await request(`http://127.0.0.1:${port}/work?ms=${Math.floor(Math.random() * 300)}`, { dispatcher: agent });
-        await res.body.dump();
-        if (res.statusCode !== 200) failed += 1;
-      } catch {
-        failed += 1;
-      }
-    }
-  };
-  const running = Promise.all(Array.from({ length: workers }, loop));
-  return {
-    async stop() {
-      stopped = true;
-      await running;
-      await agent.close();
-      return { total, failed };
-    },
-  };
 }
 
 describe('a fleet of 200 instances on one Postgres registry', { skip: await postgresSkip(), timeout: 240_000 }, () => {
