@@ -3,7 +3,7 @@
  * result as one JSON line on stdout (progress goes to stderr). Each result is also saved to
  * `.tmp/bench/results/<name>.json`, which `bench/report.ts` turns into docs/benchmarks.md.
  *
- *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|memory-inflight|rolling|cluster-reload ...] [--quick]
+ *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|memory-inflight|rolling|cluster-reload|fleet ...] [--quick]
  *
  * `--quick` is a smoke run (fewer, shorter rounds); its results are saved apart and not reported.
  */
@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterReload } from './cluster-reload.js';
 import { exitLatency } from './exit-latency.js';
+import { fleet } from './fleet.js';
 import { idleClose } from './idle-close.js';
 import { ROOT } from './lib/children.js';
 import { machine } from './lib/machine.js';
@@ -20,7 +21,7 @@ import { memoryInflight } from './memory-inflight.js';
 import { rolling } from './rolling.js';
 import { throughput } from './throughput.js';
 
-const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, memoryInflight, rolling, clusterReload];
+const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, memoryInflight, rolling, clusterReload, fleet];
 
 /** BENCH_* settings in force, so a saved command reproduces the run. */
 function envPrefix(): string {

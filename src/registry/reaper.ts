@@ -3,7 +3,8 @@
  * retention (old stopped instances and old events are deleted). Both are one statement each,
  * safe when every instance runs them at once: the reaper locks the stale rows it takes with
  * `FOR UPDATE SKIP LOCKED`, so two reapers never take the same row, and a row that another
- * reaper already stopped no longer matches `status <> 'stopped'` when re-checked.
+ * reaper already stopped no longer matches `status <> 'stopped'` when re-checked. A reap with
+ * nothing stale is one read and writes nothing (see {@link reap}).
  */
 import { RegistryError, describe } from './errors.js';
 import type { Store } from './driver.js';
@@ -27,6 +28,19 @@ export interface ReapOptions {
 /** Marks stale instances `stopped` with an event `lost`; returns those it marked. */
 export async function reap(store: Store, options: ReapOptions): Promise<LostInstance[]> {
   checkMs('reap ttlMs', options.ttlMs, 1_000, 86_400_000);
+  const queryOptions = options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs };
+  // A read first, because the statement below costs every listener even when it finds nothing:
+  // its UPDATEs and INSERT fire the change feed's statement triggers whatever rows they touch,
+  // so an empty reap sends three NOTIFYs, and every dashboard re-reads the whole fleet. Every
+  // reporter reaps every ttl/3, so a fleet of 200 at the default TTL would send 60 a second for
+  // nothing. The statement re-checks what it takes, so a row that heartbeats in between is kept.
+  const due = await store.query<{ stale: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM ServerInstance
+                    WHERE status <> 'stopped' AND last_heartbeat_at < now() - make_interval(secs => $1::int / 1000.0)) AS stale`,
+    [options.ttlMs],
+    queryOptions,
+  );
+  if (due[0]?.stale !== true) return [];
   const rows = await store.query<{ id: number; host: string; port: number; previous_status: 'active' | 'draining'; last_heartbeat_at: Date }>(
     `WITH stale AS (
        SELECT id, status, last_heartbeat_at, inflight_count, persistent_count, pid, generation FROM ServerInstance
@@ -51,7 +65,7 @@ export async function reap(store: Store, options: ReapOptions): Promise<LostInst
      )
      SELECT id, host, port, previous_status, last_heartbeat_at FROM lost ORDER BY id`,
     [options.ttlMs, options.reapedBy ?? `pid ${process.pid}`],
-    options.timeoutMs === undefined ? undefined : { timeoutMs: options.timeoutMs },
+    queryOptions,
   );
   return rows.map((r) => ({ id: r.id, host: r.host, port: r.port, previousStatus: r.previous_status, lastHeartbeatAt: r.last_heartbeat_at }));
 }
