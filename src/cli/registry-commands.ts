@@ -9,6 +9,7 @@
  *     drainkit registry reap [--ttl <d>] [--json]
  *     drainkit registry prune --older-than <d> [--json]
  *     drainkit registry migrate
+ *     drainkit registry roles [--instance-role n] [--operator-role n] [--read-only-role n] [--schema s] [--apply]
  *
  * Every command takes `--database-url` (default `DATABASE_URL`); the embedded registry is reached
  * through the URL that `drainkit registry-host` prints. Human-readable tables by default, one JSON
@@ -30,6 +31,7 @@ import { formatAge, formatTable } from './format.js';
 import { ProgressView, paint } from './progress.js';
 import { followEvents, interruption, watchInstances } from './progress-watch.js';
 import { rollDocument, rollExitCode, rollProgress, rollSummary } from './roll.js';
+import { DEFAULT_ROLE_NAMES, applyRoles, rolesScript } from '../registry/roles.js';
 
 export { CommandFailure };
 
@@ -131,7 +133,7 @@ function instanceRows(instances: readonly Instance[], now: Date): string {
       String(i.id),
       `${i.host.includes(':') ? `[${i.host}]` : i.host}:${i.port}`,
       i.status,
-      i.phase ?? '-',
+      phaseCell(i, now),
       String(i.inflightCount),
       String(i.persistentCount),
       i.pid === null ? '-' : String(i.pid),
@@ -140,6 +142,14 @@ function instanceRows(instances: readonly Instance[], now: Date): string {
       `${formatAge(now.getTime() - i.lastHeartbeatAt.getTime())} ago`,
     ]),
   );
+}
+
+/** The phase, and for a draining instance the time spent against its budget: "waiting (1.2s of 35s)". */
+function phaseCell(i: Instance, now: Date): string {
+  const phase = i.phase ?? '-';
+  if (i.status !== 'draining' || i.drainStartedAt === null) return phase;
+  const spent = formatAge(now.getTime() - i.drainStartedAt.getTime());
+  return `${phase} (${i.drainBudgetMs === null ? `for ${spent}` : `${spent} of ${formatAge(i.drainBudgetMs)}`})`;
 }
 
 function eventRows(events: readonly DrainEventRow[]): string {
@@ -254,7 +264,11 @@ export function addRegistryCommands(program: Command): void {
       if (flags.reason.trim() === '') throw new InvalidArgumentError('--reason must not be empty.');
       const result = await withStore(flags, async (s, r) => {
         const request = await r.requestDrain(s, target, { requestedBy: flags.by ?? defaultRequester(), reason: flags.reason });
-        if (flags.json !== true) out(`drain requested: request ${request.requestId} for instance ${request.instanceId}`);
+        if (flags.json !== true) {
+          out(request.alreadyPending
+            ? `drain already requested: request ${request.requestId} for instance ${request.instanceId} was pending (by ${request.requestedBy} at ${request.requestedAt.toISOString()}: ${request.reason}); no second request recorded`
+            : `drain requested: request ${request.requestId} for instance ${request.instanceId}`);
+        }
         const final = flags.wait === true ? await waitStopped(s, r, request.instanceId, request.generation, flags.waitTimeout) : undefined;
         return { ...request, ...(final !== undefined && { final }) };
       });
@@ -344,6 +358,44 @@ export function addRegistryCommands(program: Command): void {
       const result = await withStore(flags, (s, r) => r.prune(s, { olderThanMs: flags.olderThan, timeoutMs: 60_000 }));
       if (flags.json === true) json(result);
       else out(`pruned ${result.instances} instances, ${result.events} events, ${result.requests} drain requests`);
+    });
+
+  withConnection(registry.command('roles'))
+    .description(
+      'Print (or --apply) the SQL of three least-privilege group roles (NOLOGIN; make login users members of them): an instance role that registers, ' +
+        'heartbeats, writes events and answers its drain requests but cannot request one; an operator role that reads everything, requests drains, reaps and prunes; ' +
+        'a read-only role for `drainkit dashboard --read-only` and the listings. Real Postgres only (PGlite has one user). Run again after every migrate.',
+    )
+    .option('--instance-role <name>', 'name of the instance role', DEFAULT_ROLE_NAMES.instance)
+    .option('--operator-role <name>', 'name of the operator role', DEFAULT_ROLE_NAMES.operator)
+    .option('--read-only-role <name>', 'name of the read-only role', DEFAULT_ROLE_NAMES.readOnly)
+    .option('--schema <name>', 'the schema holding the registry\'s tables', DEFAULT_ROLE_NAMES.schema)
+    .option('--apply', 'run the SQL against --database-url (as the tables\' owner, with CREATEROLE) instead of printing it')
+    .action(async (flags: ConnectionFlags & { instanceRole: string; operatorRole: string; readOnlyRole: string; schema: string; apply?: boolean }) => {
+      const names = { instance: flags.instanceRole, operator: flags.operatorRole, readOnly: flags.readOnlyRole, schema: flags.schema };
+      let script: string;
+      try {
+        script = rolesScript(names);
+      } catch (err) {
+        throw new InvalidArgumentError(messageOf(err).replace(/^drainkit registry: /, '').replace(/^(instance|operator|read-only) role got/, '--$1-role got').replace(/^schema got/, '--schema got'));
+      }
+      if (flags.apply !== true) {
+        out(script);
+        return;
+      }
+      const applied = await withStore(flags, async (s) => {
+        try {
+          return await applyRoles(s, names);
+        } catch (err) {
+          // PGlite, or a schema not migrated yet: the registry is there, the request is wrong.
+          if (hasCode(err, 'ERR_DRAINKIT_REGISTRY_INVALID_OPTION')) throw new CommandFailure(messageOf(err).replace(/^drainkit registry: /, ''));
+          throw err;
+        }
+      });
+      out(
+        `roles ${applied.instance} (instances), ${applied.operator} (operators), ${applied.readOnly} (read-only) applied to schema ${applied.schema} at ${redact(flags.databaseUrl ?? '')}\n` +
+          `make login users members, e.g. CREATE ROLE web_1 LOGIN PASSWORD '…' IN ROLE ${applied.instance}; run this again after every \`drainkit registry migrate\``,
+      );
     });
 
   withConnection(registry.command('migrate'))

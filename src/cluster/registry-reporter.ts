@@ -149,7 +149,8 @@ class PrimaryReporter implements ClusterReporter {
     const { inflight, persistent } = this.#sums();
     const at = new Date();
     const details = { reason, inflight, persistent, pid: this.#o.pid, workers };
-    this.#queue.push({ label: 'drain_start', retry: true, run: (r) => this.#db.query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
+    // (No budget, null: the cluster's stop is its workers' drains, each bounded by its own options.)
+    this.#queue.push({ label: 'drain_start', retry: true, run: (r) => this.#db.query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at, null]) });
     // The cluster's own phase while its workers drain (each worker's phase is in its row).
     const phase = { phase: 'waiting', workers, inflight, persistent };
     this.#queue.push({ label: 'waiting', retry: true, run: (r) => this.#db.query(sql.PHASE, [r.id, r.generation, 'waiting', 'waiting', JSON.stringify(phase), at, inflight, persistent]) });

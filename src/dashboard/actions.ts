@@ -61,6 +61,10 @@ export async function drainAction(store: Store, a: DrainAction): Promise<ActionR
   }
   try {
     const r = await requestDrain(store, { instanceId: instance.id }, { requestedBy: a.requestedBy, reason: a.reason.trim() });
+    // Another operator's request landed between the read above and this one: it is the answer.
+    if (r.alreadyPending) {
+      return { ok: true, status: 200, message: `a drain of ${name} is already requested (request ${r.requestId}, by ${r.requestedBy}); nothing more to do`, body: { instanceId: r.instanceId, requestId: r.requestId, requested: false } };
+    }
     return { ok: true, status: 200, message: `drain of ${name} requested (request ${r.requestId}, by ${a.requestedBy})`, body: { instanceId: r.instanceId, requestId: r.requestId, generation: r.generation, requested: true } };
   } catch (err) {
     // It started draining between the read above and the request: the wish is fulfilled.

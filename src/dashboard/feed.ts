@@ -202,6 +202,7 @@ export function toView(i: Instance, lost: boolean): InstanceView {
     generation: i.generation,
     drainStartedAt: i.drainStartedAt?.toISOString() ?? null,
     drainedAt: i.drainedAt?.toISOString() ?? null,
+    drainBudgetMs: i.drainBudgetMs,
     lastHeartbeatAt: i.lastHeartbeatAt.toISOString(),
   };
 }

@@ -2,7 +2,7 @@
 import type { Store } from '../registry/driver.js';
 import { getInstance, listEvents, type Instance } from '../registry/fleet.js';
 import { eventPage, listDrainRequests, listLostInstanceIds } from '../registry/fleet-view.js';
-import { escapeHtml, formatMs, labelText } from './browser/render.js';
+import { drainTime, escapeHtml, formatMs, labelText } from './browser/render.js';
 import { drainStory, type CountPoint, type DrainStory, type PhaseSpan } from './drain-story.js';
 import { toView } from './feed.js';
 import { notice } from './pages.js';
@@ -102,6 +102,9 @@ export async function drainBody(store: Store, id: number, generation: number | u
   const d = doc.drain;
   const json = `<p><a href="/instances/${i.id}/drain.json?generation=${gen}" download>Download this drain as JSON</a> · <a href="/audit?instance=${i.id}">Audit of this instance</a></p>`;
   if (d === null) return `${head}<p class="muted">Registration ${gen} has not drained.</p>${json}`;
+  // The budget the instance recorded when this drain started (absent before drainkit wrote it).
+  const recorded = doc.events.filter((e) => e.type === 'drain_start').at(-1)?.details?.budgetMs;
+  const budgetMs = typeof recorded === 'number' && Number.isFinite(recorded) && recorded >= 0 ? recorded : null;
   const outcome = d.outcome === null
     ? 'still running'
     : `${escapeHtml(text(d.outcome.outcome ?? (d.outcome.success === true ? 'completed' : 'unknown')))}${d.outcome.forcedBy === null || d.outcome.forcedBy === undefined ? '' : `, forced by ${escapeHtml(text(d.outcome.forcedBy))}${d.outcome.forceReason === null || d.outcome.forceReason === undefined ? '' : ` (${escapeHtml(text(d.outcome.forceReason))})`}`}${num(d.outcome.connectionsForced) ? `; ${text(d.outcome.connectionsForced)} connections forced` : ''}`;
@@ -114,7 +117,7 @@ export async function drainBody(store: Store, id: number, generation: number | u
 <dt>started</dt><dd>${d.startedAt}</dd>
 <dt>window</dt><dd>${d.window === null ? '<span class="muted">not ended yet</span>' : `ended by ${escapeHtml(d.window.endedBy)} after ${formatMs(d.window.durationMs)}`}</dd>
 <dt>outcome</dt><dd data-outcome="${d.outcome === null ? '' : escapeHtml(text(d.outcome.outcome ?? ''))}">${outcome}</dd>
-<dt>took</dt><dd>${formatMs(d.elapsedMs)}${d.running ? ' so far' : ''}</dd>
+<dt>took</dt><dd>${budgetMs === null ? formatMs(d.elapsedMs) : drainTime(d.elapsedMs, budgetMs)}${d.running ? ' so far' : ''}${budgetMs === null ? '' : ' <span class="muted">(budget: window maximum + drain timeout)</span>'}</dd>
 </dl>
 <h3>Phases</h3>${timeline(d.phases, d.elapsedMs)}
 <h3>In-flight and persistent over the drain</h3>${chart(d.counts, d.elapsedMs)}

@@ -4,7 +4,7 @@
  */
 import type { DrainState } from '../core/types.js';
 import { RegistryError, describe } from './errors.js';
-import { DRAIN_REQUEST_CHANNEL } from './statements.js';
+import { REQUEST_DRAIN } from './statements.js';
 import type { Store } from './driver.js';
 
 /** One row of `ServerInstance`, in camelCase. */
@@ -29,6 +29,12 @@ export interface Instance {
    * each process that registered on it since.
    */
   readonly generation: number;
+  /**
+   * The current drain's budget (deregistration window maximum + drain timeout), as the instance
+   * wrote it when the drain started; null before its first drain and for instances of versions
+   * before the registry's migration 6.
+   */
+  readonly drainBudgetMs: number | null;
 }
 
 /** One row of `DrainEvent`. */
@@ -66,10 +72,11 @@ interface InstanceRecord {
   registered_at: Date;
   last_heartbeat_at: Date;
   generation: number;
+  drain_budget_ms: number | null;
 }
 
 const INSTANCE_COLUMNS = `id, host, port, status, inflight_count, persistent_count, drain_started_at, drained_at,
-  pid, version, labels, phase, registered_at, last_heartbeat_at, generation`;
+  pid, version, labels, phase, registered_at, last_heartbeat_at, generation, drain_budget_ms`;
 
 /** Instances matching every given filter, by host then port. */
 export async function listInstances(store: Store, filter: InstanceFilter = {}): Promise<Instance[]> {
@@ -168,6 +175,15 @@ export interface DrainRequestInfo {
   /** The registration the request is for (see {@link Instance.generation}). */
   readonly generation: number;
   readonly requestedAt: Date;
+  /**
+   * True when a request for this instance was already pending (another operator or a roll asked
+   * first): nothing new was recorded, and the fields describe that request, the one the
+   * instance will act on.
+   */
+  readonly alreadyPending: boolean;
+  /** Who asked in the request returned (the earlier caller's when {@link DrainRequestInfo.alreadyPending}). */
+  readonly requestedBy: string;
+  readonly reason: string;
 }
 
 /**
@@ -181,6 +197,10 @@ export interface DrainRequestInfo {
  * it would never read is refused rather than left pending. (A request that reaches an instance
  * which starts draining on its own before reading it is acknowledged with the outcome
  * `already_draining`.)
+ *
+ * At most one request is pending per instance, atomically (a unique index, migration 5): a
+ * caller that asks while one is pending, even at the same instant, gets that request back with
+ * `alreadyPending: true` instead of a second one.
  */
 export async function requestDrain(store: Store, target: DrainTarget, request: { readonly requestedBy: string; readonly reason: string }): Promise<DrainRequestInfo> {
   for (const [name, value] of [['requestedBy', request.requestedBy], ['reason', request.reason]] as const) {
@@ -189,35 +209,55 @@ export async function requestDrain(store: Store, target: DrainTarget, request: {
     }
   }
   const byId = 'instanceId' in target;
-  const rows = await store.query<{ instance_id: number; host: string; port: number; status: DrainState; generation: number; drain_started_at: Date | null; request_id: number | null; requested_at: Date | null }>(
-    `WITH t AS (
-       SELECT id, host, port, status, generation, drain_started_at FROM ServerInstance
-       WHERE ($1::int IS NOT NULL AND id = $1::int) OR (host = $2::text AND port = $3::int)
-     ), r AS (
-       INSERT INTO DrainRequest (instance_id, requested_by, reason, generation)
-       SELECT id, $4::text, $5::text, generation FROM t WHERE status = 'active'
-       RETURNING id, instance_id, requested_at
-     ), n AS (
-       SELECT pg_notify('${DRAIN_REQUEST_CHANNEL}', instance_id::text) FROM r
-     )
-     SELECT t.id AS instance_id, t.host, t.port, t.status, t.generation, t.drain_started_at,
-            r.id AS request_id, r.requested_at, (SELECT count(*) FROM n) AS notified
-     FROM t LEFT JOIN r ON r.instance_id = t.id`,
-    [byId ? target.instanceId : null, byId ? null : target.host, byId ? null : target.port, request.requestedBy, request.reason],
-  );
-  const row = rows[0];
   const named = byId ? `instance ${target.instanceId}` : `${target.host}:${target.port}`;
-  if (row === undefined) {
-    throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: no instance matches ${named}`);
-  }
-  if (row.request_id === null || row.requested_at === null) {
+  const params = [byId ? target.instanceId : null, byId ? null : target.host, byId ? null : target.port, request.requestedBy, request.reason];
+  // A request committed by another session while this statement waited on the one-pending index
+  // is outside its snapshot (see REQUEST_DRAIN): the next statement sees it. Three tries bound a
+  // pathological race (each pending request acknowledged just as the next caller reads).
+  for (let attempt = 1; ; attempt += 1) {
+    const row = (await store.query<RequestDrainRow>(REQUEST_DRAIN, params))[0];
+    if (row === undefined) {
+      throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: no instance matches ${named}`);
+    }
+    if (row.request_id !== null && row.requested_at !== null) {
+      return { requestId: row.request_id, instanceId: row.instance_id, generation: row.generation, requestedAt: row.requested_at, alreadyPending: false, requestedBy: request.requestedBy, reason: request.reason };
+    }
+    if (row.status === 'active' && row.pending_id !== null && row.pending_requested_at !== null) {
+      return {
+        requestId: row.pending_id,
+        instanceId: row.instance_id,
+        generation: row.pending_generation ?? row.generation,
+        requestedAt: row.pending_requested_at,
+        alreadyPending: true,
+        requestedBy: row.pending_requested_by ?? '',
+        reason: row.pending_reason ?? '',
+      };
+    }
+    if (row.status === 'active' && attempt < 3) continue;
     const since = row.status === 'draining' && row.drain_started_at !== null ? ` since ${row.drain_started_at.toISOString()}` : '';
     throw new RegistryError(
       'ERR_DRAINKIT_REGISTRY_NOT_ACTIVE',
-      `drainkit registry: instance ${row.instance_id} (${row.host}:${row.port}) is already ${row.status}${since}; only an active instance takes a drain request, so none was recorded`,
+      row.status === 'active'
+        ? `drainkit registry: instance ${row.instance_id} (${row.host}:${row.port}) had its pending drain requests acknowledged while this one was being recorded; it is draining now, so none was recorded`
+        : `drainkit registry: instance ${row.instance_id} (${row.host}:${row.port}) is already ${row.status}${since}; only an active instance takes a drain request, so none was recorded`,
     );
   }
-  return { requestId: row.request_id, instanceId: row.instance_id, generation: row.generation, requestedAt: row.requested_at };
+}
+
+interface RequestDrainRow {
+  instance_id: number;
+  host: string;
+  port: number;
+  status: DrainState;
+  generation: number;
+  drain_started_at: Date | null;
+  request_id: number | null;
+  requested_at: Date | null;
+  pending_id: number | null;
+  pending_requested_at: Date | null;
+  pending_requested_by: string | null;
+  pending_reason: string | null;
+  pending_generation: number | null;
 }
 
 function toInstance(r: InstanceRecord): Instance {
@@ -237,5 +277,6 @@ function toInstance(r: InstanceRecord): Instance {
     registeredAt: r.registered_at,
     lastHeartbeatAt: r.last_heartbeat_at,
     generation: r.generation,
+    drainBudgetMs: r.drain_budget_ms,
   };
 }

@@ -17,6 +17,7 @@
  * - Reaper: each reporter runs {@link reap} every `reapTtlMs / 3` while active.
  */
 import type { Drainer, DrainerEvents, DrainPhase } from '../core/types.js';
+import { drainBudgetMs } from './drain-budget.js';
 import { RegistryError, messageOf } from './errors.js';
 import { log, type Level } from './log.js';
 import { reap } from './reaper.js';
@@ -193,9 +194,10 @@ class InstanceReporter implements Reporter {
     this.#drainStartedAt = Date.now();
     const inflight = this.#drainer.inflight;
     const persistent = this.#drainer.persistent.size;
-    const details = { reason, inflight, persistent, pid: this.#o.pid };
+    const budgetMs = drainBudgetMs(this.#drainer.options);
+    const details = { reason, inflight, persistent, pid: this.#o.pid, budgetMs };
     const at = new Date(this.#drainStartedAt);
-    this.#queue.push({ label: 'drain_start', retry: true, run: async (r) => this.#db.query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at]) });
+    this.#queue.push({ label: 'drain_start', retry: true, run: async (r) => this.#db.query(sql.DRAIN_START, [r.id, r.generation, inflight, persistent, JSON.stringify(details), at, budgetMs]) });
     this.#noteWritten(inflight, persistent);
     // No more remote drains to hear about.
     void this.#remote.close();

@@ -147,6 +147,32 @@ CREATE TABLE ClusterWorker (
 `;
 
 /**
+ * One pending drain request per instance, enforced by the database: two operators (or a roll and
+ * an operator) asking at the same moment used to leave two pending rows, and the instance then
+ * acknowledged both as one drain. A partial unique index makes the second INSERT a conflict that
+ * `requestDrain` answers with the request already pending (`ON CONFLICT … DO NOTHING`, then a
+ * read). Pending duplicates left by earlier versions are answered `superseded` first, the oldest
+ * one standing, or the index could not be built.
+ */
+const ONE_PENDING_REQUEST = `
+UPDATE DrainRequest d SET acknowledged_at = now(), outcome = 'superseded'
+WHERE d.acknowledged_at IS NULL
+  AND EXISTS (SELECT 1 FROM DrainRequest o WHERE o.instance_id = d.instance_id AND o.acknowledged_at IS NULL AND o.id < d.id);
+DROP INDEX idx_drain_request_pending;
+CREATE UNIQUE INDEX idx_drain_request_one_pending ON DrainRequest (instance_id) WHERE acknowledged_at IS NULL;
+`;
+
+/**
+ * A drain's budget: the longest its drain may take before the core forces what remains (the
+ * deregistration window's maximum plus the drain timeout), written by the instance with
+ * `drain_start`, so that the fleet view shows time spent against it ("1.2 s of 35 s") without
+ * knowing each instance's options. Null while active, and for instances of earlier versions.
+ */
+const DRAIN_BUDGET = `
+ALTER TABLE ServerInstance ADD COLUMN drain_budget_ms INT;
+`;
+
+/**
  * Every migration, in order of version (keep it sorted: {@link LATEST_VERSION} is the last one).
  * A version may be missing (a gap is harmless: each migration is guarded by its own row in
  * `drainkit_migrations`, so one added later with a lower number is still applied). An applied migration is never edited. */
@@ -155,6 +181,8 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 2, name: 'registration generations', sql: REGISTRATIONS },
   { version: 3, name: 'change feed notifications', sql: CHANGE_FEED },
   { version: 4, name: 'cluster workers', sql: CLUSTER_WORKERS },
+  { version: 5, name: 'one pending drain request per instance', sql: ONE_PENDING_REQUEST },
+  { version: 6, name: 'drain budget', sql: DRAIN_BUDGET },
 ]);
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -191,10 +219,25 @@ export interface MigrateOptions {
 
 /** Applies pending migrations; safe to call from many processes at once. */
 export async function migrate(store: Store, options: MigrateOptions = {}): Promise<void> {
+  // A read first: when every migration is applied there is nothing to run. This is what lets an
+  // instance log in with the least-privilege instance role (`drainkit registry roles`), which may
+  // not CREATE in the schema: the script's `CREATE TABLE IF NOT EXISTS` needs that privilege even
+  // when the table exists. Any failure of the read (no table yet) falls through to the script.
+  if (await allApplied(store, options.timeoutMs ?? 30_000)) return;
   try {
     await store.script(migrationScript(MIGRATIONS, options.appliedBy ?? `pid ${process.pid}`), { timeoutMs: options.timeoutMs ?? 30_000 });
   } catch (err) {
     throw new RegistryError('ERR_DRAINKIT_REGISTRY_MIGRATION', `drainkit registry: migration failed: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+async function allApplied(store: Store, timeoutMs: number): Promise<boolean> {
+  try {
+    const rows = await store.query<{ version: number }>('SELECT version FROM drainkit_migrations', [], { timeoutMs });
+    const applied = new Set(rows.map((r) => Number(r.version)));
+    return MIGRATIONS.every((m) => applied.has(m.version));
+  } catch {
+    return false;
   }
 }
 

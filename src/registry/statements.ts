@@ -40,7 +40,8 @@ WITH i AS (
     status = 'active', inflight_count = EXCLUDED.inflight_count, drain_started_at = NULL, drained_at = NULL,
     pid = EXCLUDED.pid, version = EXCLUDED.version, labels = EXCLUDED.labels,
     persistent_count = EXCLUDED.persistent_count, phase = NULL,
-    registered_at = EXCLUDED.registered_at, last_heartbeat_at = now(), generation = s.generation + 1
+    registered_at = EXCLUDED.registered_at, last_heartbeat_at = now(), generation = s.generation + 1,
+    drain_budget_ms = NULL
   WHERE s.pid IS DISTINCT FROM EXCLUDED.pid OR s.registered_at IS DISTINCT FROM EXCLUDED.registered_at
   RETURNING id, generation
 ), superseded AS (
@@ -73,14 +74,15 @@ SELECT (SELECT status FROM u) AS status, s.status AS current_status, s.generatio
 FROM ServerInstance s WHERE s.id = $1::int`;
 
 /**
- * $1 id, $2 generation, $3 inflight, $4 persistent, $5 details (JSON), $6 at. Requests still
- * pending when the drain starts (sent before it, not yet read) are answered `already_draining`.
+ * $1 id, $2 generation, $3 inflight, $4 persistent, $5 details (JSON), $6 at, $7 the drain's
+ * budget in ms (window maximum + drain timeout). Requests still pending when the drain starts
+ * (sent before it, not yet read) are answered `already_draining`.
  */
 export const DRAIN_START = `
 WITH fresh AS (
   SELECT NOT EXISTS (SELECT 1 FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = 'drain_start' AND timestamp = $6::timestamptz) AS yes
 ), u AS (
-  UPDATE ServerInstance SET status = 'draining', drain_started_at = $6::timestamptz, drained_at = NULL, phase = 'deregistering',
+  UPDATE ServerInstance SET status = 'draining', drain_started_at = $6::timestamptz, drained_at = NULL, phase = 'deregistering', drain_budget_ms = $7::int,
                             inflight_count = $3::int, persistent_count = $4::int, last_heartbeat_at = now()
   WHERE id = $1::int AND generation = $2::int AND (SELECT yes FROM fresh)
   RETURNING id
@@ -155,3 +157,34 @@ RETURNING details->>'requestedBy' AS requested_by, details->>'reason' AS reason`
 
 /** The NOTIFY channel for drain requests; the payload is the instance id. */
 export const DRAIN_REQUEST_CHANNEL = 'drainkit_drain_request';
+
+/**
+ * $1 instance id (or null), $2 host, $3 port (or null), $4 requested by, $5 reason. Operator side:
+ * one drain request for an active instance, and a NOTIFY on {@link DRAIN_REQUEST_CHANNEL} in the
+ * same statement. Atomic against a concurrent request for the same instance: the partial unique
+ * index of migration 5 makes the second INSERT a conflict, which does nothing; the request
+ * already pending is then read back (`pending_*`). The read sees this statement's snapshot, so
+ * a request committed by another session while this one waited on the index is not in it
+ * (`request_id` and `pending_id` both null although the instance is active): the caller asks
+ * again, and the next statement sees it.
+ */
+export const REQUEST_DRAIN = `
+WITH t AS (
+  SELECT id, host, port, status, generation, drain_started_at FROM ServerInstance
+  WHERE ($1::int IS NOT NULL AND id = $1::int) OR (host = $2::text AND port = $3::int)
+), r AS (
+  INSERT INTO DrainRequest (instance_id, requested_by, reason, generation)
+  SELECT id, $4::text, $5::text, generation FROM t WHERE status = 'active'
+  ON CONFLICT (instance_id) WHERE acknowledged_at IS NULL DO NOTHING
+  RETURNING id, instance_id, requested_at
+), n AS (
+  SELECT pg_notify('${DRAIN_REQUEST_CHANNEL}', instance_id::text) FROM r
+), p AS (
+  SELECT d.id, d.instance_id, d.requested_at, d.requested_by, d.reason, d.generation FROM DrainRequest d
+  WHERE d.instance_id IN (SELECT id FROM t) AND d.acknowledged_at IS NULL AND NOT EXISTS (SELECT 1 FROM r)
+)
+SELECT t.id AS instance_id, t.host, t.port, t.status, t.generation, t.drain_started_at,
+       r.id AS request_id, r.requested_at, (SELECT count(*) FROM n) AS notified,
+       p.id AS pending_id, p.requested_at AS pending_requested_at, p.requested_by AS pending_requested_by,
+       p.reason AS pending_reason, p.generation AS pending_generation
+FROM t LEFT JOIN r ON r.instance_id = t.id LEFT JOIN p ON p.instance_id = t.id`;

@@ -81,7 +81,8 @@ for (const kind of DATABASE_KINDS) {
 
       assert.deepEqual(await eventsOf(inst.id), ['registered', ...DRAIN_EVENTS]);
       const events = await listEvents(db.store, { instanceId: inst.id });
-      assert.deepEqual(events[1]?.details, { reason: 'SIGTERM', inflight: 2, persistent: 0, pid: child.pid });
+      // budgetMs: the fixed 200 ms window plus the 10 s drain timeout the server was started with.
+      assert.deepEqual(events[1]?.details, { reason: 'SIGTERM', inflight: 2, persistent: 0, pid: child.pid, budgetMs: 10_200 });
       const complete = events.at(-1)?.details ?? {};
       assert.equal(complete.success, true);
       assert.equal(complete.requestsAtStart, 2);

@@ -87,7 +87,10 @@ for (const kind of DATABASE_KINDS) {
         ['registered', 'drain_start', 'window_end', 'listener_closed', 'persistent_notified', 'waiting', 'cleanup', 'drain_complete'],
       );
       assert.deepEqual(events[0]?.details, { host: '127.0.0.1', port: s.port, pid: process.pid, version: '1.2.3', labels: { zone: 'test' }, rejoined: false, supersededRequests: 0 });
-      assert.deepEqual(events[1]?.details, { reason: 'test', inflight: 3, persistent: 0, pid: process.pid });
+      // budgetMs: the window maximum plus the drain timeout, as the drainer resolved them.
+      const { deregister, drainTimeoutMs } = s.drainer.options;
+      const budgetMs = (deregister.mode === 'fixed' ? deregister.delayMs : deregister.maxMs) + drainTimeoutMs;
+      assert.deepEqual(events[1]?.details, { reason: 'test', inflight: 3, persistent: 0, pid: process.pid, budgetMs });
       const complete = events[7]?.details ?? {};
       assert.equal(complete.success, true);
       assert.equal(complete.requestsAtStart, 3);

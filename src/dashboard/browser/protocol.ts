@@ -20,6 +20,8 @@ export interface InstanceView {
   readonly generation: number;
   readonly drainStartedAt: string | null;
   readonly drainedAt: string | null;
+  /** The current drain's budget in ms (window maximum + drain timeout), as the instance wrote it at drain start; null if it did not. */
+  readonly drainBudgetMs: number | null;
   readonly lastHeartbeatAt: string;
 }
 

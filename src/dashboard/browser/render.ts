@@ -56,12 +56,22 @@ export function formatMs(ms: number): string {
   return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
+/**
+ * Time spent in a drain against its budget, "1.2 s of 35 s"; only the time when the instance
+ * recorded no budget (versions before it did). A whole number of seconds loses its ".0".
+ */
+export function drainTime(elapsedMs: number, budgetMs: number | null): string {
+  const spent = formatMs(elapsedMs);
+  if (budgetMs === null) return spent;
+  return `${spent} of ${formatMs(budgetMs).replace(/\.0 s$/, ' s')}`;
+}
+
 /** One `<tr>` of the fleet table, with the test hooks monitoring scripts rely on. */
 export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings): string {
   const ageMs = nowMs - Date.parse(i.lastHeartbeatAt);
   const live = i.status === 'active' || i.status === 'draining';
   const stale = live && ageMs > settings.staleAfterMs;
-  const drainingFor = i.status === 'draining' && i.drainStartedAt !== null ? formatMs(nowMs - Date.parse(i.drainStartedAt)) : '';
+  const drainingFor = i.status === 'draining' && i.drainStartedAt !== null ? drainTime(nowMs - Date.parse(i.drainStartedAt), i.drainBudgetMs) : '';
   const name = `${i.host}:${i.port}`;
   const cells = [
     `<td class="name"><a href="/instances/${i.id}">${escapeHtml(name)}</a></td>`,
