@@ -76,7 +76,10 @@ async function counters(store: Store): Promise<{ rows: number; commits: number }
   return rows[0]!;
 }
 
-describe('a fleet of 200 instances on one Postgres registry', { skip: await postgresSkip(), timeout: 240_000 }, () => {
+// Awaited once, before any suite runs (see test/registry/store.test.ts).
+const PG_SKIP = await postgresSkip();
+
+describe('a fleet of 200 instances on one Postgres registry', { skip: PG_SKIP, timeout: 240_000 }, () => {
   let db: TestDatabase;
   const children: ServerProcess[] = [];
   /** Every instance's port, per process. */
@@ -267,7 +270,7 @@ describe('a fleet of 200 instances on one Postgres registry', { skip: await post
  * must not write: the change feed's statement triggers fire on an UPDATE or INSERT whatever rows
  * it touches, and each NOTIFY makes every dashboard re-read the whole fleet.
  */
-describe('a reap with nothing stale', { skip: await postgresSkip(), timeout: 60_000 }, () => {
+describe('a reap with nothing stale', { skip: PG_SKIP, timeout: 60_000 }, () => {
   let db: TestDatabase;
   let listener: pg.Client | undefined;
   before(async () => {
