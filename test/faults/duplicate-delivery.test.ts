@@ -50,7 +50,7 @@ for (const kind of DATABASE_KINDS) {
       const { id, generation } = first[0] as { id: number; generation: number };
       assert.equal(generation, 1);
 
-      const drainStart = [id, generation, 2, 0, JSON.stringify({ reason: 'SIGTERM' }), at(10)] as const;
+      const drainStart = [id, generation, 2, 0, JSON.stringify({ reason: 'SIGTERM' }), at(10), 35_000] as const;
       const windowEnd = [id, generation, 'window_end', JSON.stringify({ endedBy: 'max' }), at(20)] as const;
       const closing = [id, generation, 'closing', 'listener_closed', JSON.stringify({ phase: 'closing' }), at(30), 1, 0] as const;
       const complete = [id, generation, JSON.stringify({ success: true }), at(40)] as const;

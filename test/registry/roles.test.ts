@@ -219,6 +219,9 @@ describe('drainkit registry roles on real Postgres', { skip: noPostgres || NOT_B
     await assert.rejects(reader.query(`UPDATE ServerInstance SET status = 'stopped' WHERE id = $1`, [id]), PERMISSION_DENIED);
     await assert.rejects(reader.query(`INSERT INTO DrainEvent (instance_id, event_type) VALUES ($1, 'lost')`, [id]), PERMISSION_DENIED);
     await assert.rejects(reader.query(`UPDATE DrainRequest SET acknowledged_at = now(), outcome = 'lost'`), PERMISSION_DENIED);
+    // A row that is stale for sure, so that the reap has something to write (a reap with nothing
+    // stale only reads, which the read-only role may).
+    await db.store.query(`INSERT INTO ServerInstance (host, port, status, last_heartbeat_at) VALUES ('stale.roles.test', 1, 'active', now() - interval '1 hour')`);
     for (const args of [['drain', String(id), '--reason', 'x'], ['reap'], ['prune', '--older-than', '0s']]) {
       const r = await cli(['registry', ...args, '--database-url', url(users.readOnly)]);
       assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
