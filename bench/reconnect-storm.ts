@@ -14,6 +14,9 @@
  *   no close frame.
  * The survivors are always `drainkit example-server` with the defaults. Each sample starts from
  * scratch (fresh servers, HAProxy and clients), so every drain starts from 1,000 clients per instance.
+ *
+ * BENCH_STORM_CLIENTS and BENCH_STORM_ROUNDS override the client count (3,000; 600 with --quick)
+ * and the rounds (3; 1 with --quick).
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,6 +53,10 @@ interface Sample {
   readonly stormMaxMs: number;
   readonly stormProbeSamples: number;
   readonly probeLost: number;
+  /** 503 answers HAProxy logged during the sample, by the server that gave them (`<NOSRV>`: no server up). */
+  readonly balancer503By: Readonly<Record<string, number>>;
+  /** Health-check DOWN transitions of the survivors (a survivor too busy to answer its check in time). */
+  readonly survivorDownTransitions: number;
 }
 
 /** The core's default spread, read from the build so the label follows the code. */
@@ -118,6 +125,12 @@ async function once(variant: string, clientsWanted: number, baselineMs: number):
     const stats = await clients.call<{ reconnects: number[]; failures: Record<string, number> }>({ cmd: 'stats', since: signalledAt });
     const probed = await probe.call<{ samples: [number, number][]; lost: number }>({ cmd: 'probeStop' });
 
+    const balancer503By: Record<string, number> = {};
+    for (const { text } of haproxy.logs) {
+      const m = / be_app\/(\S+) \S+ 503 /.exec(text);
+      if (m) balancer503By[m[1]!] = (balancer503By[m[1]!] ?? 0) + 1;
+    }
+    const survivorDownTransitions = (await haproxy.servers()).filter((sv) => sv.name !== 's1').reduce((n, sv) => n + sv.downTransitions, 0);
     const reconnects = stats.reconnects;
     if (reconnects.length < clientsWanted / 3) throw new Error(`${variant}: only ${reconnects.length} reconnects, expected about ${Math.round(clientsWanted / 3)}`);
     const first = Math.min(...reconnects);
@@ -141,12 +154,22 @@ async function once(variant: string, clientsWanted: number, baselineMs: number):
       stormMaxMs: round(Math.max(...during)),
       stormProbeSamples: during.length,
       probeLost: probed.lost,
+      balancer503By,
+      survivorDownTransitions,
     };
   } finally {
     for (const c of children) await c.call({ cmd: 'closeAll' }, 5_000).catch(() => undefined);
     await killAll([...children, ...servers]);
     await haproxy?.stop();
   }
+}
+
+/** A positive integer from `name` in the environment (recorded in the saved command), else `fallback`. */
+function envCount(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[1-9]\d{0,5}$/.test(raw)) throw new Error(`${name} is ${JSON.stringify(raw)}; accepted: a positive integer`);
+  return Number(raw);
 }
 
 function performanceEpoch(): number {
@@ -159,8 +182,8 @@ export const reconnectStorm: Benchmark = {
     if (!findHaproxy()) throw new Error('reconnect-storm needs HAProxy (Debian package "haproxy", or set HAPROXY_BIN)');
     const spreadDefault = await defaultSpreadMs();
     const variants = [`spread-${spreadDefault}`, 'spread-0', 'destroy', ...(spreadDefault === 5_000 ? [] : ['spread-5000'])];
-    const clients = quick ? 600 : 3_000;
-    const rounds = quick ? 1 : 3;
+    const clients = envCount('BENCH_STORM_CLIENTS', quick ? 600 : 3_000);
+    const rounds = envCount('BENCH_STORM_ROUNDS', quick ? 1 : 3);
     const baselineMs = quick ? 1_000 : 2_000;
     const limit = openFilesLimit();
     // HAProxy holds two descriptors per client; the client process one.
@@ -171,7 +194,7 @@ export const reconnectStorm: Benchmark = {
       for (const variant of order) {
         const s = await once(variant, clients, baselineMs);
         samples.push(s);
-        log(`reconnect-storm: round ${r + 1}/${rounds} ${variant}: ${s.reconnects} reconnects over ${s.stormMs} ms, peak ${s.peakPerSecond}/s (100 ms: ${s.peak100msPerSecond}/s), p99 ${s.baselineP99Ms} → ${s.stormP99Ms} ms, failed attempts ${JSON.stringify(s.failedAttempts)}`);
+        log(`reconnect-storm: round ${r + 1}/${rounds} ${variant}: ${s.reconnects} reconnects over ${s.stormMs} ms, peak ${s.peakPerSecond}/s (100 ms: ${s.peak100msPerSecond}/s), p99 ${s.baselineP99Ms} → ${s.stormP99Ms} ms, failed attempts ${JSON.stringify(s.failedAttempts)}, 503s by server ${JSON.stringify(s.balancer503By)}, survivor DOWN transitions ${s.survivorDownTransitions}, drain ${s.drainMs} ms`);
       }
     }
     const of = (v: string): Sample[] => samples.filter((s) => s.variant === v);
