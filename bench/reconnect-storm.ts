@@ -8,7 +8,7 @@
  *
  * Variants of the drained instance, interleaved round by round:
  * - `spread-<n>`: `drainkit example-server --persistent-spread-ms <n>`: 1001 close frames spread
- *   at random over n ms (the default, 0, and a longer spread);
+ *   at random over n ms (the default, 0, 2,500 and 5,000 ms);
  * - `destroy`: the peers' behaviour (bench/children/destroy-server.ts): readiness 503 at SIGTERM,
  *   then, once the balancer's first 503 probe is answered, every socket destroyed at once with
  *   no close frame.
@@ -57,6 +57,8 @@ interface Sample {
   readonly balancer503By: Readonly<Record<string, number>>;
   /** Health-check DOWN transitions of the survivors (a survivor too busy to answer its check in time). */
   readonly survivorDownTransitions: number;
+  /** HAProxy's "Server be_app/sN is DOWN" lines, in order (which server, and its reason). */
+  readonly downEvents: readonly string[];
 }
 
 /** The core's default spread, read from the build so the label follows the code. */
@@ -126,7 +128,10 @@ async function once(variant: string, clientsWanted: number, baselineMs: number):
     const probed = await probe.call<{ samples: [number, number][]; lost: number }>({ cmd: 'probeStop' });
 
     const balancer503By: Record<string, number> = {};
+    const downEvents: string[] = [];
     for (const { text } of haproxy.logs) {
+      const down = /Server be_app\/(s\d) is DOWN, reason: ([^,]+)/.exec(text);
+      if (down) downEvents.push(`${down[1]!}: ${down[2]!}`);
       const m = / be_app\/(\S+) \S+ 503 /.exec(text);
       if (m) balancer503By[m[1]!] = (balancer503By[m[1]!] ?? 0) + 1;
     }
@@ -156,6 +161,7 @@ async function once(variant: string, clientsWanted: number, baselineMs: number):
       probeLost: probed.lost,
       balancer503By,
       survivorDownTransitions,
+      downEvents,
     };
   } finally {
     for (const c of children) await c.call({ cmd: 'closeAll' }, 5_000).catch(() => undefined);
@@ -181,7 +187,8 @@ export const reconnectStorm: Benchmark = {
   async run({ quick, log }): Promise<BenchResult> {
     if (!findHaproxy()) throw new Error('reconnect-storm needs HAProxy (Debian package "haproxy", or set HAPROXY_BIN)');
     const spreadDefault = await defaultSpreadMs();
-    const variants = [`spread-${spreadDefault}`, 'spread-0', 'destroy', ...(spreadDefault === 5_000 ? [] : ['spread-5000'])];
+    // The default, none, the peers' all-at-once, and longer spreads to choose the default from.
+    const variants = [...new Set([`spread-${spreadDefault}`, 'spread-0', 'destroy', 'spread-2500', 'spread-5000'])];
     const clients = envCount('BENCH_STORM_CLIENTS', quick ? 600 : 3_000);
     const rounds = envCount('BENCH_STORM_ROUNDS', quick ? 1 : 3);
     const baselineMs = quick ? 1_000 : 2_000;
@@ -194,7 +201,7 @@ export const reconnectStorm: Benchmark = {
       for (const variant of order) {
         const s = await once(variant, clients, baselineMs);
         samples.push(s);
-        log(`reconnect-storm: round ${r + 1}/${rounds} ${variant}: ${s.reconnects} reconnects over ${s.stormMs} ms, peak ${s.peakPerSecond}/s (100 ms: ${s.peak100msPerSecond}/s), p99 ${s.baselineP99Ms} → ${s.stormP99Ms} ms, failed attempts ${JSON.stringify(s.failedAttempts)}, 503s by server ${JSON.stringify(s.balancer503By)}, survivor DOWN transitions ${s.survivorDownTransitions}, drain ${s.drainMs} ms`);
+        log(`reconnect-storm: round ${r + 1}/${rounds} ${variant}: ${s.reconnects} reconnects over ${s.stormMs} ms, peak ${s.peakPerSecond}/s (100 ms: ${s.peak100msPerSecond}/s), p99 ${s.baselineP99Ms} → ${s.stormP99Ms} ms, failed attempts ${JSON.stringify(s.failedAttempts)}, 503s by server ${JSON.stringify(s.balancer503By)}, survivor DOWN transitions ${s.survivorDownTransitions} ${JSON.stringify(s.downEvents)}, drain ${s.drainMs} ms`);
       }
     }
     const of = (v: string): Sample[] => samples.filter((s) => s.variant === v);
