@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { HTTP1_KINDS, fuzzSeed, malformed, seededRandom, sendRaw, type RawOutcome } from '../fuzz/malformed.js';
 import { waitFor, withDeadline } from '../helpers/deadline.js';
 import { killTracked, track, type ExitStatus } from '../helpers/processes.js';
@@ -123,85 +123,7 @@ describe('persistent connections at scale', { timeout: 240_000 }, () => {
       if (!passed) t.diagnostic(`malformed input seed ${seed} (replay with FUZZ_SEED=${seed})`);
     });
 
-    const server = spawnLimited([
-      MAIN, 'example-server', '--port', '0', '--log-level', 'warn', '--log-format', 'json',
-      // A fixed window long enough for the malformed connections to arrive while the listener
-      // is still open (they are answered by the parser), then the persistent shutdown.
-      '--deregister-mode', 'fixed', '--deregister-delay-ms', '1500',
-      '--drain-timeout-ms', '60000', '--sse-interval-ms', '5000',
-    ]);
-    await assertLimit(server, WEBSOCKETS + EVENT_STREAMS + MALFORMED + FD_HEADROOM, 'server');
-    const listening = await server.line('listening', 20_000);
-    const port = Number(listening.port);
-    const pid = Number(listening.pid);
-    const idle = sample(pid);
-    assert.ok(idle, 'the server is in /proc');
-
-    // Two client processes share the clients, so neither holds more than half the descriptors.
-    const clients = [spawnNode(), spawnNode()];
-    for (const c of clients) await assertLimit(c, Math.ceil((WEBSOCKETS + EVENT_STREAMS) / 2) + FD_HEADROOM, 'client');
-    await Promise.all(clients.map((c) => c.line('ready', 20_000)));
-    const halves = [Math.ceil(WEBSOCKETS / 2), Math.floor(WEBSOCKETS / 2)];
-    const sseHalves = [Math.ceil(EVENT_STREAMS / 2), Math.floor(EVENT_STREAMS / 2)];
-    const connectStarted = Date.now();
-    clients.forEach((c, i) => c.send({ cmd: 'connect', port, ws: halves[i], sse: sseHalves[i] }));
-    const connected = await Promise.all(clients.map((c) => c.line('connected', 150_000)));
-    const connectMs = Date.now() - connectStarted;
-    assert.deepEqual(connected.map((c) => c.failed), [{}, {}], 'every client connected');
-    assert.deepEqual(connected.map((c) => [c.ws, c.sse]), [[halves[0], sseHalves[0]], [halves[1], sseHalves[1]]], 'every client open');
-    const loaded = sample(pid)!;
-
-    // Sample the server's memory and CPU through the drain until it is gone.
-    const samples: ProcSample[] = [];
-    const sampler = setInterval(() => {
-      const s = sample(pid);
-      if (s) samples.push(s);
-    }, 20);
-    const atSignal = sample(pid)!;
-    const signalledAt = Date.now();
-    server.child.kill('SIGTERM');
-
-    // The readiness answer turns 503 at once; the malformed connections arrive inside the window.
-    const ready = await withDeadline(fetch(`http://127.0.0.1:${port}/readyz`), 10_000, 'readiness during the drain');
-    assert.equal(ready.status, 503);
-    await ready.body?.cancel();
-    const kinds = Array.from({ length: MALFORMED }, (_, i) => HTTP1_KINDS[i % HTTP1_KINDS.length]!);
-    const outcomes: RawOutcome[] = await Promise.all(kinds.map((k) => sendRaw(port, malformed(k, random), 90_000)));
-
-    const exit = await withDeadline(server.closed, 90_000, 'the server to exit after SIGTERM');
-    const exitMs = Date.now() - signalledAt;
-    clearInterval(sampler);
-    clients.forEach((c) => c.send({ cmd: 'report', settleMs: 10_000 }));
-    const reports = await Promise.all(clients.map((c) => c.line('report', 20_000)));
-    for (const c of clients) c.child.stdin!.end();
-
-    // A process that has exited but is not reaped yet (a zombie) keeps its CPU times in
-    // /proc/<pid>/stat but has no memory lines left: memory comes from the samples that have them.
-    const last = samples.at(-1) ?? atSignal;
-    const withMemory = [atSignal, ...samples].filter((s) => Number.isFinite(s.rssKiB));
-    const lastWithMemory = withMemory.at(-1)!;
-    const figures = {
-      websockets: WEBSOCKETS,
-      eventStreams: EVENT_STREAMS,
-      malformed: MALFORMED,
-      connectMs,
-      rssIdleMiB: mib(idle.rssKiB),
-      rssConnectedMiB: mib(loaded.rssKiB),
-      rssPeakMiB: mib(Math.max(...withMemory.map((s) => s.hwmKiB))),
-      rssLastSampleMiB: mib(lastWithMemory.rssKiB),
-      cpuConnectMs: loaded.cpuMs - idle.cpuMs,
-      cpuDrainMs: last.cpuMs - atSignal.cpuMs,
-      signalToExitMs: exitMs,
-      lastSampleBeforeExitMs: last.at - signalledAt,
-    };
-    t.diagnostic(`figures ${JSON.stringify(figures)}`);
-    const byKind: Record<string, Record<string, number>> = {};
-    for (const o of outcomes) {
-      const key = o.hung ? 'hung' : o.refused ? 'refused' : String(o.status ?? 'closed');
-      (byKind[o.kind] ??= {})[key] = (byKind[o.kind]![key] ?? 0) + 1;
-    }
-    t.diagnostic(`malformed outcomes ${JSON.stringify(byKind)}`);
-    t.diagnostic(`client reports ${JSON.stringify(reports)}`);
+    const { server, exit, exitMs, reports, outcomes, halves, sseHalves } = await drainAtScale(t, random, { websockets: WEBSOCKETS, eventStreams: EVENT_STREAMS, malformed: MALFORMED, secondSignal: false });
 
     assert.deepEqual(exit, { code: 0, signal: null }, `exit 0 (stderr: ${server.stderr.slice(-10).join('\n')})`);
     const drained = server.lines.find((l) => l.event === 'drain_complete');
@@ -226,7 +148,111 @@ describe('persistent connections at scale', { timeout: 240_000 }, () => {
     assert.ok(exitMs < 60_000, `exited ${exitMs} ms after SIGTERM`);
     passed = true;
   });
+
+  it('negative control: a second SIGTERM forces the drain, and the same harness sees WebSockets cut and SSE streams ended without retry:', async (t) => {
+    const random = seededRandom(fuzzSeed());
+    const { exit, reports, outcomes } = await drainAtScale(t, random, { websockets: 1_000, eventStreams: 200, malformed: 30, secondSignal: true });
+    assert.deepEqual(exit, { code: 70, signal: null }, 'a forced drain exits 70');
+    const codes = reports.map((r) => (r.ws as { closeCodes: Record<string, number> }).closeCodes);
+    const cut = codes.reduce((n, byCode) => n + Object.entries(byCode).filter(([code]) => code !== '1001').reduce((m, [, k]) => m + k, 0), 0);
+    assert.ok(cut > 0, `the harness saw no WebSocket closed other than with 1001: ${JSON.stringify(codes)}`);
+    const withoutRetry = reports.reduce((n, r) => n + (r.sse as { endedWithoutRetry: number }).endedWithoutRetry, 0);
+    assert.ok(withoutRetry > 0, 'the harness saw no SSE stream ended without retry:');
+    assert.deepEqual(outcomes.filter((o) => o.hung), [], 'even forced, nothing outlived the server');
+  });
 });
+
+interface Counts { readonly websockets: number; readonly eventStreams: number; readonly malformed: number; readonly secondSignal: boolean }
+
+/**
+ * The scenario: the server and two client processes, the clients connected, SIGTERM (and a
+ * second one for the negative control), the malformed connections during the window, the exit,
+ * the clients' reports, and the server's memory and CPU (printed as a diagnostic).
+ */
+async function drainAtScale(t: TestContext, random: () => number, c: Counts) {
+    const server = spawnLimited([
+      MAIN, 'example-server', '--port', '0', '--log-level', 'warn', '--log-format', 'json',
+      // A fixed window long enough for the malformed connections to arrive while the listener
+      // is still open (they are answered by the parser), then the persistent shutdown.
+      '--deregister-mode', 'fixed', '--deregister-delay-ms', '1500',
+      '--drain-timeout-ms', '60000', '--sse-interval-ms', '5000',
+    ]);
+    await assertLimit(server, c.websockets + c.eventStreams + c.malformed + FD_HEADROOM, 'server');
+    const listening = await server.line('listening', 20_000);
+    const port = Number(listening.port);
+    const pid = Number(listening.pid);
+    const idle = sample(pid);
+    assert.ok(idle, 'the server is in /proc');
+
+    // Two client processes share the clients, so neither holds more than half the descriptors.
+    const clients = [spawnNode(), spawnNode()];
+    for (const client of clients) await assertLimit(client, Math.ceil((c.websockets + c.eventStreams) / 2) + FD_HEADROOM, 'client');
+    await Promise.all(clients.map((client) => client.line('ready', 20_000)));
+    const halves = [Math.ceil(c.websockets / 2), Math.floor(c.websockets / 2)];
+    const sseHalves = [Math.ceil(c.eventStreams / 2), Math.floor(c.eventStreams / 2)];
+    const connectStarted = Date.now();
+    clients.forEach((client, i) => client.send({ cmd: 'connect', port, ws: halves[i], sse: sseHalves[i] }));
+    const connected = await Promise.all(clients.map((client) => client.line('connected', 150_000)));
+    const connectMs = Date.now() - connectStarted;
+    assert.deepEqual(connected.map((r) => r.failed), [{}, {}], 'every client connected');
+    assert.deepEqual(connected.map((r) => [r.ws, r.sse]), [[halves[0], sseHalves[0]], [halves[1], sseHalves[1]]], 'every client open');
+    const loaded = sample(pid)!;
+
+    // Sample the server's memory and CPU through the drain until it is gone.
+    const samples: ProcSample[] = [];
+    const sampler = setInterval(() => {
+      const s = sample(pid);
+      if (s) samples.push(s);
+    }, 20);
+    const atSignal = sample(pid)!;
+    const signalledAt = Date.now();
+    server.child.kill('SIGTERM');
+
+    // The readiness answer turns 503 at once; the malformed connections arrive inside the window.
+    const ready = await withDeadline(fetch(`http://127.0.0.1:${port}/readyz`), 10_000, 'readiness during the drain');
+    assert.equal(ready.status, 503);
+    await ready.body?.cancel();
+    // The negative control: a second signal forces the drain (what an impatient supervisor does).
+    if (c.secondSignal) server.child.kill('SIGTERM');
+    const kinds = Array.from({ length: c.malformed }, (_, i) => HTTP1_KINDS[i % HTTP1_KINDS.length]!);
+    const outcomes: RawOutcome[] = await Promise.all(kinds.map((k) => sendRaw(port, malformed(k, random), 90_000)));
+
+    const exit = await withDeadline(server.closed, 90_000, 'the server to exit after SIGTERM');
+    const exitMs = Date.now() - signalledAt;
+    clearInterval(sampler);
+    clients.forEach((client) => client.send({ cmd: 'report', settleMs: 10_000 }));
+    const reports = await Promise.all(clients.map((client) => client.line('report', 20_000)));
+    for (const client of clients) client.child.stdin!.end();
+
+    // A process that has exited but is not reaped yet (a zombie) keeps its CPU times in
+    // /proc/<pid>/stat but has no memory lines left: memory comes from the samples that have them.
+    const last = samples.at(-1) ?? atSignal;
+    const withMemory = [atSignal, ...samples].filter((s) => Number.isFinite(s.rssKiB));
+    const lastWithMemory = withMemory.at(-1)!;
+    const figures = {
+      websockets: c.websockets,
+      eventStreams: c.eventStreams,
+      malformed: c.malformed,
+      connectMs,
+      rssIdleMiB: mib(idle.rssKiB),
+      rssConnectedMiB: mib(loaded.rssKiB),
+      rssPeakMiB: mib(Math.max(...withMemory.map((s) => s.hwmKiB))),
+      rssLastSampleMiB: mib(lastWithMemory.rssKiB),
+      cpuConnectMs: loaded.cpuMs - idle.cpuMs,
+      cpuDrainMs: last.cpuMs - atSignal.cpuMs,
+      signalToExitMs: exitMs,
+      lastSampleBeforeExitMs: last.at - signalledAt,
+    };
+    t.diagnostic(`figures ${JSON.stringify(figures)}`);
+    const byKind: Record<string, Record<string, number>> = {};
+    for (const o of outcomes) {
+      const key = o.hung ? 'hung' : o.refused ? 'refused' : String(o.status ?? 'closed');
+      (byKind[o.kind] ??= {})[key] = (byKind[o.kind]![key] ?? 0) + 1;
+    }
+    t.diagnostic(`malformed outcomes ${JSON.stringify(byKind)}`);
+    t.diagnostic(`client reports ${JSON.stringify(reports)}`);
+    return { server, exit, exitMs, reports, outcomes, halves, sseHalves };
+}
 
 function spawnNode(): LimitedChild {
   return spawnLimited(['--import', 'tsx', 'test/scale/persistent-clients-child.ts']);
