@@ -8,7 +8,7 @@
  *
  * Variants of the drained instance, interleaved round by round:
  * - `spread-<n>`: `drainkit example-server --persistent-spread-ms <n>`: 1001 close frames spread
- *   at random over n ms (the default, 0, 2,500 and 5,000 ms);
+ *   at random over n ms (the default, 0, 1,000 (the previous default), 2,500 and 5,000 ms);
  * - `destroy`: the peers' behaviour (bench/children/destroy-server.ts): readiness 503 at SIGTERM,
  *   then, once the balancer's first 503 probe is answered, every socket destroyed at once with
  *   no close frame.
@@ -188,7 +188,7 @@ export const reconnectStorm: Benchmark = {
     if (!findHaproxy()) throw new Error('reconnect-storm needs HAProxy (Debian package "haproxy", or set HAPROXY_BIN)');
     const spreadDefault = await defaultSpreadMs();
     // The default, none, the peers' all-at-once, and longer spreads to choose the default from.
-    const variants = [...new Set([`spread-${spreadDefault}`, 'spread-0', 'destroy', 'spread-2500', 'spread-5000'])];
+    const variants = [...new Set([`spread-${spreadDefault}`, 'spread-0', 'spread-1000', 'spread-2500', 'spread-5000', 'destroy'])];
     const clients = envCount('BENCH_STORM_CLIENTS', quick ? 600 : 3_000);
     const rounds = envCount('BENCH_STORM_ROUNDS', quick ? 1 : 3);
     const baselineMs = quick ? 1_000 : 2_000;

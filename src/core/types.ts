@@ -189,7 +189,7 @@ export interface DrainerOptions {
   readonly persistentShutdown?: 'window-end' | 'drain-start' | undefined;
   /**
    * Persistent connections are told to go away spread evenly at random over this span, so the
-   * survivors do not take every reconnect in the same instant. Default 5000 ms (chosen from the
+   * survivors do not take every reconnect in the same instant. Default 2500 ms (chosen from the
    * reconnect-storm benchmark, docs/integrations.md). Range 0 … 60 000.
    */
   readonly persistentSpreadMs?: number | undefined;

@@ -57,7 +57,7 @@ function seeded(t: TestContext): { seed: number; random: () => number; pass: () 
 /** An HTTP/1 server like an application's: routes, a gate for requests held in flight, a WebSocket echo. */
 function http1App() {
   const server = http.createServer();
-  // The spread (default 5 s) must fit well inside the short drain timeout, or the WebSockets
+  // The spread (default 2.5 s) must fit well inside the short drain timeout, or the WebSockets
   // would be forced instead of closed.
   const drainer = createDrainer(server, { signals: false, logger: false, deregister: { mode: 'fixed', delayMs: WINDOW_MS }, drainTimeoutMs: DRAIN_TIMEOUT_MS, persistentSpreadMs: 500 });
   const gate: (() => void)[] = [];
