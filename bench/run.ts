@@ -3,7 +3,7 @@
  * result as one JSON line on stdout (progress goes to stderr). Each result is also saved to
  * `.tmp/bench/results/<name>.json`, which `bench/report.ts` turns into docs/benchmarks.md.
  *
- *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|memory-inflight|rolling|cluster-reload|fleet ...] [--quick]
+ *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|memory-inflight|rolling|cluster-reload|fleet|reconnect-storm ...] [--quick]
  *
  * `--quick` is a smoke run (fewer, shorter rounds); its results are saved apart and not reported.
  */
@@ -18,10 +18,11 @@ import { machine } from './lib/machine.js';
 import type { Benchmark } from './lib/types.js';
 import { memory } from './memory.js';
 import { memoryInflight } from './memory-inflight.js';
+import { reconnectStorm } from './reconnect-storm.js';
 import { rolling } from './rolling.js';
 import { throughput } from './throughput.js';
 
-const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, memoryInflight, rolling, clusterReload, fleet];
+const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, memoryInflight, rolling, clusterReload, fleet, reconnectStorm];
 
 /** BENCH_* settings in force, so a saved command reproduces the run. */
 function envPrefix(): string {

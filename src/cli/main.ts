@@ -112,7 +112,7 @@ export function buildProgram(): Command {
     .option('--heartbeat-ms <n>', 'registry heartbeat tick (default 1000)', integer(50, 60_000))
     .option('--liveness-write-ms <n>', 'registry: refresh the heartbeat timestamp at least this often, even when nothing changed (default 10000; reapers need a TTL above it)', integer(50, 600_000))
     .addOption(new Option('--persistent-shutdown <when>', 'when WebSocket, SSE and long-poll clients are told to go away (default window-end)').choices(['window-end', 'drain-start']))
-    .option('--persistent-spread-ms <n>', 'spread WebSocket closes and SSE endings over this span (default 1000)', integer(0, 60_000))
+    .option('--persistent-spread-ms <n>', 'spread WebSocket closes and SSE endings over this span (default 2500)', integer(0, 60_000))
     .option('--ws-close-timeout-ms <n>', '/ws: wait this long for the client\'s close frame, then terminate (default 5000)', integer(0, 600_000))
     .option('--sse-interval-ms <n>', '/sse: interval between events (default 1000)', integer(10, 3_600_000))
     .option('--sse-reconnect-ms <n>', '/sse: retry hint sent to clients on drain (default 1000)', integer(0, 3_600_000))

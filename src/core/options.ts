@@ -41,7 +41,7 @@ export const DEFAULTS = Object.freeze({
   /** `persistentShutdown`. */
   persistentShutdown: 'window-end',
   /** `persistentSpreadMs`. */
-  persistentSpreadMs: 1_000,
+  persistentSpreadMs: 2_500,
   /** `hookTimeoutMs`: the bound of each shutdown hook without a `timeoutMs` of its own. */
   hookTimeoutMs: 5_000,
   hints: true,

@@ -189,7 +189,8 @@ export interface DrainerOptions {
   readonly persistentShutdown?: 'window-end' | 'drain-start' | undefined;
   /**
    * Persistent connections are told to go away spread evenly at random over this span, so the
-   * survivors do not take every reconnect in the same instant. Default 1000 ms. Range 0 … 60 000.
+   * survivors do not take every reconnect in the same instant. Default 2500 ms (chosen from the
+   * reconnect-storm benchmark, docs/integrations.md). Range 0 … 60 000.
    */
   readonly persistentSpreadMs?: number | undefined;
   /** Default bound of each shutdown hook. Default 5000 ms. Range 0 … 600 000. */

@@ -64,6 +64,8 @@ export interface HaproxyOptions {
   readonly reuse?: 'always' | 'safe' | 'aggressive' | 'never';
   /** Log every request, not only abnormal ones (for investigations; heavy under load). Default false. */
   readonly logAllRequests?: boolean;
+  /** `maxconn` (global, and the frontends' when given). Default 1024; a WebSocket benchmark with thousands of clients needs more. */
+  readonly maxconn?: number;
   /** How long HAProxy may take to start answering on its admin socket. Default 15 s. */
   readonly startTimeoutMs?: number;
 }
@@ -105,13 +107,14 @@ export function haproxyConfig(options: HaproxyOptions & { readonly frontendPort:
   const inter = options.checkIntervalMs ?? 1_000;
   return [
     'global',
-    '    maxconn 1024',
+    `    maxconn ${options.maxconn ?? 1024}`,
     `    stats socket ${options.socketPath} level admin`,
     // Logs go to HAProxy's stdout, which the harness keeps for failure reports.
     '    log stdout format raw local0 info',
     '',
     'defaults',
     '    mode http',
+    ...(options.maxconn === undefined ? [] : [`    maxconn ${options.maxconn}`]),
     '    log global',
     '    option httplog',
     // Only abnormal requests (errors, 5xx) and health-check transitions are logged.
