@@ -118,7 +118,7 @@ export class DrainSequence {
 
     this.#enter('deregistering');
     tracker.startDrain();
-    if (opts.persistentShutdown === 'drain-start') persistent.beginShutdown(opts.persistentSpreadMs);
+    if (opts.persistentShutdown === 'drain-start') persistent.beginShutdown(spreadWithin(opts));
     const endedBy = await this.#awaitWindow(skipWindow);
     const windowMs = now() - this.#startedAt;
     this.#windowOver(endedBy);
@@ -130,7 +130,7 @@ export class DrainSequence {
     closeListener(host.server, tracker);
 
     this.#enter('persistent');
-    persistent.beginShutdown(opts.persistentSpreadMs);
+    persistent.beginShutdown(spreadWithin(opts));
 
     this.#enter('waiting');
     const completed = await this.#awaitIdle();
@@ -306,4 +306,14 @@ function summary(r: DrainResult): Record<string, unknown> {
     upgradesClosed: r.upgradesClosed,
     longestRequestMs: round(r.longestRequestMs),
   };
+}
+
+/**
+ * The go-away spread, at most half the drain timeout: a connection told last must still have
+ * time to close (a WebSocket's close handshake, an SSE client's read) before the deadline
+ * terminates it. Without this cap a short drain timeout with the default spread ended in a
+ * forced drain that cut a share of the connections the spread was meant to close cleanly.
+ */
+function spreadWithin(opts: { readonly persistentSpreadMs: number; readonly drainTimeoutMs: number }): number {
+  return Math.min(opts.persistentSpreadMs, Math.floor(opts.drainTimeoutMs / 2));
 }

@@ -190,7 +190,8 @@ export interface DrainerOptions {
   /**
    * Persistent connections are told to go away spread evenly at random over this span, so the
    * survivors do not take every reconnect in the same instant. Default 2500 ms (chosen from the
-   * reconnect-storm benchmark, docs/integrations.md). Range 0 … 60 000.
+   * reconnect-storm benchmark, docs/integrations.md). Range 0 … 60 000. Capped at half of
+   * `drainTimeoutMs`, so the connection told last still has time to close cleanly.
    */
   readonly persistentSpreadMs?: number | undefined;
   /** Default bound of each shutdown hook. Default 5000 ms. Range 0 … 600 000. */

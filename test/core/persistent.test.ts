@@ -42,6 +42,24 @@ describe('persistent connections', () => {
     assert.deepEqual(set.tally(), { test: { clean: 1, terminated: 3 } });
   });
 
+  it('caps the spread at half the drain timeout, so a short timeout with the default spread still closes every connection cleanly', async () => {
+    const server = http.createServer((_req, res) => res.end('ok'));
+    // Default spread 2500 ms against a 1200 ms drain timeout: uncapped, about half of the go-aways
+    // would come after the deadline, and the drain would be forced.
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 }, drainTimeoutMs: 1_200 });
+    await listen(server);
+    const log: string[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      let release: () => void = () => undefined;
+      // Closes as soon as it is told to go away, as a well-behaved client does.
+      release = drainer.persistent.add({ kind: 'test', goAway: () => { log.push(`goAway ${i}`); release(); }, terminate: () => log.push(`terminate ${i}`) });
+    }
+    const result = await within(drainer.drain(), 'the drain');
+    assert.equal(result.outcome, 'completed', JSON.stringify(result));
+    assert.deepEqual(result.persistentClosed, { test: { clean: 20, terminated: 0 } });
+    assert.equal(log.filter((l) => l.startsWith('terminate')).length, 0);
+  });
+
   it('an adopted response leaves the in-flight count for the persistent set and holds the drain until it ends', async () => {
     const server = http.createServer();
     const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 }, persistentSpreadMs: 0 });
