@@ -15,6 +15,8 @@ a { color: var(--accent); }
 #live[data-live="stale"]::before, #live[data-live="static"]::before { color: #dc2626; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
+td.labels { max-width: 22em; }
+.label { white-space: nowrap; display: inline-block; margin: 0 .15em .15em 0; padding: 0 .35em; border: 1px solid var(--line); border-radius: .3em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { padding: .05em .5em; border-radius: 1em; font-size: .85em; border: 1px solid currentColor; }
 .badge.active { color: #16a34a; } .badge.draining { color: #d97706; } .badge.stopped { color: var(--muted); } .badge.lost { color: #dc2626; }

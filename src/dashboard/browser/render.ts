@@ -66,6 +66,18 @@ export function drainTime(elapsedMs: number, budgetMs: number | null): string {
   return `${spent} of ${formatMs(budgetMs).replace(/\.0 s$/, ' s')}`;
 }
 
+/**
+ * Labels as one chip each (`k=v`, never broken inside), wrapping between chips: a long label set
+ * wraps onto lines of whole labels instead of splitting "region=eu-west-1" at its dashes.
+ */
+export function labelChips(labels: Readonly<Record<string, string>>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .sort()
+    .map((l) => `<span class="label">${escapeHtml(l)}</span>`)
+    .join(' ');
+}
+
 /** One `<tr>` of the fleet table, with the test hooks monitoring scripts rely on. */
 export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings): string {
   const ageMs = nowMs - Date.parse(i.lastHeartbeatAt);
@@ -75,7 +87,7 @@ export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings
   const name = `${i.host}:${i.port}`;
   const cells = [
     `<td class="name"><a href="/instances/${i.id}">${escapeHtml(name)}</a></td>`,
-    `<td class="labels">${escapeHtml(labelText(i.labels))}</td>`,
+    `<td class="labels">${labelChips(i.labels)}</td>`,
     `<td>${escapeHtml(i.version ?? '')}</td>`,
     `<td>${i.pid ?? ''}</td>`,
     `<td class="status"><span class="badge ${i.status}">${i.status}</span></td>`,
