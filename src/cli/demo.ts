@@ -128,7 +128,9 @@ async function runDemoCommand(flags: DemoFlags): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let ticker: NodeJS.Timeout | undefined;
+  let lastReload = 'first reload in a few seconds';
   try {
+    view.line(`drainkit demo: starting an embedded registry, the dashboard and ${flags.workers} workers…`);
     try {
       demo = await startDemo(
         {
@@ -157,11 +159,13 @@ async function runDemoCommand(flags: DemoFlags): Promise<number> {
             const text = result.ok
               ? `reload ${status.reloads}: ${result.replaced.length} workers replaced in ${ms(result.durationMs)} (drains ${drains})`
               : `reload aborted: ${result.reason ?? 'no reason given'}`;
-            view.line(`drainkit demo: ${view.paint(text, result.ok ? 'good' : 'bad')}; so far ${status.http.sent} sent, ${status.failed} failed`);
+            if (process.stderr.isTTY === true) lastReload = `last: ${text}`;
+            else view.line(`drainkit demo: ${view.paint(text, result.ok ? 'good' : 'bad')}; so far ${status.http.sent} sent, ${status.failed} failed`);
           },
           onStopping: () => {
             clearInterval(ticker);
             view.done();
+            view.line('drainkit demo: ending: the reload under way finishes, the load stops, every worker drains; then the report');
           },
         },
       );
@@ -178,7 +182,7 @@ async function runDemoCommand(flags: DemoFlags): Promise<number> {
     const draw = (): void => {
       const s = running.status();
       const tone = s.failed === 0 ? 'good' : 'bad';
-      view.status(view.paint(statusLine(s), tone), `       dashboard ${'(URL above)'}   Ctrl-C ends and reports`);
+      view.status(view.paint(statusLine(s), tone), `       ${lastReload}   (Ctrl-C ends and reports)`);
     };
     if (process.stderr.isTTY === true) {
       draw();

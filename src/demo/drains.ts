@@ -74,7 +74,8 @@ function workerDrain(e: DrainEventRow, during: number | 'stop', d: Record<string
     during,
     pid: num(e, d, 'pid'),
     newPid,
-    success: d.success === true,
+    // A worker that left without reporting a drain (no outcome) did not drain, whatever its exit code.
+    success: d.success === true && typeof d.outcome === 'string',
     outcome: typeof d.outcome === 'string' ? d.outcome : 'exited',
     forcedBy: typeof d.forcedBy === 'string' ? d.forcedBy : null,
     durationMs,

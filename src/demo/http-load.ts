@@ -18,6 +18,8 @@ export const SLOW_MS = 100;
 /** Every n-th request (that is not slow) is a POST with a body. */
 const POST_EVERY = 3;
 const TICK_MS = 20;
+/** A request unanswered this long is a failure (the slowest route answers in 100 ms). */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface HttpLoadStats {
   readonly sent: number;
@@ -80,7 +82,7 @@ export function startHttpLoad(options: { readonly host: string; readonly port: n
           method: post ? 'POST' : 'GET',
           path: slow ? `/work?ms=${SLOW_MS}` : post ? '/publish' : '/',
           headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          timeout: 30_000,
+          timeout: REQUEST_TIMEOUT_MS,
         },
         (res) => {
           res.resume();
@@ -88,7 +90,7 @@ export function startHttpLoad(options: { readonly host: string; readonly port: n
           res.once('error', (err: NodeJS.ErrnoException) => done(`error:${err.code ?? err.name}`));
         },
       );
-      req.once('timeout', () => req.destroy(Object.assign(new Error('no answer within 30 s'), { code: 'TIMEOUT' })));
+      req.once('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`), { code: 'TIMEOUT' })));
       req.once('error', (err: NodeJS.ErrnoException) => done(`error:${err.code ?? err.name}`));
       req.end(body);
     });
@@ -122,7 +124,7 @@ export function startHttpLoad(options: { readonly host: string; readonly port: n
 
   return {
     snapshot,
-    async stop(timeoutMs = 35_000) {
+    async stop(timeoutMs = REQUEST_TIMEOUT_MS + 1_000) {
       stopping = true;
       clearInterval(timer);
       let bound: NodeJS.Timeout | undefined;

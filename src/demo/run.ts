@@ -155,6 +155,10 @@ export async function startDemo(options: DemoOptions, hooks: DemoHooks = {}): Pr
     cleanup.push(() => hosted.stop());
     const dashboard = await startDashboard({ store: hosted.store, host: '127.0.0.1', port: options.dashboardPort });
     cleanup.push(() => dashboard.close());
+    const startup = new AbortController();
+    const abortStartup = (): void => startup.abort();
+    if (options.signal?.aborted === true) startup.abort();
+    options.signal?.addEventListener('abort', abortStartup, { once: true });
     const cluster = await startCluster({
       script: WORKER_SCRIPT,
       workers: options.workers,
@@ -167,8 +171,10 @@ export async function startDemo(options: DemoOptions, hooks: DemoHooks = {}): Pr
       databaseUrl: hosted.url,
       registry: { labels: { app: 'drainkit-demo' } },
       ...(options.logger !== undefined && { logger: options.logger }),
-      ...(options.signal !== undefined && { signal: options.signal }),
+      // Only a signal during start-up stops the workers at once; later, the run ends in order (below).
+      signal: startup.signal,
     });
+    options.signal?.removeEventListener('abort', abortStartup);
     cleanup.push(() => cluster.stop('demo-aborted'));
     const instance = await registeredInstance(hosted.store, listInstances, cluster);
     return running({ options, hooks, ws, cluster, store: hosted.store, instance, dashboardUrl: dashboard.url, registryUrl: hosted.url, dataDir, unwind });
@@ -270,7 +276,7 @@ function running(ctx: {
     const failed = h.failed + p.websocket.failed + p.sse.failed;
     // The final stop's drains are in the registry's drain_complete; counted from the stop itself
     // too, in case that last write did not land.
-    const forcedDrains = history.drains.filter((d) => d.during !== 'stop' && !d.success).length + stop.workers.filter((w) => !w.success).length;
+    const forcedDrains = history.drains.filter((d) => d.during !== 'stop' && !d.success).length + stop.workers.filter((w) => !w.success || w.result === undefined).length;
     const failedReloads = history.reloads.filter((r) => !r.ok).length;
     return {
       ok: failed === 0 && forcedDrains === 0 && failedReloads === 0,
