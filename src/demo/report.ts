@@ -42,7 +42,7 @@ function drainLine(d: WorkerDrainRecord): string {
   const who = d.newPid === undefined ? `pid ${d.pid}` : `pid ${d.pid} → ${d.newPid}`;
   const how = d.success ? `${d.outcome} in ${ms(d.durationMs)}` : `NOT DRAINED (${d.outcome}${d.forcedBy === null ? '' : `, forced by ${d.forcedBy}`}; exit ${d.exit.signal ?? d.exit.code ?? '?'}) after ${ms(d.durationMs)}`;
   const phases = d.phases.length === 0 ? 'no phases reported' : d.phases.map((p) => `${p.phase} ${ms(p.durationMs)}`).join(' · ');
-  const window = d.window === undefined ? '' : `; window ended by ${d.window.endedBy}`;
+  const window = d.window === undefined ? '' : ` (window: ${d.window.endedBy})`;
   return `    ${who.padEnd(18)} ${how}: ${phases}${window}`;
 }
 
@@ -51,10 +51,10 @@ export function formatReport(r: DemoReport): string {
   const p = r.persistent;
   const lines: string[] = [];
   const reloadsOk = r.history.reloads.filter((x) => x.ok).length;
-  lines.push(`drainkit demo: ${ms(r.durationMs)}, ${count(r.workers, 'worker')}, ${r.rate} req/s, ${count(reloadsOk, 'rolling reload')}${r.failedReloads > 0 ? ` (${r.failedReloads} aborted)` : ''}; ended by ${r.endedBy === 'signal' ? 'a signal' : '--duration'}`);
+  lines.push(`drainkit demo: load ran ${ms(r.durationMs)}, ${count(r.workers, 'worker')}, ${r.rate} req/s, ${count(reloadsOk, 'rolling reload')}${r.failedReloads > 0 ? ` (${r.failedReloads} aborted)` : ''}; ended by ${r.endedBy === 'signal' ? 'a signal' : '--duration'}`);
   lines.push('');
   lines.push(`  requests   ${h.sent} sent (GET /, POST /publish with a body, GET /work?ms=100), ${h.failed} failed${failures(h.failures)}${h.skipped > 0 ? `, ${h.skipped} not sent (the client was behind)` : ''}`);
-  lines.push(`  latency    p50 ${ms(h.latencyMs.p50)}, p99 ${ms(h.latencyMs.p99)} (GET / and POST; the /work requests wait on purpose)`);
+  lines.push(`  latency    p50 ${ms(h.latencyMs.p50)}, p99 ${ms(h.latencyMs.p99)} (GET / and POST; the /work requests wait on purpose); the clients' own event loop ran up to ${ms(r.clientLoopDelayMs.p99)} late (p99), ${ms(r.clientLoopDelayMs.max)} at worst`);
   lines.push(`  websocket  ${count(p.websocket.clients, 'client')}: ${p.websocket.closedProperly} closed with 1000/1001 and reconnected, ${p.websocket.echoes} echoes, ${p.websocket.failed} failed${failures(p.websocket.failures)}`);
   lines.push(`  sse        ${count(p.sse.clients, 'client')}: ${p.sse.closedProperly} streams ended with a retry hint and reconnected, ${p.sse.events} events, ${p.sse.failed} failed${failures(p.sse.failures)}`);
   lines.push('');

@@ -13,7 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, ReloadResult } from '../cluster/index.js';
 import { startCluster } from '../cluster/supervisor.js';
@@ -104,6 +104,12 @@ export interface DemoReport {
   readonly history: DrainHistory;
   readonly forcedDrains: number;
   readonly failedReloads: number;
+  /**
+   * How late this process's event loop ran (p99 and max, ms). The load's clients share it with
+   * the embedded registry and the dashboard, so a latency tail no longer than this is the
+   * client's own delay, not the servers'.
+   */
+  readonly clientLoopDelayMs: { readonly p99: number; readonly max: number };
 }
 
 export interface DemoHooks {
@@ -209,6 +215,8 @@ function running(ctx: {
 }): Demo {
   const { options, hooks, cluster } = ctx;
   const started = performance.now();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const target = { host: cluster.host, port: cluster.port };
   const http = startHttpLoad({ ...target, rate: options.rate });
   const persistent = startPersistentLoad({ ...target, websockets: options.websockets, sse: options.sse, ws: ctx.ws });
@@ -266,6 +274,8 @@ function running(ctx: {
     await reloading;
     const [h, p] = await Promise.all([http.stop(), persistent.stop()]);
     const durationMs = performance.now() - started;
+    loopDelay.disable();
+    const clientLoopDelayMs = { p99: Math.round(loopDelay.percentile(99) / 1e5) / 10, max: Math.round(loopDelay.max / 1e5) / 10 };
     const stop = await cluster.stop('demo ended');
     let history: DrainHistory;
     try {
@@ -292,6 +302,7 @@ function running(ctx: {
       history,
       forcedDrains,
       failedReloads,
+      clientLoopDelayMs,
     };
   })();
 
