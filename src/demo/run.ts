@@ -13,15 +13,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Cluster, ReloadResult } from '../cluster/index.js';
 import { startCluster } from '../cluster/supervisor.js';
 import type { Logger } from '../core/types.js';
 import type { Store } from '../registry/driver.js';
 import { readDrainHistory, type DrainHistory } from './drains.js';
-import { startHttpLoad, type HttpLoadStats } from './http-load.js';
-import { startPersistentLoad, type PersistentStats } from './persistent-load.js';
+import type { HttpLoadStats } from './http-load.js';
+import { startLoad } from './load.js';
+import type { PersistentStats } from './persistent-load.js';
 import { DRAIN_TIMEOUT_ENV, EXIT_WITHOUT_DRAINING_ENV } from './worker-env.js';
 
 export const DEMO_DEFAULTS = {
@@ -105,9 +106,8 @@ export interface DemoReport {
   readonly forcedDrains: number;
   readonly failedReloads: number;
   /**
-   * How late this process's event loop ran (p99 and max, ms). The load's clients share it with
-   * the embedded registry and the dashboard, so a latency tail no longer than this is the
-   * client's own delay, not the servers'.
+   * How late the load's own event loop ran (p99 and max, ms): a latency tail no longer than
+   * this is the client's delay (two shared cores), not the servers'.
    */
   readonly clientLoopDelayMs: { readonly p99: number; readonly max: number };
 }
@@ -142,7 +142,8 @@ async function need<T>(pkg: string, load: () => Promise<T>): Promise<T> {
 
 /** Starts the demo; resolves once everything runs (the report settles when it ends). */
 export async function startDemo(options: DemoOptions, hooks: DemoHooks = {}): Promise<Demo> {
-  const ws = await need('ws', () => import('ws'));
+  // The load thread and the workers import ws themselves; checked here so a missing one stops the demo before anything starts.
+  await need('ws', () => import('ws'));
   await need('pg', () => import('pg'));
   await need('@electric-sql/pglite', () => import('@electric-sql/pglite'));
   await need('@electric-sql/pglite-socket', () => import('@electric-sql/pglite-socket'));
@@ -183,7 +184,7 @@ export async function startDemo(options: DemoOptions, hooks: DemoHooks = {}): Pr
     options.signal?.removeEventListener('abort', abortStartup);
     cleanup.push(() => cluster.stop('demo-aborted'));
     const instance = await registeredInstance(hosted.store, listInstances, cluster);
-    return running({ options, hooks, ws, cluster, store: hosted.store, instance, dashboardUrl: dashboard.url, registryUrl: hosted.url, dataDir, unwind });
+    return running({ options, hooks, cluster, store: hosted.store, instance, dashboardUrl: dashboard.url, registryUrl: hosted.url, dataDir, unwind });
   } catch (err) {
     await unwind();
     throw err;
@@ -204,7 +205,6 @@ async function registeredInstance(store: Store, list: (s: Store) => Promise<read
 function running(ctx: {
   readonly options: DemoOptions;
   readonly hooks: DemoHooks;
-  readonly ws: typeof import('ws');
   readonly cluster: Cluster;
   readonly store: Store;
   readonly instance: { readonly id: number; readonly generation: number };
@@ -215,19 +215,14 @@ function running(ctx: {
 }): Demo {
   const { options, hooks, cluster } = ctx;
   const started = performance.now();
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
-  const target = { host: cluster.host, port: cluster.port };
-  const http = startHttpLoad({ ...target, rate: options.rate });
-  const persistent = startPersistentLoad({ ...target, websockets: options.websockets, sse: options.sse, ws: ctx.ws });
+  const load = startLoad({ host: cluster.host, port: cluster.port, rate: options.rate, websockets: options.websockets, sse: options.sse });
   let reloads = 0;
   let reloading: Promise<ReloadResult> | undefined;
   let reloadTimer: NodeJS.Timeout | undefined;
   let ending = false;
 
   const status = (): DemoStatus => {
-    const h = http.snapshot();
-    const p = persistent.snapshot();
+    const { http: h, persistent: p } = load.snapshot();
     return { elapsedMs: performance.now() - started, http: h, persistent: p, reloads, reloading: reloading !== undefined, failed: h.failed + p.websocket.failed + p.sse.failed };
   };
 
@@ -272,10 +267,8 @@ function running(ctx: {
     // The reload under way finishes first: its drains are part of the story, and the load keeps
     // running through it so they are drains under load like the others.
     await reloading;
-    const [h, p] = await Promise.all([http.stop(), persistent.stop()]);
+    const { http: h, persistent: p, loopDelayMs: clientLoopDelayMs } = await load.stop();
     const durationMs = performance.now() - started;
-    loopDelay.disable();
-    const clientLoopDelayMs = { p99: Math.round(loopDelay.percentile(99) / 1e5) / 10, max: Math.round(loopDelay.max / 1e5) / 10 };
     const stop = await cluster.stop('demo ended');
     let history: DrainHistory;
     try {
