@@ -170,13 +170,13 @@ async function runDemoCommand(flags: DemoFlags): Promise<number> {
         },
       );
     } catch (err) {
-      if (err instanceof DemoError && err.code === 'ERR_DRAINKIT_DEMO_PACKAGE_MISSING') throw new CommandFailure(err.message, EXIT.missingPackage);
+      if (err instanceof DemoError && err.code === 'ERR_DRAINKIT_DEMO_PACKAGE_MISSING') throw new CommandFailure(err.message.replace(/^drainkit /, ''), EXIT.missingPackage);
       if ((err as { code?: unknown }).code === 'ERR_DRAINKIT_REGISTRY_DRIVER_MISSING') throw err;
       if (stop.signal.aborted) {
         view.line('drainkit demo: stopped before it was running; nothing to report');
         return EXIT.failed;
       }
-      throw new CommandFailure(`the demo could not start: ${err instanceof Error ? err.message : String(err)}`, EXIT.failed);
+      throw new CommandFailure(`the demo could not start: ${err instanceof Error ? err.message.replace(/^drainkit demo: /, '') : String(err)}`, EXIT.failed);
     }
     const running = demo;
     const draw = (): void => {

@@ -6,7 +6,10 @@
  * first runs alone, the other two together; each bounds itself with --duration or a signal.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -124,6 +127,30 @@ describe('drainkit demo', { timeout: 150_000 }, () => {
       assert.equal(status.code, 2, `${args.join(' ')}: ${run.stderr.join('\n')}`);
       assert.ok(run.stderr.join('\n').includes(flag), `${flag} named in: ${run.stderr.join('\n')}`);
       assert.equal(run.stdout(), '');
+    }
+  });
+
+  it('a package it needs is missing: names it with the npm install line, exit 4, nothing started', () => {
+    // A copy of the package with only commander (then also ws) resolvable, as in an app that
+    // installed drainkit alone.
+    const dir = mkdtempSync(join(tmpdir(), 'drainkit-demo-no-peers-'));
+    try {
+      cpSync('dist', join(dir, 'dist'), { recursive: true });
+      writeFileSync(join(dir, 'package.json'), readFileSync('package.json'));
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(resolve('node_modules/commander'), join(dir, 'node_modules/commander'), 'dir');
+      const run = () => spawnSync(process.execPath, [join(dir, 'dist/cli/main.js'), 'demo', '--duration', '1'], { encoding: 'utf8', timeout: 30_000 });
+      let r = run();
+      assert.equal(r.status, 4, r.stderr);
+      assert.match(r.stderr, /needs the "ws" package.*npm install ws/);
+      assert.doesNotMatch(r.stderr, /dashboard:/, 'nothing started');
+      symlinkSync(resolve('node_modules/ws'), join(dir, 'node_modules/ws'), 'dir');
+      r = run();
+      assert.equal(r.status, 4, r.stderr);
+      assert.match(r.stderr, /npm install pg/);
+      assert.equal(r.stdout, '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
