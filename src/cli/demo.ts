@@ -33,7 +33,7 @@ Stdout: the report (with --json, one JSON document). Stderr: where things run, t
 sign-in URL, and progress.
 
 Exit codes of demo: 0 no request or connection failed and every drain completed; 1 something
-failed (the report says what); 2 usage; 4 a package it needs is not installed (ws, pg,
+failed (the report says what) or it could not start (a port in use); 2 usage; 4 a package it needs is not installed (ws, pg,
 @electric-sql/pglite, @electric-sql/pglite-socket).`;
 
 export function addDemoCommand(program: Command): void {

@@ -11,6 +11,7 @@
  * with a {@link DemoError} `ERR_DRAINKIT_DEMO_PACKAGE_MISSING` naming it, before anything starts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -151,6 +152,8 @@ export async function startDemo(options: DemoOptions, hooks: DemoHooks = {}): Pr
   const { listInstances } = await import('../registry/fleet.js');
   const { startDashboard } = await import('../dashboard/server.js');
 
+  // A port in use would otherwise show as a crash loop of workers, each with a stack trace.
+  for (const [port, what] of [[options.port, 'the cluster'], [options.dashboardPort, 'the dashboard']] as const) await checkPortFree(port, what);
   const cleanup: (() => Promise<unknown>)[] = [];
   const unwind = async (): Promise<void> => {
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
@@ -189,6 +192,17 @@ export async function startDemo(options: DemoOptions, hooks: DemoHooks = {}): Pr
     await unwind();
     throw err;
   }
+}
+
+async function checkPortFree(port: number, what: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new DemoError('ERR_DRAINKIT_DEMO_START', `drainkit demo: port ${port} for ${what} cannot be used on 127.0.0.1 (${err.code === 'EADDRINUSE' ? 'in use' : err.message}); pick another, or 0 for a free one`, { cause: err })),
+    );
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
 }
 
 /** The cluster's row (this process's pid on the cluster's port), once its reporter registered it: bounded. */

@@ -130,6 +130,24 @@ describe('drainkit demo', { timeout: 150_000 }, () => {
     }
   });
 
+  it('a port in use: exit 1 naming it, before any worker starts', async () => {
+    const { createServer } = await import('node:net');
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = String((holder.address() as { port: number }).port);
+    try {
+      for (const flag of ['--port', '--dashboard-port']) {
+        const run = demo([flag, port, '--duration', '1']);
+        const status = await withDeadline(run.closed, 30_000, 'the demo to refuse the port');
+        assert.equal(status.code, 1, run.stderr.join('\n'));
+        assert.match(run.stderr.join('\n'), new RegExp(`port ${port} for the (cluster|dashboard) cannot be used on 127\\.0\\.0\\.1 \\(in use\\)`));
+        assert.doesNotMatch(run.stderr.join('\n'), /EADDRINUSE|crash loop/);
+      }
+    } finally {
+      holder.close();
+    }
+  });
+
   it('a package it needs is missing: names it with the npm install line, exit 4, nothing started', () => {
     // A copy of the package with only commander (then also ws) resolvable, as in an app that
     // installed drainkit alone.
