@@ -12,6 +12,7 @@ import type { DeregisterOptions } from '../core/types.js';
 import { integer, keyValue } from './args.js';
 import { addClusterCommand, registryFrom } from './cluster.js';
 import { addDashboardCommand } from './dashboard.js';
+import { addDemoCommand } from './demo.js';
 import { addDoctorCommand } from './doctor.js';
 import { runExampleCluster, runExampleServer, type LogFormat } from './example-server.js';
 import { CommandFailure, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
@@ -180,6 +181,7 @@ export function buildProgram(): Command {
   addRegistryCommands(program);
   addDoctorCommand(program);
   addDashboardCommand(program);
+  addDemoCommand(program);
   checkRequiredOptionsLast(program);
   return program;
 }

@@ -326,6 +326,10 @@ function drainSummary(d: WorkerDrain): object {
       requestsRemaining: r.requestsRemaining,
       persistentRemaining: r.persistentRemaining,
       connectionsForced: r.connectionsForced,
+      // The drain's timeline, so a reader of the event (the demo's report, a dashboard) can say
+      // what each worker's drain spent its time on without the worker's own log.
+      window: r.window,
+      phases: r.phases,
     }),
   };
 }
