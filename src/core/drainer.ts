@@ -45,6 +45,8 @@ type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const attached = new WeakSet<object>();
+/** How long the exit after a preStop-started drain waits for the kubelet's SIGTERM (see #finish). */
+const KUBELET_SIGNAL_WAIT_MS = 2_000;
 
 /**
  * Attaches drainkit to a `node:http`, `node:https` or `node:http2` server (plain or secure, with
@@ -101,6 +103,8 @@ class ServerDrainer extends EventEmitter implements Drainer {
   #exit = false;
   /** The preStop hook started (or joined) the drain and the kubelet's SIGTERM has not come yet. */
   #signalExpectedAfterPreStop = false;
+  /** Set while the exit after a preStop-started drain waits for the kubelet's SIGTERM. */
+  #releaseExit: (() => void) | undefined;
   #signalSeen = false;
   #healthServer: http.Server | undefined;
 
@@ -268,7 +272,22 @@ class ServerDrainer extends EventEmitter implements Drainer {
 
   #finish({ result, cleanupCut }: SequenceEnd): DrainResult {
     const code = result.success && !cleanupCut ? EXIT_CODE_DRAINED : EXIT_CODE_FORCED;
-    drainEnded(this, this.#exit ? { code, graceMs: this.options.exitGraceMs, log: this.#log } : undefined);
+    const end = (): void => drainEnded(this, this.#exit ? { code, graceMs: this.options.exitGraceMs, log: this.#log } : undefined);
+    if (this.#exit && this.#signalExpectedAfterPreStop) {
+      // A drain the preStop hook started can end a few ms after the hook answered, before the
+      // kubelet's SIGTERM arrives. Exiting then races that signal: while Node tears down it
+      // closes its signal watchers, the default action comes back, and the late SIGTERM ends the
+      // process by signal instead of with its exit code (seen in CI). So the exit waits for that
+      // SIGTERM, which follows the hook's answer at once, and no longer than this bound.
+      const hold = setTimeout(() => this.#releaseExit?.(), KUBELET_SIGNAL_WAIT_MS);
+      this.#releaseExit = () => {
+        this.#releaseExit = undefined;
+        clearTimeout(hold);
+        end();
+      };
+    } else {
+      end();
+    }
     return result;
   }
 
@@ -311,8 +330,10 @@ class ServerDrainer extends EventEmitter implements Drainer {
       // The kubelet sends SIGTERM once the preStop hook has returned: the same drain, not a second signal.
       this.#signalExpectedAfterPreStop = false;
       this.#log.write('info', { event: 'drain_signal_after_prestop', signal }, `${signal} after the preStop hook: the drain goes on`);
-      // Arrived after the drain ended (the handlers were kept for it): signals are the process's again.
+      // Arrived after the drain ended (the handlers were kept for it): signals are the process's
+      // again, and the exit held for this signal goes ahead.
       if (this.#life.state === 'stopped') this.#signals?.remove();
+      this.#releaseExit?.();
       return;
     }
     if (this.#drain === undefined) {

@@ -86,6 +86,32 @@ describe('preStop then SIGTERM, as the kubelet sends them', { timeout: 60_000 },
     assert.equal(logEvents(proc, 'drain_signal_after_prestop').length, 1);
   });
 
+  it('after a preStop-started drain the exit waits for the kubelet\'s SIGTERM (bounded), so that signal never lands on a process in teardown', async () => {
+    // Nothing holds this process after its drain (exit grace 0): it used to exit at once, and a
+    // SIGTERM arriving during Node's teardown, after its signal watchers closed, killed it by
+    // signal (a CI run of the kubelet test). Now it is still there when the SIGTERM comes.
+    const { proc, healthPort } = await startChild();
+    await withDeadline(get(healthPort, '/prestop'), 10_000, 'the preStop answer');
+    await withDeadline(
+      (async () => {
+        while (!proc.events.some((e) => e.event === 'drained')) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      10_000,
+      'the drain to end',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(proc.child.exitCode, null, 'the process waits for the kubelet\'s SIGTERM instead of exiting into it');
+    const exit = await signalAndWait(proc, 'SIGTERM', 20_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}; lines ${JSON.stringify(proc.events)}`);
+    assert.equal(logEvents(proc, 'drain_signal_after_prestop').length, 1);
+  });
+
+  it('when no SIGTERM follows the hook, the process still exits 0 once that wait is over', async () => {
+    const { proc, healthPort } = await startChild();
+    await withDeadline(get(healthPort, '/prestop'), 10_000, 'the preStop answer');
+    assert.deepEqual(await withDeadline(proc.closed, 15_000, 'the exit without a SIGTERM'), { code: 0, signal: null });
+  });
+
   it('a second SIGTERM after that still forces the drain', async () => {
     const { proc, healthPort } = await startChild();
     const slow = get(proc.port, '/?ms=15000').catch((err: Error) => ({ status: 0, body: err.message }));
