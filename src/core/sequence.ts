@@ -127,7 +127,7 @@ export class DrainSequence {
 
     this.#enter('closing');
     tracker.deadline = now() + opts.drainTimeoutMs;
-    closeListener(host.server, tracker);
+    await closeListener(host.server, tracker);
 
     this.#enter('persistent');
     persistent.beginShutdown(spreadWithin(opts));

@@ -5,6 +5,7 @@
  */
 import type * as http from 'node:http';
 import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { checkRequestListener, checkRequestListeners } from './handler-guard.js';
 import { markCoreListener } from './listeners.js';
 import type { Tracker } from './tracker.js';
@@ -106,17 +107,46 @@ export function applyKeepAlive(server: net.Server, ms: number | null): () => voi
   return () => Object.assign(s, before);
 }
 
+/** Bounds on accepting what waits in the accept queue before the listener closes. */
+const ACCEPT_QUEUE_MAX_ROUNDS = 10_000;
+const ACCEPT_QUEUE_MAX_MS = 1_000;
+
 /**
- * Closes the listener: no new connections. Only the listening handle is closed
- * (`net.Server#close`): the `close()` of http, https and http2 servers first runs Node's
- * `closeIdleConnections()`, which on Node 26 also destroys a connection accepted a moment ago
- * whose first request is still on its way, an RST that nginx reports as a 502 and cannot retry
- * for a POST. The tracker closes what is idle itself, sparing those (Tracker#closeIdle).
+ * Closes the listener: no new connections. Resolves once it is closed.
+ *
+ * - First the accept queue is emptied. Closing a listening socket resets the connections still
+ *   in it, whose handshake the kernel has completed, and a balancer that has written its request
+ *   on one (nginx, which connects until it is refused) gets a reset it cannot retry for a POST.
+ *   Node accepts about one queued connection per event-loop iteration (measured on Node 20 and
+ *   26), so the close waits, one `setImmediate` at a time, until an iteration accepts nothing;
+ *   bounded in rounds and time for a balancer that never stops connecting.
+ * - Only the listening handle is closed (`net.Server#close`): the `close()` of http, https and
+ *   http2 servers first runs Node's `closeIdleConnections()`, which on Node 26 also destroys a
+ *   connection accepted a moment ago whose first request is still on its way. The tracker closes
+ *   what is idle itself, sparing those (Tracker#closeIdle).
  */
-export function closeListener(server: net.Server, tracker: Tracker): void {
-  // An error here only means "was not listening", which is fine.
-  net.Server.prototype.close.call(server, () => undefined);
-  tracker.closeIdle();
+export function closeListener(server: net.Server, tracker: Tracker): Promise<void> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let seen = tracker.accepted;
+    let rounds = 0;
+    const step = (): void => {
+      const acceptedMore = tracker.accepted !== seen;
+      seen = tracker.accepted;
+      rounds += 1;
+      if (acceptedMore && rounds < ACCEPT_QUEUE_MAX_ROUNDS && performance.now() - started < ACCEPT_QUEUE_MAX_MS) {
+        setImmediate(step);
+        return;
+      }
+      // An error here only means "was not listening", which is fine.
+      net.Server.prototype.close.call(server, () => undefined);
+      tracker.closeIdle();
+      resolve();
+    };
+    // The first round always runs: one poll phase between the window's end and the close.
+    seen = -1;
+    setImmediate(step);
+  });
 }
 
 /**

@@ -147,6 +147,8 @@ export class Tracker {
   listenerClosed = false;
   /** Absolute time (performance.now()) at which everything must be gone. */
   deadline = Number.POSITIVE_INFINITY;
+  /** Connections accepted so far (closeListener watches it to empty the accept queue). */
+  accepted = 0;
   /** Requests completed since the drain started, and the longest of them. */
   completedDuringDrain = 0;
   longestDuringDrainMs = 0;
@@ -177,6 +179,7 @@ export class Tracker {
   // ---- listeners attached to the server -------------------------------------------------
 
   readonly onConnection = (socket: Socket): void => {
+    this.accepted += 1;
     this.sockets.add(socket);
     (socket as TrackedSocket)[kAcceptedAt] = performance.now();
     socket.on('close', this.#onSocketClose);
