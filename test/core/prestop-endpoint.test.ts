@@ -113,7 +113,8 @@ describe('preStop endpoint', { timeout: 60_000 }, () => {
         assert.equal(answer.body, 'deregistration window over (fixed)\n');
         assert.equal(answer.windowOverAtAnswer, true, 'answered only after the window ended');
       }
-      assert.equal(h.drainer.phase, 'waiting', 'the drain goes on after the answers (the held request)');
+      // After the window: closing (the listener closes once its accept queue is empty) or already waiting.
+      assert.ok(['closing', 'waiting'].includes(h.drainer.phase ?? ''), `the drain goes on after the answers (the held request); phase ${String(h.drainer.phase)}`);
       const third = await withDeadline(call(h.healthPort!, '/prestop', h.drainer, w), 5_000, 'a preStop call after the window');
       assert.equal(third.status, 200);
       assert.equal(third.phaseAtAnswer, 'waiting', 'after the window, answered at once, not at the end of the drain');
