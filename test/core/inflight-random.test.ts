@@ -11,18 +11,7 @@ import { Pool } from 'undici';
 import { createDrainer } from '../../src/index.js';
 import { listen, until } from '../helpers/servers.js';
 import { RawClient, get, within } from '../helpers/raw.js';
-
-/** mulberry32: a tiny seeded PRNG so every run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/random.js';
 
 const handler: http.RequestListener = (req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
@@ -131,7 +120,7 @@ describe('in-flight count under randomized interleavings', { timeout: 180_000 },
     const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 0 } });
     const port = await listen(server);
     const tally: Tally = { ok: 0, refused: 0, aborted: 0, other: 0 };
-    const issued = await randomLoad(port, prng(seed), 3_000, 24, tally);
+    const issued = await randomLoad(port, seededRandom(seed), 3_000, 24, tally);
     assert.equal(issued, 3_000, `the load issued every request within ${LOAD_MAX_MS} ms`);
     await until(() => drainer.inflight === 0, 20_000, `in-flight to return to zero (now ${drainer.inflight})`);
     assert.equal(tally.other, 0, `unexpected failures: ${JSON.stringify(tally)}`);
@@ -159,7 +148,7 @@ describe('in-flight count under randomized interleavings', { timeout: 180_000 },
       });
       const port = await listen(server);
       const tally: Tally = { ok: 0, refused: 0, aborted: 0, other: 0 };
-      const rand = prng(seed + 1 + round);
+      const rand = seededRandom(seed + 1 + round);
       let routing = true;
       const load = randomLoad(port, rand, 1_500, 24, tally, () => routing);
       // The drain starts at a random point of the load, and the load goes on for a random

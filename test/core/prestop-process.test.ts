@@ -50,6 +50,17 @@ async function startChild(extra: { exitGraceMs?: number; stayAlive?: boolean } =
 const logEvents = (proc: ServerProcess, name: string) =>
   proc.events.filter((e) => e.event === 'log' && (e.fields as { event?: string } | undefined)?.event === name);
 
+/** Resolves once the child reported the end of its drain (bounded). */
+function drained(proc: ServerProcess): Promise<void> {
+  return withDeadline(
+    (async () => {
+      while (!proc.events.some((e) => e.event === 'drained')) await new Promise((r) => setTimeout(r, 10));
+    })(),
+    10_000,
+    'the drain to end',
+  );
+}
+
 describe('preStop then SIGTERM, as the kubelet sends them', { timeout: 60_000 }, () => {
   after(() => killTracked());
 
@@ -74,13 +85,7 @@ describe('preStop then SIGTERM, as the kubelet sends them', { timeout: 60_000 },
     // still exiting then (here: held by a timer for its exit grace) must not die of that signal.
     const { proc, healthPort } = await startChild({ exitGraceMs: 1_500, stayAlive: true });
     await withDeadline(get(healthPort, '/prestop'), 10_000, 'the preStop answer');
-    await withDeadline(
-      (async () => {
-        while (!proc.events.some((e) => e.event === 'drained')) await new Promise((r) => setTimeout(r, 10));
-      })(),
-      10_000,
-      'the drain to end',
-    );
+    await drained(proc);
     const exit = await signalAndWait(proc, 'SIGTERM', 20_000);
     assert.deepEqual(exit, { code: 0, signal: null }, `exit ${JSON.stringify(exit)}; lines ${JSON.stringify(proc.events)}`);
     assert.equal(logEvents(proc, 'drain_signal_after_prestop').length, 1);
@@ -92,13 +97,7 @@ describe('preStop then SIGTERM, as the kubelet sends them', { timeout: 60_000 },
     // signal (a CI run of the kubelet test). Now it is still there when the SIGTERM comes.
     const { proc, healthPort } = await startChild();
     await withDeadline(get(healthPort, '/prestop'), 10_000, 'the preStop answer');
-    await withDeadline(
-      (async () => {
-        while (!proc.events.some((e) => e.event === 'drained')) await new Promise((r) => setTimeout(r, 10));
-      })(),
-      10_000,
-      'the drain to end',
-    );
+    await drained(proc);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(proc.child.exitCode, null, 'the process waits for the kubelet\'s SIGTERM instead of exiting into it');
     const exit = await signalAndWait(proc, 'SIGTERM', 20_000);

@@ -6,17 +6,7 @@
  */
 import * as net from 'node:net';
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). Enough for choosing test input. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../helpers/random.js';
 
 /** The seed: `FUZZ_SEED` when set (to replay a failure), else a fresh one. */
 export function fuzzSeed(env: NodeJS.ProcessEnv = process.env): number {
