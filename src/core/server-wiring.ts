@@ -128,7 +128,9 @@ const ACCEPT_QUEUE_MAX_MS = 1_000;
 export function closeListener(server: net.Server, tracker: Tracker): Promise<void> {
   return new Promise((resolve) => {
     const started = performance.now();
-    let seen = tracker.accepted;
+    // -1: the first round never counts as quiet, so at least one poll phase runs between the
+    // window's end and the close.
+    let seen = -1;
     let rounds = 0;
     const step = (): void => {
       const acceptedMore = tracker.accepted !== seen;
@@ -143,8 +145,6 @@ export function closeListener(server: net.Server, tracker: Tracker): Promise<voi
       tracker.closeIdle();
       resolve();
     };
-    // The first round always runs: one poll phase between the window's end and the close.
-    seen = -1;
     setImmediate(step);
   });
 }
