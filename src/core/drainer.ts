@@ -10,10 +10,10 @@ import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { DrainLog, describeError } from './drain-log.js';
 import { DrainkitError, describeValue } from './errors.js';
-import { drainBegan, drainEnded, exitRequested } from './exit.js';
+import { drainBegan, drainEnded, exitRequested, type ClosingHandles } from './exit.js';
 import { markHealthWrapper } from './handler-guard.js';
 import { HealthAnswers } from './health.js';
-import { startHealthServer, stopHealthServer } from './health-server.js';
+import { healthSocketsOpen, startHealthServer, stopHealthServer } from './health-server.js';
 import { registerHook, type RegisteredHook } from './hooks.js';
 import { Lifecycle } from './lifecycle.js';
 import { resolveOptions } from './options.js';
@@ -254,7 +254,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
 
   #start(reason: string, skipWindow: boolean): Promise<DrainResult> {
     if (this.#drain) return this.#drain;
-    drainBegan(this);
+    drainBegan(this, () => this.#closingHandles());
     const run = this.#sequence.run(reason, skipWindow).then(
       (end) => this.#finish(end),
       (err: unknown) => {
@@ -268,6 +268,18 @@ class ServerDrainer extends EventEmitter implements Drainer {
     );
     this.#drain = run;
     return run;
+  }
+
+  /**
+   * What this drain closed whose handles may still be closing (src/core/exit.ts): every tracked
+   * connection (all destroyed once the drain has ended; each leaves the tracker on its 'close'),
+   * the health server's, and the listener in the loop iteration it was closed in.
+   */
+  #closingHandles(): ClosingHandles {
+    return {
+      sockets: this.#tracker.connections + healthSocketsOpen(this.#healthServer),
+      servers: this.#tracker.listenerClosing ? 1 : 0,
+    };
   }
 
   #finish({ result, cleanupCut }: SequenceEnd): DrainResult {

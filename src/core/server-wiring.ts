@@ -140,8 +140,24 @@ export function closeListener(server: net.Server, tracker: Tracker): Promise<voi
         setImmediate(step);
         return;
       }
+      // The close itself runs in the next timers phase, not here in the check phase: a drain
+      // with nothing in flight then ends before that iteration's close phase, and the exit
+      // (src/core/exit.ts) comes before the close callbacks of every socket destroyed here.
+      setTimeout(close, 0);
+    };
+    const close = (): void => {
       // An error here only means "was not listening", which is fine.
       net.Server.prototype.close.call(server, () => undefined);
+      // The listening handle's close callback runs in this iteration's close phase: until then
+      // it is still listed among what holds the event loop (see src/core/exit.ts). An immediate
+      // queued now runs before that phase, one it queues runs after it. Unreferenced: they must
+      // not hold the loop, nor be listed themselves.
+      tracker.listenerClosing = true;
+      setImmediate(() => {
+        setImmediate(() => {
+          tracker.listenerClosing = false;
+        }).unref();
+      }).unref();
       tracker.closeIdle();
       resolve();
     };

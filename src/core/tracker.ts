@@ -145,6 +145,8 @@ export class Tracker {
    */
   draining = false;
   listenerClosed = false;
+  /** Set by closeListener while the listening handle's close callback is still to come. */
+  listenerClosing = false;
   /** Absolute time (performance.now()) at which everything must be gone. */
   deadline = Number.POSITIVE_INFINITY;
   /** Connections accepted so far (closeListener watches it to empty the accept queue). */
@@ -477,12 +479,13 @@ export class Tracker {
     let destroyed = 0;
     for (const socket of this.sockets) if (!socket.destroyed) destroyed += 1;
     for (const session of this.sessions) if (!session.destroyed) session.destroy();
-    for (const socket of this.sockets) socket.destroy();
-    for (const socket of this.tlsSockets) socket.destroy();
     for (const set of [this.sockets, this.tlsSockets]) {
       for (const socket of set as Set<TrackedSocket>) {
-        socket[kCurrent] = undefined;
-        socket[kPipelined] = undefined;
+        // Most are destroyed already (closeIdle); writing a slot a socket never had would add
+        // a property to each of thousands of sockets on the way out.
+        if (!socket.destroyed) socket.destroy();
+        if (socket[kCurrent] !== undefined) socket[kCurrent] = undefined;
+        if (socket[kPipelined] !== undefined) socket[kPipelined] = undefined;
       }
     }
     this.#http1Inflight = 0;
