@@ -161,8 +161,10 @@ export interface DrainerOptions {
    * After a drain that a signal started (or one started with `drain(reason, { exit: 'as-signal' })`,
    * as a fleet's remote drain request is), end the process: exit code 0 when the drain completed,
    * {@link EXIT_CODE_FORCED} when it was forced or a second signal cut the shutdown hooks short.
-   * The process is left to exit on its own (so loggers flush); if something still holds the event
-   * loop `exitGraceMs` later, it is ended with `process.exit`. When several drains run in one
+   * When all that holds the event loop is what the drains closed (their destroyed sockets, whose
+   * FINs are sent, and their listeners), the process ends at once; otherwise it is left to exit
+   * on its own (so loggers flush), and if something still holds the event loop `exitGraceMs`
+   * later, it is ended with `process.exit`. When several drains run in one
    * process, the exit waits until every one of them has ended.
    *
    * A drain started by calling `drainer.drain()` (a framework's `close()`, a test) never ends the
