@@ -326,9 +326,13 @@ for (const kind of DATABASE_KINDS) {
         const server = http.createServer((_req, res) => res.end('ok'));
         const drainer = createDrainer(server, { signals: false, exitOnDrain: false, deregister: { mode: 'fixed', delayMs: 0 }, plugins: [registry({ databaseUrl: db.url, heartbeatMs: 100, reapTtlMs: false, ...options })] });
         started.push(drainer);
+        // An earlier test's instance may have had the same ephemeral port under another host:
+        // only a row registered by this one counts (a second of slack for clock rounding).
+        const since = Date.now() - 1_000;
         await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
         const port = (server.address() as AddressInfo).port;
-        return eventually(`the plugin on port ${port} to register`, async () => (await listInstances(db.store)).find((i) => i.port === port));
+        return eventually(`the plugin on port ${port} to register`, async () =>
+          (await listInstances(db.store)).find((i) => i.port === port && i.status === 'active' && i.registeredAt.getTime() >= since));
       };
       try {
         delete process.env.DRAINKIT_INSTANCE_HOST;
