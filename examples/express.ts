@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import express from 'express';
 import { pino } from 'pino';
 import { createDrainer } from 'drainkit';
-import { healthRoutes } from 'drainkit/express';
+import { healthPaths, healthRoutes } from 'drainkit/express';
 import { createDrainMetrics, drainReport } from 'drainkit/metrics';
 
 const logger = pino();
@@ -20,7 +20,7 @@ const server = http.createServer(app);
 const drainer = createDrainer(server, { logger, drainTimeoutMs: 20_000 });
 const metrics = await createDrainMetrics(drainer);
 
-app.use(healthRoutes(drainer)); // /readyz and /healthz, before any other middleware
+app.all(healthPaths(drainer), healthRoutes(drainer)); // /readyz and /healthz, before any other middleware
 app.get('/', (_req, res) => {
   res.send('hello from express\n');
 });

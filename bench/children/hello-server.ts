@@ -4,14 +4,17 @@
  * `{"event":"listening","port":n}`; answers IPC `cpu` (process.cpuUsage) and `memory` (after
  * full GCs; needs --expose-gc).
  *
- *   node hello-server.js --variant bare|drainkit|drainkit-health|express-bare|express-drainkit|fastify-bare|fastify-drainkit
+ *   node hello-server.js --variant bare|drainkit|drainkit-health|express-bare|express-drainkit[-routes|-core]|fastify-bare|fastify-drainkit
  *
  * - `bare`: the handler answers `ok`.
  * - `drainkit`: the same handler; `createDrainer(server, { signals: false })` attached.
  * - `drainkit-health`: as `drainkit`, and the handler first calls `drainer.handleHealth` (the
  *   README's usage: one URL comparison per request on top of the tracking).
- * - `express-*`: an Express 5 app answering `GET /`; with drainkit as the README shows it
- *   (`createDrainer(server)`, then `app.use(healthRoutes(drainer))` before the route).
+ * - `express-*`: an Express 5 app answering `GET /`. `express-drainkit`: `createDrainer(server)`,
+ *   then `app.use(healthRoutes(drainer))` before the route (a middleware every request passes
+ *   through); `express-drainkit-routes`: `app.all(healthPaths(drainer), healthRoutes(drainer))`
+ *   instead (routes, which Express skips by path); `express-drainkit-core`: no health at all,
+ *   the tracking alone.
  * - `fastify-*`: a Fastify 5 app answering `GET /`; with drainkit through its plugin.
  */
 import * as http from 'node:http';
@@ -19,7 +22,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { announce, flag, KEEP_ALIVE_TIMEOUT_MS, loadDrainkit, measuredMemory, serveIpc } from './common.js';
 
-const VARIANTS = ['bare', 'drainkit', 'drainkit-health', 'express-bare', 'express-drainkit', 'fastify-bare', 'fastify-drainkit'] as const;
+const VARIANTS = ['bare', 'drainkit', 'drainkit-health', 'express-bare', 'express-drainkit', 'express-drainkit-routes', 'express-drainkit-core', 'fastify-bare', 'fastify-drainkit'] as const;
 const variant = flag('variant', VARIANTS, 'bare');
 
 function tune(server: http.Server): void {
@@ -62,12 +65,16 @@ async function expressApp(): Promise<http.Server> {
   const app = express();
   const server = http.createServer(app);
   tune(server);
-  if (variant === 'express-drainkit') {
+  if (variant.startsWith('express-drainkit')) {
     const { createDrainer } = await loadDrainkit();
-    const { healthRoutes } = (await distModule('integrations/express.js')) as { healthRoutes: (d: unknown) => import('express').RequestHandler };
+    const { healthRoutes, healthPaths } = (await distModule('integrations/express.js')) as {
+      healthRoutes: (d: unknown) => import('express').RequestHandler;
+      healthPaths: (d: unknown) => string[];
+    };
     const drainer = createDrainer(server, { signals: false, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS });
     connections = () => drainer.connections;
-    app.use(healthRoutes(drainer));
+    if (variant === 'express-drainkit') app.use(healthRoutes(drainer));
+    else if (variant === 'express-drainkit-routes') app.all(healthPaths(drainer), healthRoutes(drainer));
   }
   app.get('/', (_req, res) => {
     res.send('ok');

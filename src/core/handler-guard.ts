@@ -47,7 +47,7 @@ function handlerTwice(what: string, doing: string): DrainkitError {
     `drainkit: ${what} a 'request' listener of this server (http.createServer(app) and Express's app.listen() add it), and ${doing} ` +
       `would run it twice per request (the second answer crashes with ERR_HTTP_HEADERS_SENT). ` +
       `Drop the server.on('request', drainer.withHealth(app)) line and answer the health paths inside the handler that is already attached: ` +
-      `with Express, app.use(healthRoutes(drainer)) from 'drainkit/express' before your routes; in a plain handler, ` +
+      `with Express, app.all(healthPaths(drainer), healthRoutes(drainer)) from 'drainkit/express' before your routes; in a plain handler, ` +
       `if (drainer.handleHealth(req, res)) return; as its first line. ` +
       `Or create the server without a handler (http.createServer()) and keep server.on('request', drainer.withHealth(app)).`,
   );

@@ -202,7 +202,7 @@ describe('a request handler attached twice is refused when it is attached', { ti
       (err: unknown) => {
         assert.ok(err instanceof DrainkitError);
         assert.strictEqual(err.code, 'ERR_DRAINKIT_HANDLER_TWICE');
-        assert.match(err.message, /app\.use\(healthRoutes\(drainer\)\)/);
+        assert.match(err.message, /app\.all\(healthPaths\(drainer\), healthRoutes\(drainer\)\)/);
         assert.match(err.message, /if \(drainer\.handleHealth\(req, res\)\) return;/);
         return true;
       },

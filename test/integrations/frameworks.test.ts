@@ -16,7 +16,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createDrainer } from '../../src/core/drainer.js';
 import type { Drainer, DrainerOptions, Logger } from '../../src/core/types.js';
 import { PRESTOP_HEADER } from '../../src/core/health.js';
-import { healthRoutes } from '../../src/integrations/express.js';
+import { healthPaths, healthRoutes } from '../../src/integrations/express.js';
 import { drainkitPlugin } from '../../src/integrations/fastify.js';
 import { fetchText, listen, next, rawExchange, within, until } from './clients.js';
 import { assertRecipeContract, type RecipeApp } from './recipe-contract.js';
@@ -90,14 +90,17 @@ const flavours: Record<string, () => Promise<App>> = {
     return recipeApp(r, server, () => stopServer(r, server));
   },
 
-  /** `app.listen()`, the most common Express shape: the drainer attaches to the server it returns. */
+  /**
+   * `app.listen()`, the most common Express shape: the drainer attaches to the server it returns.
+   * Health mounted as routes (the README's line), where the flavour above mounts a middleware.
+   */
   async 'express, app.listen()'() {
     const r: Routes = { pending: [], phasesSeen: [] };
     const app = express();
     const server = app.listen(0, '127.0.0.1');
     const drainer = createDrainer(server, OPTIONS);
     r.drainer = drainer;
-    app.use(healthRoutes(drainer));
+    app.all(healthPaths(drainer), healthRoutes(drainer));
     app.use(expressApp(r));
     if (!server.listening) await next(server, 'listening');
     return recipeApp(r, server, () => stopServer(r, server));
@@ -257,7 +260,8 @@ async function preStopApp(flavour: 'express' | 'fastify', health: DrainerOptions
     const app = express();
     const server = http.createServer(app);
     const drainer = createDrainer(server, options);
-    app.use(healthRoutes(drainer));
+    // As routes: the preStop path among them, for GET and POST (app.all).
+    app.all(healthPaths(drainer), healthRoutes(drainer));
     app.get('/', (_req, res) => res.send('ok'));
     await listen(server);
     const r: Routes = { pending: [], phasesSeen: [], drainer };
@@ -311,3 +315,19 @@ for (const flavour of ['express', 'fastify'] as const) {
     });
   });
 }
+
+describe('healthPaths (drainkit/express)', () => {
+  it('lists what healthRoutes answers: readiness, liveness, the preStop path when set; nothing with health: false', () => {
+    const make = (health: DrainerOptions['health']): string[] => {
+      const drainer = createDrainer(http.createServer(), { signals: false, health });
+      try {
+        return healthPaths(drainer);
+      } finally {
+        drainer.detach();
+      }
+    };
+    assert.deepEqual(make(undefined), ['/readyz', '/healthz']);
+    assert.deepEqual(make({ readinessPath: '/ready', livenessPath: '/live', port: 0, host: '127.0.0.1', preStopPath: '/prestop' }), ['/ready', '/live', '/prestop']);
+    assert.deepEqual(make(false), []);
+  });
+});
