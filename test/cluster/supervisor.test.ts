@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -200,6 +201,21 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     assert.equal(loop.fastCrashes, 5);
     assert.ok(!lines.some((l) => l.event === 'listening'), 'never listening');
     assert.match(stderr, /workers could not start: 5 in a row died/);
+  });
+
+  it('a --port another process listens on: exit 1 at once, naming the address and what to do, no worker started', { timeout: 30_000 }, async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      const mode = modeFile('ok');
+      const r = spawnSync(process.execPath, [CLI, 'cluster', '--workers', '2', '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warn', APP, mode.file], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE: another process listens on it`));
+      assert.doesNotMatch(r.stdout + r.stderr, /crash_loop|worker_started/, 'no worker was started');
+    } finally {
+      taken.close();
+    }
   });
 
   it('the weaker mode (an app without drainkit): ready on listening, reloaded with worker.disconnect(), stopped with exit 0', { timeout: 30_000 }, async () => {
