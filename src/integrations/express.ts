@@ -36,8 +36,9 @@ export function healthRoutes(drainer: Drainer): RequestHandler {
  * The paths {@link healthRoutes} answers (readiness, liveness, and the preStop path when
  * configured), for mounting it as routes rather than as a middleware every request passes
  * through: `app.all(healthPaths(drainer), healthRoutes(drainer))`. Express skips a route whose
- * path does not match without calling it, which costs less per request than a middleware
- * layer (docs/benchmarks.md, throughput). Empty with `health: false`.
+ * path does not match without calling it, where a middleware layer is called for every request
+ * (on a hello world the two are within the benchmark's noise: docs/benchmarks.md, throughput).
+ * Empty with `health: false`.
  */
 export function healthPaths(drainer: Drainer): string[] {
   const health = drainer.options.health;
