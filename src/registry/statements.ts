@@ -61,13 +61,14 @@ WHERE host = $1::text AND port = $2::int AND pid = $3::int AND registered_at = $
 /**
  * $1 id, $2 generation, $3 inflight, $4 persistent. Returns one row while the host:port row
  * exists: `status` is the row's status when this registration still holds it (and was
- * refreshed), null when another registration took it over (`current_*` then describe that one).
- * No row: the row is gone (pruned).
+ * refreshed), null when another registration took it over or the row is stopped (reaped, or a
+ * late copy after drain_complete: a stopped row is never refreshed, so it cannot look alive
+ * again); `current_*` then describe the row. No row: the row is gone (pruned).
  */
 export const HEARTBEAT = `
 WITH u AS (
   UPDATE ServerInstance SET inflight_count = $3::int, persistent_count = $4::int, last_heartbeat_at = now()
-  WHERE id = $1::int AND generation = $2::int
+  WHERE id = $1::int AND generation = $2::int AND status <> 'stopped'
   RETURNING status
 )
 SELECT (SELECT status FROM u) AS status, s.status AS current_status, s.generation AS current_generation, s.pid AS current_pid

@@ -69,6 +69,18 @@ for (const kind of DATABASE_KINDS) {
       assert.deepEqual(await types(id), ['registered', 'drain_start', 'window_end', 'listener_closed', 'drain_complete']);
     });
 
+    it('a heartbeat that lands on a stopped row (reaped, or a copy after drain_complete) leaves it stopped, its heartbeat and counts as they were', async () => {
+      const [r] = await register(7004, 400, new Date());
+      const { id, generation } = r as { id: number; generation: number };
+      await store.query("UPDATE ServerInstance SET status = 'stopped', last_heartbeat_at = now() - interval '1 hour' WHERE id = $1", [id]);
+      const before = await store.query<{ last_heartbeat_at: Date; inflight_count: number }>('SELECT last_heartbeat_at, inflight_count FROM ServerInstance WHERE id = $1', [id]);
+      const answer = await store.query<{ status: string | null; current_status: string; current_generation: number }>(sql.HEARTBEAT, [id, generation, 9, 0]);
+      // What the reporter reads as "stopped or gone: register again" (reporter.ts #heartbeat).
+      assert.deepEqual(answer.map((a) => [a.status, a.current_status, a.current_generation]), [[null, 'stopped', generation]]);
+      const afterwards = await store.query<{ last_heartbeat_at: Date; inflight_count: number }>('SELECT last_heartbeat_at, inflight_count FROM ServerInstance WHERE id = $1', [id]);
+      assert.deepEqual(afterwards, before, 'a stopped row does not look alive again');
+    });
+
     it('a new registration still takes the next generation: a successor, and the same process rejoining later', async () => {
       const t = Date.now();
       const [a] = await register(7002, 100, new Date(t));
