@@ -15,6 +15,7 @@ import { log, type Level } from '../registry/log.js';
 import { reap } from '../registry/reaper.js';
 import { RemoteDrain } from '../registry/remote-drain.js';
 import { resolveReporterOptions, type ResolvedReporterOptions } from '../registry/reporter-options.js';
+import { registerRow } from '../registry/register.js';
 import { migrate } from '../registry/schema.js';
 import * as sql from '../registry/statements.js';
 import { SYNC_WORKERS } from '../registry/cluster-statements.js';
@@ -182,18 +183,11 @@ class PrimaryReporter implements ClusterReporter {
     const { inflight, persistent } = this.#sums();
     const workers = this.#cluster.workers().length;
     const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, cluster: { workers }, rejoined: this.#queue.instanceId !== undefined };
-    // One timestamp for every attempt of this registration (as the instance reporter does): a
-    // copy that landed with its answer lost is recognised by sql.REGISTER, not a new generation.
     this.#registeringSince ??= new Date();
-    const rows = await store.query<{ id: number; generation: number }>(
-      sql.REGISTER,
-      [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), this.#registeringSince],
-      { timeoutMs: o.queryTimeoutMs },
-    );
-    const row = rows[0];
-    if (typeof row?.id !== 'number' || typeof row.generation !== 'number') throw new Error('drainkit cluster: registration returned no id');
+    const { host, port, pid, version, labels } = o;
+    const registration = await registerRow(store, { host, port, pid, version, labels, inflight, persistent, details, since: this.#registeringSince }, o.queryTimeoutMs);
     this.#lastHeartbeat = { inflight, persistent, at: Date.now() };
-    return { id: row.id, generation: row.generation };
+    return registration;
   }
 
   #onRegistered(r: Registration): void {

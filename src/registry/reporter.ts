@@ -23,6 +23,7 @@ import { log, type Level } from './log.js';
 import { reap } from './reaper.js';
 import { RemoteDrain } from './remote-drain.js';
 import { resolveReporterOptions, type ReporterOptions, type ResolvedReporterOptions } from './reporter-options.js';
+import { registerRow } from './register.js';
 import { migrate } from './schema.js';
 import * as sql from './statements.js';
 import { ReporterConnection } from './connection.js';
@@ -217,18 +218,11 @@ class InstanceReporter implements Reporter {
     const persistent = this.#drainer.persistent.size;
     const o = this.#o;
     const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, rejoined: this.#queue.instanceId !== undefined };
-    // One timestamp for every attempt of this registration, so that the statement recognises a
-    // copy of itself that landed already (its answer lost) instead of taking a new generation.
     this.#registeringSince ??= new Date();
-    const rows = await store.query<{ id: number; generation: number }>(
-      sql.REGISTER,
-      [o.host, o.port, o.pid, o.version, JSON.stringify(o.labels), inflight, persistent, JSON.stringify(details), this.#registeringSince],
-      { timeoutMs: o.queryTimeoutMs },
-    );
-    const row = rows[0];
-    if (typeof row?.id !== 'number' || typeof row.generation !== 'number') throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', 'drainkit registry: registration returned no id');
+    const { host, port, pid, version, labels } = o;
+    const registration = await registerRow(store, { host, port, pid, version, labels, inflight, persistent, details, since: this.#registeringSince }, o.queryTimeoutMs);
     this.#noteWritten(inflight, persistent);
-    return { id: row.id, generation: row.generation };
+    return registration;
   }
 
   #onRegistered({ id, generation }: Registration): void {
