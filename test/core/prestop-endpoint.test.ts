@@ -117,7 +117,9 @@ describe('preStop endpoint', { timeout: 60_000 }, () => {
       assert.ok(['closing', 'waiting'].includes(h.drainer.phase ?? ''), `the drain goes on after the answers (the held request); phase ${String(h.drainer.phase)}`);
       const third = await withDeadline(call(h.healthPort!, '/prestop', h.drainer, w), 5_000, 'a preStop call after the window');
       assert.equal(third.status, 200);
-      assert.equal(third.phaseAtAnswer, 'waiting', 'after the window, answered at once, not at the end of the drain');
+      // Answered at once: still closing (the listener closes in a timer once its accept queue
+      // is empty) or waiting for the held request; never at the end of the drain.
+      assert.ok(['closing', 'waiting'].includes(String(third.phaseAtAnswer)), `after the window, answered at once, not at the end of the drain; phase ${String(third.phaseAtAnswer)}`);
 
       const starts = h.logged.filter((l) => l.fields.event === 'drain_start');
       assert.equal(starts.length, 1, 'one drain for all the calls');
