@@ -187,24 +187,15 @@ export const throughput: Benchmark = {
       const dk = summary['drainkit vs bare'];
       const dh = summary['drainkit + handleHealth vs bare'];
       const aa = summary['A/A control (bare vs bare)']!;
-      if (!dk || !dh) {
-        // BENCH_THROUGHPUT_PAIRS left the target's pairs out: say what ran, judge nothing.
-        return {
-          benchmark: 'throughput',
-          target: 'requests per server CPU-second, drainkit / bare ≥ 0.98 (defaults and with handleHealth)',
-          met: null,
-          headline: `partial run: ${Object.entries(summary).map(([name, p]) => `${name} ${p.ratioMedian.toFixed(3)} (${p.ratioMin.toFixed(3)}–${p.ratioMax.toFixed(3)})`).join('; ')}`,
-          node: process.version,
-          config,
-          pairs: summary,
-          runs,
-        };
-      }
+      const range = (p: { ratioMedian: number; ratioMin: number; ratioMax: number }): string => `${p.ratioMedian.toFixed(3)} (${p.ratioMin.toFixed(3)}–${p.ratioMax.toFixed(3)})`;
+      // BENCH_THROUGHPUT_PAIRS may leave the target's pairs out: then say what ran, judge nothing.
+      const verdict = dk && dh
+        ? { met: dk.ratioMedian >= 0.98 && dh.ratioMedian >= 0.98, headline: `ratio ${range(dk)}, with handleHealth ${dh.ratioMedian.toFixed(3)}, A/A ${range(aa)}` }
+        : { met: null, headline: `partial run: ${Object.entries(summary).map(([name, p]) => `${name} ${range(p)}`).join('; ')}` };
       return {
         benchmark: 'throughput',
         target: 'requests per server CPU-second, drainkit / bare ≥ 0.98 (defaults and with handleHealth)',
-        met: dk.ratioMedian >= 0.98 && dh.ratioMedian >= 0.98,
-        headline: `ratio ${dk.ratioMedian.toFixed(3)} (${dk.ratioMin.toFixed(3)}–${dk.ratioMax.toFixed(3)}), with handleHealth ${dh.ratioMedian.toFixed(3)}, A/A ${aa.ratioMedian.toFixed(3)} (${aa.ratioMin.toFixed(3)}–${aa.ratioMax.toFixed(3)})`,
+        ...verdict,
         node: process.version,
         config,
         pairs: summary,

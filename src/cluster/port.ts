@@ -6,9 +6,9 @@ import { DrainkitError } from '../core/errors.js';
 
 /** What an error listening on a port means, in words an operator acts on. */
 const LISTEN_ERRORS: Readonly<Record<string, string>> = {
-  EADDRINUSE: 'another process listens on it (find it with `ss -ltnp`); stop it or pick another --port',
-  EACCES: 'this user may not listen on it (ports below 1024 need privileges); pick a port of 1024 or more',
-  EADDRNOTAVAIL: 'the address is not one of this host\'s; pick another --host',
+  EADDRINUSE: 'another process listens on it (find it with `ss -ltnp`); stop it or pick another port (--port)',
+  EACCES: 'this user may not listen on it (ports below 1024 need privileges); pick a port of 1024 or more (--port)',
+  EADDRNOTAVAIL: 'the address is not one of this host\'s; pick another host (--host)',
 };
 
 /**

@@ -23,21 +23,21 @@ interface IdleClient {
   readonly ended: Promise<string>;
 }
 
-function idleClient(port: number): Promise<IdleClient> {
+/** GET `path` on a keep-alive connection, read the answer, and stay idle. */
+function idleClient(port: number, path = '/'): Promise<IdleClient> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
-    let answered = false;
     const ended = new Promise<string>((settle) => {
       socket.on('end', () => settle('end'));
       socket.on('error', (e: NodeJS.ErrnoException) => settle(e.code ?? 'error'));
       socket.on('close', () => settle('closed without a FIN'));
     });
-    socket.once('connect', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    let seen = '';
     socket.on('data', (chunk: Buffer) => {
-      if (!answered && chunk.includes('\r\n\r\nok')) {
-        answered = true;
-        resolve({ ended });
-      }
+      seen += chunk.toString('latin1');
+      // Headers and the first byte of the body: answered (resolving twice is a no-op).
+      if (/\r\n\r\n./s.test(seen)) resolve({ ended });
     });
     socket.once('error', reject);
   });
@@ -56,7 +56,7 @@ async function drainWith(config: { after: string; health?: boolean }): Promise<R
   const clients: IdleClient[] = [];
   for (let i = 0; i < CONNECTIONS; i += 1) clients.push(await idleClient(p.port));
   const healthPort = p.events[0]?.healthPort;
-  if (typeof healthPort === 'number') clients.push(await idleHealthClient(healthPort));
+  if (typeof healthPort === 'number') clients.push(await idleClient(healthPort, '/readyz'));
   p.child.kill('SIGTERM');
   const status = await withDeadline(p.closed, 20_000, 'the child to exit after SIGTERM');
   const ends = await withDeadline(Promise.all(clients.map((c) => c.ended)), 10_000, 'every client connection to end');
@@ -69,25 +69,6 @@ async function drainWith(config: { after: string; health?: boolean }): Promise<R
     ends,
     warnings: p.events.filter((e) => e.event === 'log').map((e) => JSON.stringify(e.fields)),
   };
-}
-
-/** The same kind of connection on the health port: GET /readyz answered, then idle. */
-function idleHealthClient(port: number): Promise<IdleClient> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const ended = new Promise<string>((settle) => {
-      socket.on('end', () => settle('end'));
-      socket.on('error', (e: NodeJS.ErrnoException) => settle(e.code ?? 'error'));
-      socket.on('close', () => settle('closed without a FIN'));
-    });
-    socket.once('connect', () => socket.write('GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n'));
-    let seen = '';
-    socket.on('data', (chunk: Buffer) => {
-      seen += chunk.toString('latin1');
-      if (/\r\n\r\n.+/s.test(seen)) resolve({ ended });
-    });
-    socket.once('error', reject);
-  });
 }
 
 describe('the exit after a drain', () => {
