@@ -143,7 +143,14 @@ export function closeListener(server: net.Server, tracker: Tracker): Promise<voi
       // The close itself runs in the next timers phase, not here in the check phase: a drain
       // with nothing in flight then ends before that iteration's close phase, and the exit
       // (src/core/exit.ts) comes before the close callbacks of every socket destroyed here.
-      setTimeout(close, 0);
+      setTimeout(closeIfStillQuiet, 0);
+    };
+    const closeIfStillQuiet = (): void => {
+      // A poll phase may have run while the timer waited: if it accepted a connection, the
+      // balancer is still connecting, and closing now would reset the next one in the queue.
+      // `step` sees the new count and goes on emptying the queue (within the same bounds).
+      if (tracker.accepted !== seen && rounds < ACCEPT_QUEUE_MAX_ROUNDS && performance.now() - started < ACCEPT_QUEUE_MAX_MS) setImmediate(step);
+      else close();
     };
     const close = (): void => {
       // An error here only means "was not listening", which is fine.
