@@ -130,24 +130,43 @@ export interface Demo {
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 
-async function need<T>(pkg: string, load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
-      throw new DemoError('ERR_DRAINKIT_DEMO_PACKAGE_MISSING', `drainkit demo needs the "${pkg}" package, which is not installed here; install it with: npm install ${pkg}`, { cause: err });
+/** The optional peer dependencies the demo runs on, each with the import that proves it is there. */
+const DEMO_PACKAGES: readonly (readonly [string, () => Promise<unknown>])[] = [
+  ['ws', () => import('ws')],
+  ['pg', () => import('pg')],
+  ['@electric-sql/pglite', () => import('@electric-sql/pglite')],
+  ['@electric-sql/pglite-socket', () => import('@electric-sql/pglite-socket')],
+];
+
+/**
+ * Checks every package the demo needs before anything starts, and names all the missing ones in
+ * one message: a newcomer after `npm install drainkit` should need one install, not four runs.
+ */
+async function needPackages(): Promise<void> {
+  const missing: string[] = [];
+  let cause: unknown;
+  for (const [pkg, load] of DEMO_PACKAGES) {
+    try {
+      await load();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+      missing.push(pkg);
+      cause ??= err;
     }
-    throw err;
   }
+  if (missing.length === 0) return;
+  const names = missing.map((p) => `"${p}"`).join(', ');
+  throw new DemoError(
+    'ERR_DRAINKIT_DEMO_PACKAGE_MISSING',
+    `drainkit demo needs ${missing.length === 1 ? 'the package' : 'the packages'} ${names}, not installed here; install ${missing.length === 1 ? 'it' : 'them'} with: npm install ${missing.join(' ')}`,
+    { cause },
+  );
 }
 
 /** Starts the demo; resolves once everything runs (the report settles when it ends). */
 export async function startDemo(options: DemoOptions, hooks: DemoHooks = {}): Promise<Demo> {
   // The load thread and the workers import ws themselves; checked here so a missing one stops the demo before anything starts.
-  await need('ws', () => import('ws'));
-  await need('pg', () => import('pg'));
-  await need('@electric-sql/pglite', () => import('@electric-sql/pglite'));
-  await need('@electric-sql/pglite-socket', () => import('@electric-sql/pglite-socket'));
+  await needPackages();
   const registry = await import('../registry/index.js');
   const { listInstances } = await import('../registry/fleet.js');
   const { startDashboard } = await import('../dashboard/server.js');

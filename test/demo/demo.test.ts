@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -148,7 +148,7 @@ describe('drainkit demo', { timeout: 150_000 }, () => {
     }
   });
 
-  it('a package it needs is missing: names it with the npm install line, exit 4, nothing started', () => {
+  it('packages it needs are missing: names all of them in one npm install line, exit 4, nothing started', () => {
     // A copy of the package with only commander (then also ws) resolvable, as in an app that
     // installed drainkit alone.
     const dir = mkdtempSync(join(tmpdir(), 'drainkit-demo-no-peers-'));
@@ -160,12 +160,15 @@ describe('drainkit demo', { timeout: 150_000 }, () => {
       const run = () => spawnSync(process.execPath, [join(dir, 'dist/cli/main.js'), 'demo', '--duration', '1'], { encoding: 'utf8', timeout: 30_000 });
       let r = run();
       assert.equal(r.status, 4, r.stderr);
-      assert.match(r.stderr, /needs the "ws" package.*npm install ws/);
+      assert.match(r.stderr, /needs the packages "ws", "pg", "@electric-sql\/pglite", "@electric-sql\/pglite-socket".*npm install ws pg @electric-sql\/pglite @electric-sql\/pglite-socket/);
       assert.doesNotMatch(r.stderr, /dashboard:/, 'nothing started');
-      symlinkSync(resolve('node_modules/ws'), join(dir, 'node_modules/ws'), 'dir');
+      for (const pkg of ['ws', 'pg', '@electric-sql/pglite']) {
+        mkdirSync(dirname(join(dir, 'node_modules', pkg)), { recursive: true });
+        symlinkSync(resolve('node_modules', pkg), join(dir, 'node_modules', pkg), 'dir');
+      }
       r = run();
       assert.equal(r.status, 4, r.stderr);
-      assert.match(r.stderr, /npm install pg/);
+      assert.match(r.stderr, /needs the package "@electric-sql\/pglite-socket".*npm install @electric-sql\/pglite-socket$/m);
       assert.equal(r.stdout, '');
     } finally {
       rmSync(dir, { recursive: true, force: true });
