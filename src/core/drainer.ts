@@ -119,8 +119,15 @@ class ServerDrainer extends EventEmitter implements Drainer {
         lingerMs: options.lingerMs,
         onActivity: () => this.#sequence.noteActivity(),
         onRelease: () => this.#sequence.released(),
+        // Must be seen even with no logger (a container has no terminal, so no default logger):
+        // without one it is a process warning, which Node prints on stderr.
         onNodeAssumptionBroken: (r) =>
-          this.#log.write('warn', { event: 'drain_node_assumption', assumption: r.assumption, nodeVersion: r.nodeVersion }, r.message),
+          this.#log.writeOrWarn(
+            'warn',
+            { event: 'drain_node_assumption', assumption: r.assumption, nodeVersion: r.nodeVersion },
+            `${r.message} (assumption "${r.assumption}", Node ${r.nodeVersion})`,
+            'DRAINKIT_NODE_ASSUMPTION',
+          ),
       },
       health ? [health.readinessPath, health.livenessPath, ...(health.preStopPath === undefined ? [] : [health.preStopPath])] : [],
     );
