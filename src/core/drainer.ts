@@ -1,8 +1,9 @@
 /**
  * The drain engine for one server: `createDrainer` and the drainer it returns. The drainer
- * composes the parts (tracker, health answers, server wiring, signal handlers, the drain
- * sequence, the exit) and is the one place that decides who may end the process: a drain a
- * signal started, or one asked for with `exit`, never a plain `drain()` call.
+ * composes the parts: the tracker, the health answers, the server wiring, the drain sequence,
+ * and the process owner (src/core/process-owner.ts: signals, preStop and the exit, which
+ * decides who may end the process: a drain a signal started, or one asked for with `exit`,
+ * never a plain `drain()` call).
  */
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
@@ -10,7 +11,7 @@ import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { DrainLog, describeError } from './drain-log.js';
 import { DrainkitError, describeValue } from './errors.js';
-import { drainBegan, drainEnded, exitRequested, type ClosingHandles } from './exit.js';
+import type { ClosingHandles } from './exit.js';
 import { markHealthWrapper } from './handler-guard.js';
 import { HealthAnswers } from './health.js';
 import { healthSocketsOpen, startHealthServer, stopHealthServer } from './health-server.js';
@@ -18,14 +19,12 @@ import { registerHook, type RegisteredHook } from './hooks.js';
 import { Lifecycle } from './lifecycle.js';
 import { resolveOptions } from './options.js';
 import { Persistent } from './persistent.js';
-import { DrainSequence, type SequenceEnd } from './sequence.js';
+import { ProcessOwner } from './process-owner.js';
+import { DrainSequence } from './sequence.js';
 import { applyKeepAlive, attachTracker } from './server-wiring.js';
-import { installSignalHandlers, warnAboutSignals, type SignalHandlers } from './signals.js';
 import { supervisedWorker } from './supervised.js';
 import { Tracker } from './tracker.js';
 import {
-  EXIT_CODE_DRAINED,
-  EXIT_CODE_FORCED,
   type DrainableServer,
   type Drainer,
   type DrainerEvents,
@@ -34,19 +33,15 @@ import {
   type DrainRequest,
   type DrainResult,
   type DrainState,
-  type HandledSignal,
   type HealthListener,
   type ResolvedOptions,
   type ShutdownHook,
-  type WindowEnd,
 } from './types.js';
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const attached = new WeakSet<object>();
-/** How long the exit after a preStop-started drain waits for the kubelet's SIGTERM (see #finish). */
-const KUBELET_SIGNAL_WAIT_MS = 2_000;
 
 /**
  * Attaches drainkit to a `node:http`, `node:https` or `node:http2` server (plain or secure, with
@@ -97,15 +92,8 @@ class ServerDrainer extends EventEmitter implements Drainer {
   readonly #log: DrainLog;
   readonly #health: HealthAnswers;
   readonly #sequence: DrainSequence;
-  #signals: SignalHandlers | undefined;
+  readonly #owner: ProcessOwner;
   #drain: Promise<DrainResult> | undefined;
-  /** Whether the drain under way (or the next one) ends the process. */
-  #exit = false;
-  /** The preStop hook started (or joined) the drain and the kubelet's SIGTERM has not come yet. */
-  #signalExpectedAfterPreStop = false;
-  /** Set while the exit after a preStop-started drain waits for the kubelet's SIGTERM. */
-  #releaseExit: (() => void) | undefined;
-  #signalSeen = false;
   #healthServer: http.Server | undefined;
 
   constructor(server: DrainableServer, options: ResolvedOptions) {
@@ -119,12 +107,28 @@ class ServerDrainer extends EventEmitter implements Drainer {
         lingerMs: options.lingerMs,
         onActivity: () => this.#sequence.noteActivity(),
         onRelease: () => this.#sequence.released(),
+        // Must be seen even with no logger (a container has no terminal, so no default logger):
+        // without one it is a process warning, which Node prints on stderr.
         onNodeAssumptionBroken: (r) =>
-          this.#log.write('warn', { event: 'drain_node_assumption', assumption: r.assumption, nodeVersion: r.nodeVersion }, r.message),
+          this.#log.writeOrWarn(
+            'warn',
+            { event: 'drain_node_assumption', assumption: r.assumption, nodeVersion: r.nodeVersion },
+            `${r.message} (assumption "${r.assumption}", Node ${r.nodeVersion})`,
+            'DRAINKIT_NODE_ASSUMPTION',
+          ),
       },
       health ? [health.readinessPath, health.livenessPath, ...(health.preStopPath === undefined ? [] : [health.preStopPath])] : [],
     );
     const life = this.#life;
+    this.#owner = new ProcessOwner({
+      options,
+      log: this.#log,
+      drainStarted: () => this.#drain !== undefined,
+      stopped: () => life.state === 'stopped',
+      start: (reason, skipWindow) => this.#start(reason, skipWindow),
+      forceBySignal: (signal) => this.#sequence.force('signal', signal),
+      windowOver: () => this.#sequence.windowOver,
+    });
     this.persistent = new Persistent({
       adopt: (res) => this.#tracker.adopt(res),
       onRelease: () => this.#sequence.released(),
@@ -143,10 +147,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
       log: this.#log,
       emit: (event, ...args) => this.#emit(event, ...args),
       stopped: () => {
-        // From here a signal is the process's again (default behaviour, or other handlers). Except
-        // the kubelet's SIGTERM after a preStop hook, which may still be on its way while this
-        // process exits: its default action would end the process by signal instead of exit 0.
-        if (!(this.#exit && this.#signalExpectedAfterPreStop)) this.#signals?.remove();
+        this.#owner.drainStopped();
         stopHealthServer(this.#healthServer);
       },
     });
@@ -159,7 +160,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
           return server.listening;
         },
         noteProbe: (req) => this.#sequence.noteProbe(req),
-        preStop: () => this.#preStop(),
+        preStop: () => this.#owner.preStop(),
         warn: (fields, message) => this.#log.write('warn', fields, message),
       },
       health,
@@ -169,7 +170,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
     this.liveness = this.#health.liveness;
     try {
       this.#detachers.push(attachTracker(server, this.#tracker));
-      this.#attachSignals();
+      this.#owner.installSignals((detach) => this.#detachers.push(detach));
       this.#detachers.push(applyKeepAlive(server, options.keepAliveTimeoutMs));
       if (health && health.port !== undefined) {
         this.#healthServer = startHealthServer(health.port, health.host, (req, res) => this.#health.handle(req, res, 'health-port'), (err) => {
@@ -237,32 +238,30 @@ class ServerDrainer extends EventEmitter implements Drainer {
   // ---- the drain ------------------------------------------------------------------------
 
   drain(reason = 'api', request?: DrainRequest): Promise<DrainResult> {
-    this.#requestExit(`drain("${reason}", request)`, request);
+    this.#owner.requestExit(`drain("${reason}", request)`, request);
     return this.#start(reason, false);
   }
 
   force(reason = 'force', request?: DrainRequest): Promise<DrainResult> {
-    this.#requestExit(`force("${reason}", request)`, request);
+    this.#owner.requestExit(`force("${reason}", request)`, request);
     const result = this.#start(reason, false);
     this.#sequence.force('force', reason);
     return result;
   }
 
-  #requestExit(call: string, request: DrainRequest | undefined): void {
-    if (exitRequested(call, request, this.options.exitOnDrain)) this.#exit = true;
-  }
-
   #start(reason: string, skipWindow: boolean): Promise<DrainResult> {
     if (this.#drain) return this.#drain;
-    drainBegan(this, () => this.#closingHandles());
+    this.#owner.drainBegan(() => this.#closingHandles());
     const run = this.#sequence.run(reason, skipWindow).then(
-      (end) => this.#finish(end),
+      (end) => {
+        this.#owner.drainEnded(end);
+        return end.result;
+      },
       (err: unknown) => {
         // Only a bug in drainkit itself gets here (listeners and loggers cannot throw into the
         // sequence): say so, and still release the process so an exit is not held forever.
         this.#log.writeOrWarn('error', { event: 'drain_failed', err: describeError(err) }, `drain failed: ${describeError(err)}`, 'DRAINKIT_DRAIN_FAILED');
-        this.#signals?.remove();
-        drainEnded(this, this.#exit ? { code: EXIT_CODE_FORCED, graceMs: this.options.exitGraceMs, log: this.#log } : undefined);
+        this.#owner.drainFailed();
         throw err;
       },
     );
@@ -280,83 +279,6 @@ class ServerDrainer extends EventEmitter implements Drainer {
       sockets: this.#tracker.connections + healthSocketsOpen(this.#healthServer),
       servers: this.#tracker.listenerClosing ? 1 : 0,
     };
-  }
-
-  #finish({ result, cleanupCut }: SequenceEnd): DrainResult {
-    const code = result.success && !cleanupCut ? EXIT_CODE_DRAINED : EXIT_CODE_FORCED;
-    const end = (): void => drainEnded(this, this.#exit ? { code, graceMs: this.options.exitGraceMs, log: this.#log } : undefined);
-    if (this.#exit && this.#signalExpectedAfterPreStop) {
-      // A drain the preStop hook started can end a few ms after the hook answered, before the
-      // kubelet's SIGTERM arrives. Exiting then races that signal: while Node tears down it
-      // closes its signal watchers, the default action comes back, and the late SIGTERM ends the
-      // process by signal instead of with its exit code (seen in CI). So the exit waits for that
-      // SIGTERM, which follows the hook's answer at once, and no longer than this bound.
-      const hold = setTimeout(() => this.#releaseExit?.(), KUBELET_SIGNAL_WAIT_MS);
-      this.#releaseExit = () => {
-        this.#releaseExit = undefined;
-        clearTimeout(hold);
-        end();
-      };
-    } else {
-      end();
-    }
-    return result;
-  }
-
-  // ---- signals --------------------------------------------------------------------------
-
-  #attachSignals(): void {
-    const signals = this.options.signals;
-    if (signals.length === 0) return;
-    const handlers = installSignalHandlers(this, signals, (signal) => this.#onSignal(signal));
-    this.#signals = handlers;
-    this.#detachers.push(() => handlers.remove());
-    if (this.options.signalWarnings) warnAboutSignals(this.#log, signals, handlers.shared);
-  }
-
-  /**
-   * The kubelet's preStop hook: like a signal, the process's owner speaking, so the drain ends the
-   * process (with exitOnDrain). Resolves when the deregistration window is over.
-   */
-  #preStop(): Promise<WindowEnd> {
-    if (this.options.exitOnDrain) this.#exit = true;
-    if (this.#drain === undefined) {
-      this.#log.write('info', { event: 'drain_prestop', joined: false }, 'preStop hook: drain started');
-      this.#signalExpectedAfterPreStop = true;
-      // As on the signal path: no caller awaits this drain.
-      this.#start('preStop', false).catch(() => undefined);
-    } else {
-      this.#log.write('info', { event: 'drain_prestop', joined: true }, 'preStop hook: joined the drain under way');
-      // Joining a drain that code started: the kubelet's SIGTERM still follows this hook.
-      if (!this.#signalSeen) this.#signalExpectedAfterPreStop = true;
-    }
-    return this.#sequence.windowOver;
-  }
-
-  #onSignal(signal: HandledSignal): void {
-    // A signal is the process's owner speaking: the drain ends the process (with exitOnDrain),
-    // including a drain that code started earlier.
-    if (this.options.exitOnDrain) this.#exit = true;
-    this.#signalSeen = true;
-    if (this.#signalExpectedAfterPreStop) {
-      // The kubelet sends SIGTERM once the preStop hook has returned: the same drain, not a second signal.
-      this.#signalExpectedAfterPreStop = false;
-      this.#log.write('info', { event: 'drain_signal_after_prestop', signal }, `${signal} after the preStop hook: the drain goes on`);
-      // Arrived after the drain ended (the handlers were kept for it): signals are the process's
-      // again, and the exit held for this signal goes ahead.
-      if (this.#life.state === 'stopped') this.#signals?.remove();
-      this.#releaseExit?.();
-      return;
-    }
-    if (this.#drain === undefined) {
-      const interactive = signal === 'SIGINT' && this.options.interactiveSigintSkipsWindow && process.stdin.isTTY === true;
-      // Never rejects in practice; the catch keeps a drainkit bug from becoming an unhandled
-      // rejection (exit 1) on the signal path, where no caller awaits the drain.
-      this.#start(signal, interactive).catch(() => undefined);
-    } else {
-      this.#log.write('warn', { event: 'drain_signal_again', signal }, `${signal} again: forcing the drain`);
-      this.#sequence.force('signal', signal);
-    }
   }
 
   // ---- events ---------------------------------------------------------------------------

@@ -463,20 +463,30 @@ export interface Drainer {
   /** Frozen, validated options with every default filled in. */
   readonly options: ResolvedOptions;
   /**
-   * Start the drain, or join the one under way: every call returns the same promise. Never
-   * rejects; a failing hook, or an event listener that throws, is reported (logged), never lets
-   * the drain stop half-way. `reason` (default `'api'`) is recorded in the result and logs.
+   * Start the drain, or join the one under way: every call returns the same promise. `reason`
+   * (default `'api'`) is recorded in the result and logs.
+   *
+   * Resolves with the result however the drain ended (completed or forced). Nothing the
+   * application gives drainkit makes it reject: a hook that throws, rejects or times out, an
+   * event listener that throws or rejects, a logger that throws are reported (logged, or a
+   * process warning without a logger) and the drain goes on to `stopped`. It rejects only when
+   * drainkit itself fails (a bug: an exception inside the drain sequence), with that error;
+   * then the failure is logged as `drain_failed` (a `DRAINKIT_DRAIN_FAILED` process warning
+   * without a logger), the signal handlers are removed, a drain that was to end the process
+   * still ends it (with {@link EXIT_CODE_FORCED}), the drainer stays where the failure stopped
+   * it (`state` may remain `'draining'`), and every later `drain()` or `force()` returns the same
+   * rejected promise.
    *
    * A drain started here does not end the process unless `request.exit` says so (see
    * {@link DrainRequest}); a drain a signal started does, with `exitOnDrain`. Throws a
-   * {@link DrainkitError} on a malformed `request`.
+   * {@link DrainkitError} (synchronously, not as a rejection) on a malformed `request`.
    */
   drain(reason?: string, request?: DrainRequest): Promise<DrainResult>;
   /**
    * Skip what is left of the window and the wait: destroy what remains now; during the cleanup
    * phase, abort the running shutdown hook's signal and skip the hooks not yet run. Starts a
    * drain if none. The result's `forcedBy` is `'force'` (`reason`, default `'force'`, goes to
-   * `forceReason`). `request` as for {@link Drainer.drain}.
+   * `forceReason`). `request`, and when the promise rejects, as for {@link Drainer.drain}.
    */
   force(reason?: string, request?: DrainRequest): Promise<DrainResult>;
   /** Register a shutdown hook, run after the wait (last registered first). Returns an unregister function. */

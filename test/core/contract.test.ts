@@ -7,7 +7,11 @@ import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import { describe, it } from 'node:test';
 import { createDrainer, type Drainer, type DrainerOptions } from '../../src/index.js';
+import { withDeadline } from '../helpers/deadline.js';
 import { FLAVOURS, connectH2, expectRefused, get, listen, makeServer, until, type AnyServer, type Flavour } from '../helpers/servers.js';
+
+/** Hang guard for a drain or a request during one (never a timing assertion). */
+const BOUND_MS = 20_000;
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
 type Res = http.ServerResponse | http2.Http2ServerResponse;
@@ -45,11 +49,11 @@ for (const flavour of FLAVOURS) {
       assert.equal((await get(flavour, port, '/readyz')).status, 200);
       const done = drainer.drain('test');
       assert.equal(drainer.state, 'draining');
-      const probe = await get(flavour, port, '/readyz');
+      const probe = await withDeadline(get(flavour, port, '/readyz'), BOUND_MS, 'the readiness probe during the window');
       assert.equal(probe.status, 503);
-      assert.equal((await get(flavour, port, '/healthz')).status, 200);
+      assert.equal((await withDeadline(get(flavour, port, '/healthz'), BOUND_MS, 'the liveness probe during the window')).status, 200);
       if (!h2) assert.equal(probe.headers.connection, 'close');
-      const result = await done;
+      const result = await withDeadline(done, BOUND_MS, 'the drain to end after the probes');
       assert.equal(result.success, true);
       assert.equal(drainer.state, 'stopped');
     });
@@ -62,14 +66,14 @@ for (const flavour of FLAVOURS) {
       await until(() => drainer.inflight === 1, 10_000, 'the slow request to be in flight');
       const done = drainer.drain();
       // A fresh connection during the window is accepted and served, with Connection: close.
-      const during = await get(flavour, port, '/');
+      const during = await withDeadline(get(flavour, port, '/'), BOUND_MS, 'the answer on a fresh connection during the window');
       assert.equal(during.status, 200);
       if (!h2) assert.equal(during.headers.connection, 'close');
-      const slowReply = await slow;
+      const slowReply = await withDeadline(slow, BOUND_MS, 'the in-flight slow request to be answered during the drain');
       assert.equal(slowReply.status, 200);
       assert.equal(slowReply.body, 'worked 600');
       if (!h2) assert.equal(slowReply.headers.connection, 'close');
-      const result = await done;
+      const result = await withDeadline(done, BOUND_MS, 'the drain to complete once the slow request is answered');
       assert.equal(result.outcome, 'completed');
       assert.equal(result.requestsAtStart, 1);
       // The slow request and the one served during the window; no probe ran during the drain.
@@ -90,14 +94,14 @@ for (const flavour of FLAVOURS) {
         () => 'failed',
       );
       await until(() => drainer.inflight === 1, 10_000, 'the hung request');
-      const result = await drainer.drain();
+      const result = await withDeadline(drainer.drain(), BOUND_MS, 'the drain to be forced at its 300 ms timeout');
       assert.equal(result.success, false);
       assert.equal(result.outcome, 'forced');
       assert.equal(result.requestsRemaining, 1);
       assert.equal(result.forcedBy, 'timeout');
       // One connection carried the hung request, HTTP/2 session and its socket counted once.
       assert.strictEqual(result.connectionsForced, 1, 'the one connection that carried the hung request');
-      assert.equal(await hung, 'failed');
+      assert.equal(await withDeadline(hung, BOUND_MS, 'the hung request to fail once the drain forced it'), 'failed');
       assert.ok(result.phases.some((p) => p.phase === 'forcing'));
     });
 
@@ -108,13 +112,13 @@ for (const flavour of FLAVOURS) {
       const first = drainer.drain();
       const again = drainer.drain();
       assert.equal(first, again, 'a second drain() joins the first');
-      const forced = await drainer.force('second signal');
+      const forced = await withDeadline(drainer.force('second signal'), BOUND_MS, 'force() during the window to end the drain');
       assert.equal(forced.outcome, 'forced');
       assert.equal(forced.window.endedBy, 'skipped');
       assert.equal(forced.forcedBy, 'force');
       assert.equal(forced.forceReason, 'second signal');
       assert.strictEqual(forced.requestsRemaining, 1);
-      assert.equal(await hung, 'failed');
+      assert.equal(await withDeadline(hung, BOUND_MS, 'the hung request to fail once force() destroyed it'), 'failed');
     });
   });
 }

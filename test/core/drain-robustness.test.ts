@@ -10,8 +10,12 @@ import * as net from 'node:net';
 import { describe, it } from 'node:test';
 import express from 'express';
 import { createDrainer, DrainkitError, type DrainerEvents, type DrainerPlugin, type Logger } from '../../src/index.js';
+import { withDeadline } from '../helpers/deadline.js';
 import { freePort } from '../helpers/processes.js';
 import { expectRefused, get, listen, until } from '../helpers/servers.js';
+
+/** Hang guard for a drain (never a timing assertion): a drain that hangs fails saying so. */
+const BOUND_MS = 20_000;
 
 const FAST = { signals: false, deregister: { mode: 'fixed', delayMs: 0 } } as const;
 
@@ -42,8 +46,20 @@ function footprint(server: net.Server): Record<string, number> {
 }
 
 describe('a throwing listener or logger never breaks the drain', { timeout: 60_000 }, () => {
-  const events: (keyof DrainerEvents)[] = ['state', 'phase', 'windowEnd', 'persistentShutdown', 'settled', 'drained'];
-  for (const event of events) {
+  /**
+   * How often each event fires in a drain that completes: 'state' for draining and stopped,
+   * 'phase' for deregistering, closing, persistent, waiting and cleanup (no forcing), the
+   * others once. Each emit is one call of the later listener and one error line.
+   */
+  const emits: Readonly<Record<Exclude<keyof DrainerEvents, 'error'>, number>> = {
+    state: 2,
+    phase: 5,
+    windowEnd: 1,
+    persistentShutdown: 1,
+    settled: 1,
+    drained: 1,
+  };
+  for (const [event, times] of Object.entries(emits) as [keyof typeof emits, number][]) {
     it(`a throwing '${event}' listener: the drain completes, hooks run, the listener's error is logged`, async () => {
       const server = http.createServer((_req, res) => res.end('ok'));
       const logger = recordingLogger();
@@ -61,17 +77,20 @@ describe('a throwing listener or logger never breaks the drain', { timeout: 60_0
         laterListenerCalls += 1;
       });
       const port = await listen(server);
-      const result = await drainer.drain('test');
+      const result = await withDeadline(drainer.drain('test'), BOUND_MS, `the drain with a throwing '${event}' listener to end`);
       assert.strictEqual(result.outcome, 'completed');
       assert.strictEqual(drainer.state, 'stopped');
       assert.strictEqual(hookRan, 1);
-      assert.ok(laterListenerCalls >= 1, `the later '${event}' listener ran`);
+      assert.strictEqual(laterListenerCalls, times, `the later '${event}' listener ran once per '${event}' event`);
       assert.strictEqual(server.listening, false);
       assert.strictEqual(await expectRefused(port), 'ECONNREFUSED');
       const errors = logger.lines.filter((l) => l.level === 'error');
-      assert.ok(errors.length >= 1, 'the error was logged');
-      assert.deepEqual(errors[0]!.obj.listenerOf, event);
-      assert.match(String(errors[0]!.msg), new RegExp(`a '${event}' listener threw \\(Error: ${event} broke\\)`));
+      // One error line per throw, and nothing else at error level.
+      assert.strictEqual(errors.length, times, errors.map((l) => l.msg).join('\n'));
+      for (const line of errors) {
+        assert.strictEqual(line.obj.listenerOf, event);
+        assert.match(String(line.msg), new RegExp(`a '${event}' listener threw \\(Error: ${event} broke\\)`));
+      }
     });
   }
 
@@ -89,7 +108,7 @@ describe('a throwing listener or logger never breaks the drain', { timeout: 60_0
     process.on('unhandledRejection', onUnhandled);
     try {
       await listen(server);
-      assert.strictEqual((await drainer.drain()).outcome, 'completed');
+      assert.strictEqual((await withDeadline(drainer.drain(), BOUND_MS, "the drain with a rejecting 'drained' listener to end")).outcome, 'completed');
       await until(() => logger.lines.some((l) => l.level === 'error'), 5_000, 'the rejection to be logged');
       const error = logger.lines.find((l) => l.level === 'error')!;
       assert.strictEqual(error.obj.listenerOf, 'drained');
@@ -125,7 +144,7 @@ describe('a throwing listener or logger never breaks the drain', { timeout: 60_0
         throw new Error('phase broke');
       });
       await listen(server);
-      const result = await drainer.drain();
+      const result = await withDeadline(drainer.drain(), BOUND_MS, 'the drain with a logger that throws to end');
       assert.strictEqual(result.outcome, 'completed');
       assert.strictEqual(drainer.state, 'stopped');
       await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
@@ -165,8 +184,8 @@ describe('a creation that fails half-way leaves the server as it was', { timeout
     // A second drainer on the same server works, and it is the only one counting.
     const drainer = createDrainer(server, FAST);
     const port = await listen(server);
-    assert.strictEqual((await get('http', port, '/')).body, 'app');
-    const result = await drainer.drain();
+    assert.strictEqual((await withDeadline(get('http', port, '/'), BOUND_MS, "the second drainer's server to answer")).body, 'app');
+    const result = await withDeadline(drainer.drain(), BOUND_MS, 'the drain of the second drainer on the same server to end');
     assert.strictEqual(result.outcome, 'completed');
     assert.strictEqual(result.requestsAtStart, 0);
   });
@@ -209,9 +228,9 @@ describe('a request handler attached twice is refused when it is attached', { ti
     );
     // Nothing was added: the app still answers once per request, without a crash.
     const port = (server.address() as net.AddressInfo).port;
-    assert.strictEqual((await get('http', port, '/')).body, 'express');
+    assert.strictEqual((await withDeadline(get('http', port, '/'), BOUND_MS, 'the Express app to answer')).body, 'express');
     assert.strictEqual(calls, 1);
-    await drainer.drain();
+    await withDeadline(drainer.drain(), BOUND_MS, 'the drain of the Express server to end');
   });
 
   it('http.createServer(app), in either order, and the bare handler added after the wrapper', async () => {
@@ -246,11 +265,11 @@ describe('what forced a drain is kept apart from the reason given', { timeout: 6
     const hung = get('http', port, '/').catch(() => 'failed');
     await until(() => drainer.inflight === 1, 10_000, 'the hung request to be in flight');
     void drainer.drain();
-    const result = await drainer.force('timeout');
+    const result = await withDeadline(drainer.force('timeout'), BOUND_MS, "force('timeout') to end the drain");
     assert.strictEqual(result.forcedBy, 'force');
     assert.strictEqual(result.forceReason, 'timeout');
     assert.strictEqual(result.requestsRemaining, 1);
-    assert.strictEqual(await hung, 'failed');
+    assert.strictEqual(await withDeadline(hung, BOUND_MS, 'the hung request to fail once force() destroyed it'), 'failed');
   });
 
   it('the drain timeout is forcedBy "timeout", without a forceReason', async () => {
@@ -259,10 +278,10 @@ describe('what forced a drain is kept apart from the reason given', { timeout: 6
     const port = await listen(server);
     const hung = get('http', port, '/').catch(() => 'failed');
     await until(() => drainer.inflight === 1, 10_000, 'the hung request to be in flight');
-    const result = await drainer.drain();
+    const result = await withDeadline(drainer.drain(), BOUND_MS, 'the drain to be forced at its 200 ms timeout');
     assert.strictEqual(result.forcedBy, 'timeout');
     assert.strictEqual(result.forceReason, undefined);
-    assert.strictEqual(await hung, 'failed');
+    assert.strictEqual(await withDeadline(hung, BOUND_MS, 'the hung request to fail once the timeout forced it'), 'failed');
   });
 
   it('force() during cleanup aborts the running hook and skips the rest', async () => {
@@ -281,9 +300,9 @@ describe('what forced a drain is kept apart from the reason given', { timeout: 6
     }, { timeoutMs: 60_000 });
     await listen(server);
     const done = drainer.drain();
-    await hookStarted;
+    await withDeadline(hookStarted, BOUND_MS, "the 'slow' hook to start");
     void drainer.force('enough');
-    const result = await done;
+    const result = await withDeadline(done, BOUND_MS, 'the drain to end once force() aborted the running hook');
     assert.deepEqual(result.hooks.map((h) => [h.name, h.outcome]), [['slow', 'aborted'], ['never-reached', 'skipped']]);
     assert.match(String((abortReason as Error).message), /shutdown cut short \(enough\)/);
   });
@@ -304,9 +323,9 @@ describe('after the drain', { timeout: 60_000 }, () => {
     const drainer = createDrainer(server, { ...FAST, logger });
     drainer.onShutdown('db', () => undefined);
     await listen(server);
-    const result = await drainer.drain();
+    const result = await withDeadline(drainer.drain(), BOUND_MS, 'the drain to end');
     const linesBefore = logger.lines.length;
-    assert.strictEqual(await drainer.force('late'), result);
+    assert.strictEqual(await withDeadline(drainer.force('late'), BOUND_MS, 'force() after the drain to return its result'), result);
     assert.deepEqual(result.hooks.map((h) => h.outcome), ['ok']);
     assert.deepEqual(logger.lines.slice(linesBefore), []);
   });

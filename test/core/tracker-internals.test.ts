@@ -4,12 +4,16 @@
  * keep the half-close) is checked at run time: when the listener is not there, the tracker says
  * so once, through its host, instead of silently losing the half-close. Simulated here by giving
  * sockets a `destroySoon` that destroys through a closure of its own, as a changed Node might.
+ * Through a drainer, the report is a log line, or a process warning when there is no logger
+ * (the default without a terminal, as in a container): never silent.
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { Tracker, type NodeAssumptionReport } from '../../src/core/tracker.js';
+import { createDrainer, type Logger } from '../../src/index.js';
+import { withDeadline } from '../helpers/deadline.js';
 import { listen, until } from '../helpers/servers.js';
 import { RawClient, get } from '../helpers/raw.js';
 
@@ -85,5 +89,90 @@ describe('run-time check of the Node internals the tracker relies on', { timeout
       h.server.closeAllConnections();
       h.server.close();
     }
+  });
+});
+
+interface LogLine {
+  readonly level: string;
+  readonly obj: Record<string, unknown>;
+  readonly msg: string | undefined;
+}
+
+/**
+ * A drainer in its deregistration window (every response carries Connection: close) whose
+ * '/changed' requests get the simulated destroySoon; the process warnings with `code` are
+ * collected from the start.
+ */
+async function drainerHarness(logger: Logger | false) {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => {
+    if ((w as Error & { code?: string }).code === 'DRAINKIT_NODE_ASSUMPTION') warnings.push(w);
+  };
+  process.on('warning', onWarning);
+  const server = http.createServer((req, res) => {
+    if (req.url === '/changed') simulateChangedDestroySoon(req.socket);
+    res.end('ok');
+  });
+  const drainer = createDrainer(server, { signals: false, logger, deregister: { mode: 'fixed', delayMs: 30_000 } });
+  const port = await listen(server);
+  const done = drainer.drain('test');
+  const clients: RawClient[] = [];
+  return {
+    warnings,
+    port,
+    clients,
+    async request(path: string): Promise<void> {
+      clients.push(await requestAndClose(port, path));
+    },
+    /** Ends the drain (the window is long on purpose), then waits for Node's warnings to be emitted. */
+    async end(): Promise<void> {
+      try {
+        await withDeadline(drainer.force('test over'), 20_000, 'the forced drain to end');
+        await withDeadline(done, 20_000, 'the drain() promise to settle after force()');
+        // process.emitWarning emits on the next tick.
+        await new Promise((r) => setImmediate(r));
+      } finally {
+        for (const c of clients) c.socket.destroy();
+        process.off('warning', onWarning);
+      }
+    },
+  };
+}
+
+describe('a broken Node assumption, reported through a drainer', { timeout: 60_000 }, () => {
+  it('without a logger: exactly one process warning DRAINKIT_NODE_ASSUMPTION, naming the assumption and the Node version', async () => {
+    const h = await drainerHarness(false);
+    try {
+      await h.request('/changed');
+      await h.request('/changed');
+      await h.request('/');
+    } finally {
+      await h.end();
+    }
+    assert.equal(h.warnings.length, 1, h.warnings.map((w) => w.message).join('\n'));
+    const [w] = h.warnings;
+    assert.match(w!.message, /^drainkit: /);
+    assert.match(w!.message, /destroySoon/);
+    assert.match(w!.message, /"destroy-on-finish"/);
+    assert.ok(w!.message.includes(process.version), w!.message);
+  });
+
+  it('with a logger: one warn line drain_node_assumption, and no process warning', async () => {
+    const lines: LogLine[] = [];
+    const at = (level: string) => (obj: object, msg?: string): void => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+    const h = await drainerHarness({ info: at('info'), warn: at('warn'), error: at('error') });
+    try {
+      await h.request('/changed');
+      await h.request('/changed');
+    } finally {
+      await h.end();
+    }
+    assert.deepEqual(h.warnings, []);
+    const reported = lines.filter((l) => l.obj.event === 'drain_node_assumption');
+    assert.equal(reported.length, 1);
+    assert.equal(reported[0]!.level, 'warn');
+    assert.equal(reported[0]!.obj.assumption, 'destroy-on-finish');
+    assert.equal(reported[0]!.obj.nodeVersion, process.version);
+    assert.match(String(reported[0]!.msg), /destroySoon/);
   });
 });
