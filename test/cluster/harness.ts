@@ -128,6 +128,8 @@ export interface PacedLoadStats {
   readonly failed: number;
   readonly failures: Readonly<Record<string, number>>;
   readonly samples: readonly string[];
+  /** Successful responses that carried `Connection: close` (a draining worker retiring a keep-alive connection). */
+  readonly connectionClose: number;
   /** Latency of every successful request, ms, in completion order, with when it was sent (ms since the epoch). */
   readonly latencies: readonly { readonly sentAt: number; readonly ms: number }[];
 }
@@ -142,6 +144,7 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
   const startedAt = Date.now();
   let sent = 0;
   let ok = 0;
+  let connectionClose = 0;
   let credit = 0;
   let last = Date.now();
 
@@ -161,6 +164,7 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
       const body = await res.body.text();
       if (res.statusCode === 200) {
         ok += 1;
+        if (String(res.headers.connection ?? '').toLowerCase() === 'close') connectionClose += 1;
         latencies.push({ sentAt, ms: performance.now() - t0 });
       } else fail(`status:${res.statusCode}`, `${post ? 'POST' : 'GET'} ${path}: ${body}`);
     } catch (err) {
@@ -186,7 +190,7 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
       clearInterval(tick);
       await Promise.all([...inflight]);
       await pool.close();
-      return { sent, ok, failed: sent - ok, failures: { ...failures }, samples: [...samples], latencies };
+      return { sent, ok, failed: sent - ok, connectionClose, failures: { ...failures }, samples: [...samples], latencies };
     },
   };
 }

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { withDeadline } from '../helpers/deadline.js';
 import { killTracked, signalAndWait, track } from '../helpers/processes.js';
 import { pidFromHeader, servingPids, spawnCluster, startPacedLoad, waitGone } from './harness.js';
 
@@ -59,6 +60,7 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     assert.match(String(hung.reason), /was not ready within 1500 ms \(not listening on port \d+\)/);
     assert.deepEqual(hung.replaced, [], 'no old worker was drained');
     assert.equal((hung.failedPids as number[]).length, 1, 'one replacement was started (max-surge 1), and killed');
+    await waitGone(hung.failedPids as number[], 10_000);
     assert.deepEqual(await servingPids(() => pidFromHeader(origin), 6), initial, 'the old workers keep serving');
 
     mode.set('crash');
@@ -124,12 +126,14 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
 
     // A request that outlasts any patience: the first SIGTERM drains, the second forces.
     assert.equal(await get(origin, '/'), 200);
+    const working = c.waitForStderr(/: working on \/work\?ms=60000$/, 10_000);
     const stuck = get(origin, '/work?ms=60000').catch((err: Error & { code?: string }) => `error:${err.code ?? err.message}`);
-    await new Promise((r) => setTimeout(r, 300));
+    await working;
+    const stopping = c.waitForStderr(/stopping \(SIGTERM\)/, 10_000);
     c.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await stopping;
     c.child.kill('SIGTERM');
-    const status = await c.closed;
+    const status = await withDeadline(c.closed, 20_000, 'the primary to exit after the second SIGTERM');
     assert.deepEqual(status, { code: 70, signal: null }, c.stderr.slice(-10).join('\n'));
     assert.equal(c.events.filter((e) => e.event === 'reload_complete').length, 2, 'three SIGHUPs, two reloads');
     const done = c.events.find((e) => e.event === 'drain_complete');
@@ -141,7 +145,8 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     assert.ok(holder, `a worker reports the request it had to cut: ${JSON.stringify(workers)}`);
     assert.equal(holder.success, false);
     assert.equal(holder.forcedBy, 'force');
-    assert.notEqual(await stuck, 200);
+    // Cut mid-request by the force: a reset, not a refusal (which would mean it never arrived).
+    assert.equal(await withDeadline(stuck, 10_000, 'the stuck request to end'), 'error:ECONNRESET', 'the stuck request was cut by the force');
   });
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -150,10 +155,11 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
       const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--log-level', 'warn', APP, mode.file], 30_000, { detached: true });
       const origin = `http://127.0.0.1:${c.port}`;
       assert.equal(await get(origin, '/'), 200);
+      const working = c.waitForStderr(/: working on \/work\?ms=1500$/, 10_000);
       const inflight = get(origin, '/work?ms=1500');
-      await new Promise((r) => setTimeout(r, 300));
+      await working;
       process.kill(-c.pid, signal);
-      const [status, answer] = await Promise.all([c.closed, inflight]);
+      const [status, answer] = await withDeadline(Promise.all([c.closed, inflight]), 20_000, 'the primary to exit and the request in flight to end');
       const done = c.events.find((e) => e.event === 'drain_complete');
       assert.deepEqual(status, { code: 0, signal: null }, JSON.stringify(done));
       assert.equal(answer, 200, 'the request in flight completed');
@@ -178,11 +184,12 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     const origin = `http://127.0.0.1:${c.port}`;
     // Answered 200 once the worker got it: the request is in the worker, not the primary's queue.
     assert.equal(await get(origin, '/'), 200);
+    const working = c.waitForStderr(/: working on \/work\?ms=1500$/, 10_000);
     const inflight = get(origin, '/work?ms=1500');
-    await new Promise((r) => setTimeout(r, 300));
+    await working;
     c.child.kill('SIGKILL');
-    await c.closed;
-    assert.equal(await inflight, 200, 'the request in flight when the primary died completed');
+    await withDeadline(c.closed, 10_000, 'the primary to die of SIGKILL');
+    assert.equal(await withDeadline(inflight, 15_000, 'the request in flight when the primary died'), 200, 'the request in flight when the primary died completed');
     await waitGone(c.workers, 15_000);
   });
 
@@ -194,7 +201,7 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const status = await closed;
+    const status = await withDeadline(closed, 25_000, 'the primary to give up on the crash loop and exit');
     assert.deepEqual(status, { code: 1, signal: null }, stderr);
     const loop = lines.find((l) => l.event === 'crash_loop');
     assert.ok(loop, `a crash_loop line: ${JSON.stringify(lines)}`);
