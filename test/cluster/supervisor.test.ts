@@ -225,6 +225,60 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     }
   });
 
+  it('a --host that does not resolve (999.1.1.1): exit 1 at once, naming --host and what to do', { timeout: 30_000 }, () => {
+    const mode = modeFile('ok');
+    const r = spawnSync(process.execPath, [CLI, 'cluster', '--workers', '1', '--host', '999.1.1.1', '--log-level', 'warn', APP, mode.file], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot pick a free port on 999\.1\.1\.1: (ENOTFOUND: the host name does not resolve|EAI_AGAIN: the host name could not be resolved).*\(--host\)/);
+  });
+
+  it('SIGTERM during start-up stops cleanly: what started is drained, drain_complete, exit 0, no worker left', { timeout: 30_000 }, async () => {
+    const mode = modeFile('hang');
+    const child = spawn(process.execPath, [CLI, 'cluster', '--workers', '2', '--log-level', 'info', APP, mode.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const closed = track(child);
+    const lines: Record<string, unknown>[] = [];
+    createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+    const pids: number[] = [];
+    let stderr = '';
+    const started = new Promise<void>((resolve) => {
+      createInterface({ input: child.stderr }).on('line', (l) => {
+        stderr += `${l}\n`;
+        const m = /worker (\d+) started/.exec(l);
+        if (m) pids.push(Number(m[1]));
+        if (pids.length === 2) resolve();
+      });
+    });
+    await withDeadline(started, 20_000, 'both workers to be started');
+    child.kill('SIGTERM');
+    const status = await withDeadline(closed, 20_000, 'the primary to exit after SIGTERM during start-up');
+    assert.deepEqual(status, { code: 0, signal: null }, stderr);
+    assert.match(stderr, /stopped \(SIGTERM\) before every worker was ready/);
+    const done = lines.find((l) => l.event === 'drain_complete');
+    assert.ok(done, `a drain_complete line: ${JSON.stringify(lines)}`);
+    assert.equal(done.ok, true, JSON.stringify(done));
+    assert.ok(!lines.some((l) => l.event === 'listening'), 'never listening');
+    await waitGone(pids, 10_000);
+  });
+
+  it('a reload cut short by SIGTERM says so: no replacement listed as failed, every worker drained, exit 0', { timeout: 30_000 }, async () => {
+    const mode = modeFile('ok');
+    const c = await spawnCluster([CLI, 'cluster', '--workers', '1', '--log-level', 'info', APP, mode.file]);
+    mode.set('hang');
+    const replacementStarted = c.waitForStderr(/worker \d+ started/, 20_000);
+    c.child.kill('SIGHUP');
+    const replacement = Number(/worker (\d+) started/.exec(await replacementStarted)![1]);
+    const cut = c.waitForStderr(/reload cut short by the stop: every worker, old and new, is drained/, 20_000);
+    c.child.kill('SIGTERM');
+    await cut;
+    const r = await c.waitFor('reload_complete', 0, 20_000);
+    assert.equal(r.ok, false);
+    assert.equal(r.reason, 'the cluster is stopping');
+    assert.deepEqual(r.failedPids, [], 'the replacement the stop took did not fail');
+    assert.deepEqual(await withDeadline(c.closed, 20_000, 'the primary to exit'), { code: 0, signal: null }, c.stderr.slice(-10).join('\n'));
+    assert.doesNotMatch(c.stderr.join('\n'), /the old workers keep serving/);
+    await waitGone([...c.workers, replacement], 10_000);
+  });
+
   it('the weaker mode (an app without drainkit): ready on listening, reloaded with worker.disconnect(), stopped with exit 0', { timeout: 30_000 }, async () => {
     const mode = modeFile('ok');
     const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--log-level', 'warn', APP, mode.file, 'plain']);
@@ -248,6 +302,8 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
       [['--ready-timeout-ms', '-1', APP], '--ready-timeout-ms'],
       [['--drain-timeout-ms', '1.5', APP], '--drain-timeout-ms'],
       [['--log-level', 'loud', APP], '--log-level'],
+      [['--host', '', APP], '--host'],
+      [['--host', '  ', APP], '--host'],
       [[path.join(dir, 'missing.mjs')], '<script>'],
       [[], 'script'],
     ] as const) {
