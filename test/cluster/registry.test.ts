@@ -84,7 +84,7 @@ for (const kind of DATABASE_KINDS) {
 
     it('shows the workers with in-flight counts; a good and an aborted reload are events with the pids; a drain request stops the whole cluster (exit 0)', { skip, timeout: 120_000 }, async () => {
       const mode = modeFile('ok');
-      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--ready-timeout-ms', '3000', '--database-url', db.url, '--heartbeat-ms', '100', '--label', 'role=web', '--log-level', 'warn', APP, mode.file], 60_000);
+      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--ready-timeout-ms', '10000', '--database-url', db.url, '--heartbeat-ms', '100', '--label', 'role=web', '--log-level', 'warn', APP, mode.file], 60_000);
       const origin = `http://127.0.0.1:${c.port}`;
 
       // The primary is the instance; its workers are listed with it.
@@ -143,7 +143,7 @@ for (const kind of DATABASE_KINDS) {
       assert.ok(recorded.every((r) => r.drain.success && r.drain.pid === r.oldPid), JSON.stringify(recorded));
       assert.equal(abortedEvent!.ok, false);
       assert.equal(abortedEvent!.reason, aborted.reason);
-      assert.match(String(abortedEvent!.reason), /was not ready within 3000 ms/);
+      assert.match(String(abortedEvent!.reason), /was not ready within 10000 ms/);
       assert.deepEqual(abortedEvent!.failedPids, aborted.failedPids);
 
       // The rows: the replacements ready, the old workers and the failed replacement exited.
