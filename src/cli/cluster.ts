@@ -47,6 +47,12 @@ export interface ClusterRegistryFlags {
   readonly livenessWriteMs: number | undefined;
 }
 
+/** `--host`: anything the resolver may take, but not empty (which Node would read as "every address"). */
+function hostArgument(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('--host must not be empty; give a host name or an address (127.0.0.1, 0.0.0.0, ::, localhost).');
+  return value;
+}
+
 /** Registers `drainkit cluster`. */
 export function addClusterCommand(program: Command): void {
   const command = program
@@ -57,7 +63,7 @@ export function addClusterCommand(program: Command): void {
     .passThroughOptions()
     .option('--workers <n>', `worker processes (default: available CPUs, ${os.availableParallelism()} here)`, integer(1, MAX_WORKERS))
     .option('--port <n>', 'port every worker listens on, given to them as PORT (0 picks a free one)', integer(0, 65_535), CLUSTER_DEFAULTS.port)
-    .option('--host <addr>', 'address given to workers as HOST', CLUSTER_DEFAULTS.host)
+    .option('--host <addr>', 'address the cluster listens on, given to workers as HOST (a name or an address; not empty)', hostArgument, CLUSTER_DEFAULTS.host)
     .option('--max-surge <n>', 'replacements a reload starts at a time', integer(1, MAX_WORKERS), CLUSTER_DEFAULTS.maxSurge)
     .option('--ready-timeout-ms <n>', 'how long a new worker may take to be ready; past it a reload aborts', integer(1, 3_600_000), CLUSTER_DEFAULTS.readyTimeoutMs)
     .option('--drain-timeout-ms <n>', 'how long one worker\'s drain may take before the primary forces it', integer(0, 3_600_000), CLUSTER_DEFAULTS.drainTimeoutMs)
@@ -112,7 +118,7 @@ export async function runCluster(config: ClusterFlags & { readonly script: strin
   let signals = 0;
   const onStop = (signal: NodeJS.Signals): void => {
     signals += 1;
-    if (!cluster) startup.abort();
+    if (!cluster) startup.abort(signal);
     else if (signals === 1) void cluster.stop(signal);
     else void cluster.force();
     if (signals > 1) logger.warn({}, `${signal} again: forcing every drain`);
@@ -148,6 +154,12 @@ export async function runCluster(config: ClusterFlags & { readonly script: strin
       });
     } catch (err) {
       if (!(err instanceof DrainkitError)) throw err;
+      if (err instanceof ClusterStartError && err.stoppedEarly) {
+        // A stop during start-up is an operator's choice, not a failure: what started was drained.
+        logger.info({}, err.message);
+        print('drain_complete', err.stoppedEarly);
+        return err.stoppedEarly.ok ? 0 : EXIT_FORCED;
+      }
       if (err instanceof ClusterStartError && err.crashLoop) print('crash_loop', err.crashLoop);
       process.stderr.write(`${err.message}\n`);
       return EXIT_CLUSTER_FAILED;

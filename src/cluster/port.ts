@@ -9,6 +9,9 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
   EADDRINUSE: 'another process listens on it (find it with `ss -ltnp`); stop it or pick another port (--port)',
   EACCES: 'this user may not listen on it (ports below 1024 need privileges); pick a port of 1024 or more (--port)',
   EADDRNOTAVAIL: 'the address is not one of this host\'s; pick another host (--host)',
+  // A host name that does not resolve (or an address like 999.1.1.1, which is tried as a name).
+  ENOTFOUND: 'the host name does not resolve to an address; pick another host (--host)',
+  EAI_AGAIN: 'the host name could not be resolved now (DNS did not answer); pick an address or retry (--host)',
 };
 
 /**

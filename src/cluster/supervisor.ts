@@ -50,11 +50,14 @@ export interface Cluster {
 /** Why `startCluster` failed; `crashLoop` when workers kept dying or never got ready. */
 export class ClusterStartError extends DrainkitError<ClusterErrorCode> {
   readonly crashLoop: ClusterEvents['crashLoop'][0] | undefined;
+  /** Set when a stop (a signal, `options.signal`) came before every worker was ready: what that stop did. */
+  readonly stoppedEarly: StopResult | undefined;
 
-  constructor(message: string, crashLoop?: ClusterEvents['crashLoop'][0]) {
+  constructor(message: string, cause: { readonly crashLoop?: ClusterEvents['crashLoop'][0]; readonly stoppedEarly?: StopResult } = {}) {
     super('ERR_DRAINKIT_CLUSTER_START', message);
     this.name = 'ClusterStartError';
-    this.crashLoop = crashLoop;
+    this.crashLoop = cause.crashLoop;
+    this.stoppedEarly = cause.stoppedEarly;
   }
 }
 
@@ -128,7 +131,8 @@ class Supervisor extends EventEmitter implements Cluster {
     return new Promise<void>((resolve, reject) => {
       this.#startDone = resolve;
       this.#startFailed = reject;
-      const abort = (): void => void this.stop('start-aborted');
+      // The abort's reason names the stop when it is a string (the CLI passes the signal's name).
+      const abort = (): void => void this.stop(typeof signal?.reason === 'string' ? signal.reason : 'start-aborted');
       if (signal?.aborted) {
         abort();
         return;
@@ -229,7 +233,7 @@ class Supervisor extends EventEmitter implements Cluster {
         const fail = this.#startFailed;
         this.#startFailed = undefined;
         void this.stop('crash-loop').then(() =>
-          fail?.(new ClusterStartError(`drainkit cluster: workers could not start: ${decision.fastCrashes} in a row died or were not ready (last: pid ${w.pid}, ${describeExit(exit)}); see the workers' output above`, info)),
+          fail?.(new ClusterStartError(`drainkit cluster: workers could not start: ${decision.fastCrashes} in a row died or were not ready (last: pid ${w.pid}, ${describeExit(exit)}); see the workers' output above`, { crashLoop: info })),
         );
       } else if (this.#roles.size === 0) {
         void this.stop('crash-loop');
@@ -297,14 +301,16 @@ class Supervisor extends EventEmitter implements Cluster {
       const batch = Array.from({ length: Math.min(opts.maxSurge, toStart) }, () => this.#fork('surge'));
       toStart -= batch.length;
       const outcomes = await Promise.all(batch.map((w) => w.whenReady(opts.readyTimeoutMs)));
-      if (this.#stop) reason = 'the cluster is stopping';
+      const stopping = this.#stop !== undefined;
+      if (stopping) reason = 'the cluster is stopping';
       else reason = outcomes.find((o) => !o.ok && 'reason' in o)?.reason;
       for (const [i, w] of batch.entries()) {
         if (reason !== undefined) {
           // Aborted: every replacement of the batch leaves; one that listens may already hold
           // connections and is drained like any other worker.
           // (A worker that never listened is killed by the drain itself: it has nothing to drain.)
-          if (!outcomes[i]!.ok) failedPids.push(w.pid);
+          // A replacement the stop took did not fail: it is not listed.
+          if (!outcomes[i]!.ok && !stopping) failedPids.push(w.pid);
           void this.#retire(w, 'cluster:reload-aborted');
           continue;
         }
@@ -332,6 +338,7 @@ class Supervisor extends EventEmitter implements Cluster {
       failedPids,
     };
     if (result.ok) this.#log('info', { event: 'reload_complete', durationMs: Math.round(result.durationMs) }, `reload complete in ${Math.round(result.durationMs)} ms`);
+    else if (this.#stop) this.#log('warn', { event: 'reload_aborted', reason }, 'reload cut short by the stop: every worker, old and new, is drained');
     else this.#log('error', { event: 'reload_aborted', reason }, `reload aborted: ${reason}; the old workers keep serving`);
     this.emit('reloadComplete', result);
     return result;
@@ -397,7 +404,7 @@ class Supervisor extends EventEmitter implements Cluster {
     this.emit('stopped', result);
     this.#resolveStopped(result);
     if (!this.#started && this.#startFailed) {
-      this.#startFailed(new ClusterStartError(`drainkit cluster: stopped (${reason}) before every worker was ready`));
+      this.#startFailed(new ClusterStartError(`drainkit cluster: stopped (${reason}) before every worker was ready`, { stoppedEarly: result }));
     }
     return result;
   }

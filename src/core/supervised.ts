@@ -22,6 +22,7 @@
  */
 import cluster from 'node:cluster';
 import * as net from 'node:net';
+import { DEFAULTS } from './options.js';
 import type { DrainableServer, Drainer, DrainPhase, DrainResult, DrainState, ResolvedOptions } from './types.js';
 
 /** Environment variable the supervisor sets in its workers; its value is the protocol version. */
@@ -32,12 +33,22 @@ export const PROTOCOL = 'drainkit-cluster/1';
 /**
  * The deregistration window inside the cluster. Routing needs none (the listener closes at the
  * drain's first instant, and the primary stops handing the worker connections one IPC round
- * trip later), but keep-alive connections already open do: during this window each of them
- * gets `Connection: close` on its next response and ends cleanly, and only those still idle at
- * its end are closed. With no window at all, idle pooled connections are closed while clients
- * may be sending on them (ECONNRESET).
+ * trip later), but keep-alive connections already open do: during this window each connection
+ * that carries a request gets `Connection: close` on its response and ends cleanly. Those still
+ * idle at its end are not closed by the worker (see {@link insideCluster}): the client retires
+ * them, within the keep-alive timeout the worker announced ({@link CLUSTER_KEEP_ALIVE_MS}).
  */
 export const CLUSTER_WINDOW_MS = 1_000;
+
+/**
+ * The keep-alive timeout a worker announces (`Keep-Alive: timeout=5`) unless the application
+ * chose its own: Node's own default. It bounds a drain: an idle connection is left for the
+ * client to close, and a client that honours the announcement (undici, Node's agent) closes it
+ * before this timeout; Node itself closes it at this timeout. drainkit's default elsewhere, 65 s,
+ * outlives a cloud balancer's idle timeout; inside the cluster it would hold every drain for a
+ * minute.
+ */
+export const CLUSTER_KEEP_ALIVE_MS = 5_000;
 
 /**
  * How often a worker samples its serving drainer's in-flight and persistent counts (two
@@ -87,6 +98,19 @@ export interface SupervisedWorker {
 }
 
 let singleton: SupervisedWorker | undefined;
+
+/**
+ * True in a worker of `drainkit cluster`. There the worker never closes an idle keep-alive
+ * connection itself (Tracker#closeIdle): its clients talk to it directly (the primary balances
+ * whole connections), an HTTP/1.1 server has no way to tell a client that an idle connection is
+ * going away, and a FIN it sends may cross a request the client is writing on that connection
+ * at that moment (`other side closed`, or a reset) that no one retries. Only the client can
+ * close an idle connection without that race: it does so on its next response, which carries
+ * `Connection: close`, or at its own idle timeout, which the announced keep-alive timeout bounds.
+ */
+export function insideCluster(): boolean {
+  return supervisedWorker() !== undefined;
+}
 
 /**
  * The supervision of this process, or `undefined` when it is not a worker of `drainkit cluster`
@@ -146,6 +170,8 @@ class Supervision implements SupervisedWorker {
     const adjusted: ResolvedOptions = Object.freeze({
       ...options,
       deregister: Object.freeze({ mode: 'fixed', delayMs: CLUSTER_WINDOW_MS }),
+      // The application's own choice stands; drainkit's default (for a cloud balancer) does not.
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs === DEFAULTS.keepAliveTimeoutMs ? CLUSTER_KEEP_ALIVE_MS : options.keepAliveTimeoutMs,
       signals: Object.freeze(options.signals.filter((s) => s !== 'SIGINT' && s !== 'SIGTERM')),
       exitOnDrain: true,
     });

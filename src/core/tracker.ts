@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import type * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { insideCluster } from './supervised.js';
 
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
@@ -135,8 +136,10 @@ export class Tracker {
   /** Sockets handed over through 'upgrade' or 'connect' and not closed yet. */
   readonly upgraded = new Set<Socket>();
   /**
-   * TCP sockets accepted shortly before the listener closed that have not sent a request yet:
-   * the drain waits until each sends it or its {@link FIRST_REQUEST_GRACE_MS} is over.
+   * Connections whose next move is the client's, which the drain waits for: TCP sockets accepted
+   * shortly before the listener closed that have not sent a request yet (until each sends it or
+   * its {@link FIRST_REQUEST_GRACE_MS} is over), and, inside `drainkit cluster`, keep-alive
+   * connections idle at the listener close (until each closes: see closeIdle).
    */
   readonly awaitingFirstRequest = new Set<Socket>();
   /**
@@ -429,8 +432,9 @@ export class Tracker {
    * connections accepted just before the close the chance to send their first request.
    * - An HTTP/1 socket that carried requests, has none in flight, and has read no byte since its
    *   last response closed is between requests: destroyed, as Node's `closeIdleConnections()`
-   *   would. One that has read bytes since is receiving a request, answered with
-   *   `Connection: close`.
+   *   would; inside `drainkit cluster` left to its client instead, since no balancer stands
+   *   between them that has stopped using it (see insideCluster). One that has read bytes since
+   *   is receiving a request, answered with `Connection: close`.
    * - A TCP socket that has carried no request yet, accepted less than
    *   {@link FIRST_REQUEST_GRACE_MS} ago, is kept until it sends one or that time is over. Node's
    *   own idle close (Node 26) destroys such a socket, and with it a request a balancer wrote
@@ -441,10 +445,17 @@ export class Tracker {
   closeIdle(): void {
     this.listenerClosed = true;
     const at = performance.now();
+    // Inside `drainkit cluster`, idle keep-alive connections are left to their clients (see
+    // insideCluster): the drain waits for each until it carries one more request (answered with
+    // `Connection: close`) or its client closes it; Node's keep-alive timeout, which the client
+    // was told, and the drain deadline bound the wait.
+    const leaveIdleToClient = insideCluster();
     for (const set of [this.sockets, this.tlsSockets]) {
       for (const socket of set as Set<TrackedSocket>) {
-        if (this.upgraded.has(socket)) continue;
-        if (socket[kActive] === 0 && socket.bytesRead === socket[kIdleBytes]) socket.destroy();
+        if (this.upgraded.has(socket) || socket.destroyed) continue;
+        if (socket[kActive] !== 0 || socket.bytesRead !== socket[kIdleBytes]) continue;
+        if (leaveIdleToClient) this.awaitingFirstRequest.add(socket);
+        else socket.destroy();
       }
     }
     for (const socket of this.sockets as Set<TrackedSocket>) {

@@ -128,6 +128,8 @@ export interface PacedLoadStats {
   readonly failed: number;
   readonly failures: Readonly<Record<string, number>>;
   readonly samples: readonly string[];
+  /** Successful responses that carried `Connection: close` (a draining worker retiring a keep-alive connection). */
+  readonly connectionClose: number;
   /** Latency of every successful request, ms, in completion order, with when it was sent (ms since the epoch). */
   readonly latencies: readonly { readonly sentAt: number; readonly ms: number }[];
 }
@@ -142,6 +144,7 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
   const startedAt = Date.now();
   let sent = 0;
   let ok = 0;
+  let connectionClose = 0;
   let credit = 0;
   let last = Date.now();
 
@@ -161,6 +164,7 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
       const body = await res.body.text();
       if (res.statusCode === 200) {
         ok += 1;
+        if (String(res.headers.connection ?? '').toLowerCase() === 'close') connectionClose += 1;
         latencies.push({ sentAt, ms: performance.now() - t0 });
       } else fail(`status:${res.statusCode}`, `${post ? 'POST' : 'GET'} ${path}: ${body}`);
     } catch (err) {
@@ -186,7 +190,7 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
       clearInterval(tick);
       await Promise.all([...inflight]);
       await pool.close();
-      return { sent, ok, failed: sent - ok, failures: { ...failures }, samples: [...samples], latencies };
+      return { sent, ok, failed: sent - ok, connectionClose, failures: { ...failures }, samples: [...samples], latencies };
     },
   };
 }
@@ -195,8 +199,10 @@ export function startPacedLoad(options: PacedLoadOptions): { stop(): Promise<Pac
 
 export interface SseStats {
   readonly opens: number;
-  /** Streams the server ended. */
+  /** Streams that ended, ended by the server or cut. */
   readonly ends: number;
+  /** Of those, streams cut before their end (no end of the chunked body): never after `retry:`. */
+  readonly cut: number;
   /** Of those, streams whose last message before the end was a `retry:` hint. */
   readonly endsAfterRetry: number;
   readonly errors: Readonly<Record<string, number>>;
@@ -210,6 +216,7 @@ export function startSseClients(origin: string, count: number): { stop(settleMs:
   let opens = 0;
   let ends = 0;
   let endsAfterRetry = 0;
+  let cut = 0;
   const errors: Record<string, number> = {};
   const open = new Set<http.ClientRequest>();
 
@@ -228,13 +235,17 @@ export function startSseClients(origin: string, count: number): { stop(settleMs:
       res.on('data', (chunk: string) => {
         tail = (tail + chunk).slice(-4_096);
       });
-      res.once('end', () => {
+      // 'close', not 'end': a stream cut mid-body (its worker killed) emits no 'end', only an
+      // 'aborted' error and 'close'. It counts as an end without `retry:`.
+      res.once('error', () => undefined);
+      res.once('close', () => {
         open.delete(req);
         if (stopping) return;
         ends += 1;
-        // The last event before the end must carry the reconnect hint.
+        if (!res.complete) cut += 1;
+        // The last event before a proper end must carry the reconnect hint.
         const lastEvent = tail.split('\n\n').filter((block) => block.trim() !== '').pop() ?? '';
-        if (/(^|\n)retry: ?\d+(\n|$)/.test(lastEvent)) endsAfterRetry += 1;
+        if (res.complete && /(^|\n)retry: ?\d+(\n|$)/.test(lastEvent)) endsAfterRetry += 1;
         setTimeout(connect, 50 + Math.floor(Math.random() * 100));
       });
     });
@@ -253,7 +264,7 @@ export function startSseClients(origin: string, count: number): { stop(settleMs:
     async stop(settleMs) {
       const deadline = Date.now() + settleMs;
       while (open.size < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      const stats = { opens, ends, endsAfterRetry, errors: { ...errors }, openAtEnd: open.size };
+      const stats = { opens, ends, cut, endsAfterRetry, errors: { ...errors }, openAtEnd: open.size };
       stopping = true;
       for (const req of open) req.destroy();
       agent.destroy();

@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { instanceHost, listClusterWorkers, listEvents, listInstances, prune, reap, requestDrain, type ClusterWorkerRow, type DrainEventRow, type Instance } from '../../src/registry/index.js';
 import { DATABASE_KINDS, createDatabase, postgresSkip, type TestDatabase } from '../registry/databases.js';
+import { withDeadline } from '../helpers/deadline.js';
 import { killTracked } from '../helpers/processes.js';
 import { spawnCluster, startPacedLoad, waitGone } from './harness.js';
 
@@ -83,7 +84,7 @@ for (const kind of DATABASE_KINDS) {
 
     it('shows the workers with in-flight counts; a good and an aborted reload are events with the pids; a drain request stops the whole cluster (exit 0)', { skip, timeout: 120_000 }, async () => {
       const mode = modeFile('ok');
-      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--ready-timeout-ms', '3000', '--database-url', db.url, '--heartbeat-ms', '100', '--label', 'role=web', '--log-level', 'warn', APP, mode.file], 60_000);
+      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--ready-timeout-ms', '10000', '--database-url', db.url, '--heartbeat-ms', '100', '--label', 'role=web', '--log-level', 'warn', APP, mode.file], 60_000);
       const origin = `http://127.0.0.1:${c.port}`;
 
       // The primary is the instance; its workers are listed with it.
@@ -142,7 +143,7 @@ for (const kind of DATABASE_KINDS) {
       assert.ok(recorded.every((r) => r.drain.success && r.drain.pid === r.oldPid), JSON.stringify(recorded));
       assert.equal(abortedEvent!.ok, false);
       assert.equal(abortedEvent!.reason, aborted.reason);
-      assert.match(String(abortedEvent!.reason), /was not ready within 3000 ms/);
+      assert.match(String(abortedEvent!.reason), /was not ready within 10000 ms/);
       assert.deepEqual(abortedEvent!.failedPids, aborted.failedPids);
 
       // The rows: the replacements ready, the old workers and the failed replacement exited.
@@ -156,7 +157,7 @@ for (const kind of DATABASE_KINDS) {
 
       // A drain request for the cluster's host:port stops the whole cluster, as SIGTERM would.
       await requestDrain(db.store, { host: HOST, port: c.port }, { requestedBy: 'test', reason: 'maintenance' });
-      const status = await c.closed;
+      const status = await withDeadline(c.closed, 30_000, 'the cluster to stop on the registry\'s drain request');
       assert.deepEqual(status, { code: 0, signal: null }, c.stderr.slice(-20).join('\n'));
       await waitGone(newPids, 10_000);
       const done = await instanceOn(db, c.port);
@@ -191,7 +192,7 @@ for (const kind of DATABASE_KINDS) {
         return ws.filter((w) => w.status === 'ready').length === 2 ? i : undefined;
       });
       c.child.kill('SIGKILL');
-      await c.closed;
+      await withDeadline(c.closed, 10_000, 'the primary to die of SIGKILL');
       await waitGone(c.workers, 15_000);
       const lost = await until('the reaper to take the cluster (ttl 1 s)', async () => {
         const taken = await reap(db.store, { ttlMs: 1_000, reapedBy: 'test' });
@@ -225,8 +226,8 @@ for (const kind of DATABASE_KINDS) {
       const slow = slowGet(`http://127.0.0.1:${c.port}`, 1_500);
       await until('the request in flight', async () => ((await instanceOn(db, c.port))?.inflightCount === 1 ? true : undefined));
       c.child.kill('SIGTERM');
-      assert.equal(await slow, 200, 'the in-flight request completed during the drain');
-      assert.deepEqual(await c.closed, { code: 0, signal: null }, c.stderr.slice(-20).join('\n'));
+      assert.equal(await withDeadline(slow, 20_000, 'the in-flight request'), 200, 'the in-flight request completed during the drain');
+      assert.deepEqual(await withDeadline(c.closed, 30_000, 'the cluster to exit after SIGTERM'), { code: 0, signal: null }, c.stderr.slice(-20).join('\n'));
       const done = await instanceOn(db, c.port);
       assert.equal(done?.status, 'stopped');
       const workers = await listClusterWorkers(db.store, { instanceId: inst.id });

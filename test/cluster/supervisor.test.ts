@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { withDeadline } from '../helpers/deadline.js';
 import { killTracked, signalAndWait, track } from '../helpers/processes.js';
 import { pidFromHeader, servingPids, spawnCluster, startPacedLoad, waitGone } from './harness.js';
 
@@ -59,6 +60,7 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     assert.match(String(hung.reason), /was not ready within 1500 ms \(not listening on port \d+\)/);
     assert.deepEqual(hung.replaced, [], 'no old worker was drained');
     assert.equal((hung.failedPids as number[]).length, 1, 'one replacement was started (max-surge 1), and killed');
+    await waitGone(hung.failedPids as number[], 10_000);
     assert.deepEqual(await servingPids(() => pidFromHeader(origin), 6), initial, 'the old workers keep serving');
 
     mode.set('crash');
@@ -124,12 +126,14 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
 
     // A request that outlasts any patience: the first SIGTERM drains, the second forces.
     assert.equal(await get(origin, '/'), 200);
+    const working = c.waitForStderr(/: working on \/work\?ms=60000$/, 10_000);
     const stuck = get(origin, '/work?ms=60000').catch((err: Error & { code?: string }) => `error:${err.code ?? err.message}`);
-    await new Promise((r) => setTimeout(r, 300));
+    await working;
+    const stopping = c.waitForStderr(/stopping \(SIGTERM\)/, 10_000);
     c.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await stopping;
     c.child.kill('SIGTERM');
-    const status = await c.closed;
+    const status = await withDeadline(c.closed, 20_000, 'the primary to exit after the second SIGTERM');
     assert.deepEqual(status, { code: 70, signal: null }, c.stderr.slice(-10).join('\n'));
     assert.equal(c.events.filter((e) => e.event === 'reload_complete').length, 2, 'three SIGHUPs, two reloads');
     const done = c.events.find((e) => e.event === 'drain_complete');
@@ -141,7 +145,8 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     assert.ok(holder, `a worker reports the request it had to cut: ${JSON.stringify(workers)}`);
     assert.equal(holder.success, false);
     assert.equal(holder.forcedBy, 'force');
-    assert.notEqual(await stuck, 200);
+    // Cut mid-request by the force: a reset, not a refusal (which would mean it never arrived).
+    assert.equal(await withDeadline(stuck, 10_000, 'the stuck request to end'), 'error:ECONNRESET', 'the stuck request was cut by the force');
   });
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -150,10 +155,11 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
       const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--log-level', 'warn', APP, mode.file], 30_000, { detached: true });
       const origin = `http://127.0.0.1:${c.port}`;
       assert.equal(await get(origin, '/'), 200);
+      const working = c.waitForStderr(/: working on \/work\?ms=1500$/, 10_000);
       const inflight = get(origin, '/work?ms=1500');
-      await new Promise((r) => setTimeout(r, 300));
+      await working;
       process.kill(-c.pid, signal);
-      const [status, answer] = await Promise.all([c.closed, inflight]);
+      const [status, answer] = await withDeadline(Promise.all([c.closed, inflight]), 20_000, 'the primary to exit and the request in flight to end');
       const done = c.events.find((e) => e.event === 'drain_complete');
       assert.deepEqual(status, { code: 0, signal: null }, JSON.stringify(done));
       assert.equal(answer, 200, 'the request in flight completed');
@@ -178,11 +184,12 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     const origin = `http://127.0.0.1:${c.port}`;
     // Answered 200 once the worker got it: the request is in the worker, not the primary's queue.
     assert.equal(await get(origin, '/'), 200);
+    const working = c.waitForStderr(/: working on \/work\?ms=1500$/, 10_000);
     const inflight = get(origin, '/work?ms=1500');
-    await new Promise((r) => setTimeout(r, 300));
+    await working;
     c.child.kill('SIGKILL');
-    await c.closed;
-    assert.equal(await inflight, 200, 'the request in flight when the primary died completed');
+    await withDeadline(c.closed, 10_000, 'the primary to die of SIGKILL');
+    assert.equal(await withDeadline(inflight, 15_000, 'the request in flight when the primary died'), 200, 'the request in flight when the primary died completed');
     await waitGone(c.workers, 15_000);
   });
 
@@ -194,7 +201,7 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const status = await closed;
+    const status = await withDeadline(closed, 25_000, 'the primary to give up on the crash loop and exit');
     assert.deepEqual(status, { code: 1, signal: null }, stderr);
     const loop = lines.find((l) => l.event === 'crash_loop');
     assert.ok(loop, `a crash_loop line: ${JSON.stringify(lines)}`);
@@ -216,6 +223,60 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
     } finally {
       taken.close();
     }
+  });
+
+  it('a --host that does not resolve (999.1.1.1): exit 1 at once, naming --host and what to do', { timeout: 30_000 }, () => {
+    const mode = modeFile('ok');
+    const r = spawnSync(process.execPath, [CLI, 'cluster', '--workers', '1', '--host', '999.1.1.1', '--log-level', 'warn', APP, mode.file], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot pick a free port on 999\.1\.1\.1: (ENOTFOUND: the host name does not resolve|EAI_AGAIN: the host name could not be resolved).*\(--host\)/);
+  });
+
+  it('SIGTERM during start-up stops cleanly: what started is drained, drain_complete, exit 0, no worker left', { timeout: 30_000 }, async () => {
+    const mode = modeFile('hang');
+    const child = spawn(process.execPath, [CLI, 'cluster', '--workers', '2', '--log-level', 'info', APP, mode.file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const closed = track(child);
+    const lines: Record<string, unknown>[] = [];
+    createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
+    const pids: number[] = [];
+    let stderr = '';
+    const started = new Promise<void>((resolve) => {
+      createInterface({ input: child.stderr }).on('line', (l) => {
+        stderr += `${l}\n`;
+        const m = /worker (\d+) started/.exec(l);
+        if (m) pids.push(Number(m[1]));
+        if (pids.length === 2) resolve();
+      });
+    });
+    await withDeadline(started, 20_000, 'both workers to be started');
+    child.kill('SIGTERM');
+    const status = await withDeadline(closed, 20_000, 'the primary to exit after SIGTERM during start-up');
+    assert.deepEqual(status, { code: 0, signal: null }, stderr);
+    assert.match(stderr, /stopped \(SIGTERM\) before every worker was ready/);
+    const done = lines.find((l) => l.event === 'drain_complete');
+    assert.ok(done, `a drain_complete line: ${JSON.stringify(lines)}`);
+    assert.equal(done.ok, true, JSON.stringify(done));
+    assert.ok(!lines.some((l) => l.event === 'listening'), 'never listening');
+    await waitGone(pids, 10_000);
+  });
+
+  it('a reload cut short by SIGTERM says so: no replacement listed as failed, every worker drained, exit 0', { timeout: 30_000 }, async () => {
+    const mode = modeFile('ok');
+    const c = await spawnCluster([CLI, 'cluster', '--workers', '1', '--log-level', 'info', APP, mode.file]);
+    mode.set('hang');
+    const replacementStarted = c.waitForStderr(/worker \d+ started/, 20_000);
+    c.child.kill('SIGHUP');
+    const replacement = Number(/worker (\d+) started/.exec(await replacementStarted)![1]);
+    const cut = c.waitForStderr(/reload cut short by the stop: every worker, old and new, is drained/, 20_000);
+    c.child.kill('SIGTERM');
+    await cut;
+    const r = await c.waitFor('reload_complete', 0, 20_000);
+    assert.equal(r.ok, false);
+    assert.equal(r.reason, 'the cluster is stopping');
+    assert.deepEqual(r.failedPids, [], 'the replacement the stop took did not fail');
+    assert.deepEqual(await withDeadline(c.closed, 20_000, 'the primary to exit'), { code: 0, signal: null }, c.stderr.slice(-10).join('\n'));
+    assert.doesNotMatch(c.stderr.join('\n'), /the old workers keep serving/);
+    await waitGone([...c.workers, replacement], 10_000);
   });
 
   it('the weaker mode (an app without drainkit): ready on listening, reloaded with worker.disconnect(), stopped with exit 0', { timeout: 30_000 }, async () => {
@@ -241,6 +302,8 @@ describe('drainkit cluster: aborted reloads, crashes, the primary\'s death, the 
       [['--ready-timeout-ms', '-1', APP], '--ready-timeout-ms'],
       [['--drain-timeout-ms', '1.5', APP], '--drain-timeout-ms'],
       [['--log-level', 'loud', APP], '--log-level'],
+      [['--host', '', APP], '--host'],
+      [['--host', '  ', APP], '--host'],
       [[path.join(dir, 'missing.mjs')], '<script>'],
       [[], 'script'],
     ] as const) {
