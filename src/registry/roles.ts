@@ -43,7 +43,7 @@ export const DEFAULT_ROLE_NAMES: RoleNames = Object.freeze({
   schema: 'public',
 });
 
-/** Every table of the registry (migrations 1 to 6). */
+/** Every table of the registry (migrations 1 to 7; 7 adds only an index). */
 const TABLES = ['serverinstance', 'drainevent', 'drainrequest', 'clusterworker', 'drainkit_migrations'] as const;
 const SEQUENCES = ['serverinstance_id_seq', 'drainevent_id_seq', 'drainrequest_id_seq'] as const;
 /** The change feed's trigger function (migration 3). */
