@@ -9,7 +9,9 @@
  *   addressed to it, run the reaper (every reporter does, by default). It has no INSERT on
  *   `DrainRequest`, its UPDATE there is limited to the two acknowledgement columns, and a
  *   row-level policy lets it only answer a pending request (never re-open an answered one, which
- *   would be a drain request by another name).
+ *   would be a drain request by another name). Any pending request, not only its own: nothing
+ *   ties a database user to a registration, and its reaper answers lost instances' requests
+ *   (docs/registry.md, "Who may drain what", says what that leaves open).
  * - operator: read everything, request drains (`registry drain`, `roll`, the dashboard's
  *   actions), reap lost instances and prune old rows. It cannot register or heartbeat.
  * - read-only: SELECT on every registry table, for `registry instances`/`summary`/`events` and
@@ -41,7 +43,7 @@ export const DEFAULT_ROLE_NAMES: RoleNames = Object.freeze({
   schema: 'public',
 });
 
-/** Every table of the registry (migrations 1 to 6). */
+/** Every table of the registry (migrations 1 to 7; 7 adds only an index). */
 const TABLES = ['serverinstance', 'drainevent', 'drainrequest', 'clusterworker', 'drainkit_migrations'] as const;
 const SEQUENCES = ['serverinstance_id_seq', 'drainevent_id_seq', 'drainrequest_id_seq'] as const;
 /** The change feed's trigger function (migration 3). */

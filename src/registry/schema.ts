@@ -173,6 +173,24 @@ ALTER TABLE ServerInstance ADD COLUMN drain_budget_ms INT;
 `;
 
 /**
+ * Each event once, enforced by the database. Every instance event statement already looks for
+ * its own event first (same registration, type and instance timestamp, which a retry or a late
+ * copy repeats exactly) and writes nothing when it is there; but two copies executing at the
+ * same instant both look before either has committed, and both inserted. With this index the
+ * second copy's INSERT meets the first's row (it waits for the first to commit) and its
+ * `ON CONFLICT DO NOTHING` drops it. Copies that versions before this one let in are deleted
+ * first, the earliest standing, or the index could not be built: they are by definition the
+ * same event twice. Rows without a generation (written before migration 2) are not covered, as
+ * NULLs never conflict.
+ */
+const EVENT_ONCE = `
+DELETE FROM DrainEvent d USING DrainEvent o
+WHERE o.instance_id = d.instance_id AND o.generation = d.generation AND o.event_type = d.event_type
+  AND o.timestamp = d.timestamp AND o.id < d.id;
+CREATE UNIQUE INDEX idx_drain_event_once ON DrainEvent (instance_id, generation, event_type, timestamp);
+`;
+
+/**
  * Every migration, in order of version (keep it sorted: {@link LATEST_VERSION} is the last one).
  * A version may be missing (a gap is harmless: each migration is guarded by its own row in
  * `drainkit_migrations`, so one added later with a lower number is still applied). An applied migration is never edited. */
@@ -183,6 +201,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 4, name: 'cluster workers', sql: CLUSTER_WORKERS },
   { version: 5, name: 'one pending drain request per instance', sql: ONE_PENDING_REQUEST },
   { version: 6, name: 'drain budget', sql: DRAIN_BUDGET },
+  { version: 7, name: 'each event once', sql: EVENT_ONCE },
 ]);
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

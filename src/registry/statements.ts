@@ -52,6 +52,7 @@ WITH i AS (
 ), e AS (
   INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
   SELECT id, generation, 'registered', $9::timestamptz, $8::jsonb || jsonb_build_object('supersededRequests', (SELECT count(*) FROM superseded)) FROM i
+  ON CONFLICT DO NOTHING
 )
 SELECT id, generation FROM i
 UNION ALL
@@ -96,9 +97,11 @@ WITH fresh AS (
   SELECT $1::int, $2::int, 'drain_requested', $6::timestamptz,
          jsonb_build_object('requestId', id, 'requestedBy', requested_by, 'reason', reason, 'requestedAt', requested_at, 'outcome', 'already_draining')
   FROM late
+  ON CONFLICT DO NOTHING
 )
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
-SELECT $1::int, $2::int, 'drain_start', $6::timestamptz, $5::jsonb WHERE (SELECT yes FROM fresh)`;
+SELECT $1::int, $2::int, 'drain_start', $6::timestamptz, $5::jsonb WHERE (SELECT yes FROM fresh)
+ON CONFLICT DO NOTHING`;
 
 /** $1 id, $2 generation, $3 phase, $4 event type, $5 details (JSON), $6 at, $7 inflight, $8 persistent. */
 export const PHASE = `
@@ -110,13 +113,15 @@ WITH fresh AS (
   RETURNING id
 )
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
-SELECT $1::int, $2::int, $4::text, $6::timestamptz, $5::jsonb WHERE (SELECT yes FROM fresh)`;
+SELECT $1::int, $2::int, $4::text, $6::timestamptz, $5::jsonb WHERE (SELECT yes FROM fresh)
+ON CONFLICT DO NOTHING`;
 
 /** $1 id, $2 generation, $3 event type, $4 details (JSON), $5 at. */
 export const EVENT = `
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
 SELECT $1::int, $2::int, $3::text, $5::timestamptz, $4::jsonb
-WHERE NOT EXISTS (SELECT 1 FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = $3::text AND timestamp = $5::timestamptz)`;
+WHERE NOT EXISTS (SELECT 1 FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = $3::text AND timestamp = $5::timestamptz)
+ON CONFLICT DO NOTHING`;
 
 /** $1 id, $2 generation, $3 details (JSON), $4 at. The instance's last write, after its shutdown hooks. */
 export const DRAIN_COMPLETE = `
@@ -129,7 +134,8 @@ WITH fresh AS (
   RETURNING id
 )
 INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
-SELECT $1::int, $2::int, 'drain_complete', $4::timestamptz, $3::jsonb WHERE (SELECT yes FROM fresh)`;
+SELECT $1::int, $2::int, 'drain_complete', $4::timestamptz, $3::jsonb WHERE (SELECT yes FROM fresh)
+ON CONFLICT DO NOTHING`;
 
 /** $1 id. A read: is a drain request pending for this instance? */
 export const PENDING_REQUEST = `
@@ -154,6 +160,7 @@ INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details)
 SELECT instance_id, $2::int, 'drain_requested', $3::timestamptz,
        jsonb_build_object('requestId', id, 'requestedBy', requested_by, 'reason', reason, 'requestedAt', requested_at)
 FROM a
+ON CONFLICT DO NOTHING
 RETURNING details->>'requestedBy' AS requested_by, details->>'reason' AS reason`;
 
 /** The NOTIFY channel for drain requests; the payload is the instance id. */

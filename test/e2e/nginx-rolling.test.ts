@@ -13,16 +13,16 @@ import { existsSync } from 'node:fs';
 import { after, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { findNginx, startMixedLoad, startNginx, type MixedLoadStats, type Nginx } from '../helpers/nginx.js';
+import { inCI } from '../helpers/ci.js';
 import { freePort, killAll, killTracked, signalAndWait, spawnServer, type ExitStatus, type ServerProcess } from '../helpers/processes.js';
 
 const NAIVE_SERVER = fileURLToPath(new URL('../fixtures/naive-server.mjs', import.meta.url));
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false' && process.env.CI !== '0';
 
 /** Skips locally when nginx is missing; in CI a missing nginx is a failure, never a skip. */
 function nginxOrSkip(t: TestContext): boolean {
   if (findNginx()) return true;
-  assert.ok(!IN_CI, 'nginx is required in CI (Debian package "nginx"); it was not found');
+  assert.ok(!inCI(), 'nginx is required in CI (Debian package "nginx"); it was not found');
   t.skip('nginx is not installed (Debian package "nginx"; or set NGINX_BIN): nginx end-to-end tests skipped');
   return false;
 }

@@ -4,13 +4,18 @@
  * send queue and TCP delivers it after the retry (network.test.ts shows both happening over a
  * degraded link). Here each reporter statement is delivered twice, and late after the drain
  * ended, on real Postgres and on PGlite over pglite-socket: the registry must read as if each
- * had been delivered once.
+ * had been delivered once. On Postgres, two copies of each event statement also run at the same
+ * instant (the second starts while the first's transaction is still open, so neither sees the
+ * other's row): one row. And a registry from before the unique index, holding such copies, is
+ * migrated to one of each.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { listEvents, migrate, type Store } from '../../src/registry/index.js';
+import { MIGRATIONS, migrationScript } from '../../src/registry/schema.js';
 import * as sql from '../../src/registry/statements.js';
-import { DATABASE_KINDS, createDatabase, postgresSkip, type TestDatabase } from '../registry/databases.js';
+import { DATABASE_KINDS, createDatabase, eventually, postgresSkip, type TestDatabase } from '../registry/databases.js';
 
 interface Row {
   readonly status: string;
@@ -91,6 +96,32 @@ for (const kind of DATABASE_KINDS) {
       assert.deepEqual(await types(a?.id as number), ['registered', 'registered', 'registered']);
     });
 
+    it('a registry migrated from before the unique index keeps the earliest of each copied event and gets the index', async () => {
+      const old = await createDatabase(kind);
+      try {
+        // The registry as version 6 left it, with an event written twice (the race the index closes).
+        // (The hosted PGlite migrates as it starts: undo migration 7 there, a no-op on Postgres.)
+        await old.store.script(migrationScript(MIGRATIONS.filter((m) => m.version <= 6), 'test'));
+        await old.store.script('DROP INDEX IF EXISTS idx_drain_event_once; DELETE FROM drainkit_migrations WHERE version >= 7;');
+        const [r] = await old.store.query<{ id: number; generation: number }>(sql.REGISTER, ['dup-host', 7010, 1, null, '{}', 0, 0, '{}', new Date()]);
+        const { id, generation } = r as { id: number; generation: number };
+        const at = new Date();
+        const insert = 'INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details) VALUES ($1::int, $2::int, $3::text, $4::timestamptz, $5::jsonb) RETURNING id';
+        const [kept] = await old.store.query<{ id: number }>(insert, [id, generation, 'waiting', at, '{"copy":1}']);
+        await old.store.query(insert, [id, generation, 'waiting', at, '{"copy":2}']);
+        await migrate(old.store);
+        const events = (await listEvents(old.store, { instanceId: id })).filter((e) => e.eventType === 'waiting');
+        assert.deepEqual(events.map((e) => [e.id, e.details]), [[kept?.id, { copy: 1 }]]);
+        const index = await old.store.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_drain_event_once'");
+        assert.match(index[0]?.indexdef ?? '', /UNIQUE INDEX idx_drain_event_once ON public\.drainevent USING btree \(instance_id, generation, event_type, "timestamp"\)/);
+        // What the index is for: a second row of the same event is refused, and the statements' ON CONFLICT drops it.
+        await assert.rejects(old.store.query(insert, [id, generation, 'waiting', at, '{"copy":3}']), /idx_drain_event_once|duplicate key/);
+        assert.deepEqual(await old.store.query(sql.EVENT.replace(/WHERE NOT EXISTS[\s\S]*?\)\n/, ''), [id, generation, 'waiting', '{}', at]), []);
+      } finally {
+        await old.close();
+      }
+    });
+
     it('two distinct events of one type at distinct instants are both kept', async () => {
       const [r] = await register(7003, 300, new Date());
       const { id, generation } = r as { id: number; generation: number };
@@ -101,3 +132,66 @@ for (const kind of DATABASE_KINDS) {
     });
   });
 }
+
+describe('two copies of an event statement at the same instant on postgres', { skip: await postgresSkip(), timeout: 60_000 }, () => {
+  let db: TestDatabase;
+  const clients: pg.Client[] = [];
+  before(async () => {
+    db = await createDatabase('postgres');
+    await migrate(db.store);
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await db?.close();
+  });
+
+  async function client(): Promise<pg.Client> {
+    const c = new pg.Client({ connectionString: db.url, connectionTimeoutMillis: 5_000 });
+    c.on('error', () => undefined);
+    await c.connect();
+    clients.push(c);
+    return c;
+  }
+
+  /**
+   * Runs `text` on two sessions at once: the first copy inside an open transaction, the second
+   * started before the first commits (so its look for the event cannot see the first's row),
+   * then the first commits, then the second. Returns the rows of `type` for the registration.
+   */
+  async function concurrently(id: number, generation: number, type: string, text: string, params: readonly unknown[]): Promise<number> {
+    const a = await client();
+    const b = await client();
+    await a.query('BEGIN');
+    await a.query(text, [...params]);
+    await b.query('BEGIN');
+    const second = b.query(text, [...params]);
+    // The second copy either runs through (it saw nothing, and nothing makes it wait) or waits
+    // for the first's transaction: on the unique index, or on the ServerInstance row it also
+    // updates. Either way its look for the event was made before the first commits.
+    let done = false;
+    void second.then(() => (done = true), () => (done = true));
+    const pid = (b as unknown as { processID: number }).processID;
+    await eventually('the second copy to run through or wait on a lock', async () => {
+      if (done) return true;
+      const rows = await db.store.query<{ w: string | null }>('SELECT wait_event_type AS w FROM pg_stat_activity WHERE pid = $1::int', [pid]);
+      return rows[0]?.w === 'Lock' ? true : undefined;
+    }, 10_000);
+    await a.query('COMMIT');
+    await second;
+    await b.query('COMMIT');
+    const rows = await db.store.query<{ n: number }>('SELECT count(*)::int AS n FROM DrainEvent WHERE instance_id = $1::int AND generation = $2::int AND event_type = $3::text', [id, generation, type]);
+    return rows[0]?.n ?? 0;
+  }
+
+  it('drain_start, a phase event, an event and drain_complete: one row each', async () => {
+    const [r] = await db.store.query<{ id: number; generation: number }>(sql.REGISTER, ['race-host', 7100, 1, null, '{}', 0, 0, '{}', new Date()]);
+    const { id, generation } = r as { id: number; generation: number };
+    const t = Date.now();
+    const at = (ms: number): Date => new Date(t + ms);
+    assert.equal(await concurrently(id, generation, 'drain_start', sql.DRAIN_START, [id, generation, 1, 0, '{}', at(10), 35_000]), 1, 'drain_start once');
+    assert.equal(await concurrently(id, generation, 'listener_closed', sql.PHASE, [id, generation, 'closing', 'listener_closed', '{}', at(20), 0, 0]), 1, 'listener_closed once');
+    assert.equal(await concurrently(id, generation, 'waiting', sql.EVENT, [id, generation, 'waiting', '{}', at(30)]), 1, 'waiting once');
+    assert.equal(await concurrently(id, generation, 'drain_complete', sql.DRAIN_COMPLETE, [id, generation, '{}', at(40)]), 1, 'drain_complete once');
+    assert.deepEqual((await listEvents(db.store, { instanceId: id })).map((e) => e.eventType), ['registered', 'drain_start', 'listener_closed', 'waiting', 'drain_complete']);
+  });
+});

@@ -10,7 +10,9 @@
  * connection outlives the drain (each is bounded; a hang fails); well-formed requests in flight
  * complete with 200 and the load's requests are answered 200 (or refused once the listener is
  * closed); nothing malformed is upgraded or answered 2xx; and the drain result counts what was
- * forced: the never-ending bodies are exactly `requestsRemaining` at the drain timeout.
+ * forced: the never-ending bodies are exactly `requestsRemaining` and `connectionsForced` at the
+ * drain timeout. Each raw connection's close time is recorded: none closes later than the drain's
+ * end plus a margin, and most arrived while the listener was open (the refused ones counted).
  *
  * Inputs are drawn from a seeded generator: the seed is printed on failure, and FUZZ_SEED=<seed>
  * replays it.
@@ -34,6 +36,8 @@ const DRAIN_BOUND_MS = WINDOW_MS + DRAIN_TIMEOUT_MS + 15_000;
 const MALFORMED = 150;
 const GATED = 8;
 const WEBSOCKETS = 4;
+/** How long after the drain's end a connection may still close (its destroy's 'close' event): a hang guard. */
+const CLOSE_MARGIN_MS = 2_000;
 
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -122,13 +126,15 @@ function neverEndingBody(port: number, chunked: boolean, boundMs: number): Promi
     let trickle: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => finish(true), boundMs);
     let error: string | undefined;
+    let connected = false;
     const finish = (hung: boolean): void => {
       clearTimeout(timer);
       clearInterval(trickle);
       socket.destroy();
-      resolve({ kind: chunked ? 'never-ending-chunked' : 'never-ending-length', status: undefined, received, refused: false, hung, error });
+      resolve({ kind: chunked ? 'never-ending-chunked' : 'never-ending-length', status: undefined, received, refused: !connected && error === 'ECONNREFUSED', hung, error, closedAt: Date.now() });
     };
     socket.on('connect', () => {
+      connected = true;
       const framing = chunked ? 'Transfer-Encoding: chunked' : 'Content-Length: 1000000';
       socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n${framing}\r\n\r\n${chunked ? '1\r\na\r\n' : 'abc'}`);
       trickle = setInterval(() => {
@@ -141,12 +147,18 @@ function neverEndingBody(port: number, chunked: boolean, boundMs: number): Promi
   });
 }
 
-/** Sends `count` malformed HTTP/1 inputs of seeded kinds, each at a seeded moment within `spanMs`. */
-function sprayMalformed(port: number, random: () => number, count: number, spanMs: number, boundMs: number): Promise<RawOutcome[]> {
+/**
+ * Sends `count` malformed HTTP/1 inputs of seeded kinds, each at a seeded moment within `spanMs`.
+ * `selfEnding`: only inputs that end with our FIN (the server closes each of them on its own, so
+ * none is left for the drain timeout to force).
+ */
+function sprayMalformed(port: number, random: () => number, count: number, spanMs: number, boundMs: number, selfEnding = false): Promise<RawOutcome[]> {
+  const kinds = selfEnding ? HTTP1_KINDS.filter((k) => k !== 'truncated-request-line-open') : HTTP1_KINDS;
   return Promise.all(
     Array.from({ length: count }, async () => {
-      const kind = HTTP1_KINDS[Math.floor(random() * HTTP1_KINDS.length)]!;
-      const input = malformed(kind, random);
+      const kind = kinds[Math.floor(random() * kinds.length)]!;
+      const drawn = malformed(kind, random);
+      const input = selfEnding ? { ...drawn, fin: true } : drawn;
       await sleep(Math.floor(random() * spanMs));
       return sendRaw(port, input, boundMs);
     }),
@@ -173,19 +185,34 @@ function tally(outcomes: readonly RawOutcome[]): Record<string, Record<string, n
   return byKind;
 }
 
+/**
+ * The raw connections arrived while the listener was open (most of them: one drawn for the last
+ * moments of the window may be refused), and none closed later than the drain's end plus a
+ * margin: nothing hung past the drain timeout.
+ */
+function assertArrivedAndClosedInTime(outcomes: readonly RawOutcome[], drainEndedAt: number): void {
+  const refused = outcomes.filter((o) => o.refused).length;
+  assert.ok(refused <= outcomes.length / 10, `${refused} of ${outcomes.length} malformed connections were refused: most must reach the open listener`);
+  const late = outcomes.filter((o) => o.closedAt > drainEndedAt + CLOSE_MARGIN_MS).map((o) => `${o.kind} +${o.closedAt - drainEndedAt} ms`);
+  assert.deepEqual(late, [], `connections that closed more than ${CLOSE_MARGIN_MS} ms after the drain ended`);
+}
+
 /** What every HTTP/1 run asserts once the drain is over. */
-async function assertSettled(drainer: Drainer, outcomes: readonly RawOutcome[]): Promise<void> {
+async function assertSettled(drainer: Drainer, outcomes: readonly RawOutcome[], drainEndedAt: number): Promise<void> {
   assert.equal(drainer.inflight, 0, 'in-flight count back to zero');
   assert.equal(drainer.persistent.size, 0, 'persistent count back to zero');
   // Sockets destroyed at the drain's end emit 'close' on a later tick.
   await waitFor('every client connection closed', () => drainer.connections === 0, 5_000);
   assert.deepEqual(outcomes.filter((o) => o.hung), [], 'no connection outlived the drain');
+  assertArrivedAndClosedInTime(outcomes, drainEndedAt);
   const accepted = outcomes.filter((o) => o.status !== undefined && (o.status === 101 || (o.status >= 200 && o.status < 300)));
   assert.deepEqual(accepted, [], 'nothing malformed was upgraded or answered 2xx');
 }
 
 interface Http1Run {
   readonly result: DrainResult;
+  /** When the drain's promise settled (`Date.now()`). */
+  readonly drainEndedAt: number;
   readonly gatedStatuses: readonly (number | undefined)[];
   readonly load: readonly { status?: number; error?: string }[];
   readonly outcomes: readonly RawOutcome[];
@@ -204,9 +231,13 @@ async function http1Run(t: TestContext, random: () => number, neverEnding: numbe
   await waitFor('the gated requests in flight', () => app.gated() === GATED);
 
   const drain = app.drainer.drain('fuzz');
+  let drainEndedAt = 0;
+  void drain.then(() => (drainEndedAt = Date.now()), () => undefined);
   const load = loadUntilClosing(port, app.drainer, 4, 500);
   const endless = Array.from({ length: neverEnding }, (_, i) => neverEndingBody(port, i % 2 === 1, DRAIN_BOUND_MS));
-  const spray = sprayMalformed(port, random, MALFORMED, WINDOW_MS, DRAIN_BOUND_MS);
+  // With never-ending bodies, only inputs the server closes on its own: the timeout then forces
+  // exactly the never-ending ones.
+  const spray = sprayMalformed(port, random, MALFORMED, WINDOW_MS, DRAIN_BOUND_MS, neverEnding > 0);
   // The held requests complete in the middle of the window, as a slow endpoint's would.
   await sleep(WINDOW_MS / 2);
   app.release();
@@ -216,7 +247,7 @@ async function http1Run(t: TestContext, random: () => number, neverEnding: numbe
   const closeCodes = await withDeadline(Promise.all(sockets.map((s) => s.closed)), 5_000, 'the WebSockets to close');
   const gatedStatuses = (await Promise.all(gated)).map((g) => g.status);
   t.diagnostic(`outcomes ${JSON.stringify(tally(outcomes))}`);
-  return { result, gatedStatuses, load: await load, outcomes, closeCodes, drainer: app.drainer, wsStats: app.sockets.stats };
+  return { result, drainEndedAt, gatedStatuses, load: await load, outcomes, closeCodes, drainer: app.drainer, wsStats: app.sockets.stats };
 }
 
 function assertWellFormedServed(run: Http1Run): void {
@@ -234,7 +265,7 @@ describe('malformed input during a drain', { timeout: 120_000 }, () => {
   it('HTTP/1: everything malformed is refused or closed, the load is served, the drain completes', async (t) => {
     const { random, pass } = seeded(t);
     const run = await http1Run(t, random, 0);
-    await assertSettled(run.drainer, run.outcomes);
+    await assertSettled(run.drainer, run.outcomes, run.drainEndedAt);
     assertWellFormedServed(run);
     assert.equal(run.result.outcome, 'completed', `nothing had to be forced: ${JSON.stringify(run.result)}`);
     assert.equal(run.result.requestsRemaining, 0);
@@ -245,7 +276,7 @@ describe('malformed input during a drain', { timeout: 120_000 }, () => {
     const { random, pass } = seeded(t);
     const neverEnding = 4;
     const run = await http1Run(t, random, neverEnding);
-    await assertSettled(run.drainer, run.outcomes);
+    await assertSettled(run.drainer, run.outcomes, run.drainEndedAt);
     assertWellFormedServed(run);
     const r = run.result;
     assert.equal(r.outcome, 'forced');
@@ -253,9 +284,12 @@ describe('malformed input during a drain', { timeout: 120_000 }, () => {
     assert.equal(r.success, false);
     assert.equal(r.requestsRemaining, neverEnding, 'exactly the never-ending bodies were in flight at the timeout');
     assert.equal(r.persistentRemaining, 0);
-    assert.ok(r.connectionsForced >= neverEnding, `their connections were destroyed and counted (connectionsForced ${r.connectionsForced})`);
+    // Every other connection (the load's, the WebSockets, the self-ending malformed ones) was
+    // closed before the timeout: the never-ending ones are exactly what was destroyed.
+    assert.equal(r.connectionsForced, neverEnding, 'exactly the never-ending bodies\' connections were destroyed and counted');
     const endless = run.outcomes.filter((o) => o.kind.startsWith('never-ending'));
     assert.equal(endless.length, neverEnding);
+    assert.deepEqual(endless.filter((o) => o.refused), [], 'the never-ending bodies reached the server');
     assert.deepEqual(endless.filter((o) => o.received > 0), [], 'a never-ending body is never answered, only cut');
     pass();
   });
@@ -282,6 +316,8 @@ describe('malformed input during a drain', { timeout: 120_000 }, () => {
     await waitFor('the gated streams in flight', () => gate.length === GATED);
 
     const drain = drainer.drain('fuzz');
+    let drainEndedAt = 0;
+    void drain.then(() => (drainEndedAt = Date.now()), () => undefined);
     const inputs = Array.from({ length: MALFORMED }, () => h2Malformed(random));
     const spray = Promise.all(inputs.map(async (input) => {
       await sleep(Math.floor(random() * WINDOW_MS));
@@ -308,6 +344,7 @@ describe('malformed input during a drain', { timeout: 120_000 }, () => {
     assert.equal(drainer.inflight, 0);
     await waitFor('every client connection closed', () => drainer.connections === 0, 5_000);
     assert.deepEqual(outcomes.filter((o) => o.hung), [], 'no connection outlived the drain');
+    assertArrivedAndClosedInTime(outcomes, drainEndedAt);
     assert.deepEqual(outcomes.filter((o) => o.status !== undefined && o.status < 400), [], 'no HTTP/1 success from an HTTP/2 server');
     assert.equal(result.outcome, 'completed', `nothing had to be forced: ${JSON.stringify(result)}`);
     pass();

@@ -55,6 +55,9 @@ export const HTTP1_KINDS = [
 ] as const;
 export type MalformedKind = (typeof HTTP1_KINDS)[number];
 
+/** Starts of `random-bytes` that look like HTTP/1 until the garbage after them. */
+const METHOD_LIKE_PREFIXES = ['G', 'GET', 'GET ', 'POST /', 'PUT /x HTTP/1.1', 'HEAD / HTTP/1.1\r\n', 'DELETE / HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'OPTIONS * HTTP/1.0\r\n', 'PRI * HTTP/2'] as const;
+
 /** HTTP/2's connection preface (RFC 9113 §3.4) and an empty SETTINGS frame. */
 export const H2_PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
 
@@ -63,10 +66,16 @@ export function malformed(kind: MalformedKind, random: () => number): MalformedI
   const text = (s: string, fin = true): MalformedInput => ({ kind, payload: Buffer.from(s, 'latin1'), fin });
   switch (kind) {
     case 'random-bytes': {
-      // Never starting with a method letter, so the parser refuses it rather than waiting for more.
+      // Half start with a control byte (refused at once), half like a request (a method, a
+      // request line, a PRI preface cut short), so the parser gets past its first byte and
+      // meets the garbage later, or waits for more until the drain ends the connection.
       const b = bytes(random, int(random, 1, 2048));
-      b[0] = int(random, 0, 31);
-      return { kind, payload: b, fin: random() < 0.5 };
+      if (random() < 0.5) {
+        b[0] = int(random, 0, 31);
+        return { kind, payload: b, fin: random() < 0.5 };
+      }
+      const prefix = Buffer.from(METHOD_LIKE_PREFIXES[int(random, 0, METHOD_LIKE_PREFIXES.length - 1)]!, 'latin1');
+      return { kind, payload: Buffer.concat([prefix, b]), fin: random() < 0.5 };
     }
     case 'truncated-request-line':
       return text('GET /work?ms=0 HT'.slice(0, int(random, 3, 16)));
@@ -101,6 +110,8 @@ export interface RawOutcome {
   /** It was still open when the bound passed. */
   readonly hung: boolean;
   readonly error: string | undefined;
+  /** When the connection ended (`Date.now()`), whoever ended it. */
+  readonly closedAt: number;
 }
 
 /**
@@ -111,10 +122,13 @@ export function sendRaw(port: number, input: { readonly kind: string; readonly p
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let connected = false;
+    let done = false;
     let error: NodeJS.ErrnoException | undefined;
     const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     const timer = setTimeout(() => finish(true), boundMs);
     const finish = (hung: boolean): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       socket.destroy();
       const data = Buffer.concat(chunks);
@@ -126,6 +140,7 @@ export function sendRaw(port: number, input: { readonly kind: string; readonly p
         refused: !connected && error?.code === 'ECONNREFUSED',
         hung,
         error: error?.code,
+        closedAt: Date.now(),
       });
     };
     socket.on('connect', () => {

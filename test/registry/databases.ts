@@ -7,7 +7,8 @@
  * - `pglite`: an embedded PGlite, hosted over pglite-socket, so the same URL-based code paths
  *   (the `pg` driver in shared-session mode) run against it; assertions use the in-process store.
  *
- * Without a reachable Postgres the postgres suites skip, except under CI=true, where they fail.
+ * Without a reachable Postgres the postgres suites skip, except in CI (`inCI()`: `CI` set to
+ * anything but empty, `false` or `0`), where they fail.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -31,7 +32,7 @@ export interface TestDatabase {
 
 let available: Promise<boolean> | undefined;
 
-/** Whether the postgres suites run; under CI=true they always do (and fail if it is down). */
+/** Whether the postgres suites run; in CI (`inCI()`) they always do (and fail if it is down). */
 export function postgresSkip(): Promise<string | false> {
   available ??= (async () => {
     const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 3_000 });

@@ -14,11 +14,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { listEvents, listInstances, migrate, openStore, requestDrain, type Store } from '../../src/registry/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { listClusterWorkers, listEvents, listInstances, migrate, openStore, reap, requestDrain, type Store } from '../../src/registry/index.js';
 import { rolesScript } from '../../src/registry/roles.js';
 import * as sql from '../../src/registry/statements.js';
 import { killAll, spawnServer, type ServerProcess } from '../helpers/processes.js';
 import { request, spawnDashboard, type DashboardProcess } from '../dashboard/harness.js';
+import { spawnCluster, type ClusterProcess } from '../cluster/harness.js';
 import { ADMIN_URL, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
 
 const MAIN = 'dist/cli/main.js';
@@ -67,7 +71,7 @@ describe('drainkit registry roles on real Postgres', { skip: noPostgres || NOT_B
   };
   const clients: pg.Client[] = [];
   const stores: Store[] = [];
-  const procs: ServerProcess[] = [];
+  const procs: (ServerProcess | ClusterProcess)[] = [];
   /** A connection as `user`, for direct SQL. */
   async function as(user: string): Promise<pg.Client> {
     const c = new pg.Client({ connectionString: url(user), connectionTimeoutMillis: 5_000 });
@@ -85,6 +89,29 @@ describe('drainkit registry roles on real Postgres', { skip: noPostgres || NOT_B
   async function instanceRow(port: number): Promise<number> {
     const rows = await db.store.query<{ id: number }>(`INSERT INTO ServerInstance (host, port) VALUES ('roles-test', $1::int) RETURNING id`, [port]);
     return rows[0]!.id;
+  }
+
+  /**
+   * A stale instance (last heartbeat an hour ago) with a pending drain request, and every other
+   * live row's heartbeat refreshed, so that a reap (any TTL up to an hour) takes exactly this one.
+   */
+  async function staleWithPendingRequest(port: number): Promise<{ id: number; requestId: number }> {
+    const rows = await db.store.query<{ id: number }>(`INSERT INTO ServerInstance (host, port) VALUES ('stale.roles.test', $1::int) RETURNING id`, [port]);
+    const id = rows[0]!.id;
+    const asked = await requestDrain(db.store, { instanceId: id }, { requestedBy: 'alice', reason: 'before the reap' });
+    await db.store.query(`UPDATE ServerInstance SET last_heartbeat_at = CASE WHEN id = $1::int THEN now() - interval '1 hour' ELSE now() END WHERE status <> 'stopped'`, [id]);
+    return { id, requestId: asked.requestId };
+  }
+  /** What a reap must have left: the instance stopped, one `lost` event by `reapedBy`, the request answered `lost`. */
+  async function assertReaped(target: { id: number; requestId: number }, reapedBy: RegExp): Promise<void> {
+    const row = await db.store.query<{ status: string }>('SELECT status FROM ServerInstance WHERE id = $1::int', [target.id]);
+    assert.equal(row[0]?.status, 'stopped');
+    const lost = (await listEvents(db.store, { instanceId: target.id })).filter((e) => e.eventType === 'lost');
+    assert.equal(lost.length, 1, 'one lost event');
+    assert.match(String(lost[0]?.details?.reapedBy), reapedBy);
+    const answered = await db.store.query<{ outcome: string | null; acknowledged_at: Date | null }>('SELECT outcome, acknowledged_at FROM DrainRequest WHERE id = $1::int', [target.requestId]);
+    assert.equal(answered[0]?.outcome, 'lost');
+    assert.ok(answered[0]?.acknowledged_at instanceof Date);
   }
 
   before(async () => {
@@ -191,6 +218,86 @@ describe('drainkit registry roles on real Postgres', { skip: noPostgres || NOT_B
     assert.equal(prune.code, 0, prune.stderr);
     await assert.rejects(operator.query(sql.REGISTER, ['roles-test', 10_003, 1, null, '{}', 0, 0, '{}', new Date()]), PERMISSION_DENIED);
     await assert.rejects(operator.query(sql.HEARTBEAT, [id, 1, 5, 0]), PERMISSION_DENIED);
+  });
+
+  it("the instance role's reaper stops a stale instance, writes its `lost` event and answers its pending request `lost`", async () => {
+    const target = await staleWithPendingRequest(10_010);
+    const lost = await reap(await storeAs(users.instance), { ttlMs: 30_000, reapedBy: 'web1 reaper' });
+    assert.deepEqual(lost.map((l) => l.id), [target.id]);
+    assert.equal(lost[0]?.previousStatus, 'active');
+    await assertReaped(target, /^web1 reaper$/);
+  });
+
+  it('the operator reaps with `registry reap`: the lost instance listed, its event, its request answered `lost`', async () => {
+    const target = await staleWithPendingRequest(10_011);
+    const r = await cli(['registry', 'reap', '--json', '--database-url', url(users.operator)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { id: number }[]).map((l) => l.id), [target.id]);
+    await assertReaped(target, /^drainkit registry reap/);
+  });
+
+  it('the operator reads everything: instances, events, summary', async () => {
+    const id = await instanceRow(10_012);
+    const listed = await cli(['registry', 'instances', '--json', '--database-url', url(users.operator)]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok((JSON.parse(listed.stdout) as { id: number }[]).some((i) => i.id === id));
+    const summary = await cli(['registry', 'summary', '--json', '--database-url', url(users.operator)]);
+    assert.equal(summary.code, 0, summary.stderr);
+    assert.ok((JSON.parse(summary.stdout) as { total: number }).total >= 1);
+    const events = await cli(['registry', 'events', '--json', '--database-url', url(users.operator)]);
+    assert.equal(events.code, 0, events.stderr);
+    assert.ok((JSON.parse(events.stdout) as { eventType: string }[]).some((e) => e.eventType === 'lost'), 'the events written by the reaps above are listed');
+  });
+
+  it("the operator drives the dashboard's drain and reap actions", async () => {
+    const dashboard: DashboardProcess = await spawnDashboard(['--database-url', url(users.operator)]);
+    procs.push(dashboard);
+    const post = (action: string, body: Record<string, unknown>) =>
+      request(dashboard.origin, `/actions/${action}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${dashboard.token}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify(body),
+      }).then((r) => ({ status: r.status, json: JSON.parse(r.body) as Record<string, unknown> }));
+
+    const id = await instanceRow(10_013);
+    const drained = await post('drain', { instance: id, reason: 'from the dashboard', force: true, by: 'alice' });
+    assert.equal(drained.status, 200, JSON.stringify(drained.json));
+    assert.equal(drained.json.requested, true);
+    const recorded = await db.store.query<{ requested_by: string }>('SELECT requested_by FROM DrainRequest WHERE instance_id = $1::int AND acknowledged_at IS NULL', [id]);
+    assert.match(recorded[0]?.requested_by ?? '', /^alice via drainkit dashboard/);
+
+    const target = await staleWithPendingRequest(10_014);
+    const reaped = await post('reap', {});
+    assert.equal(reaped.status, 200, JSON.stringify(reaped.json));
+    assert.deepEqual((reaped.json.reaped as { id: number }[]).map((l) => l.id), [target.id]);
+    await assertReaped(target, /^drainkit dashboard pid /);
+    const denied = dashboard.stderr.filter((l) => /permission denied|42501/.test(l.text));
+    assert.deepEqual(denied, [], 'nothing the dashboard did was refused');
+  });
+
+  it('`drainkit cluster --database-url` as the instance role registers and writes its workers', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'drainkit-roles-cluster-'));
+    try {
+      const modeFile = path.join(dir, 'mode');
+      writeFileSync(modeFile, 'ok');
+      const c = await spawnCluster([MAIN, 'cluster', '--workers', '2', '--ready-timeout-ms', '5000', '--database-url', url(users.instance), '--heartbeat-ms', '200',
+        '--label', 'app=roles-cluster', '--log-level', 'debug', 'test/cluster/fixtures/app.mjs', modeFile], 60_000);
+      procs.push(c);
+      const row = await eventually('the cluster instance registered', async () => (await listInstances(db.store, { labels: { app: 'roles-cluster' } })).find((i) => i.status === 'active'));
+      const workers = await eventually('both workers ready in ClusterWorker', async () => {
+        const ws = await listClusterWorkers(db.store, { instanceId: row.id });
+        return ws.filter((w) => w.status === 'ready').length === 2 ? ws : undefined;
+      });
+      assert.deepEqual(workers.map((w) => w.pid).sort(), [...c.workers].sort());
+      c.child.kill('SIGTERM');
+      assert.equal((await c.closed).code, 0);
+      const after = await listClusterWorkers(db.store, { instanceId: row.id });
+      assert.ok(after.every((w) => w.status === 'exited'), `workers after SIGTERM: ${after.map((w) => w.status).join(', ')}`);
+      const denied = c.stderr.filter((l) => /permission denied|42501/.test(l));
+      assert.deepEqual(denied, [], 'nothing the cluster wrote was refused');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the read-only role lists the fleet and serves the dashboard in --read-only, and cannot write', async () => {

@@ -7,18 +7,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { MIGRATION_LOCK_KEY, migrate, openStore, type Store } from '../../src/registry/index.js';
+import { MIGRATION_LOCK_KEY, migrate, openStore, requestDrain, startReporter, type Reporter, type Store } from '../../src/registry/index.js';
 import { ADMIN_URL, createDatabase, eventually, postgresSkip, type TestDatabase } from './databases.js';
+import { startServer, type TestServer } from './servers.js';
+import { inCI } from '../helpers/ci.js';
 
-/** "In CI" as the CI runner sets it (any non-empty value but "false" / "0"). */
-const IN_CI = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI.toLowerCase());
 
 // Awaited before the first describe: the test runner of Node 20 drops the suites declared after a
 // top-level await that comes once a suite is already running (this file then ran one test).
 const PG_SKIP = await postgresSkip();
 
 describe('registry tests in CI', () => {
-  it('find Postgres reachable, so the Postgres suites (LISTEN/NOTIFY, statement timeouts, migration lock) ran', { skip: IN_CI ? false : 'not in CI' }, async () => {
+  it('find Postgres reachable, so the Postgres suites (LISTEN/NOTIFY, statement timeouts, migration lock) ran', { skip: inCI() ? false : 'not in CI' }, async () => {
     const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5_000 });
     c.on('error', () => undefined);
     let version: string | undefined;
@@ -100,6 +100,107 @@ describe('store bounds and the migration lock on postgres', { skip: PG_SKIP, tim
     }
   });
 });
+
+describe('one LISTEN connection per store, shared by its reporters, on postgres', { skip: PG_SKIP, timeout: 120_000 }, () => {
+  let db: TestDatabase;
+  before(async () => {
+    db = await createDatabase('postgres');
+  });
+  after(async () => {
+    await db?.close();
+  });
+
+  /** The backends of this database holding a LISTEN (a LISTEN connection's last statement is its LISTEN). */
+  async function listenBackends(): Promise<number[]> {
+    const rows = await db.store.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' ORDER BY pid");
+    return rows.map((r) => r.pid);
+  }
+
+  interface Fleet {
+    readonly store: Store;
+    readonly members: readonly { readonly s: TestServer; readonly reporter: Reporter; readonly id: number; readonly drained: Promise<string> }[];
+    close(): Promise<void>;
+  }
+
+  /** `count` servers whose reporters share one store; a one-minute heartbeat, so only a NOTIFY (or the re-read after a reconnect) delivers a request. */
+  async function fleetOnOneStore(count: number): Promise<Fleet> {
+    const store = await openStore({ databaseUrl: db.url, maxConnections: 2 });
+    const members: { s: TestServer; reporter: Reporter; id: number; drained: Promise<string> }[] = [];
+    const close = async (): Promise<void> => {
+      for (const m of members) await m.reporter.stop();
+      for (const m of members) await m.s.close();
+      await store.close();
+    };
+    try {
+      for (let i = 0; i < count; i++) {
+        const s = await startServer();
+        const drained = new Promise<string>((resolve) => s.drainer.once('drained', (r) => resolve(r.reason)));
+        const reporter = startReporter(s.drainer, { store, host: '127.0.0.1', port: s.port, heartbeatMs: 60_000, reapTtlMs: false });
+        members.push({ s, reporter, id: 0, drained });
+      }
+      for (const m of members) m.id = await m.reporter.whenRegistered();
+    } catch (err) {
+      await close();
+      throw err;
+    }
+    return { store, members, close };
+  }
+
+  it('holds exactly one LISTEN backend for eight reporters, and every one gets its drain request', async () => {
+    const fleet = await fleetOnOneStore(8);
+    try {
+      const pids = await eventually('a LISTEN backend', async () => ((await listenBackends()).length > 0 ? listenBackends() : undefined));
+      // Give a reporter that would open its own LISTEN the time to show it (each opens as it starts).
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(await listenBackends(), pids, 'eight reporters on one store hold one LISTEN connection');
+      assert.equal(pids.length, 1);
+      for (const m of fleet.members) await requestDrain(db.store, { instanceId: m.id }, { requestedBy: 'test', reason: `drain ${m.id}` });
+      for (const m of fleet.members) {
+        assert.equal(await bounded(m.drained, 20_000, `instance ${m.id} to drain on its notification`), `remote: drain ${m.id}`);
+      }
+      // Each reporter leaves the subscription as its drain starts: the last one closes it.
+      await eventually('the LISTEN connection closed after the last subscriber left', async () => ((await listenBackends()).length === 0 ? true : undefined));
+    } finally {
+      await fleet.close();
+    }
+  });
+
+  it('re-establishes a killed LISTEN backend and delivers a request made while it was down', async () => {
+    const fleet = await fleetOnOneStore(3);
+    try {
+      const first = await eventually('a LISTEN backend', async () => {
+        const pids = await listenBackends();
+        return pids.length === 1 ? pids[0] : undefined;
+      });
+      const [a, b, c] = fleet.members;
+      assert.ok(a && b && c);
+      // The request goes in right behind the kill, before the reconnect (100 ms backoff) can
+      // LISTEN again: its NOTIFY reaches nobody, only the re-read after the reconnect finds it.
+      await db.store.query('SELECT pg_terminate_backend($1)', [first]);
+      await requestDrain(db.store, { instanceId: a.id }, { requestedBy: 'test', reason: 'while down' });
+      assert.equal(await bounded(a.drained, 20_000, 'the request made while the LISTEN backend was down'), 'remote: while down');
+      const second = await eventually('a new LISTEN backend', async () => {
+        const pids = await listenBackends();
+        return pids.length === 1 && pids[0] !== first ? pids[0] : undefined;
+      });
+      assert.notEqual(second, first);
+      // The new connection delivers to the others as the first did.
+      await requestDrain(db.store, { instanceId: b.id }, { requestedBy: 'test', reason: 'after' });
+      assert.equal(await bounded(b.drained, 20_000, 'a request after the reconnect'), 'remote: after');
+      assert.deepEqual(await listenBackends(), [second], 'still one LISTEN backend for the remaining reporter');
+    } finally {
+      await fleet.close();
+    }
+  });
+});
+
+function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 describe('store bounds on the embedded PGlite (shared session: client side only)', { timeout: 120_000 }, () => {
   it('bounds a statement on the client side, and sets no session statement_timeout for everyone', async () => {

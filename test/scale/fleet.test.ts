@@ -67,10 +67,11 @@ function stats(samples: readonly number[]): string {
 }
 
 /** Rows inserted, updated and deleted in the registry's tables so far, and transactions committed in the database. */
-async function counters(store: Store): Promise<{ rows: number; commits: number }> {
-  const rows = await store.query<{ rows: number; commits: number }>(
+async function counters(store: Store): Promise<{ rows: number; events: number; commits: number }> {
+  const rows = await store.query<{ rows: number; events: number; commits: number }>(
     `SELECT (SELECT COALESCE(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables
              WHERE relname IN ('serverinstance', 'drainevent', 'drainrequest'))::bigint::int AS rows,
+            (SELECT COALESCE(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = 'drainevent')::bigint::int AS events,
             (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::bigint::int AS commits`,
   );
   return rows[0]!;
@@ -118,7 +119,9 @@ describe('a fleet of 200 instances on one Postgres registry', { skip: PG_SKIP, t
 
   it('writes to the registry at the heartbeat rate, not the request rate', async () => {
     const ports = portsOf.flat();
-    const load = spreadLoad(ports, 48, 60_000);
+    // Heavy enough that one write per request would be far over the bound below: short requests
+    // (0-20 ms) from 64 workers, several hundred a second more than the heartbeat ceiling.
+    const load = spreadLoad(ports, 64, 200_000, 20);
     // Let the load reach a steady state before the window opens.
     await new Promise((r) => setTimeout(r, 2_000));
     const before = await counters(db.store);
@@ -132,18 +135,29 @@ describe('a fleet of 200 instances on one Postgres registry', { skip: PG_SKIP, t
     const rows = afterCounters.rows - before.rows;
     const commits = afterCounters.commits - before.commits;
     const perSecond = rows / seconds;
+    const eventsPerSecond = (afterCounters.events - before.events) / seconds;
+    const requestsPerSecond = requests / seconds;
     const ceiling = INSTANCES / (HEARTBEAT_MS / 1000);
+    // At most one heartbeat write per instance per tick (a quarter more for statistics flushed
+    // late across the window's edges), plus the events the window saw (a fleet at rest has none).
+    const bound = ceiling * 1.25 + eventsPerSecond;
     const floor = INSTANCES / (LIVENESS_WRITE_MS / 1000);
     note(`writes: ${rows} rows in ${seconds.toFixed(1)} s = ${perSecond.toFixed(1)} rows/s; heartbeat ceiling ${ceiling}/s, liveness floor ${floor}/s; ` +
-      `${commits} transactions (${(commits / seconds).toFixed(1)}/s, reads included); ${requests} requests in the window (${(requests / seconds).toFixed(1)}/s), ${result.failed} failed of ${result.total}`);
+      `${eventsPerSecond.toFixed(1)} event rows/s; ${commits} transactions (${(commits / seconds).toFixed(1)}/s, reads included); ${requests} requests in the window (${(requests / seconds).toFixed(1)}/s), ${result.failed} failed of ${result.total}`);
     assert.equal(result.failed, 0, failuresOf());
-    // At most one write per instance per heartbeat, with slack for statistics flushed late.
-    assert.ok(perSecond <= 2 * ceiling + 20, `${perSecond.toFixed(1)} rows/s is over twice the heartbeat rate (${ceiling}/s)`);
+    assert.ok(perSecond <= bound, `${perSecond.toFixed(1)} rows/s is over the heartbeat ceiling × 1.25 + events (${ceiling} × 1.25 + ${eventsPerSecond.toFixed(1)} = ${bound.toFixed(1)}/s)`);
     // And the window did see the fleet's writes: at least the liveness writes of idle instances.
     assert.ok(perSecond >= 0.5 * floor, `${perSecond.toFixed(1)} rows/s is below half the liveness floor (${floor}/s): the counters missed the writes`);
-    // Not the request rate: the registry got fewer rows than the window had requests (the source
-    // document's sketch writes two per request).
-    assert.ok(requests > rows, `${requests} requests, ${rows} rows in the window`);
+    // Not the request rate: where the machine sustains a load well over the bound (on an idle
+    // 2-core machine it does by far), one write per request would be over it, and the rows are
+    // well under the requests (the source document's sketch writes two per request). A machine
+    // too loaded to send that many requests cannot tell the two apart: it says so, and the bound
+    // above is what was checked.
+    if (requestsPerSecond > 1.5 * bound) {
+      assert.ok(requests > 1.5 * rows, `${requests} requests, ${rows} rows in the window: the writes follow the requests`);
+    } else {
+      note(`the load reached only ${requestsPerSecond.toFixed(1)} req/s (machine busy), under 1.5 × the bound (${bound.toFixed(1)}/s): one write per request would not have shown; the bound alone was checked`);
+    }
   });
 
   it('answers registry summary and the dashboard fleet page with 200 rows', async () => {

@@ -12,6 +12,7 @@ import type * as Pg from 'pg';
 import { driverMissing } from '../database-url.js';
 import { closedError, withTimeout, type ListenHandlers, type QueryOptions, type ResolvedStoreOptions, type SqlValue, type Store, type Subscription } from '../driver.js';
 import { PgSubscription } from './listener.js';
+import { SharedListen } from './shared-listen.js';
 import { inlineParams, isSharedSessionServer } from './shared-session.js';
 
 type PgModule = typeof Pg;
@@ -42,6 +43,12 @@ class PgStore implements Store {
   readonly #options: ResolvedStoreOptions;
   #session: Promise<Session> | undefined;
   #closed = false;
+  /** One LISTEN connection per channel, whatever the number of reporters on this store. */
+  readonly #listeners = new SharedListen((channel, handlers) => {
+    const sub = new PgSubscription(this.#pg, this.#url, channel, handlers, this.#options.connectTimeoutMs);
+    sub.start();
+    return sub;
+  });
 
   constructor(pg: PgModule, url: string, options: ResolvedStoreOptions) {
     this.#pg = pg;
@@ -66,14 +73,14 @@ class PgStore implements Store {
   }
 
   readonly listen = (channel: string, handlers: ListenHandlers): Subscription => {
-    const sub = new PgSubscription(this.#pg, this.#url, channel, handlers, this.#options.connectTimeoutMs);
-    sub.start();
-    return sub;
+    if (this.#closed) return { close: () => Promise.resolve() };
+    return this.#listeners.listen(channel, handlers);
   };
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#listeners.closeAll();
     const session = await this.#session?.catch(() => undefined);
     // pool.end() waits for checked-out clients; those are bounded by their query timeout.
     await session?.pool.end().catch(() => undefined);
