@@ -6,13 +6,14 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { Store } from '../registry/driver.js';
 import { drainAction, reapAction, type ActionResult } from './actions.js';
 import type { PageSettings } from './browser/protocol.js';
 import { parseFilter } from './browser/render.js';
 import { FleetFeed } from './feed.js';
 import { fleetBody, notice, page } from './pages.js';
-import { allowedHosts, Guard, isLoopback, randomToken, setSecurityHeaders, type Refusal } from './security.js';
+import { allowedHosts, Guard, isLoopback, isWildcard, parseAllowedHost, randomToken, setSecurityHeaders, urlHost, type AllowedHost, type Refusal } from './security.js';
 import { STYLESHEET } from './styles.js';
 import { auditBody, drainBody, drainDocument } from './views.js';
 
@@ -22,6 +23,13 @@ export interface DashboardOptions {
   readonly host?: string;
   /** Default 0 (a free port). */
   readonly port?: number;
+  /**
+   * More names (or addresses) the browser may use to reach the dashboard, each `name[:port]`:
+   * the Host header must be one of them, the bound address or, on loopback, a loopback name.
+   * At least one is required to bind a wildcard address (0.0.0.0, ::); the first is the host
+   * of the printed URL.
+   */
+  readonly allowedHosts?: readonly string[] | undefined;
   /** The secret to sign in with. Default: a random one. Required to bind a non-loopback address. */
   readonly token?: string | undefined;
   /** No actions rendered, every POST refused. */
@@ -61,6 +69,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   }
   if (options.token !== undefined && options.token.length < 16) {
     throw new DashboardError(`the token is ${options.token.length} characters; accepted: at least 16`);
+  }
+  const allowed: AllowedHost[] = [];
+  for (const text of options.allowedHosts ?? []) {
+    const parsed = parseAllowedHost(text);
+    if (typeof parsed === 'string') throw new DashboardError(`allowed host ${parsed}`);
+    allowed.push(parsed);
+  }
+  if (isWildcard(host) && allowed.length === 0) {
+    throw new DashboardError(`binding ${host} needs at least one allowed host (--allowed-host <name[:port]>): the name browsers will use to reach the dashboard, which its Host header must match`);
   }
   const token = options.token ?? randomToken();
   const settings: PageSettings = { readOnly: options.readOnly ?? false, staleAfterMs: options.staleAfterMs ?? 15_000 };
@@ -233,12 +250,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   });
   const port = (server.address() as AddressInfo).port;
-  ready.guard = new Guard(token, allowedHosts(host, port));
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  ready.guard = new Guard(token, allowedHosts(host, port, allowed, interfaceAddresses()));
   return {
     port,
     token,
-    url: `http://${urlHost}:${port}/login?token=${encodeURIComponent(token)}`,
+    url: `http://${urlHost(host, port, allowed)}/login?token=${encodeURIComponent(token)}`,
     async close() {
       for (const s of streams) s.end();
       await feed.close();
@@ -248,6 +264,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       });
     },
   };
+}
+
+/** The machine's own addresses, for a wildcard bind's Host allowlist. */
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((i) => i.scopeid === undefined || i.scopeid === 0).map((i) => i.address.toLowerCase()));
 }
 
 function signInForm(): string {
