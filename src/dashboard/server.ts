@@ -136,7 +136,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       if (drainMatch[2] !== undefined) {
         const doc = await drainDocument(options.store, id, generation);
         if (doc === undefined) return sendError(req, res, { status: 404, message: `no instance ${id} in the registry` });
-        res.setHeader('Content-Disposition', `attachment; filename="drain-${id}-${String(doc.instance.generation)}.json"`);
+        res.setHeader('Content-Disposition', `attachment; filename="drain-${id}-${String(doc.instance.generation)}${doc.instance.pid === null ? '' : `-pid${doc.instance.pid}`}.json"`);
         return send(res, 200, 'application/json', `${JSON.stringify(doc, null, 2)}\n`);
       }
       const body = await drainBody(options.store, id, generation);

@@ -3,7 +3,7 @@
  * without JavaScript) and in the browser (each live change). Pure string functions: no DOM.
  * Everything that comes from the registry goes through {@link escapeHtml}.
  */
-import type { InstanceStatus, InstanceView, PageSettings } from './protocol.js';
+import type { InstanceStatus, InstanceView, PageSettings, WorkerView } from './protocol.js';
 
 const ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -97,7 +97,29 @@ export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings
     `<td class="heartbeat${stale ? ' stale' : ''}">${live ? `${formatMs(ageMs)} ago${stale ? ' (stale)' : ''}` : ''}</td>`,
   ];
   if (!settings.readOnly) cells.push(`<td class="actions">${i.status === 'active' ? drainForm(i) : ''}</td>`);
-  return `<tr data-instance-id="${i.id}" data-status="${i.status}" data-phase="${escapeHtml(i.phase ?? '')}" data-stale="${stale}">${cells.join('')}</tr>`;
+  const workers = live ? i.workers.map((w) => renderWorkerRow(i, w, nowMs, settings)).join('') : '';
+  return `<tr data-instance-id="${i.id}" data-status="${i.status}" data-phase="${escapeHtml(i.phase ?? '')}" data-stale="${stale}"${i.workers.length > 0 ? ` data-workers="${i.workers.length}"` : ''}>${cells.join('')}</tr>${workers}`;
+}
+
+/**
+ * A cluster worker as a sub-row of its instance (the primary): a reload drains workers one by
+ * one while the instance stays active, and this is where that shows.
+ */
+function renderWorkerRow(i: InstanceView, w: WorkerView, nowMs: number, settings: PageSettings): string {
+  const running = w.status !== 'exited';
+  const cells = [
+    `<td class="name worker-name">worker ${w.workerId}</td>`,
+    '<td></td>',
+    '<td></td>',
+    `<td>${w.pid}</td>`,
+    `<td class="status"><span class="badge ${w.status === 'ready' ? 'active' : w.status === 'exited' ? 'stopped' : w.status}">${w.status}</span></td>`,
+    `<td class="phase">${escapeHtml(w.phase ?? '')}</td>`,
+    `<td class="num inflight">${running ? w.inflight : ''}</td>`,
+    `<td class="num persistent">${running ? w.persistent : ''}</td>`,
+    `<td class="heartbeat">${formatMs(nowMs - Date.parse(w.updatedAt))} ago</td>`,
+  ];
+  if (!settings.readOnly) cells.push('<td></td>');
+  return `<tr class="worker" data-worker-of="${i.id}" data-worker-pid="${w.pid}" data-status="${w.status}" data-phase="${escapeHtml(w.phase ?? '')}">${cells.join('')}</tr>`;
 }
 
 function drainForm(i: InstanceView): string {
