@@ -56,6 +56,8 @@ export class DashboardError extends Error {
 }
 
 const SSE_TICK_MS = 5_000;
+/** A green dot on a dark square: the live indicator's colour. */
+const FAVICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#15181c"/><circle cx="8" cy="8" r="4.5" fill="#16a34a"/></svg>';
 const MAX_BODY = 16_384;
 
 /** Where the compiled browser module lives: next to this file, in browser/. */
@@ -105,6 +107,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
     const path = url.pathname;
     if (req.method === 'GET' && path.startsWith('/assets/')) return serveAsset(res, path.slice('/assets/'.length));
+    // Browsers ask for it on every page, signed in or not: an icon, not a 404 in the console.
+    if (req.method === 'GET' && path === '/favicon.ico') return send(res, 200, 'image/svg+xml', FAVICON);
     if (req.method === 'GET' && path === '/login') return login(req, res, g, url.searchParams.get('token') ?? '');
     const by = g.authenticate(req);
     if (by === undefined) {
@@ -218,7 +222,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const key = String(flashSeq);
     flashes.set(key, { text: result.message, kind: result.ok ? 'ok' : 'error' });
     if (flashes.size > 100) flashes.delete(flashes.keys().next().value as string);
-    res.writeHead(303, { Location: `/?notice=${key}` });
+    // Back to the page's filters (only the fleet's own filter fields are taken from the form).
+    const back = new URLSearchParams();
+    for (const [k, v] of new URLSearchParams(form.get('back') ?? '')) if (k === 'status' || k === 'label' || k === 'host') back.append(k, v);
+    back.set('notice', key);
+    res.writeHead(303, { Location: `/?${back.toString()}` });
     res.end();
   }
 

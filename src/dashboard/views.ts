@@ -1,7 +1,7 @@
 /** The audit view and the drain view, rendered on the server from the registry. */
 import type { Store } from '../registry/driver.js';
 import { getInstance, listEvents, type Instance } from '../registry/fleet.js';
-import { eventPage, listDrainRequests, listLostInstanceIds } from '../registry/fleet-view.js';
+import { eventPage, listDrainRequests, listEventTypes, listLostInstanceIds } from '../registry/fleet-view.js';
 import { drainTime, escapeHtml, formatMs, labelText } from './browser/render.js';
 import { drainStory, type CountPoint, type DrainStory, type PhaseSpan } from './drain-story.js';
 import { toView } from './feed.js';
@@ -24,6 +24,22 @@ function parseTime(name: string, text: string | null, errors: string[]): Date | 
   return d;
 }
 
+/** The event types drainkit writes, offered even before a registry has recorded one. */
+const KNOWN_EVENT_TYPES = ['registered', 'drain_requested', 'drain_start', 'window_end', 'listener_closed', 'persistent_notified', 'waiting', 'forced', 'cleanup', 'drain_complete', 'lost', 'reload_start', 'reload_complete', 'worker_exit', 'worker_restart', 'crash_loop'];
+const AUDIT_LIMIT = 500;
+const AUDIT_LIMIT_MAX = 5_000;
+
+/** Details as JSON with measured floats rounded (1005.3691199999994 → 1005.4). */
+export function detailsJson(details: Record<string, unknown> | null): string {
+  return JSON.stringify(details ?? {}, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 10) / 10 : v));
+}
+
+/** Short details inline; long ones folded under their first characters. */
+function detailsCell(textValue: string): string {
+  if (textValue.length <= 160) return escapeHtml(textValue);
+  return `<details><summary>${escapeHtml(textValue.slice(0, 120))}…</summary><pre>${escapeHtml(textValue)}</pre></details>`;
+}
+
 /** Drain events and drain requests merged, newest first, filtered by instance, type and time. */
 export async function auditBody(store: Store, params: URLSearchParams): Promise<{ body: string; errors: string[] }> {
   const errors: string[] = [];
@@ -31,23 +47,29 @@ export async function auditBody(store: Store, params: URLSearchParams): Promise<
   const instanceId = instanceText === '' ? undefined : Number(instanceText);
   if (instanceId !== undefined && (!Number.isInteger(instanceId) || instanceId < 1)) errors.push(`instance got ${JSON.stringify(instanceText)}; accepted: an instance id`);
   const type = params.get('type') ?? '';
+  const types = [...new Set([...KNOWN_EVENT_TYPES, ...(await listEventTypes(store))])].sort();
+  if (type !== '' && type !== 'request' && !types.includes(type)) errors.push(`type got ${JSON.stringify(type)}; accepted: request, ${types.join(', ')}`);
+  const limitText = params.get('limit') ?? '';
+  const limit = limitText === '' ? AUDIT_LIMIT : Number(limitText);
+  if (!/^\d*$/.test(limitText) || !Number.isInteger(limit) || limit < 1 || limit > AUDIT_LIMIT_MAX) errors.push(`limit got ${JSON.stringify(limitText)}; accepted: an integer from 1 to ${AUDIT_LIMIT_MAX}`);
   const since = parseTime('since', params.get('since'), errors);
   const until = parseTime('until', params.get('until'), errors);
+  const typeOptions = ['', 'request', ...types].map((t) => `<option value="${escapeHtml(t)}"${t === type ? ' selected' : ''}>${t === '' ? 'any type' : t === 'request' ? 'request (drain requests)' : escapeHtml(t)}</option>`).join('');
   const filterForm = `<form class="filters" method="get" action="/audit">
 <input name="instance" placeholder="instance id" value="${escapeHtml(instanceText)}" aria-label="instance id">
-<input name="type" placeholder="type (e.g. drain_start, request)" value="${escapeHtml(type)}" aria-label="type">
+<select name="type" aria-label="type">${typeOptions}</select>
 <input name="since" placeholder="since (ISO time)" value="${escapeHtml(params.get('since') ?? '')}" aria-label="since">
 <input name="until" placeholder="until (ISO time)" value="${escapeHtml(params.get('until') ?? '')}" aria-label="until">
-<button type="submit">Filter</button></form>`;
-  if (errors.length > 0) return { body: `${notice(errors.join('; '), 'error')}${filterForm}`, errors };
+${limitText === '' ? '' : `<input type="hidden" name="limit" value="${escapeHtml(limitText)}">`}<button type="submit">Filter</button></form>`;
+  if (errors.length > 0) return { body: `<h2>Audit</h2>${notice(`Filters not applied: ${errors.join('; ')}`, 'error')}${filterForm}`, errors };
   const id = instanceId !== undefined && Number.isInteger(instanceId) ? instanceId : undefined;
   const wantRequests = type === '' || type === 'request';
-  const [events, requests] = await Promise.all([
-    type === 'request' ? [] : eventPage(store, { instanceId: id, types: type === '' ? undefined : [type], since, until, limit: 500 }).then((page) => page.events),
-    wantRequests ? listDrainRequests(store, { instanceId: id, since, until, limit: 500 }) : [],
+  const [page, requests] = await Promise.all([
+    type === 'request' ? { events: [], total: 0 } : eventPage(store, { instanceId: id, types: type === '' ? undefined : [type], since, until, limit }),
+    wantRequests ? listDrainRequests(store, { instanceId: id, since, until, limit }) : [],
   ]);
   const rows: AuditRow[] = [
-    ...events.map((e) => ({ at: e.timestamp, instanceId: e.instanceId, kind: e.eventType, text: JSON.stringify(e.details ?? {}) })),
+    ...page.events.map((e) => ({ at: e.timestamp, instanceId: e.instanceId, kind: e.eventType, text: detailsJson(e.details) })),
     ...requests.map((r) => ({
       at: r.requestedAt,
       instanceId: r.instanceId,
@@ -55,11 +77,24 @@ export async function auditBody(store: Store, params: URLSearchParams): Promise<
       text: `by ${r.requestedBy}: ${r.reason} (${r.outcome === null ? 'pending' : `${r.outcome} at ${r.acknowledgedAt?.toISOString() ?? '?'}`})`,
     })),
   ].sort((a, b) => b.at.getTime() - a.at.getTime());
-  const body = rows.length === 0
+  // Each source gives its newest `limit`: when one was cut, only rows newer than the older of the
+  // two cut-off points are complete; show those, and link to the page before them.
+  const cutoffs = [page.events.length === limit ? page.events.at(-1)?.timestamp : undefined, requests.length === limit ? requests.at(-1)?.requestedAt : undefined].filter((d): d is Date => d !== undefined);
+  const cutoff = cutoffs.length === 0 ? undefined : new Date(Math.max(...cutoffs.map((d) => d.getTime())));
+  const shown = cutoff === undefined ? rows : rows.filter((r) => r.at.getTime() >= cutoff.getTime());
+  let more = '';
+  if (cutoff !== undefined) {
+    const older = new URLSearchParams(params);
+    older.set('until', cutoff.toISOString());
+    const bigger = new URLSearchParams(params);
+    bigger.set('limit', String(Math.min(AUDIT_LIMIT_MAX, limit * 4)));
+    more = `<p class="notice" id="audit-more">Showing the newest ${shown.length} (${page.total > page.events.length ? `${page.total} events match in all; ` : ''}at most ${limit} per source). <a href="/audit?${escapeHtml(older.toString())}">Older</a>${limit < AUDIT_LIMIT_MAX ? ` · <a href="/audit?${escapeHtml(bigger.toString())}">show up to ${Math.min(AUDIT_LIMIT_MAX, limit * 4)}</a>` : ''}</p>`;
+  }
+  const body = shown.length === 0
     ? '<p class="muted">Nothing recorded matches.</p>'
-    : `<table id="audit"><thead><tr><th>time</th><th>instance</th><th>type</th><th>details</th></tr></thead><tbody>${rows.map((r) =>
-      `<tr data-kind="${escapeHtml(r.kind)}" data-instance-id="${r.instanceId ?? ''}"><td>${r.at.toISOString()}</td><td>${r.instanceId === null ? '' : `<a href="/instances/${r.instanceId}">${r.instanceId}</a>`}</td><td>${escapeHtml(r.kind)}</td><td>${escapeHtml(r.text)}</td></tr>`).join('')}</tbody></table>`;
-  return { body: `<h2>Audit</h2>${filterForm}${body}`, errors };
+    : `<table id="audit"><thead><tr><th>time</th><th>instance</th><th>type</th><th>details</th></tr></thead><tbody>${shown.map((r) =>
+      `<tr data-kind="${escapeHtml(r.kind)}" data-instance-id="${r.instanceId ?? ''}"><td>${r.at.toISOString()}</td><td>${r.instanceId === null ? '' : `<a href="/instances/${r.instanceId}">${r.instanceId}</a>`}</td><td>${escapeHtml(r.kind)}</td><td class="details">${detailsCell(r.text)}</td></tr>`).join('')}</tbody></table>`;
+  return { body: `<h2>Audit</h2>${filterForm}${more}${body}`, errors };
 }
 
 export interface DrainDocument {

@@ -168,3 +168,9 @@ export async function listCurrentClusterWorkers(store: Store, exitedWithinMs = 1
   );
   return rows.map((r) => ({ instanceId: r.instance_id, workerId: r.worker_id, pid: r.pid, status: r.status, phase: r.phase, inflight: r.inflight_count, persistent: r.persistent_count, updatedAt: new Date(r.updated_at) }));
 }
+
+/** The event types recorded in this registry, sorted (the audit view's type filter offers them). */
+export async function listEventTypes(store: Store): Promise<string[]> {
+  const rows = await store.query<{ event_type: string }>('SELECT DISTINCT event_type FROM DrainEvent ORDER BY event_type');
+  return rows.map((r) => r.event_type);
+}

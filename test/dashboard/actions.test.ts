@@ -68,6 +68,19 @@ describe('dashboard drain action', { skip: NOT_BUILT, timeout: 180_000 }, () => 
     const audit = await request(d.origin, `/audit?instance=${row.id}&type=request`, { headers: { Authorization: `Bearer ${d.token}` } });
     assert.equal((audit.body.match(/<tr data-kind="request"/g) ?? []).length, 1, 'one request recorded');
     assert.match(audit.body, /by ops-bot via drainkit dashboard from 127\.0\.0\.1: maintenance \(draining at /);
+
+    // The audit view: floats rounded, a cut list says so and links to the older page, an
+    // unknown type is refused naming the accepted ones.
+    const all = await request(d.origin, `/audit?instance=${row.id}`, { headers: { Authorization: `Bearer ${d.token}` } });
+    assert.match(all.body, /data-kind="drain_complete"/);
+    assert.doesNotMatch(all.body, /\d\.\d{4,}/, 'no float printed with all its digits');
+    assert.match(all.body, /<select name="type"[^>]*>.*<option value="drain_start">/s);
+    const cut = await request(d.origin, `/audit?instance=${row.id}&limit=2`, { headers: { Authorization: `Bearer ${d.token}` } });
+    assert.equal((cut.body.match(/<tr data-kind=/g) ?? []).length <= 2 + 1, true, 'at most the newest two of each source, cut at the same time');
+    assert.match(cut.body, /id="audit-more">Showing the newest \d+ .*<a href="\/audit\?instance=\d+&amp;limit=2&amp;until=[^"]+">Older<\/a>/);
+    const typo = await request(d.origin, '/audit?type=drain_strat', { headers: { Authorization: `Bearer ${d.token}` } });
+    assert.equal(typo.status, 400);
+    assert.match(typo.body, /type got &quot;drain_strat&quot;; accepted: request, .*drain_start/);
   });
 
   it('answers a missing instance with 404 and a bad id with 400', async () => {

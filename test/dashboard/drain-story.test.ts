@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { drainStory } from '../../src/dashboard/drain-story.js';
-import { outcomeText, windowSentence } from '../../src/dashboard/views.js';
+import { detailsJson, outcomeText, windowSentence } from '../../src/dashboard/views.js';
 import type { DrainEventRow } from '../../src/registry/fleet.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00Z');
@@ -73,5 +73,11 @@ describe('drainStory', () => {
 
   it('no drain_start: no story', () => {
     assert.equal(drainStory([ev('registered', 0, {})], T0), undefined);
+  });
+});
+
+describe('audit details', () => {
+  it('rounds measured floats to one decimal and leaves integers and text alone', () => {
+    assert.equal(detailsJson({ durationMs: 1005.3691199999994, inflight: 3, window: { durationMs: 1002.19 }, reason: '1.23456' }), '{"durationMs":1005.4,"inflight":3,"window":{"durationMs":1002.2},"reason":"1.23456"}');
   });
 });

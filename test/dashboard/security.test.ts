@@ -83,6 +83,19 @@ describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_0
     assert.deepEqual(JSON.parse(script.body).reaped, []);
   });
 
+  it('serves a favicon without a session, and an action\'s answer keeps the page\'s filters', async () => {
+    const icon = await request(d.origin, '/favicon.ico');
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers['content-type'], 'image/svg+xml');
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' };
+    const r = await request(d.origin, '/actions/reap', { method: 'POST', headers: form, body: `back=${encodeURIComponent('status=active&label=app=web&evil=1')}` });
+    assert.equal(r.status, 303);
+    assert.match(String(r.headers.location), /^\/\?status=active&label=app%3Dweb&notice=\d+$/, 'the filters come back, nothing else');
+    const page = await request(d.origin, String(r.headers.location), { headers: { Cookie: cookie } });
+    assert.match(page.body, /<p class="notice" role="status">no instance missed its heartbeat/);
+    assert.match(page.body, /<option value="active" selected>/);
+  });
+
   it('takes actions by POST only', async () => {
     const r = await request(d.origin, '/actions/reap', { headers: { Cookie: cookie } });
     assert.equal(r.status, 405);
