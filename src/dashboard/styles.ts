@@ -34,7 +34,7 @@ svg.chart path { fill: none; stroke-width: 1.5; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; }
 dl.facts dt { color: var(--muted); }
 tr.worker td { font-size: .92em; border-bottom-style: dashed; }
-td.worker-name { padding-left: 2em; color: var(--muted); }
+td.worker-name { padding-left: 2em; color: var(--muted); white-space: nowrap; }
 .badge.starting { color: var(--accent); }
 table.reload { width: auto; margin-bottom: 1em; }
 #audit td.details { overflow-wrap: anywhere; word-break: break-word; max-width: 60em; }
