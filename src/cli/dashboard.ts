@@ -1,6 +1,6 @@
 /**
  * `drainkit dashboard [--database-url <url> | --data-dir <dir>] [--host 127.0.0.1] [--port <n>]
- * [--read-only] [--token <t>]`: serves the fleet's web dashboard and prints one JSON line,
+ * [--allowed-host <name[:port]>]… [--read-only] [--token <t>]`: serves the fleet's web dashboard and prints one JSON line,
  * `{"event":"listening","port":…,"pid":…,"url":…}`, the URL carrying the sign-in token. With
  * `--data-dir` it also hosts that embedded registry for local servers (`registryUrl` in the line).
  * SIGTERM or Ctrl-C stops it (`{"event":"stopped",…}`).
@@ -9,9 +9,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Store } from '../registry/driver.js';
 import { integer } from './args.js';
 import { CommandFailure, EXIT } from './exit-codes.js';
+import { isLoopback, isWildcard, parseAllowedHost } from '../dashboard/security.js';
 import { openRegistry } from './registry-commands.js';
 
 export const TOKEN_ENV = 'DRAINKIT_DASHBOARD_TOKEN';
+export const ALLOWED_HOSTS_ENV = 'DRAINKIT_DASHBOARD_ALLOWED_HOSTS';
 
 interface DashboardFlags {
   databaseUrl?: string;
@@ -20,6 +22,18 @@ interface DashboardFlags {
   port: number;
   readOnly?: boolean;
   token?: string;
+  allowedHost?: string[];
+}
+
+/** `--allowed-host`, repeatable; the environment variable's value may list several, comma-separated. */
+function allowedHostArg(value: string, previous: string[] = []): string[] {
+  const out = [...previous];
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const parsed = parseAllowedHost(part);
+    if (typeof parsed === 'string') throw new InvalidArgumentError(`${parsed}.`);
+    out.push(part);
+  }
+  return out;
 }
 
 export function addDashboardCommand(program: Command): void {
@@ -28,7 +42,8 @@ export function addDashboardCommand(program: Command): void {
     .description('Serve a live web dashboard of the fleet registry: instances, drains, audit; drain and reap from the page.')
     .addOption(new Option('--database-url <url>', 'the registry: a postgres:// URL').env('DATABASE_URL').conflicts('dataDir'))
     .option('--data-dir <dir>', 'an embedded registry (PGlite) in this directory, hosted for local servers too')
-    .option('--host <addr>', 'address to serve on; any other than loopback needs --token', '127.0.0.1')
+    .option('--host <addr>', 'address to serve on; any other than loopback needs --token, and a wildcard (0.0.0.0, ::) needs --allowed-host', '127.0.0.1')
+    .addOption(new Option('--allowed-host <name[:port]>', 'a name browsers reach the dashboard by (its Host header must match; repeatable; the first is the printed URL\'s host)').argParser(allowedHostArg).env(ALLOWED_HOSTS_ENV))
     .option('--port <n>', 'port to serve on (0 picks a free one)', integer(0, 65_535), 0)
     .option('--read-only', 'render no actions and refuse them')
     .addOption(new Option('--token <t>', 'the sign-in secret, at least 16 characters (default: a random one, printed in the URL)').env(TOKEN_ENV))
@@ -38,9 +53,11 @@ export function addDashboardCommand(program: Command): void {
 }
 
 async function runDashboard(flags: DashboardFlags): Promise<void> {
-  const { isLoopback } = await import('../dashboard/security.js');
   if (!isLoopback(flags.host) && (flags.token === undefined || flags.token === '')) {
     throw new InvalidArgumentError(`refusing to serve on ${flags.host} without a token: anyone who reaches it could drain the fleet. Pass --token <t> (or set ${TOKEN_ENV}), or keep --host 127.0.0.1.`);
+  }
+  if (isWildcard(flags.host) && (flags.allowedHost ?? []).length === 0) {
+    throw new InvalidArgumentError(`serving on ${flags.host} (every interface) needs --allowed-host <name[:port]> (or ${ALLOWED_HOSTS_ENV}): the name browsers will use to reach the dashboard; the Host header of every request must match one (DNS-rebinding guard), and the first is the printed URL's host.`);
   }
   if (flags.token !== undefined && flags.token.length < 16) {
     throw new InvalidArgumentError(`--token is ${flags.token.length} characters; accepted: at least 16.`);
@@ -65,7 +82,7 @@ async function runDashboard(flags: DashboardFlags): Promise<void> {
   try {
     // The change feed's triggers come with the schema; a dashboard on a fresh registry creates it.
     await registry.migrate(store, { appliedBy: `drainkit dashboard pid ${process.pid}` });
-    dashboard = await startDashboard({ store, host: flags.host, port: flags.port, token: flags.token, readOnly: flags.readOnly === true });
+    dashboard = await startDashboard({ store, host: flags.host, port: flags.port, token: flags.token, allowedHosts: flags.allowedHost, readOnly: flags.readOnly === true });
   } catch (err) {
     await closeRegistry().catch(() => undefined);
     const message = err instanceof Error ? err.message : String(err);

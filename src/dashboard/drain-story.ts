@@ -86,7 +86,16 @@ export function drainStory(events: readonly DrainEventRow[], nowMs: number): Dra
     if (inflight !== null && persistent !== null) counts.push({ atMs: e.timestamp.getTime() - t0, inflight, persistent });
   }
   if (complete !== undefined) {
-    counts.push({ atMs: endMs, inflight: num(complete.details?.requestsRemaining) ?? 0, persistent: num(complete.details?.persistentRemaining) ?? 0 });
+    // `requestsRemaining` is what was left when the drain was forced, not after: once forced, the
+    // last point is the last count reported after the force (0 when none was: nothing survived).
+    const forcedAt = during.findIndex((e) => e.eventType === 'forced');
+    const forced = forcedAt >= 0 || complete.details?.outcome === 'forced' || (complete.details?.forcedBy !== undefined && complete.details.forcedBy !== null);
+    if (forced) {
+      const after = counts.filter((c) => forcedAt >= 0 && c.atMs > (during[forcedAt]?.timestamp.getTime() ?? Infinity) - t0).at(-1);
+      counts.push({ atMs: endMs, inflight: after?.inflight ?? 0, persistent: after?.persistent ?? 0 });
+    } else {
+      counts.push({ atMs: endMs, inflight: num(complete.details?.requestsRemaining) ?? 0, persistent: num(complete.details?.persistentRemaining) ?? 0 });
+    }
   }
   const windowEvent = during.find((e) => e.eventType === 'window_end');
   const request = [...events.slice(0, startIndex + 2)].reverse().find((e) => e.eventType === 'drain_requested');

@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { listInstances, type Instance } from '../registry/fleet.js';
-import { lastEventId, listEventsAfter, listLostInstanceIds } from '../registry/fleet-view.js';
+import { lastEventId, listCurrentClusterWorkers, listEventsAfter, listLostInstanceIds, type LiveClusterWorker } from '../registry/fleet-view.js';
 import { FLEET_CHANGE_CHANNEL } from '../registry/schema.js';
 import type { Store, Subscription } from '../registry/driver.js';
-import type { ChangeMessage, EventView, InstanceView, SnapshotMessage } from './browser/protocol.js';
+import type { ChangeMessage, EventView, InstanceView, SnapshotMessage, WorkerView } from './browser/protocol.js';
 
 export interface FeedOptions {
   /** Poll interval when the registry cannot LISTEN. Default 1000; at least 1000. */
@@ -144,8 +144,11 @@ export class FleetFeed {
     let rows: Instance[];
     let lost: Set<number>;
     let events: EventView[];
+    const workers = new Map<number, WorkerView[]>();
     try {
-      [rows, lost] = await Promise.all([listInstances(this.#store), listLostInstanceIds(this.#store)]);
+      let workerRows: LiveClusterWorker[];
+      [rows, lost, workerRows] = await Promise.all([listInstances(this.#store), listLostInstanceIds(this.#store), listCurrentClusterWorkers(this.#store)]);
+      for (const w of workerRows) workers.set(w.instanceId, [...(workers.get(w.instanceId) ?? []), workerView(w)]);
       events = (await listEventsAfter(this.#store, this.#lastEventId, 1_000)).map((e) => ({
         id: e.id, instanceId: e.instanceId, generation: e.generation, type: e.eventType, at: e.timestamp.toISOString(), details: e.details,
       }));
@@ -158,7 +161,7 @@ export class FleetFeed {
     const changed: InstanceView[] = [];
     const seen = new Set<number>();
     for (const row of rows) {
-      const view = toView(row, lost.has(row.id));
+      const view = toView(row, lost.has(row.id), workers.get(row.id));
       const json = JSON.stringify(view);
       seen.add(view.id);
       if (this.#instances.get(view.id)?.json !== json) {
@@ -187,7 +190,11 @@ export class FleetFeed {
   }
 }
 
-export function toView(i: Instance, lost: boolean): InstanceView {
+function workerView(w: LiveClusterWorker): WorkerView {
+  return { workerId: w.workerId, pid: w.pid, status: w.status, phase: w.phase, inflight: w.inflight, persistent: w.persistent, updatedAt: w.updatedAt.toISOString() };
+}
+
+export function toView(i: Instance, lost: boolean, workers: readonly WorkerView[] = []): InstanceView {
   return {
     id: i.id,
     host: i.host,
@@ -204,5 +211,6 @@ export function toView(i: Instance, lost: boolean): InstanceView {
     drainedAt: i.drainedAt?.toISOString() ?? null,
     drainBudgetMs: i.drainBudgetMs,
     lastHeartbeatAt: i.lastHeartbeatAt.toISOString(),
+    workers,
   };
 }

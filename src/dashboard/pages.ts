@@ -3,7 +3,7 @@
  * JavaScript); the module script only keeps it live.
  */
 import type { InstanceView, PageSettings } from './browser/protocol.js';
-import { escapeHtml, renderRows, renderSummary, STATUSES, labelText, type FleetFilter } from './browser/render.js';
+import { backField, escapeHtml, renderRows, renderSummary, STATUSES, labelText, type FleetFilter } from './browser/render.js';
 
 export interface Frame {
   readonly title: string;
@@ -22,6 +22,7 @@ export function page(f: Frame): string {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(f.title)} · drainkit</title>
 <link rel="stylesheet" href="/assets/dashboard.css">
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 ${f.live ? '<script type="module" src="/assets/dashboard.js"></script>' : ''}
 </head>
 <body data-view="${f.view}" data-read-only="${f.settings.readOnly}" data-stale-after-ms="${f.settings.staleAfterMs}">
@@ -42,7 +43,7 @@ export function fleetBody(instances: readonly InstanceView[], filter: FleetFilte
 <input name="label" placeholder="label k=v …" value="${escapeHtml(labelText(filter.labels))}" aria-label="labels">
 <input name="host" placeholder="host" value="${escapeHtml(filter.host ?? '')}" aria-label="host">
 <button type="submit">Filter</button></form>`;
-  const reap = settings.readOnly ? '' : `<form class="reap" method="post" action="/actions/reap"><button type="submit">Reap lost instances</button></form>`;
+  const reap = settings.readOnly ? '' : `<form class="reap" method="post" action="/actions/reap">${backField(filter)}<button type="submit">Reap lost instances</button></form>`;
   const head = ['instance', 'labels', 'version', 'pid', 'status', 'phase', 'in-flight', 'persistent', 'heartbeat', ...(settings.readOnly ? [] : ['actions'])]
     .map((h) => `<th>${h}</th>`).join('');
   return `${notice(flash)}${filterErrors.length === 0 ? '' : notice(`Filters ignored: ${filterErrors.join('; ')}`, 'error')}

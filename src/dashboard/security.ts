@@ -37,11 +37,64 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** The Host values accepted: the bound address and, on loopback, the loopback names, each with the port. */
-export function allowedHosts(bindHost: string, port: number): Set<string> {
-  const names = new Set<string>([bindHost.includes(':') && !bindHost.startsWith('[') ? `[${bindHost}]` : bindHost]);
-  if (isLoopback(bindHost)) for (const n of ['127.0.0.1', 'localhost', '[::1]']) names.add(n);
-  return new Set([...names].map((n) => `${n}:${port}`));
+/** An address that binds every interface: the bound address itself is no name to reach it by. */
+export function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** One `--allowed-host` value: a name or address, and the port when one was given. */
+export interface AllowedHost {
+  readonly name: string;
+  readonly port: number | undefined;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** Parses `name[:port]` (`[v6]:port` for an IPv6 address), or says what is wrong with it. */
+export function parseAllowedHost(text: string): AllowedHost | string {
+  const value = text.trim().toLowerCase();
+  const accepted = 'accepted: a host name or address with an optional port, such as dash.example.com, dash.example.com:8443, 192.0.2.7 or [2001:db8::7]:8080';
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(value);
+  if (m === null) return `${JSON.stringify(text)} is not a host; ${accepted}`;
+  const [, name = '', portText] = m;
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && (port < 1 || port > 65_535)) return `${JSON.stringify(text)} has port ${portText}; accepted: a port from 1 to 65535`;
+  const bare = name.startsWith('[') ? name.slice(1, -1) : name;
+  if (name.startsWith('[') ? isIP(bare) !== 6 : isIP(bare) !== 4 && !HOST_NAME.test(bare)) return `${JSON.stringify(text)} is not a host; ${accepted}`;
+  if (isWildcard(name)) return `${JSON.stringify(text)} is the wildcard address, which no browser sends; ${accepted}`;
+  return { name, port };
+}
+
+/** `name:port` as a Host header and a URL write it. */
+function hostPort(name: string, port: number): string {
+  return `${name.includes(':') && !name.startsWith('[') ? `[${name}]` : name}:${port}`;
+}
+
+/**
+ * The Host values accepted, each with the dashboard's port unless an allowed host names its own:
+ * - the bound address, unless it is a wildcard (0.0.0.0, ::);
+ * - on a loopback or wildcard bind, the loopback names (127.0.0.1, localhost, [::1]);
+ * - on a wildcard bind, the machine's interface addresses: an address typed in the address bar
+ *   cannot be a DNS-rebinding page (whose browser sends the attacker's name);
+ * - every allowed host; one without a port also as a bare name (a reverse proxy on 80 or 443
+ *   that keeps the Host header sends no port).
+ */
+export function allowedHosts(bindHost: string, port: number, allowed: readonly AllowedHost[] = [], interfaceAddresses: readonly string[] = []): Set<string> {
+  const out = new Set<string>();
+  if (!isWildcard(bindHost)) out.add(hostPort(bindHost, port));
+  if (isLoopback(bindHost) || isWildcard(bindHost)) for (const n of ['127.0.0.1', 'localhost', '::1']) out.add(hostPort(n, port));
+  if (isWildcard(bindHost)) for (const a of interfaceAddresses) out.add(hostPort(a, port));
+  for (const a of allowed) {
+    out.add(hostPort(a.name, a.port ?? port));
+    if (a.port === undefined) out.add(a.name);
+  }
+  return out;
+}
+
+/** The address to print: the first allowed host, else the bound address. */
+export function urlHost(bindHost: string, port: number, allowed: readonly AllowedHost[]): string {
+  const first = allowed[0];
+  return first === undefined ? hostPort(bindHost, port) : hostPort(first.name, first.port ?? port);
 }
 
 export type Refusal = { readonly status: number; readonly message: string };
@@ -92,7 +145,9 @@ export class Guard {
     }
     const origin = req.headers.origin;
     if (typeof origin === 'string') {
-      return origin === `http://${req.headers.host ?? ''}` ? undefined : { status: 403, message: `cross-site request refused (Origin ${origin} is not http://${req.headers.host ?? ''})` };
+      // https: behind a TLS reverse proxy that keeps the Host header.
+      const host = req.headers.host ?? '';
+      return origin === `http://${host}` || origin === `https://${host}` ? undefined : { status: 403, message: `cross-site request refused (Origin ${origin} is not http://${host} or https://${host})` };
     }
     return { status: 403, message: 'request refused: a POST signed in by cookie must carry Sec-Fetch-Site or Origin; scripts use Authorization: Bearer <token>' };
   }

@@ -6,13 +6,14 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { Store } from '../registry/driver.js';
 import { drainAction, reapAction, type ActionResult } from './actions.js';
 import type { PageSettings } from './browser/protocol.js';
 import { parseFilter } from './browser/render.js';
 import { FleetFeed } from './feed.js';
 import { fleetBody, notice, page } from './pages.js';
-import { allowedHosts, Guard, isLoopback, randomToken, setSecurityHeaders, type Refusal } from './security.js';
+import { allowedHosts, Guard, isLoopback, isWildcard, parseAllowedHost, randomToken, setSecurityHeaders, urlHost, type AllowedHost, type Refusal } from './security.js';
 import { STYLESHEET } from './styles.js';
 import { auditBody, drainBody, drainDocument } from './views.js';
 
@@ -22,6 +23,13 @@ export interface DashboardOptions {
   readonly host?: string;
   /** Default 0 (a free port). */
   readonly port?: number;
+  /**
+   * More names (or addresses) the browser may use to reach the dashboard, each `name[:port]`:
+   * the Host header must be one of them, the bound address or, on loopback, a loopback name.
+   * At least one is required to bind a wildcard address (0.0.0.0, ::); the first is the host
+   * of the printed URL.
+   */
+  readonly allowedHosts?: readonly string[] | undefined;
   /** The secret to sign in with. Default: a random one. Required to bind a non-loopback address. */
   readonly token?: string | undefined;
   /** No actions rendered, every POST refused. */
@@ -48,6 +56,8 @@ export class DashboardError extends Error {
 }
 
 const SSE_TICK_MS = 5_000;
+/** A green dot on a dark square: the live indicator's colour. */
+const FAVICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#15181c"/><circle cx="8" cy="8" r="4.5" fill="#16a34a"/></svg>';
 const MAX_BODY = 16_384;
 
 /** Where the compiled browser module lives: next to this file, in browser/. */
@@ -61,6 +71,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   }
   if (options.token !== undefined && options.token.length < 16) {
     throw new DashboardError(`the token is ${options.token.length} characters; accepted: at least 16`);
+  }
+  const allowed: AllowedHost[] = [];
+  for (const text of options.allowedHosts ?? []) {
+    const parsed = parseAllowedHost(text);
+    if (typeof parsed === 'string') throw new DashboardError(`allowed host ${parsed}`);
+    allowed.push(parsed);
+  }
+  if (isWildcard(host) && allowed.length === 0) {
+    throw new DashboardError(`binding ${host} needs at least one allowed host (--allowed-host <name[:port]>): the name browsers will use to reach the dashboard, which its Host header must match`);
   }
   const token = options.token ?? randomToken();
   const settings: PageSettings = { readOnly: options.readOnly ?? false, staleAfterMs: options.staleAfterMs ?? 15_000 };
@@ -88,6 +107,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
     const path = url.pathname;
     if (req.method === 'GET' && path.startsWith('/assets/')) return serveAsset(res, path.slice('/assets/'.length));
+    // Browsers ask for it on every page, signed in or not: an icon, not a 404 in the console.
+    if (req.method === 'GET' && path === '/favicon.ico') return send(res, 200, 'image/svg+xml', FAVICON);
     if (req.method === 'GET' && path === '/login') return login(req, res, g, url.searchParams.get('token') ?? '');
     const by = g.authenticate(req);
     if (by === undefined) {
@@ -119,7 +140,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       if (drainMatch[2] !== undefined) {
         const doc = await drainDocument(options.store, id, generation);
         if (doc === undefined) return sendError(req, res, { status: 404, message: `no instance ${id} in the registry` });
-        res.setHeader('Content-Disposition', `attachment; filename="drain-${id}-${String(doc.instance.generation)}.json"`);
+        res.setHeader('Content-Disposition', `attachment; filename="drain-${id}-${String(doc.instance.generation)}${doc.instance.pid === null ? '' : `-pid${doc.instance.pid}`}.json"`);
         return send(res, 200, 'application/json', `${JSON.stringify(doc, null, 2)}\n`);
       }
       const body = await drainBody(options.store, id, generation);
@@ -201,7 +222,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const key = String(flashSeq);
     flashes.set(key, { text: result.message, kind: result.ok ? 'ok' : 'error' });
     if (flashes.size > 100) flashes.delete(flashes.keys().next().value as string);
-    res.writeHead(303, { Location: `/?notice=${key}` });
+    // Back to the page's filters (only the fleet's own filter fields are taken from the form).
+    const back = new URLSearchParams();
+    for (const [k, v] of new URLSearchParams(form.get('back') ?? '')) if (k === 'status' || k === 'label' || k === 'host') back.append(k, v);
+    back.set('notice', key);
+    res.writeHead(303, { Location: `/?${back.toString()}` });
     res.end();
   }
 
@@ -233,12 +258,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   });
   const port = (server.address() as AddressInfo).port;
-  ready.guard = new Guard(token, allowedHosts(host, port));
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  ready.guard = new Guard(token, allowedHosts(host, port, allowed, interfaceAddresses()));
   return {
     port,
     token,
-    url: `http://${urlHost}:${port}/login?token=${encodeURIComponent(token)}`,
+    url: `http://${urlHost(host, port, allowed)}/login?token=${encodeURIComponent(token)}`,
     async close() {
       for (const s of streams) s.end();
       await feed.close();
@@ -248,6 +272,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       });
     },
   };
+}
+
+/** The machine's own addresses, for a wildcard bind's Host allowlist. */
+function interfaceAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((i) => i.scopeid === undefined || i.scopeid === 0).map((i) => i.address.toLowerCase()));
 }
 
 function signInForm(): string {

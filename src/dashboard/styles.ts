@@ -33,4 +33,12 @@ svg.timeline text { font-size: 11px; fill: var(--fg); }
 svg.chart path { fill: none; stroke-width: 1.5; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2em 1em; }
 dl.facts dt { color: var(--muted); }
+tr.worker td { font-size: .92em; border-bottom-style: dashed; }
+td.worker-name { padding-left: 2em; color: var(--muted); white-space: nowrap; }
+.badge.starting { color: var(--accent); }
+table.reload { width: auto; margin-bottom: 1em; }
+#audit td.details { overflow-wrap: anywhere; word-break: break-word; max-width: 60em; }
+#audit details summary { cursor: pointer; }
+#audit pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: .3em 0 0; }
+.notice.running { border-left-color: #d97706; }
 `;

@@ -140,3 +140,37 @@ export async function eventPage(store: Store, filter: EventPageFilter = {}): Pro
     total: rows[0]?.total ?? 0,
   };
 }
+
+/** A worker of a cluster instance's current registration, for the live fleet view. */
+export interface LiveClusterWorker {
+  readonly instanceId: number;
+  readonly workerId: number;
+  readonly pid: number;
+  readonly status: 'starting' | 'ready' | 'draining' | 'exited';
+  readonly phase: string | null;
+  readonly inflight: number;
+  readonly persistent: number;
+  readonly updatedAt: Date;
+}
+
+/**
+ * Every cluster worker of every instance's current registration in one read (the fleet view
+ * re-reads it on each change): those still running, and those that exited in the last
+ * `exitedWithinMs` (so a page sees a drained worker leave rather than vanish), oldest first.
+ */
+export async function listCurrentClusterWorkers(store: Store, exitedWithinMs = 10_000): Promise<LiveClusterWorker[]> {
+  const rows = await store.query<{ instance_id: number; worker_id: number; pid: number; status: LiveClusterWorker['status']; phase: string | null; inflight_count: number; persistent_count: number; updated_at: Date | string }>(
+    `SELECT c.instance_id, c.worker_id, c.pid, c.status, c.phase, c.inflight_count, c.persistent_count, c.updated_at
+     FROM ClusterWorker c JOIN ServerInstance s ON s.id = c.instance_id AND s.generation = c.generation
+     WHERE c.exited_at IS NULL OR c.exited_at > now() - make_interval(secs => $1::int / 1000.0)
+     ORDER BY c.instance_id, c.started_at, c.worker_id`,
+    [exitedWithinMs],
+  );
+  return rows.map((r) => ({ instanceId: r.instance_id, workerId: r.worker_id, pid: r.pid, status: r.status, phase: r.phase, inflight: r.inflight_count, persistent: r.persistent_count, updatedAt: new Date(r.updated_at) }));
+}
+
+/** The event types recorded in this registry, sorted (the audit view's type filter offers them). */
+export async function listEventTypes(store: Store): Promise<string[]> {
+  const rows = await store.query<{ event_type: string }>('SELECT DISTINCT event_type FROM DrainEvent ORDER BY event_type');
+  return rows.map((r) => r.event_type);
+}

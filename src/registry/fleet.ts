@@ -4,7 +4,7 @@
  */
 import type { DrainState } from '../core/types.js';
 import { RegistryError, describe } from './errors.js';
-import { REQUEST_DRAIN } from './statements.js';
+import { DRAIN_REQUEST_CHANNEL, REQUEST_DRAIN } from './statements.js';
 import type { Store } from './driver.js';
 
 /** One row of `ServerInstance`, in camelCase. */
@@ -279,4 +279,112 @@ function toInstance(r: InstanceRecord): Instance {
     generation: r.generation,
     drainBudgetMs: r.drain_budget_ms,
   };
+}
+
+/** `pg_advisory_xact_lock` key of guarded drain requests: the bytes of "dk-guard" as a 64-bit integer. */
+export const GUARDED_DRAIN_LOCK_KEY = '7235927148675035748';
+
+/** What {@link requestDrainKeepingGroups} did: a request recorded, or why none was. */
+export type GuardedDrainOutcome =
+  | { readonly kind: 'requested'; readonly requestId: number; readonly generation: number }
+  | { readonly kind: 'not-found' }
+  | { readonly kind: 'restarted'; readonly generation: number }
+  | { readonly kind: 'not-active'; readonly status: DrainState }
+  | { readonly kind: 'already-pending'; readonly requestId: number; readonly requestedBy: string }
+  /** Each label group (`k=v`, or `(no labels)`) that would have no available instance left. */
+  | { readonly kind: 'groups-left-empty'; readonly groups: readonly string[] };
+
+/**
+ * Asks an active instance to drain unless that would leave one of its label groups (each
+ * key=value label; "(no labels)" for an unlabelled instance) with no available instance: one
+ * that is active and has no drain request pending (a pending request is a drain about to start).
+ * `force` skips the group check.
+ *
+ * The check and the insert are one transaction under an advisory lock, so two callers (two tabs,
+ * two dashboards) draining the two instances of a group at the same instant cannot both pass the
+ * check: the second one's check runs after the first one's request is committed. It is a script
+ * (Postgres runs a multi-statement simple query as one transaction, pglite-socket and PGlite run
+ * it as one unit) because a single statement's snapshot is taken before it waits on the lock, and
+ * would not see the request that the lock's holder just committed. The values are inlined as hex,
+ * so no text can break out of its literal.
+ */
+export async function requestDrainKeepingGroups(
+  store: Store,
+  target: { readonly instanceId: number; readonly generation?: number | undefined },
+  request: { readonly requestedBy: string; readonly reason: string; readonly force: boolean },
+): Promise<GuardedDrainOutcome> {
+  for (const [name, value] of [['requestedBy', request.requestedBy], ['reason', request.reason]] as const) {
+    if (typeof value !== 'string' || value.length === 0 || value.length > 1_000) {
+      throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: requestDrainKeepingGroups ${name} got ${describe(value)}; accepted: a non-empty string of at most 1000 characters`);
+    }
+  }
+  for (const [name, value] of [['instanceId', target.instanceId], ['generation', target.generation ?? 1]] as const) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: requestDrainKeepingGroups ${name} got ${describe(value)}; accepted: a positive integer`);
+    }
+  }
+  const text = (s: string): string => `convert_from(decode('${Buffer.from(s, 'utf8').toString('hex')}', 'hex'), 'UTF8')`;
+  const id = String(target.instanceId);
+  const generation = target.generation === undefined ? 'NULL' : String(target.generation);
+  // Refusals leave the block as exceptions (rolling the transaction back) with a marker the
+  // caller parses: a script returns no rows.
+  const script = `SELECT pg_advisory_xact_lock(${GUARDED_DRAIN_LOCK_KEY});
+DO $drainkit$
+DECLARE
+  t record;
+  p record;
+  empty text;
+BEGIN
+  SELECT id, status, generation, labels INTO t FROM ServerInstance WHERE id = ${id};
+  IF NOT FOUND THEN RAISE EXCEPTION 'drainkit-guard:not-found:'; END IF;
+  IF ${generation}::int IS NOT NULL AND t.generation <> ${generation}::int THEN RAISE EXCEPTION 'drainkit-guard:restarted:%', t.generation; END IF;
+  IF t.status <> 'active' THEN RAISE EXCEPTION 'drainkit-guard:not-active:%', t.status; END IF;
+  SELECT id, requested_by INTO p FROM DrainRequest WHERE instance_id = t.id AND acknowledged_at IS NULL ORDER BY id LIMIT 1;
+  IF FOUND THEN RAISE EXCEPTION 'drainkit-guard:already-pending:%:%', p.id, encode(convert_to(p.requested_by, 'UTF8'), 'hex'); END IF;
+  IF NOT ${request.force ? 'true' : 'false'} THEN
+    WITH available AS (
+      SELECT s.labels FROM ServerInstance s
+      WHERE s.id <> t.id AND s.status = 'active'
+        AND NOT EXISTS (SELECT 1 FROM DrainRequest d WHERE d.instance_id = s.id AND d.acknowledged_at IS NULL)
+    ), groups AS (
+      SELECT key || '=' || value AS name, jsonb_build_object(key, value) AS want FROM jsonb_each_text(COALESCE(t.labels, '{}'::jsonb))
+    )
+    SELECT CASE
+      WHEN COALESCE(t.labels, '{}'::jsonb) = '{}'::jsonb THEN
+        CASE WHEN EXISTS (SELECT 1 FROM available a WHERE COALESCE(a.labels, '{}'::jsonb) = '{}'::jsonb) THEN NULL ELSE '(no labels)' END
+      ELSE (SELECT string_agg(g.name, ', ' ORDER BY g.name) FROM groups g WHERE NOT EXISTS (SELECT 1 FROM available a WHERE COALESCE(a.labels, '{}'::jsonb) @> g.want))
+    END INTO empty;
+    IF empty IS NOT NULL THEN RAISE EXCEPTION 'drainkit-guard:groups-left-empty:%', encode(convert_to(empty, 'UTF8'), 'hex'); END IF;
+  END IF;
+  INSERT INTO DrainRequest (instance_id, requested_by, reason, generation) VALUES (t.id, ${text(request.requestedBy)}, ${text(request.reason)}, t.generation);
+  PERFORM pg_notify('${DRAIN_REQUEST_CHANNEL}', t.id::text);
+END $drainkit$;`;
+  try {
+    await store.script(script);
+  } catch (err) {
+    const refusal = /drainkit-guard:([a-z-]+):([^\s]*)/.exec(err instanceof Error ? err.message : String(err));
+    if (refusal === null) throw err;
+    const [, kind, rest = ''] = refusal;
+    const unhex = (h: string): string => Buffer.from(h, 'hex').toString('utf8');
+    switch (kind) {
+      case 'not-found': return { kind };
+      case 'restarted': return { kind, generation: Number(rest) };
+      case 'not-active': return { kind, status: rest as DrainState };
+      case 'already-pending': {
+        const [requestId = '0', by = ''] = rest.split(':');
+        return { kind, requestId: Number(requestId), requestedBy: unhex(by) };
+      }
+      case 'groups-left-empty': return { kind, groups: unhex(rest).split(', ') };
+      default: throw err;
+    }
+  }
+  // The lock is released; the request is committed and is the newest of this instance with these
+  // words (the instance may have acknowledged it already, so acknowledged ones count too).
+  const rows = await store.query<{ id: number; generation: number }>(
+    `SELECT id, generation FROM DrainRequest WHERE instance_id = $1::int AND requested_by = $2::text AND reason = $3::text ORDER BY id DESC LIMIT 1`,
+    [target.instanceId, request.requestedBy, request.reason],
+  );
+  const row = rows[0];
+  if (row === undefined) throw new RegistryError('ERR_DRAINKIT_REGISTRY_NOT_FOUND', `drainkit registry: the drain request for instance ${target.instanceId} was recorded but cannot be read back`);
+  return { kind: 'requested', requestId: row.id, generation: row.generation };
 }

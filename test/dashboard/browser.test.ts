@@ -110,19 +110,22 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
     await page.fill(`${row(idB)} input[name="reason"]`, reason);
     await page.click(`${row(idB)} button[type="submit"]`);
     await page.waitForSelector('.notice.error', { timeout: WAIT_MS });
-    assert.match(await page.textContent('.notice.error') ?? '', /would leave no active instance in app=web/);
+    assert.match(await page.textContent('.notice.error') ?? '', /would leave no available instance in app=web/);
     await waitRow(page, idB, 'active');
     assert.equal((await listDrainRequests(db.store, { instanceId: idB })).length, 0, 'the refused drain recorded nothing');
 
     await page.fill(`${row(idB)} input[name="reason"]`, reason);
+    await page.fill(`${row(idB)} input[name="by"]`, 'carol');
     await page.check(`${row(idB)} input[name="force"]`);
     await page.click(`${row(idB)} button[type="submit"]`);
     await page.waitForSelector('.notice:not(.error)', { timeout: WAIT_MS });
+    // Who asked is remembered by the page for the next drain form.
+    assert.equal(await page.evaluate('localStorage.getItem("drainkit.dashboard.by")'), 'carol');
     await waitRow(page, idB, 'stopped');
     assert.equal((await b.closed).code, 0, 'the instance drained and exited');
     const [request] = await listDrainRequests(db.store, { instanceId: idB });
     assert.equal(request?.reason, reason);
-    assert.match(request?.requestedBy ?? '', /via drainkit dashboard/);
+    assert.match(request?.requestedBy ?? '', /^carol via drainkit dashboard/);
     assert.equal(request?.outcome, 'draining');
 
     await page.goto(new URL(`/audit?instance=${idB}`, dashboard.origin).href);

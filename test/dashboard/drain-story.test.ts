@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { drainStory } from '../../src/dashboard/drain-story.js';
+import { detailsJson, outcomeText, windowSentence } from '../../src/dashboard/views.js';
 import type { DrainEventRow } from '../../src/registry/fleet.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00Z');
@@ -46,7 +47,37 @@ describe('drainStory', () => {
     assert.equal(forced?.summary, '10.0 s of 10.2 s waiting for 2 requests, then forced (drain timeout).');
   });
 
+  it('a forced drain ends its chart on the count after the force, not on what was left when it was forced', () => {
+    const forced = drainStory([
+      ev('drain_start', 0, { reason: 'SIGTERM', inflight: 3, persistent: 1 }),
+      ev('waiting', 100, { inflight: 3, persistent: 1 }),
+      ev('forced', 10_100, { inflight: 3, persistent: 1 }),
+      ev('cleanup', 10_150, { inflight: 0, persistent: 0 }),
+      ev('drain_complete', 10_200, { outcome: 'forced', success: false, forcedBy: 'timeout', requestsRemaining: 3, persistentRemaining: 1 }),
+    ], T0 + 20_000);
+    assert.deepEqual(forced?.counts.at(-1), { atMs: 10_200, inflight: 0, persistent: 0 });
+    const noCountAfter = drainStory([
+      ev('drain_start', 0, { reason: 'SIGTERM', inflight: 2, persistent: 0 }),
+      ev('forced', 5_000, { inflight: 2, persistent: 0 }),
+      ev('drain_complete', 5_100, { outcome: 'forced', success: false, forcedBy: 'timeout', requestsRemaining: 2, persistentRemaining: 0 }),
+    ], T0 + 20_000);
+    assert.deepEqual(noCountAfter?.counts.at(-1), { atMs: 5_100, inflight: 0, persistent: 0 });
+  });
+
+  it('says how the window ended and how the drain was forced in English, one phrase each', () => {
+    assert.equal(windowSentence('fixed', 3_000), 'the fixed window ended after 3.0 s');
+    assert.equal(windowSentence('traffic-quiet', 1_200), 'traffic went quiet after 1.2 s');
+    assert.equal(outcomeText({ outcome: 'forced', success: false, forcedBy: 'timeout', forceReason: 'timeout', connectionsForced: 2 }), 'forced by the drain timeout; 2 connections forced');
+    assert.equal(outcomeText({ outcome: 'completed', success: true, forcedBy: null }), 'completed');
+  });
+
   it('no drain_start: no story', () => {
     assert.equal(drainStory([ev('registered', 0, {})], T0), undefined);
+  });
+});
+
+describe('audit details', () => {
+  it('rounds measured floats to one decimal and leaves integers and text alone', () => {
+    assert.equal(detailsJson({ durationMs: 1005.3691199999994, inflight: 3, window: { durationMs: 1002.19 }, reason: '1.23456' }), '{"durationMs":1005.4,"inflight":3,"window":{"durationMs":1002.2},"reason":"1.23456"}');
   });
 });

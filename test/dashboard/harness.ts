@@ -24,7 +24,9 @@ export async function spawnDashboard(args: readonly string[], extraEnv: Record<s
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DATABASE_URL;
   delete env.DRAINKIT_DASHBOARD_TOKEN;
-  const p = await spawnServer({ args: [MAIN, 'dashboard', ...args], env: { ...env, ...extraEnv } });
+  delete env.DRAINKIT_DASHBOARD_ALLOWED_HOSTS;
+  // A generous bound: an embedded registry's first start is slow on a busy machine (a hang guard only).
+  const p = await spawnServer({ args: [MAIN, 'dashboard', ...args], env: { ...env, ...extraEnv }, readyTimeoutMs: 90_000 });
   const line = p.events.find((e) => e.event === 'listening');
   if (line === undefined || typeof line.url !== 'string') throw new Error(`no listening line with a url: ${JSON.stringify(p.events)}`);
   const url = new URL(line.url);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { networkInterfaces } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { killTracked, signalAndWait } from '../helpers/processes.js';
 import { MAIN, NOT_BUILT, request, signIn, spawnDashboard, type DashboardProcess } from './harness.js';
@@ -82,6 +83,19 @@ describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_0
     assert.deepEqual(JSON.parse(script.body).reaped, []);
   });
 
+  it('serves a favicon without a session, and an action\'s answer keeps the page\'s filters', async () => {
+    const icon = await request(d.origin, '/favicon.ico');
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers['content-type'], 'image/svg+xml');
+    const form = { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' };
+    const r = await request(d.origin, '/actions/reap', { method: 'POST', headers: form, body: `back=${encodeURIComponent('status=active&label=app=web&evil=1')}` });
+    assert.equal(r.status, 303);
+    assert.match(String(r.headers.location), /^\/\?status=active&label=app%3Dweb&notice=\d+$/, 'the filters come back, nothing else');
+    const page = await request(d.origin, String(r.headers.location), { headers: { Cookie: cookie } });
+    assert.match(page.body, /<p class="notice" role="status">no instance missed its heartbeat/);
+    assert.match(page.body, /<option value="active" selected>/);
+  });
+
   it('takes actions by POST only', async () => {
     const r = await request(d.origin, '/actions/reap', { headers: { Cookie: cookie } });
     assert.equal(r.status, 405);
@@ -113,14 +127,47 @@ describe('dashboard security: binding and read-only', { skip: NOT_BUILT, timeout
     assert.equal(r.stdout, '', 'nothing listened');
   });
 
-  it('binds a non-loopback address with a token, and then accepts only that address as Host', async () => {
-    const d = await spawnDashboard(['--data-dir', 'memory://', '--host', '0.0.0.0', '--token', 'a-token-of-enough-length']);
+  it('refuses a wildcard bind without an allowed host, naming the flag (usage error, exit 2)', () => {
+    const env = { ...process.env };
+    delete env.DRAINKIT_DASHBOARD_ALLOWED_HOSTS;
+    const r = spawnSync(process.execPath, [MAIN, 'dashboard', '--data-dir', 'memory://', '--host', '0.0.0.0', '--port', '0', '--token', 'a-token-of-enough-length'], { encoding: 'utf8', timeout: 30_000, env });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /needs --allowed-host <name\[:port\]>/);
+    assert.equal(r.stdout, '', 'nothing listened');
+    const bad = spawnSync(process.execPath, [MAIN, 'dashboard', '--data-dir', 'memory://', '--host', '0.0.0.0', '--allowed-host', 'not a host', '--token', 'a-token-of-enough-length'], { encoding: 'utf8', timeout: 30_000, env });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /--allowed-host[\s\S]*"not a host" is not a host; accepted: a host name or address/);
+  });
+
+  it('binds a wildcard address with a token and allowed hosts: prints the first, accepts them, the loopback and interface addresses, and nothing else', async () => {
+    const d = await spawnDashboard(['--data-dir', 'memory://', '--host', '0.0.0.0', '--token', 'a-token-of-enough-length', '--allowed-host', 'dash.test', '--allowed-host', 'proxy.test:8443']);
     try {
       const port = new URL(d.origin).port;
-      const viaLoopback = await request(`http://127.0.0.1:${port}`, '/api/fleet', { headers: { Authorization: 'Bearer a-token-of-enough-length' } });
-      assert.equal(viaLoopback.status, 421, 'Host 127.0.0.1 is not the bound address');
-      const viaBound = await request(`http://127.0.0.1:${port}`, '/api/fleet', { headers: { Host: `0.0.0.0:${port}`, Authorization: 'Bearer a-token-of-enough-length' } });
-      assert.equal(viaBound.status, 200);
+      assert.match(d.url, new RegExp(`^http://dash\\.test:${port}/login\\?token=`), 'the printed URL names the first allowed host, not 0.0.0.0');
+      const bearer = { Authorization: 'Bearer a-token-of-enough-length' };
+      const status = async (host: string) => (await request(`http://127.0.0.1:${port}`, '/api/fleet', { headers: { Host: host, ...bearer } })).status;
+      assert.equal(await status(`127.0.0.1:${port}`), 200, 'loopback still reaches a wildcard bind');
+      assert.equal(await status(`localhost:${port}`), 200);
+      assert.equal(await status(`dash.test:${port}`), 200, 'an allowed host with the port');
+      assert.equal(await status('dash.test'), 200, 'an allowed host without a port (through a proxy on 80/443)');
+      assert.equal(await status('proxy.test:8443'), 200, 'an allowed host with its own port');
+      assert.equal(await status(`proxy.test:${port}`), 421, 'an allowed host given with a port is accepted with that port only');
+      assert.equal(await status(`attacker.example:${port}`), 421, 'any other name is refused');
+      assert.equal(await status(`0.0.0.0:${port}`), 421, 'the wildcard is no name to reach it by');
+      const lan = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal);
+      if (lan !== undefined) assert.equal(await status(`${lan.address}:${port}`), 200, `the interface address ${lan.address} typed in the address bar`);
+    } finally {
+      await signalAndWait(d);
+    }
+  });
+
+  it('takes allowed hosts from DRAINKIT_DASHBOARD_ALLOWED_HOSTS, comma-separated', async () => {
+    const d = await spawnDashboard(['--data-dir', 'memory://', '--host', '0.0.0.0', '--token', 'a-token-of-enough-length'], { DRAINKIT_DASHBOARD_ALLOWED_HOSTS: 'one.test, two.test' });
+    try {
+      const port = new URL(d.origin).port;
+      assert.match(d.url, /^http:\/\/one\.test:/);
+      const r = await request(`http://127.0.0.1:${port}`, '/api/fleet', { headers: { Host: `two.test:${port}`, Authorization: 'Bearer a-token-of-enough-length' } });
+      assert.equal(r.status, 200);
     } finally {
       await signalAndWait(d);
     }

@@ -73,6 +73,20 @@ describe('drainkit demo', { timeout: 150_000 }, () => {
     assert.equal(page.status, 200);
     const html = await page.text();
     assert.match(html, /data-instance-id="\d+"/, 'the demo cluster is a row of the dashboard');
+    assert.match(html, /<tr class="worker" data-worker-of="\d+" data-worker-pid="\d+" data-status="(starting|ready)"/, 'its workers are sub-rows of it');
+
+    // A reload drains the workers one by one while the cluster's own row stays active: the page
+    // shows a worker row going draining, with its phase.
+    const deadline = Date.now() + 60_000;
+    let draining: RegExpExecArray | null = null;
+    while (draining === null) {
+      if (Date.now() > deadline || good.child.exitCode !== null) {
+        throw new Error(`no worker row with data-status="draining" on the fleet page within 60 s of polling while the demo ran\n${good.stderr.join('\n')}`);
+      }
+      const r = await fetch(new URL('/', url), { headers: { authorization: `Bearer ${token}` } });
+      draining = /<tr class="worker" data-worker-of="\d+" data-worker-pid="(\d+)" data-status="draining" data-phase="([^"]*)"/.exec(await r.text());
+      if (draining === null) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
 
     const g = await finished(good, 90_000);
     const detail = JSON.stringify(g.report, null, 1).slice(0, 4_000);

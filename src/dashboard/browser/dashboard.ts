@@ -44,8 +44,40 @@ function draw(): void {
   const all = [...instances.values()].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port);
   // Keep a half-typed reason: rows being edited are not redrawn under the operator's fingers.
   const editing = document.activeElement instanceof HTMLInputElement && rows?.contains(document.activeElement) === true;
-  if (rows !== null && !editing) rows.innerHTML = renderRows(all, filter, serverNow(), settings);
+  if (rows !== null && !editing) {
+    rows.innerHTML = renderRows(all, filter, serverNow(), settings);
+    fillWho();
+  }
   if (summary !== null) summary.innerHTML = renderSummary(all);
+}
+
+/** Who asks, as the operator last typed it: kept in this browser so it is typed once. */
+const WHO_KEY = 'drainkit.dashboard.by';
+
+function storedWho(): string {
+  try {
+    return localStorage.getItem(WHO_KEY) ?? '';
+  } catch {
+    return ''; // storage disabled: the field starts empty, as without the module
+  }
+}
+
+function fillWho(): void {
+  const who = storedWho();
+  if (who === '' || rows === null) return;
+  for (const input of rows.querySelectorAll<HTMLInputElement>('form.drain input[name="by"]')) if (input.value === '') input.value = who;
+}
+
+function rememberWho(e: Event): void {
+  const form = e.target;
+  if (!(form instanceof HTMLFormElement) || !form.classList.contains('drain')) return;
+  const who = (form.elements.namedItem('by') as HTMLInputElement | null)?.value.trim() ?? '';
+  try {
+    if (who === '') localStorage.removeItem(WHO_KEY);
+    else localStorage.setItem(WHO_KEY, who);
+  } catch {
+    // storage disabled: nothing remembered
+  }
 }
 
 function setLive(): void {
@@ -113,6 +145,8 @@ if (rows !== null) {
     live.dataset.live = 'connecting';
     live.textContent = 'connecting…';
   }
+  rows.addEventListener('submit', rememberWho);
+  fillWho();
   open();
   // Ages and "draining for" move on between messages.
   setInterval(() => {

@@ -23,6 +23,22 @@ export interface InstanceView {
   /** The current drain's budget in ms (window maximum + drain timeout), as the instance wrote it at drain start; null if it did not. */
   readonly drainBudgetMs: number | null;
   readonly lastHeartbeatAt: string;
+  /**
+   * A `drainkit cluster`'s workers (one registry instance, the primary, holds the row): running
+   * ones and those that exited in the last seconds. Empty for a single process.
+   */
+  readonly workers: readonly WorkerView[];
+}
+
+/** One worker of a cluster instance. */
+export interface WorkerView {
+  readonly workerId: number;
+  readonly pid: number;
+  readonly status: 'starting' | 'ready' | 'draining' | 'exited';
+  readonly phase: string | null;
+  readonly inflight: number;
+  readonly persistent: number;
+  readonly updatedAt: string;
 }
 
 export interface EventView {

@@ -3,7 +3,7 @@
  * without JavaScript) and in the browser (each live change). Pure string functions: no DOM.
  * Everything that comes from the registry goes through {@link escapeHtml}.
  */
-import type { InstanceStatus, InstanceView, PageSettings } from './protocol.js';
+import type { InstanceStatus, InstanceView, PageSettings, WorkerView } from './protocol.js';
 
 const ENTITIES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -78,8 +78,24 @@ export function labelChips(labels: Readonly<Record<string, string>>): string {
     .join(' ');
 }
 
+/** The filter as a query string (`status=…&label=…&host=…`), so an action can come back to it. */
+export function filterQuery(f: FleetFilter): string {
+  const q = new URLSearchParams();
+  if (f.status !== undefined) q.set('status', f.status);
+  const labels = labelText(f.labels);
+  if (labels !== '') q.set('label', labels);
+  if (f.host !== undefined) q.set('host', f.host);
+  return q.toString();
+}
+
+/** The hidden field that brings an action's answer back to the page's filters. */
+export function backField(f: FleetFilter): string {
+  const q = filterQuery(f);
+  return q === '' ? '' : `<input type="hidden" name="back" value="${escapeHtml(q)}">`;
+}
+
 /** One `<tr>` of the fleet table, with the test hooks monitoring scripts rely on. */
-export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings): string {
+export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings, filter: FleetFilter = { labels: {} }): string {
   const ageMs = nowMs - Date.parse(i.lastHeartbeatAt);
   const live = i.status === 'active' || i.status === 'draining';
   const stale = live && ageMs > settings.staleAfterMs;
@@ -96,15 +112,40 @@ export function renderRow(i: InstanceView, nowMs: number, settings: PageSettings
     `<td class="num persistent">${live ? i.persistent : ''}</td>`,
     `<td class="heartbeat${stale ? ' stale' : ''}">${live ? `${formatMs(ageMs)} ago${stale ? ' (stale)' : ''}` : ''}</td>`,
   ];
-  if (!settings.readOnly) cells.push(`<td class="actions">${i.status === 'active' ? drainForm(i) : ''}</td>`);
-  return `<tr data-instance-id="${i.id}" data-status="${i.status}" data-phase="${escapeHtml(i.phase ?? '')}" data-stale="${stale}">${cells.join('')}</tr>`;
+  if (!settings.readOnly) cells.push(`<td class="actions">${i.status === 'active' ? drainForm(i, filter) : ''}</td>`);
+  const workers = live ? i.workers.map((w) => renderWorkerRow(i, w, nowMs, settings)).join('') : '';
+  return `<tr data-instance-id="${i.id}" data-status="${i.status}" data-phase="${escapeHtml(i.phase ?? '')}" data-stale="${stale}"${i.workers.length > 0 ? ` data-workers="${i.workers.length}"` : ''}>${cells.join('')}</tr>${workers}`;
 }
 
-function drainForm(i: InstanceView): string {
+/**
+ * A cluster worker as a sub-row of its instance (the primary): a reload drains workers one by
+ * one while the instance stays active, and this is where that shows.
+ */
+function renderWorkerRow(i: InstanceView, w: WorkerView, nowMs: number, settings: PageSettings): string {
+  const running = w.status !== 'exited';
+  const cells = [
+    `<td class="name worker-name">worker ${w.workerId}</td>`,
+    '<td></td>',
+    '<td></td>',
+    `<td>${w.pid}</td>`,
+    `<td class="status"><span class="badge ${w.status === 'ready' ? 'active' : w.status === 'exited' ? 'stopped' : w.status}">${w.status}</span></td>`,
+    `<td class="phase">${escapeHtml(w.phase ?? '')}</td>`,
+    `<td class="num inflight">${running ? w.inflight : ''}</td>`,
+    `<td class="num persistent">${running ? w.persistent : ''}</td>`,
+    `<td class="heartbeat">${formatMs(nowMs - Date.parse(w.updatedAt))} ago</td>`,
+  ];
+  if (!settings.readOnly) cells.push('<td></td>');
+  return `<tr class="worker" data-worker-of="${i.id}" data-worker-pid="${w.pid}" data-status="${w.status}" data-phase="${escapeHtml(w.phase ?? '')}">${cells.join('')}</tr>`;
+}
+
+function drainForm(i: InstanceView, filter: FleetFilter): string {
   return `<form method="post" action="/actions/drain" class="drain">`
     + `<input type="hidden" name="instance" value="${i.id}">`
-    + `<input type="hidden" name="generation" value="${i.generation}">`
+    + `<input type="hidden" name="generation" value="${i.generation}">${backField(filter)}`
     + `<input name="reason" required maxlength="1000" placeholder="reason (required)" aria-label="reason to drain ${escapeHtml(`${i.host}:${i.port}`)}">`
+    // Who asks: recorded with the request ("dashboard user" when empty); the page's module
+    // remembers it in localStorage so an operator types it once.
+    + `<input name="by" maxlength="200" placeholder="you (optional)" autocomplete="username" aria-label="who asks to drain ${escapeHtml(`${i.host}:${i.port}`)}">`
     + `<label><input type="checkbox" name="force" value="1"> even if last of its group</label>`
     + `<button type="submit">Drain</button></form>`;
 }
@@ -115,7 +156,7 @@ export function renderRows(instances: readonly InstanceView[], filter: FleetFilt
     const cols = settings.readOnly ? 9 : 10;
     return `<tr class="empty"><td colspan="${cols}">${instances.length === 0 ? 'No instance has reported to this registry yet.' : 'No instance matches the filters.'}</td></tr>`;
   }
-  return shown.map((i) => renderRow(i, nowMs, settings)).join('');
+  return shown.map((i) => renderRow(i, nowMs, settings, filter)).join('');
 }
 
 /** Counts per status, then per label (key=value), of every instance (filters do not apply). */
