@@ -168,7 +168,16 @@ class InstanceReporter implements Reporter {
       };
       const at = new Date();
       this.#queue.push({ label: 'drain_complete', retry: true, run: async (r) => this.#db.query(sql.DRAIN_COMPLETE, [r.id, r.generation, JSON.stringify(details), at]) });
-      void this.#queue.flush(this.#finalWriteBudgetMs()).then(() => this.stop());
+      // The flush's own timer does not hold the process (a flush elsewhere must never keep it
+      // alive), and while the queue sleeps between retries nothing else may either: the process
+      // would then end before the final write was given up, and the loss would go unlogged.
+      // This timer holds it for the final write's budget, which stays within the exit grace.
+      const budgetMs = this.#finalWriteBudgetMs();
+      const hold = setTimeout(() => undefined, budgetMs);
+      void this.#queue.flush(budgetMs).then(() => {
+        clearTimeout(hold);
+        return this.stop();
+      });
     });
     const unhook = d.onShutdown(
       'drainkit-registry',
