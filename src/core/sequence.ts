@@ -126,6 +126,7 @@ export class DrainSequence {
     host.emit('windowEnd', { endedBy, durationMs: windowMs });
 
     this.#enter('closing');
+    const requestsAtWindowEnd = tracker.inflight;
     tracker.deadline = now() + opts.drainTimeoutMs;
     await closeListener(host.server, tracker);
 
@@ -172,6 +173,7 @@ export class DrainSequence {
       window: { durationMs: windowMs, endedBy },
       requestsCompleted: tracker.completedDuringDrain,
       requestsAtStart,
+      requestsAtWindowEnd,
       requestsRemaining,
       persistentRemaining,
       connectionsForced,
