@@ -123,7 +123,7 @@ function minimumTtl(livenessMs: number): number {
   return Math.max(1_000, 2 * livenessMs);
 }
 
-/** The reporters' default `livenessWriteMs`: what reap assumes unless told otherwise. */
+/** The reporters' default `livenessWriteMs`: what reap assumes for rows that recorded none, unless told otherwise. */
 const DEFAULT_LIVENESS_WRITE_MS = 10_000;
 
 function instanceRows(instances: readonly Instance[], now: Date): string {
@@ -317,22 +317,31 @@ export function addRegistryCommands(program: Command): void {
     });
 
   withConnection(registry.command('reap'))
-    .description('Mark instances whose heartbeat is older than --ttl as stopped, with an event "lost". Safe to run from many places at once.')
+    .description(
+      'Mark instances whose heartbeat is older than --ttl, and older than twice their own liveness write interval (each instance records it when it registers), ' +
+        'as stopped, with an event "lost". Safe to run from many places at once.',
+    )
     .addOption(
-      new Option('--ttl <duration>', 'heartbeat age that counts as lost; at least twice the instances\' liveness write interval (see --liveness-write)')
+      new Option('--ttl <duration>', 'heartbeat age that counts as lost; at least twice --liveness-write. An instance that writes its liveness less often is given twice its own interval')
         .argParser(duration(1_000, 86_400_000))
         .default(30_000, '30s, as the reporters\' own reaper'),
     )
     .addOption(
-      new Option('--liveness-write <duration>', 'how often the instances refresh their heartbeat when nothing changes (their livenessWriteMs, or example-server --liveness-write-ms); set it when they were configured below the default')
+      new Option(
+        '--liveness-write <duration>',
+        'how often instances that did not record their interval (drainkit before registry migration 8) refresh their heartbeat when nothing changes ' +
+          '(their livenessWriteMs, or example-server --liveness-write-ms); also sets the lowest --ttl accepted',
+      )
         .argParser(duration(50, 600_000))
         .default(DEFAULT_LIVENESS_WRITE_MS, `${formatDuration(DEFAULT_LIVENESS_WRITE_MS)}, the reporters' default`),
     )
     .option('--json', 'print JSON')
     .action(async (flags: ConnectionFlags & { ttl: number; livenessWrite: number; json?: boolean }) => {
-      // A live instance writes its heartbeat only every livenessWriteMs when idle: a shorter TTL
-      // would mark it lost (and leave a false event) between two writes. The library refuses the
-      // same for its own reaper.
+      // A live instance writes its heartbeat only every livenessWriteMs when idle. reap() judges
+      // each row by max(ttl, 2 × the row's recorded interval), or 2 × --liveness-write for a row
+      // that recorded none, so a short TTL cannot take a live instance; a TTL below twice the
+      // assumed interval is still refused, as it always was, because it says something the reap
+      // will not do.
       const min = minimumTtl(flags.livenessWrite);
       if (flags.ttl < min) {
         throw new InvalidArgumentError(
@@ -341,7 +350,7 @@ export function addRegistryCommands(program: Command): void {
             'or live instances would be marked lost between two heartbeats.',
         );
       }
-      const lost = await withStore(flags, (s, r) => r.reap(s, { ttlMs: flags.ttl, reapedBy: `drainkit registry reap (${defaultRequester()})` }));
+      const lost = await withStore(flags, (s, r) => r.reap(s, { ttlMs: flags.ttl, livenessWriteMs: flags.livenessWrite, reapedBy: `drainkit registry reap (${defaultRequester()})` }));
       if (flags.json === true) json(lost);
       else if (lost.length === 0) out('no lost instances');
       else {

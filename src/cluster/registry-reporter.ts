@@ -185,7 +185,7 @@ class PrimaryReporter implements ClusterReporter {
     const details = { host: o.host, port: o.port, pid: o.pid, version: o.version, labels: o.labels, cluster: { workers }, rejoined: this.#queue.instanceId !== undefined };
     this.#registeringSince ??= new Date();
     const { host, port, pid, version, labels } = o;
-    const registration = await registerRow(store, { host, port, pid, version, labels, inflight, persistent, details, since: this.#registeringSince }, o.queryTimeoutMs);
+    const registration = await registerRow(store, { host, port, pid, version, labels, inflight, persistent, details, since: this.#registeringSince, livenessWriteMs: o.livenessWriteMs }, o.queryTimeoutMs);
     this.#lastHeartbeat = { inflight, persistent, at: Date.now() };
     return registration;
   }

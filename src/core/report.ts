@@ -8,6 +8,7 @@
  *
  *     drainer.on('drained', (result) => console.log(formatDrainReport(drainReport(result, drainer.options))));
  */
+import { DEFAULTS } from './options.js';
 import type { DrainPhase, DrainResult, ResolvedOptions } from './types.js';
 
 export interface PhaseDuration {
@@ -75,6 +76,13 @@ const TIGHT_SHARE = 0.8;
  * fast request says nothing about the slowest one the service has.
  */
 const MIN_EVIDENCE_REQUESTS = 50;
+/**
+ * Under the default drain timeout (which the user never chose, so a hint about it is noise unless
+ * it is sure) `timeout-much-longer` counts only the requests in flight when the wait began, and
+ * needs this many: a busy server completes 50 quick requests during any 5 s window, and those
+ * say nothing about what the wait after it needs.
+ */
+const MIN_EVIDENCE_AT_WINDOW_END = 50;
 /** A suggestion leaves this many times the longest request observed… */
 const SUGGESTION_FACTOR = 10;
 /** …and never goes below this. */
@@ -152,10 +160,12 @@ function timeoutHints(result: DrainResult, timeout: number, waitMs: number, forc
     }];
   }
   const suggested = roundUp(Math.max(longest * SUGGESTION_FACTOR, waitMs * SUGGESTION_FACTOR, SUGGESTION_FLOOR_MS));
-  if (result.requestsCompleted >= MIN_EVIDENCE_REQUESTS && timeout >= suggested * 2) {
+  const atWindowEnd = result.requestsAtWindowEnd ?? 0;
+  const enough = timeout === DEFAULTS.drainTimeoutMs ? atWindowEnd >= MIN_EVIDENCE_AT_WINDOW_END : result.requestsCompleted >= MIN_EVIDENCE_REQUESTS;
+  if (enough && timeout >= suggested * 2) {
     const evidence =
-      `${result.requestsCompleted} requests completed during this drain, the longest in ${Math.round(longest)} ms, ` +
-      `and the wait took ${Math.round(waitMs)} ms`;
+      `${result.requestsCompleted} requests completed during this drain (${atWindowEnd} of them in flight when the wait began), ` +
+      `the longest in ${Math.round(longest)} ms, and the wait took ${Math.round(waitMs)} ms`;
     return [{
       code: 'timeout-much-longer',
       level: 'info',

@@ -126,6 +126,7 @@ export class DrainSequence {
     host.emit('windowEnd', { endedBy, durationMs: windowMs });
 
     this.#enter('closing');
+    const requestsAtWindowEnd = tracker.inflight;
     tracker.deadline = now() + opts.drainTimeoutMs;
     await closeListener(host.server, tracker);
 
@@ -172,6 +173,7 @@ export class DrainSequence {
       window: { durationMs: windowMs, endedBy },
       requestsCompleted: tracker.completedDuringDrain,
       requestsAtStart,
+      requestsAtWindowEnd,
       requestsRemaining,
       persistentRemaining,
       connectionsForced,
@@ -209,7 +211,9 @@ export class DrainSequence {
     const atMs = now() - this.#startedAt;
     this.#phases.push({ phase, atMs });
     const info = { atMs, inflight: this.#host.tracker.inflight, persistent: this.#host.persistent.size };
-    this.#host.log.write('info', { event: 'drain_phase', phase, atMs: round(atMs), inflight: info.inflight, persistent: info.persistent }, `phase ${phase}`);
+    // The cleanup line says how many shutdown hooks run, so a reader need not guess whether any do.
+    const extra = phase === 'cleanup' ? { hooks: this.#host.hooks.length } : {};
+    this.#host.log.write('info', { event: 'drain_phase', phase, atMs: round(atMs), inflight: info.inflight, persistent: info.persistent, ...extra }, `phase ${phase}`);
     this.#host.emit('phase', phase, info);
   }
 

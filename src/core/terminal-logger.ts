@@ -27,13 +27,21 @@ function render(fields: Fields, msg: string): string | null {
         case 'closing':
           return `closing the listener: ${plural(fields.inflight, 'request')} in flight`;
         case 'persistent':
-          return `telling ${plural(fields.persistent, 'persistent connection')} to go away`;
-        case 'waiting':
-          return `waiting for ${plural(fields.inflight, 'request')} and ${plural(fields.persistent, 'persistent connection')}`;
+          // Nothing to tell on an idle server: no line rather than "0 persistent connections".
+          return Number(fields.persistent) > 0 ? `telling ${plural(fields.persistent, 'persistent connection')} to go away` : null;
+        case 'waiting': {
+          const waitingFor = [
+            ...(Number(fields.inflight) > 0 ? [plural(fields.inflight, 'request')] : []),
+            ...(Number(fields.persistent) > 0 ? [plural(fields.persistent, 'persistent connection')] : []),
+          ];
+          return waitingFor.length > 0 ? `waiting for ${waitingFor.join(' and ')}` : null;
+        }
         case 'forcing':
           return null; // the drain_forced line that follows says what was forced
         case 'cleanup':
-          return 'running shutdown hooks';
+          // `hooks` absent: a drainer of another version; say it as before.
+          if (fields.hooks === undefined) return 'running shutdown hooks';
+          return Number(fields.hooks) > 0 ? `running ${plural(fields.hooks, 'shutdown hook')}` : null;
         default:
           return msg;
       }

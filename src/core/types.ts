@@ -298,6 +298,12 @@ export interface DrainResult {
   readonly requestsCompleted: number;
   /** In-flight requests when the drain started. */
   readonly requestsAtStart: number;
+  /**
+   * In-flight requests when the deregistration window ended and the wait began: the work the
+   * drain timeout is there for (requests served during the window are not). Absent from results
+   * built by hand or by earlier versions.
+   */
+  readonly requestsAtWindowEnd?: number;
   /** Requests still in flight when the drain was forced (0 when it completed). */
   readonly requestsRemaining: number;
   /** Persistent connections still open when the drain was forced. */

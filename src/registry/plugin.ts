@@ -12,7 +12,7 @@ export function registry(options: Omit<ReporterOptions, 'port'> & { readonly por
   // Validated here, whatever is given, so a mistake throws where the options are written and
   // never from inside createDrainer (or later, from the 'listening' event). Without a port yet,
   // a placeholder stands in for the one the server will listen on.
-  resolveReporterOptions({ ...options, port: options.port ?? 1 }, undefined);
+  resolveReporterOptions({ ...options, port: options.port ?? 1 }, undefined, 'registry()');
   return (drainer, server) => {
     let reporter: Reporter | undefined;
     const start = (port: number): void => {

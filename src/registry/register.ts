@@ -21,12 +21,14 @@ export interface RegistrationRow {
   readonly details: object;
   /** When this registration was first attempted; the same for every retry of it. */
   readonly since: Date;
+  /** The reporter's `livenessWriteMs`: the reaper takes the row for lost only after twice this. */
+  readonly livenessWriteMs: number;
 }
 
 export async function registerRow(store: Store, r: RegistrationRow, timeoutMs: number): Promise<Registration> {
   const rows = await store.query<{ id: number; generation: number }>(
     sql.REGISTER,
-    [r.host, r.port, r.pid, r.version, JSON.stringify(r.labels), r.inflight, r.persistent, JSON.stringify(r.details), r.since],
+    [r.host, r.port, r.pid, r.version, JSON.stringify(r.labels), r.inflight, r.persistent, JSON.stringify(r.details), r.since, r.livenessWriteMs],
     { timeoutMs },
   );
   const row = rows[0];

@@ -69,12 +69,16 @@ function invalid(message: string): RegistryError {
   return new RegistryError('ERR_DRAINKIT_REGISTRY_INVALID_OPTION', `drainkit registry: ${message}`);
 }
 
+/** The function the user called, named in messages about its options. */
+export type ReporterEntry = 'registry()' | 'startReporter()';
+
 /**
  * Checks `options` and applies the defaults. `drainer` is the one being reported (its state and
- * logger), or undefined when checking ahead of it (the plugin, before createDrainer).
+ * logger), or undefined when checking ahead of it (the plugin, before createDrainer). `entry`
+ * is what the user called, so a message names a function they wrote.
  */
-export function resolveReporterOptions(options: ReporterOptions, drainer: Drainer | undefined): ResolvedReporterOptions {
-  if (typeof options !== 'object' || options === null) throw invalid(`startReporter options got ${describe(options)}; accepted: an object`);
+export function resolveReporterOptions(options: ReporterOptions, drainer: Drainer | undefined, entry: ReporterEntry = 'startReporter()'): ResolvedReporterOptions {
+  if (typeof options !== 'object' || options === null) throw invalid(`${entry} options got ${describe(options)}; accepted: an object`);
   for (const key of Object.keys(options)) {
     if (!KEYS.has(key)) throw new RegistryError('ERR_DRAINKIT_REGISTRY_UNKNOWN_OPTION', `drainkit registry: unknown reporter option ${describe(key)}; accepted: ${[...KEYS].join(', ')}`);
   }
@@ -84,7 +88,12 @@ export function resolveReporterOptions(options: ReporterOptions, drainer: Draine
     const fromEnv = options.databaseUrl === undefined;
     const url = fromEnv ? process.env.DATABASE_URL : options.databaseUrl;
     if (url === undefined || (fromEnv && url === '')) {
-      throw new RegistryError('ERR_DRAINKIT_REGISTRY_NO_DATABASE', 'drainkit registry: startReporter needs a store, a databaseUrl, or DATABASE_URL');
+      throw new RegistryError(
+        'ERR_DRAINKIT_REGISTRY_NO_DATABASE',
+        `drainkit registry: ${entry} was given no database and DATABASE_URL is ${url === undefined ? 'not set' : 'empty'}; ` +
+          `accepted: databaseUrl (a postgres:// or postgresql:// URL, such as the one drainkit registry-host prints for an embedded PGlite registry), ` +
+          `store (a Store from openStore()), or DATABASE_URL in the environment`,
+      );
     }
     databaseUrl = checkDatabaseUrl(fromEnv ? 'DATABASE_URL' : 'databaseUrl', url);
     assertDriverInstalled(DRIVER_PACKAGES.url, 'a registry databaseUrl');

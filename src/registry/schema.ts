@@ -191,6 +191,18 @@ CREATE UNIQUE INDEX idx_drain_event_once ON DrainEvent (instance_id, generation,
 `;
 
 /**
+ * Each registration's liveness write interval (`livenessWriteMs`: the longest an idle, live
+ * instance goes without refreshing `last_heartbeat_at`), written at register, so that every
+ * reaper judges a row by the instance's own interval: a row is lost only once its heartbeat is
+ * older than both the reap's TTL and twice that interval. Without it a reap with the default
+ * 30 s TTL took an instance that writes every 60 s for lost while it was alive. Null for
+ * instances of earlier versions, which the reaper treats as writing at the default interval.
+ */
+const LIVENESS_WRITE = `
+ALTER TABLE ServerInstance ADD COLUMN liveness_write_ms INT;
+`;
+
+/**
  * Every migration, in order of version (keep it sorted: {@link LATEST_VERSION} is the last one).
  * A version may be missing (a gap is harmless: each migration is guarded by its own row in
  * `drainkit_migrations`, so one added later with a lower number is still applied). An applied migration is never edited. */
@@ -202,6 +214,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 5, name: 'one pending drain request per instance', sql: ONE_PENDING_REQUEST },
   { version: 6, name: 'drain budget', sql: DRAIN_BUDGET },
   { version: 7, name: 'each event once', sql: EVENT_ONCE },
+  { version: 8, name: 'liveness write interval', sql: LIVENESS_WRITE },
 ]);
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

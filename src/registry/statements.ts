@@ -24,7 +24,8 @@
  */
 
 /**
- * $1 host, $2 port, $3 pid, $4 version, $5 labels (JSON), $6 inflight, $7 persistent, $8 details (JSON), $9 at.
+ * $1 host, $2 port, $3 pid, $4 version, $5 labels (JSON), $6 inflight, $7 persistent, $8 details (JSON), $9 at,
+ * $10 the instance's liveness write interval in ms (what the reaper judges its heartbeat's age by).
  * Takes the host:port row (a new one, or the next generation of an existing one); returns its id
  * and generation. `$9` is the same for every attempt of one registration, so a copy of one that
  * landed already (same pid and `registered_at`) changes nothing and returns that registration:
@@ -34,14 +35,14 @@
 export const REGISTER = `
 WITH i AS (
   INSERT INTO ServerInstance AS s (host, port, status, inflight_count, drain_started_at, drained_at,
-                                   pid, version, labels, persistent_count, phase, registered_at, last_heartbeat_at, generation)
-  VALUES ($1::text, $2::int, 'active', $6::int, NULL, NULL, $3::int, $4::text, $5::jsonb, $7::int, NULL, $9::timestamptz, now(), 1)
+                                   pid, version, labels, persistent_count, phase, registered_at, last_heartbeat_at, generation, liveness_write_ms)
+  VALUES ($1::text, $2::int, 'active', $6::int, NULL, NULL, $3::int, $4::text, $5::jsonb, $7::int, NULL, $9::timestamptz, now(), 1, $10::int)
   ON CONFLICT (host, port) DO UPDATE SET
     status = 'active', inflight_count = EXCLUDED.inflight_count, drain_started_at = NULL, drained_at = NULL,
     pid = EXCLUDED.pid, version = EXCLUDED.version, labels = EXCLUDED.labels,
     persistent_count = EXCLUDED.persistent_count, phase = NULL,
     registered_at = EXCLUDED.registered_at, last_heartbeat_at = now(), generation = s.generation + 1,
-    drain_budget_ms = NULL
+    drain_budget_ms = NULL, liveness_write_ms = EXCLUDED.liveness_write_ms
   WHERE s.pid IS DISTINCT FROM EXCLUDED.pid OR s.registered_at IS DISTINCT FROM EXCLUDED.registered_at
   RETURNING id, generation
 ), superseded AS (

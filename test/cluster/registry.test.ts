@@ -184,7 +184,7 @@ for (const kind of DATABASE_KINDS) {
 
     it('a primary killed outright (SIGKILL) is reaped like any instance; its workers leave on their own and their rows read as not current', { skip, timeout: 60_000 }, async () => {
       const mode = modeFile('ok');
-      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--database-url', db.url, '--heartbeat-ms', '100', '--log-level', 'warn', APP, mode.file], 60_000);
+      const c = await spawnCluster([CLI, 'cluster', '--workers', '2', '--database-url', db.url, '--heartbeat-ms', '100', '--liveness-write-ms', '200', '--log-level', 'warn', APP, mode.file], 60_000);
       const inst = await until('the cluster instance with both workers ready', async () => {
         const i = await instanceOn(db, c.port);
         if (i?.status !== 'active' || i.pid !== c.pid) return undefined;

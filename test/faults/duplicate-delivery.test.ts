@@ -42,7 +42,7 @@ for (const kind of DATABASE_KINDS) {
 
     function register(port: number, pid: number, at: Date): Promise<{ id: number; generation: number }[]> {
       const details = JSON.stringify({ pid });
-      return store.query<{ id: number; generation: number }>(sql.REGISTER, ['dup-host', port, pid, null, '{}', 0, 0, details, at]);
+      return store.query<{ id: number; generation: number }>(sql.REGISTER, ['dup-host', port, pid, null, '{}', 0, 0, details, at, 10_000]);
     }
 
     it('a registration, each transition and event, twice and late: one of each, and the stopped row stays stopped', async () => {

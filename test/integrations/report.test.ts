@@ -86,22 +86,63 @@ describe('drainReport', () => {
     assert.match(r.hints[0]!.message, /the wait took 950 ms of the 1000 ms drain timeout \(longest request 960 ms\)/);
   });
 
-  it('says the timeout is far longer only with enough completed requests, at info, stating the evidence', () => {
+  it('says a chosen timeout is far longer only with enough completed requests, at info, stating the evidence', () => {
     const phases: [DrainPhase, number][] = [['deregistering', 0], ['closing', 100], ['waiting', 100], ['cleanup', 400]];
     // One fast request, or 49, is not evidence about the slowest request a service has.
     for (const requestsCompleted of [1, 49]) {
-      assert.deepEqual(drainReport(result({ requestsCompleted, longestRequestMs: 200, phases }), { drainTimeoutMs: 30_000 }).hints, [], `${requestsCompleted} requests`);
+      assert.deepEqual(drainReport(result({ requestsCompleted, longestRequestMs: 200, phases }), { drainTimeoutMs: 20_000 }).hints, [], `${requestsCompleted} requests`);
     }
-    const r = drainReport(result({ requestsCompleted: 50, longestRequestMs: 250, phases }), { drainTimeoutMs: 30_000 });
+    const r = drainReport(result({ requestsCompleted: 50, requestsAtWindowEnd: 3, longestRequestMs: 250, phases }), { drainTimeoutMs: 20_000 });
     assert.strictEqual(r.hints.length, 1);
     const hint = r.hints[0]!;
     assert.strictEqual(hint.code, 'timeout-much-longer');
     assert.strictEqual(hint.level, 'info');
-    assert.strictEqual(hint.evidence, '50 requests completed during this drain, the longest in 250 ms, and the wait took 300 ms');
+    assert.strictEqual(hint.evidence, '50 requests completed during this drain (3 of them in flight when the wait began), the longest in 250 ms, and the wait took 300 ms');
     // Ten times the longest request and the wait, and never under 5 s.
     assert.strictEqual(hint.suggestedDrainTimeoutMs, 5_000);
     // A timeout within twice the suggestion is left alone.
     assert.deepEqual(drainReport(result({ requestsCompleted: 500, longestRequestMs: 250, phases }), { drainTimeoutMs: 9_000 }).hints, []);
+  });
+
+  it('under the default 30 s timeout, says it is far longer only with 50 requests in flight when the wait began', () => {
+    const phases: [DrainPhase, number][] = [['deregistering', 0], ['closing', 5_000], ['waiting', 5_000], ['cleanup', 5_300]];
+    // A busy server's healthy drain: hundreds served during the window, a few in flight after it.
+    for (const requestsAtWindowEnd of [undefined, 0, 4, 49]) {
+      const busy = result({ requestsCompleted: 800, longestRequestMs: 200, phases, ...(requestsAtWindowEnd !== undefined && { requestsAtWindowEnd }) });
+      assert.deepEqual(drainReport(busy, { drainTimeoutMs: 30_000 }).hints, [], `${requestsAtWindowEnd} in flight at the window's end`);
+    }
+    const strong = drainReport(result({ requestsCompleted: 800, requestsAtWindowEnd: 50, longestRequestMs: 200, phases }), { drainTimeoutMs: 30_000 });
+    assert.deepEqual(strong.hints.map((h) => [h.code, h.level, h.suggestedDrainTimeoutMs]), [['timeout-much-longer', 'info', 5_000]]);
+  });
+
+  it('a real busy drain under the default timeout: requests served during the window give no hint', async () => {
+    const server = http.createServer((_req, res) => setTimeout(() => res.end('ok'), 5));
+    const drainer = createDrainer(server, { signals: false, deregister: { mode: 'fixed', delayMs: 1_500 } });
+    const port = await listen(server);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    let stop = false;
+    let served = 0;
+    const load = Promise.all(Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const ok = await new Promise<boolean>((resolve) => {
+          http.get({ port, host: '127.0.0.1', path: '/', agent }, (res) => { res.resume(); res.on('end', () => resolve(true)); }).on('error', () => resolve(false));
+        });
+        if (!ok) return;
+        served += 1;
+      }
+    }));
+    await until('some requests served', () => served >= 20);
+    const drained = drainer.drain();
+    await new Promise((r) => setTimeout(r, 1_200));
+    stop = true;
+    const result = await drained;
+    const r = drainReport(result, drainer.options);
+    await load;
+    agent.destroy();
+    // Enough for the hint's old rule (50 completed), so this drain would have had it.
+    assert.ok(r.requestsCompleted >= 50, `at least 50 requests completed during the drain, got ${r.requestsCompleted}`);
+    assert.ok((result.requestsAtWindowEnd ?? 0) < 50, `${result.requestsAtWindowEnd} in flight when the wait began`);
+    assert.deepEqual(r.hints, []);
   });
 
   it('hints: false leaves the hints out', () => {

@@ -225,6 +225,28 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(pending.pendingDrainRequests, 0, 'the refused request is not counted as pending');
     });
 
+    it('a plain reap (30 s TTL) keeps a live instance that writes its liveness every 60 s, and takes it once silent past 2 × 60 s', async () => {
+      const s = await spawnServer({
+        env: { ...process.env, DRAINKIT_INSTANCE_HOST: '127.0.0.1' },
+        args: [MAIN, 'example-server', '--port', '0', '--log-level', 'warn', '--database-url', db.url, '--heartbeat-ms', '100', '--liveness-write-ms', '60000', '--label', 'zone=slow'],
+      });
+      children.push(s);
+      const id = (await eventually('the server to register', async () => (await listInstances(db.store, { labels: { zone: 'slow' } })).find((i) => i.status === 'active'))).id;
+      // 45 s since its last write, as an idle instance writing every 60 s would be.
+      await db.store.query("UPDATE ServerInstance SET last_heartbeat_at = now() - interval '45 seconds' WHERE id = $1::int", [id]);
+      const kept = await cli(['registry', 'reap', '--json', '--database-url', db.url]);
+      assert.equal(kept.code, 0, kept.stderr);
+      assert.equal(parsed<{ id: number }[]>(kept).some((l) => l.id === id), false, 'a live instance is not lost');
+      assert.equal((await listInstances(db.store, { labels: { zone: 'slow' } }))[0]?.status, 'active');
+      assert.deepEqual((await listEvents(db.store, { instanceId: id })).map((e) => e.eventType), ['registered'], 'no false lost event');
+      assert.deepEqual(await signalAndWait(s, 'SIGKILL'), { code: null, signal: 'SIGKILL' });
+      await db.store.query("UPDATE ServerInstance SET last_heartbeat_at = now() - interval '125 seconds' WHERE id = $1::int", [id]);
+      const taken = await cli(['registry', 'reap', '--json', '--database-url', db.url]);
+      assert.equal(taken.code, 0, taken.stderr);
+      assert.equal(parsed<{ id: number }[]>(taken).filter((l) => l.id === id).length, 1);
+      assert.equal((await listEvents(db.store, { instanceId: id })).at(-1)?.details?.livenessWriteMs, 60_000);
+    });
+
     it('reaps an instance killed by SIGKILL, then prunes it', async () => {
       const s = await server(['zone=d']);
       const id = (await listInstances(db.store, { labels: { zone: 'd' } }))[0]!.id;

@@ -139,7 +139,9 @@ for (const kind of DATABASE_KINDS) {
     });
 
     it('an instance killed by SIGKILL is marked stopped by the reaper with an event "lost"', async () => {
-      const child = await spawn(db.url, ['--heartbeat-ms', '200']);
+      // It records its 200 ms liveness write interval, so a 1 s TTL is its bound (a row is lost
+      // only past max(TTL, 2 × its interval)).
+      const child = await spawn(db.url, ['--heartbeat-ms', '200', '--liveness-write-ms', '200']);
       const inst = await registered(child.port);
       child.child.kill('SIGKILL');
       assert.equal((await child.closed).signal, 'SIGKILL');

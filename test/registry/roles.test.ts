@@ -216,7 +216,7 @@ describe('drainkit registry roles on real Postgres', { skip: noPostgres || NOT_B
     assert.equal(reap.code, 0, reap.stderr);
     const prune = await cli(['registry', 'prune', '--older-than', '3650d', '--json', '--database-url', url(users.operator)]);
     assert.equal(prune.code, 0, prune.stderr);
-    await assert.rejects(operator.query(sql.REGISTER, ['roles-test', 10_003, 1, null, '{}', 0, 0, '{}', new Date()]), PERMISSION_DENIED);
+    await assert.rejects(operator.query(sql.REGISTER, ['roles-test', 10_003, 1, null, '{}', 0, 0, '{}', new Date(), 10_000]), PERMISSION_DENIED);
     await assert.rejects(operator.query(sql.HEARTBEAT, [id, 1, 5, 0]), PERMISSION_DENIED);
   });
 
