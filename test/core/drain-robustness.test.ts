@@ -249,8 +249,9 @@ describe('a request handler attached twice is refused when it is attached', { ti
     const port = await listen(bare);
     assert.strictEqual((await get('http', port, '/readyz')).status, 200);
     assert.strictEqual((await get('http', port, '/')).body, 'plain');
-    // Another handler is no concern of drainkit's.
-    bare.on('request', () => undefined);
+    // Any other request listener beside the wrapper is refused as well: drainkit cannot tell one
+    // that only watches from one that answers (test/core/handler-guard.test.ts has the cases).
+    assert.throws(() => bare.on('request', () => undefined), { code: 'ERR_DRAINKIT_HANDLER_TWICE' });
     d1.detach();
     d2.detach();
     bare.close();
