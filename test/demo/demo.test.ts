@@ -58,7 +58,7 @@ interface Report {
 
 const dashboardLine = (run: DemoRun): string | undefined => run.stderr.find((l) => l.startsWith('drainkit demo: dashboard: '))?.slice('drainkit demo: dashboard: '.length);
 
-describe('drainkit demo', { timeout: 150_000 }, () => {
+describe('drainkit demo', { timeout: 300_000 }, () => {
   after(() => killTracked());
 
   it('runs unattended with zero failures; the negative control counts failures; Ctrl-C reports', async () => {
