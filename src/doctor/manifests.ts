@@ -127,7 +127,9 @@ export async function parseInputs(inputs: readonly InputText[]): Promise<ParsedI
         findings.push(finding('yaml-syntax', `Not valid YAML at line ${line}: ${err.message.split('\n')[0]}${doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more error${doc.errors.length > 2 ? 's' : ''})` : ''}.`, where(line)));
         continue;
       }
-      if (contents === null) continue; // an empty document (Helm renders `---` for empty templates)
+      // A document that holds nothing: a trailing `---`, or Helm's `---` / `# Source: …` / `---`
+      // for a template that rendered empty. yaml gives those a null Scalar, not a null contents.
+      if (contents === null || (yaml.isScalar(contents) && contents.value === null)) continue;
       const value: unknown = doc.toJS({ maxAliasCount: 100 });
       const docLine = lineAt(start);
       const locate = (base: readonly PathSegment[]) => (path: readonly PathSegment[]): Location => where(lineOfPath(yaml, doc, [...base, ...path], lineAt) ?? docLine);

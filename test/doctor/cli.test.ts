@@ -36,7 +36,7 @@ function doctor(args: readonly string[], stdin?: string): Promise<Run> {
   });
 }
 
-function helmRender(): string {
+function helmRender(grace = 10): string {
   // What `helm template web ./chart` prints: a `# Source:` comment before every manifest, and
   // `---` alone for a template that rendered to nothing.
   const clean = readFileSync(`${FIX}/clean.yaml`, 'utf8').replace(/^#.*\n/gm, '');
@@ -47,7 +47,7 @@ function helmRender(): string {
     service!.trim(),
     '---',
     '# Source: web/templates/deployment.yaml',
-    deployment!.trim().replace('terminationGracePeriodSeconds: 30', 'terminationGracePeriodSeconds: 10'),
+    deployment!.trim().replace('terminationGracePeriodSeconds: 30', `terminationGracePeriodSeconds: ${grace}`),
     '---',
     '# Source: web/templates/empty.yaml',
     '---',
@@ -98,6 +98,15 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     assert.equal(f.file, '<stdin>');
     const lines = helmRender().split('\n');
     assert.match(lines[f.line - 1]!, /terminationGracePeriodSeconds: 10/, 'the line is the rendered one in the input');
+  });
+
+  it('helm template output of a clean chart, with a template that rendered nothing: exit 0, no finding', async () => {
+    // The empty template's `---` / `# Source:` / `---` and the trailing `---` are documents that hold nothing.
+    const r = await doctor(['--format', 'json', '-'], helmRender(30));
+    const json = JSON.parse(r.stdout) as { findings: { ruleId: string; message: string }[]; objects: number };
+    assert.deepEqual(json.findings.map((f) => `${f.ruleId}: ${f.message}`), []);
+    assert.equal(json.objects, 2);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
   it('--format json: the report with budgets and findings', async () => {
