@@ -31,7 +31,7 @@ const RULE_LIST = [
   { id: 'lb-deregistration-delay', severity: 'warning', summary: 'A load balancer deregistration delay shorter than the window plus the drain timeout cuts requests that are still draining.' },
   { id: 'keep-alive-below-upstream', severity: 'warning', summary: 'drainkit\'s keep-alive timeout must stay above the upstream\'s idle timeout, or the upstream reuses sockets the app is closing (steady 502s).' },
   { id: 'unknown-field', severity: 'error', summary: 'An unknown key under lifecycle, a hook or a probe (a typo such as preStopHook) is rejected by the API server or silently ignored.' },
-  { id: 'unrendered-template', severity: 'error', summary: 'The document still contains template syntax ({{ ... }}): render it first (helm template).' },
+  { id: 'unrendered-template', severity: 'error', summary: 'The document still contains template syntax ({{ ... }}), quoted or not (`replicas: {{ .Values.n }}` is valid YAML, a map whose key is a map): render it first (helm template). ConfigMap and Secret data and annotations may hold {{ }} of their own.' },
   { id: 'yaml-syntax', severity: 'error', summary: 'The document is not valid YAML.' },
   { id: 'not-a-manifest', severity: 'warning', summary: 'A document without apiVersion and kind is not a Kubernetes object; it was skipped.' },
   { id: 'env-invalid', severity: 'error', summary: 'A DRAINKIT_* variable has a value drainkit rejects at start-up, or a name drainkit does not know.' },

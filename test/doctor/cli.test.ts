@@ -109,6 +109,15 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 
+  it('unrendered templates that are valid YAML (`field: {{ .Values.x }}`) are errors, and yaml prints nothing on stderr', async () => {
+    const r = await doctor([`${FIX}/unrendered-template.yaml`]);
+    assert.equal(r.code, 8, r.stdout);
+    assert.equal(r.stderr, '', 'no "Keys with collection values will be stringified" warning from yaml');
+    assert.match(r.stdout, /unrendered-template.yaml:15: error \[unrendered-template\] Template syntax "replicas: \{\{ \.Values\.replicas \}\}/);
+    assert.match(r.stdout, /unrendered-template.yaml:23: error \[unrendered-template\] Template syntax "terminationGracePeriodSeconds: \{\{ \.Values\.grace \}\}.*YAML reads the unquoted \{\{ \}\} as a map/);
+    assert.doesNotMatch(r.stdout, /Pod\/web \[app\]/, 'no budget computed from a default grace');
+  });
+
   it('--format json: the report with budgets and findings', async () => {
     const r = await doctor(['--format', 'json', `${FIX}/grace-budget.yaml`]);
     const json = JSON.parse(r.stdout) as Record<string, unknown> & { budgets: { fits: boolean; totalMs: number; graceMs: number; terms: { name: string; ms: number; source: string }[] }[]; findings: { ruleId: string; severity: string; line: number }[] };
