@@ -104,6 +104,17 @@ function kubeletHook(s: PodSettings, healthPort: number | undefined): PreStopHoo
   return { kind: 'httpGet', port: healthPort, path: PRESTOP_PATH };
 }
 
+/**
+ * Two requests that outlast the drain hold it open until its timeout, so the drain takes
+ * window + drain timeout. No wait for them to arrive: sent before the deletion, they reach the
+ * server during its window at the latest.
+ */
+function holdDrainOpen(pod: ServerProcess): { slow: Promise<string>[]; pool: Pool } {
+  const pool = new Pool(`http://127.0.0.1:${pod.port}`, { connections: 2 });
+  const slow = [0, 1].map(() => pool.request({ path: '/work?ms=30000', method: 'GET', headersTimeout: 60_000 }).then((r) => r.body.text(), () => 'failed'));
+  return { slow, pool };
+}
+
 /** Waits (bounded) until drainkit's health server on `port` answers. */
 async function healthUp(port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -252,6 +263,36 @@ describe('simulated kubelet: the doctor predicts the drain', { timeout: 120_000 
     assert.equal(record.preStopStatus, 200);
     assert.ok(stats.failed > 0, 'HAProxy kept routing to a closed listener for 1.5 s (no retries, no redispatch) and nothing failed: the harness is blind');
     assert.equal(record.killed, false);
+  });
+
+  it('a second deletion that shortens the grace: a drain that fits G is SIGKILLed at t + G2, and the doctor\'s budget at G2 predicts it', { timeout: 40_000 }, async (t) => {
+    const s: PodSettings = { graceMs: 5_000, preStop: { kind: 'none' }, windowMs: 500, drainTimeoutMs: 2_500 };
+    const second = { atMs: 300, graceMs: 2_000 };
+    const atG = await checkTexts([{ file: 'pod.yaml', text: manifest(s, 3000) }], { marginMs: MARGIN_MS, endpointLagMs: 0 });
+    const atG2 = await checkTexts([{ file: 'pod.yaml', text: manifest({ ...s, graceMs: second.graceMs }, 3000) }], { marginMs: MARGIN_MS, endpointLagMs: 0 });
+    assert.equal(atG.exitCode, 0, `the doctor passes grace ${s.graceMs} ms: ${atG.findings.map((f) => f.message).join('\n')}`);
+    assert.deepEqual(atG2.findings.filter((f) => f.severity === 'error').map((f) => f.ruleId), ['grace-budget'], `the doctor rejects grace ${second.graceMs} ms`);
+
+    const run = async (secondDeletion?: typeof second) => {
+      const pod = await startPod(s);
+      const { slow, pool } = holdDrainOpen(pod);
+      const record = await deletePod(pod, { graceMs: s.graceMs, preStop: kubeletHook(s, undefined), ...(secondDeletion && { secondDeletion }) });
+      await Promise.all(slow);
+      await pool.destroy();
+      return record;
+    };
+    const shortened = await run(second);
+    const rel = (at: number | undefined): string => (at === undefined ? '-' : `+${at - shortened.deletedAt} ms`);
+    t.diagnostic(`second deletion ${rel(shortened.secondDeletionAt)} with ${second.graceMs} ms: SIGKILL due ${rel(shortened.killDueAt)} (was ${rel(shortened.killDueWithoutSecondAt)}), ${shortened.killed ? `KILLED ${rel(shortened.sigkillAt)}` : `exit ${shortened.exit.code} ${rel(shortened.exitedAt)}`}`);
+    assert.ok(shortened.secondDeletionAt !== undefined, 'the second deletion was played');
+    assert.equal(shortened.killDueAt, Math.max(shortened.sigtermAt + 2_000, shortened.secondDeletionAt + second.graceMs), 'the end of the grace moved to t + G2 (with the 2 s floor after SIGTERM)');
+    assert.ok(shortened.killDueAt < shortened.killDueWithoutSecondAt, 'the second deletion shortened the grace');
+    assert.equal(shortened.killed, true, 'the drain (window + drain timeout) outlasts t + G2: SIGKILL');
+    assert.deepEqual(shortened.exit, { code: null, signal: 'SIGKILL' });
+    // Control: the same pod and the same drain without the second deletion exits by itself.
+    const alone = await run();
+    assert.equal(alone.killed, false, 'without the second deletion the drain fits G');
+    assert.deepEqual(alone.exit, { code: 70, signal: null });
   });
 
   it('property: over random (G, P, window, drain timeout), the budget verdict predicts SIGKILL', { timeout: 60_000 }, async (t) => {
