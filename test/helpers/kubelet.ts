@@ -114,7 +114,7 @@ export async function deletePod(proc: ServerProcess, spec: TerminationSpec): Pro
     if (!hasExited(proc.child)) proc.child.kill('SIGTERM');
     const killDueWithoutSecondAt = termAt + killGrace;
     // A second deletion before SIGTERM moved the end of the grace; the floor after SIGTERM stays.
-    const dueAt = (): number => Math.max(termAt + minKill, Math.min(killDueWithoutSecondAt, graceEnd.at));
+    const dueAt = (): number => Math.max(termAt + minKill, Math.min(killDueWithoutSecondAt, graceEnd.shortenedTo ?? Infinity));
     let killDueAt = dueAt();
     let sigkillAt: number | undefined;
     let killTimer: NodeJS.Timeout | undefined;
@@ -152,13 +152,20 @@ class GraceEnd {
     this.#at = at;
   }
 
-  get at(): number {
-    return this.#at;
+  #shortened = false;
+
+  /**
+   * The end a second deletion set, if one did. Without one, the kill is due G − ⌊preStop⌋ after
+   * SIGTERM (a little after t0 + G, by the truncated fraction), not at t0 + G.
+   */
+  get shortenedTo(): number | undefined {
+    return this.#shortened ? this.#at : undefined;
   }
 
   shorten(at: number): void {
     if (at >= this.#at) return;
     this.#at = at;
+    this.#shortened = true;
     for (const listener of this.#listeners) listener();
   }
 
