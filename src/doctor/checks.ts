@@ -324,7 +324,15 @@ function readinessChecks(ctx: ContainerContext): Finding[] {
   } else {
     const port = portOf(readiness);
     const pathOk = readiness.handler === 'httpGet' && (readiness.httpPath ?? '/').split('?')[0] === health.readinessPath;
-    const portOk = readiness.handler === 'httpGet' && (expectedPort !== undefined ? port === expectedPort : ports.numbers.length === 0 || (port !== undefined && ports.numbers.includes(port)) || typeof readiness.port === 'number');
+    // Without DRAINKIT_HEALTH_PORT drainkit answers on the app's port: one of the declared ports.
+    // Only a container that declares none leaves a number unverifiable (said in a note below).
+    const portOk = readiness.handler === 'httpGet' && (expectedPort !== undefined ? port === expectedPort : ports.numbers.length === 0 || (port !== undefined && ports.numbers.includes(port)));
+    if (pathOk && portOk && expectedPort === undefined && ports.numbers.length === 0 && typeof readiness.port === 'number') {
+      out.push({
+        ...finding('readiness-wrong-endpoint', `${label}: the readiness probe hits port ${readiness.port}, and the container declares no ports, so the doctor cannot check that drainkit's server listens there. Declare it (ports: [{ name: http, containerPort: ${readiness.port} }]) and probe it by name.`, w.object.at(readiness.path), label),
+        severity: 'note',
+      });
+    }
     if (!pathOk || !portOk) {
       const got = readiness.handler === 'httpGet' ? `httpGet ${readiness.httpPath ?? '/'} on port ${String(readiness.port ?? '?')}` : `a ${readiness.handler} probe`;
       out.push(finding('readiness-wrong-endpoint', `${label}: the readiness probe is ${got}, but drainkit answers readiness on ${health.readinessPath} (${sourceText(ctx, 'DRAINKIT_READINESS_PATH')}) at ${where}: its 503 during a drain is never seen. Probe httpGet ${health.readinessPath} on ${expectedPort ?? ports.numbers[0] ?? 'the app port'}.`, w.object.at(readiness.path), label));
