@@ -23,7 +23,7 @@ const RULE_LIST = [
   { id: 'prestop-other-container', severity: 'warning', summary: 'preStop runs per container: a preStop on another container does not delay SIGTERM to the container that drains.' },
   { id: 'liveness-is-readiness', severity: 'error', summary: 'Liveness must not probe the readiness endpoint (or the same handler as readiness): a drain that is not a pod deletion would get the container restarted mid-drain.' },
   { id: 'readiness-missing', severity: 'warning', summary: 'The container that drains has no readiness probe: readiness 503 never reaches Kubernetes, and balancers that probe the pod keep routing.' },
-  { id: 'readiness-wrong-endpoint', severity: 'warning', summary: 'The readiness probe does not hit drainkit\'s readiness path and port, so drainkit\'s 503 is never seen.' },
+  { id: 'readiness-wrong-endpoint', severity: 'warning', summary: 'The readiness probe does not hit drainkit\'s readiness path and port (the health port, else one of the container\'s declared ports), so drainkit\'s 503 is never seen. A note when the container declares no ports: the port cannot be checked.' },
   { id: 'probe-threshold-mismatch', severity: 'warning', summary: 'An adaptive window that counts 503 probes must count as many as the readiness probe\'s failureThreshold, and its maximum must outlast that many probe periods.' },
   { id: 'publish-not-ready', severity: 'warning', summary: 'publishNotReadyAddresses: true on a Service that selects the pod keeps terminating endpoints ready: neither deletion nor readiness stops traffic.' },
   { id: 'shell-entrypoint', severity: 'warning', summary: 'A shell (or npm) as PID 1 may not forward SIGTERM: the app never drains and is SIGKILLed at the end of the grace.' },
