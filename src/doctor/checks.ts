@@ -365,25 +365,54 @@ function sameHandler(a: Probe, b: Probe, portOf: (p: Probe) => number | undefine
   return portOf(a) === portOf(b);
 }
 
-/** `shell-entrypoint`: `sh -c "node server.js"` (no exec) and npm/yarn as PID 1 may not pass SIGTERM on. */
+const SHELL = /(^|\/)(ba|da|a|z|k)?sh$/;
+const PACKAGE_RUNNER = /(^|\/)(npm|npx|yarn|pnpm|pnpx|bunx)$/;
+/** `-c`, or combined short flags that hold c (`-lc`, `-ec`): the shell runs the next word as a script. */
+const SCRIPT_FLAG = /^-[a-zA-Z]*c[a-zA-Z]*$/;
+
+/** argv without a leading `env` and its options and `NAME=value` assignments (`/usr/bin/env sh -c …`). */
+function withoutEnv(argv: readonly string[]): { argv: readonly string[]; skipped: number } {
+  if (argv.length === 0 || !/(^|\/)env$/.test(argv[0]!)) return { argv, skipped: 0 };
+  let i = 1;
+  while (i < argv.length && (argv[i]!.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(argv[i]!))) i += 1;
+  return { argv: argv.slice(i), skipped: i };
+}
+
+/**
+ * `shell-entrypoint`: a shell that runs a script without `exec` (`sh -c "node server.js"`,
+ * `bash -lc …`, behind `env`, with `-c` in args), and npm/npx/yarn as PID 1, may not pass SIGTERM
+ * on. A shell that runs a script file (`sh /app/entrypoint.sh`) is a note: the doctor cannot read
+ * the script, which must `exec node …`.
+ */
 function entrypoint(ctx: ContainerContext): Finding[] {
   const { w, container, label } = ctx;
   const command = Array.isArray(container.spec.command) ? (container.spec.command as unknown[]).filter((x): x is string => typeof x === 'string') : [];
   const args = Array.isArray(container.spec.args) ? (container.spec.args as unknown[]).filter((x): x is string => typeof x === 'string') : [];
-  const argv = command.length > 0 ? [...command, ...args] : [];
+  const full = command.length > 0 ? [...command, ...args] : [];
+  if (full.length === 0) return [];
+  const { argv, skipped } = withoutEnv(full);
   if (argv.length === 0) return [];
-  const at = w.object.at([...container.path, 'command']);
-  const shell = /(^|\/)(ba|da|a)?sh$/.test(argv[0]!);
-  if (shell) {
-    const c = argv.indexOf('-c');
-    const script = c >= 0 ? (argv[c + 1] ?? '') : '';
-    if (c >= 0 && !/^\s*exec\s/.test(script)) {
-      return [finding('shell-entrypoint', `${label} runs ${JSON.stringify(argv.slice(0, 3).join(' ').slice(0, 80))}: the shell is PID 1 and does not forward SIGTERM to the app, which never drains and is SIGKILLed when the grace ends. Start the script with exec (sh -c "exec node server.js") or run node directly (command: ["node", "server.js"]).`, at, label)];
+  // Point at args when the word that matters came from there (command: [sh], args: [-c, …]).
+  const atWord = (i: number): Location => w.object.at([...container.path, skipped + i >= command.length && args.length > 0 ? 'args' : 'command']);
+  const shown = JSON.stringify(full.join(' ').slice(0, 80));
+  if (SHELL.test(argv[0]!)) {
+    const c = argv.findIndex((a, i) => i > 0 && SCRIPT_FLAG.test(a));
+    if (c >= 0) {
+      const script = argv[c + 1] ?? '';
+      if (/^\s*exec\s/.test(script)) return [];
+      return [finding('shell-entrypoint', `${label} runs ${shown}: the shell is PID 1 and does not forward SIGTERM to the app, which never drains and is SIGKILLed when the grace ends. Start the script with exec (sh -c "exec node server.js") or run node directly (command: ["node", "server.js"]).`, atWord(c), label)];
+    }
+    const file = argv.slice(1).find((a) => !a.startsWith('-'));
+    if (file !== undefined) {
+      return [{
+        ...finding('shell-entrypoint', `${label} runs the script ${JSON.stringify(file)} with ${argv[0]}: the shell is PID 1 until the script execs the app, and the doctor cannot read the script. Make its last line \`exec node server.js\` (exec replaces the shell, so SIGTERM reaches node), or run node directly (command: ["node", "server.js"]).`, atWord(argv.indexOf(file)), label),
+        severity: 'note',
+      }];
     }
     return [];
   }
-  if (/(^|\/)(npm|yarn|pnpm)$/.test(argv[0]!)) {
-    return [finding('shell-entrypoint', `${label} runs ${JSON.stringify(argv.join(' ').slice(0, 80))}: the package manager is PID 1 and may not forward SIGTERM to the app (and runs the script through a shell). Run node directly: command: ["node", "server.js"].`, at, label)];
+  if (PACKAGE_RUNNER.test(argv[0]!)) {
+    return [finding('shell-entrypoint', `${label} runs ${shown}: the package manager is PID 1 and may not forward SIGTERM to the app (and runs the script through a shell). Run node directly: command: ["node", "server.js"] (for TypeScript, compile it, or ["node", "--import", "tsx", "server.ts"]).`, atWord(0), label)];
   }
   return [];
 }
