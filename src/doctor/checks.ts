@@ -84,7 +84,7 @@ export function runChecks(objects: readonly ManifestObject[], options: CheckOpti
       const ctx: ContainerContext = { w, container, label, settings, options, selecting, ingresses, services };
       const budget = graceBudget(ctx, findings);
       budgets.push({ workload: w.label, container: container.name, file: w.object.at([]).file, line: w.object.at([]).line, budget });
-      findings.push(...readinessChecks(ctx), ...entrypoint(ctx), ...otherPreStops(ctx), ...loadBalancer(ctx));
+      findings.push(...readinessChecks(ctx), ...entrypoint(ctx), ...otherPreStops(ctx), ...loadBalancer(ctx), ...preStopEndpointExposed(ctx));
     }
   }
   return { findings, budgets };
@@ -415,6 +415,31 @@ function entrypoint(ctx: ContainerContext): Finding[] {
     return [finding('shell-entrypoint', `${label} runs ${shown}: the package manager is PID 1 and may not forward SIGTERM to the app (and runs the script through a shell). Run node directly: command: ["node", "server.js"] (for TypeScript, compile it, or ["node", "--import", "tsx", "server.ts"]).`, atWord(0), label)];
   }
   return [];
+}
+
+/**
+ * `prestop-endpoint-exposed`: without DRAINKIT_PRESTOP_TOKEN, drainkit serves its preStop endpoint
+ * on the health port only, because the Service does not forward that port. A Service whose
+ * targetPort is the health port forwards it, and any client can then drain the pods.
+ */
+function preStopEndpointExposed(ctx: ContainerContext): Finding[] {
+  const { label, settings, selecting, container } = ctx;
+  const health = settings.options.health;
+  if (health === false || health.port === undefined || health.preStopPath === undefined) return [];
+  if (settings.source('DRAINKIT_PRESTOP_TOKEN').from !== 'default') return [];
+  const ports = containerPorts(container);
+  const out: Finding[] = [];
+  for (const service of selecting) {
+    const servicePorts = get(service.value, ['spec', 'ports']);
+    for (const [i, sp] of (Array.isArray(servicePorts) ? servicePorts : []).entries()) {
+      const r = rec(sp);
+      const target: unknown = r?.targetPort ?? r?.port;
+      const resolved = typeof target === 'number' ? target : typeof target === 'string' ? (ports.byName.get(target) ?? (/^\d+$/.test(target) ? Number(target) : undefined)) : undefined;
+      if (resolved !== health.port) continue;
+      out.push(finding('prestop-endpoint-exposed', `Service/${service.name} forwards port ${typeof r?.port === 'number' ? r.port : '?'} to ${label}'s health port ${health.port} (targetPort ${typeof target === 'number' || typeof target === 'string' ? target : '?'}), where drainkit serves its preStop endpoint ${health.preStopPath} without a token (no DRAINKIT_PRESTOP_TOKEN): any client of the Service can drain the pods, one request each. Remove that port from the Service (the kubelet reaches the health port without it), or set DRAINKIT_PRESTOP_TOKEN from a Secret and send it in the hook's httpHeaders (${PRESTOP_HEADER}).`, service.at(['spec', 'ports', i]), label));
+    }
+  }
+  return out;
 }
 
 /** `prestop-other-container`. */
