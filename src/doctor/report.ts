@@ -3,6 +3,8 @@
  * JSON for scripts, and SARIF 2.1.0 for code scanning.
  */
 import { createRequire } from 'node:module';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { seconds } from './budget.js';
 import type { WorkloadBudget } from './checks.js';
 import { RULES, type Finding, type Severity } from './rules.js';
@@ -97,8 +99,22 @@ function packageVersion(): string {
   }
 }
 
-/** SARIF 2.1.0: one run, every rule in `tool.driver.rules`, one result per finding. */
-export function toSarif(report: DoctorReport): object {
+/**
+ * Where a SARIF result points: the Helm template when the document named one (`# Source:`),
+ * else the file, relative to the working directory (`uriBaseId` %SRCROOT%, so code scanning maps
+ * it onto the repository), or an absolute file:// URI outside it.
+ */
+function artifactLocation(f: Finding, cwd: string): { uri: string; uriBaseId?: string } {
+  if (f.location.template !== undefined) return { uri: encodeURI(f.location.template), uriBaseId: '%SRCROOT%' };
+  if (f.location.file === '<stdin>') return { uri: 'stdin' };
+  const abs = resolve(cwd, f.location.file);
+  const rel = relative(cwd, abs);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return { uri: pathToFileURL(abs).href };
+  return { uri: encodeURI(rel.split(sep).join('/')), uriBaseId: '%SRCROOT%' };
+}
+
+/** SARIF 2.1.0: one run, every rule in `tool.driver.rules`, one result per finding. `cwd` is %SRCROOT%. */
+export function toSarif(report: DoctorReport, cwd = process.cwd()): object {
   const ruleIndex = new Map(RULES.map((r, i) => [r.id, i]));
   return {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
@@ -117,6 +133,7 @@ export function toSarif(report: DoctorReport): object {
           })),
         },
       },
+      originalUriBaseIds: { '%SRCROOT%': { uri: pathToFileURL(cwd.endsWith(sep) ? cwd : cwd + sep).href } },
       results: report.findings.map((f) => ({
         ruleId: f.ruleId,
         ruleIndex: ruleIndex.get(f.ruleId),
@@ -124,12 +141,13 @@ export function toSarif(report: DoctorReport): object {
         message: { text: f.message },
         locations: [{
           physicalLocation: {
-            artifactLocation: { uri: f.location.file === '<stdin>' ? 'stdin' : encodeURI(f.location.file) },
+            artifactLocation: artifactLocation(f, cwd),
+            // The line is the rendered one when the location is a template (helm keeps no map back).
             region: { startLine: f.location.line },
           },
           ...(f.object !== undefined && { logicalLocations: [{ name: f.object, kind: 'resource' }] }),
         }],
-        ...(f.location.template !== undefined && { properties: { helmTemplate: f.location.template } }),
+        ...(f.location.template !== undefined && { properties: { helmTemplate: f.location.template, renderedFile: f.location.file, renderedLine: f.location.line } }),
       })),
     }],
   };

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
 const MAIN = 'dist/cli/main.js';
 const FIX = 'test/doctor/fixtures';
@@ -152,6 +153,23 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     ]);
     assert.deepEqual(run.results.slice(2).map((x) => x.ruleId), Array(5).fill('shell-entrypoint'), 'one result per entrypoint form of the fixture');
     for (const x of run.results) assert.equal(run.tool.driver.rules[x.ruleIndex]!.id, x.ruleId, 'ruleIndex points at the rule');
+  });
+
+  it('--format sarif: helm output points at the template, files are relative to %SRCROOT%, absolute file:// outside it', async () => {
+    type Sarif = { runs: { originalUriBaseIds: Record<string, { uri: string }>; results: { ruleId: string; locations: { physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string }; region: { startLine: number } } }[]; properties?: Record<string, unknown> }[] }[] };
+    const helm = JSON.parse((await doctor(['--format', 'sarif', '-'], helmRender())).stdout) as Sarif;
+    const g = helm.runs[0]!.results.find((x) => x.ruleId === 'grace-budget')!;
+    assert.deepEqual(g.locations[0]!.physicalLocation.artifactLocation, { uri: 'web/templates/deployment.yaml', uriBaseId: '%SRCROOT%' });
+    assert.equal(g.properties?.helmTemplate, 'web/templates/deployment.yaml');
+    assert.equal(g.properties?.renderedFile, '<stdin>');
+    assert.match(helmRender().split('\n')[(g.properties?.renderedLine as number) - 1]!, /terminationGracePeriodSeconds: 10/, 'the rendered line is kept in properties');
+    assert.equal(helm.runs[0]!.originalUriBaseIds['%SRCROOT%']!.uri, `${pathToFileURL(process.cwd()).href}/`);
+    const abs = JSON.parse((await doctor(['--format', 'sarif', join(process.cwd(), FIX, 'shell-entrypoint.yaml')])).stdout) as Sarif;
+    assert.deepEqual(abs.runs[0]!.results[0]!.locations[0]!.physicalLocation.artifactLocation, { uri: `${FIX}/shell-entrypoint.yaml`, uriBaseId: '%SRCROOT%' }, 'an absolute path inside the working directory is made relative');
+    const outside = join(scratch, 'outside.yaml');
+    writeFileSync(outside, readFileSync(`${FIX}/shell-entrypoint.yaml`));
+    const out = JSON.parse((await doctor(['--format', 'sarif', outside])).stdout) as Sarif;
+    assert.deepEqual(out.runs[0]!.results[0]!.locations[0]!.physicalLocation.artifactLocation, { uri: pathToFileURL(outside).href });
   });
 
   it('flags override the manifest for drainkit configured in code', async () => {
