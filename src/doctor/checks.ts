@@ -38,6 +38,8 @@ export interface WorkloadBudget {
   readonly container: string;
   readonly file: string;
   readonly line: number;
+  /** The Helm template of the workload's document (`# Source:`), when the input was helm output. */
+  readonly template: string | undefined;
   readonly budget: Budget;
 }
 
@@ -83,7 +85,8 @@ export function runChecks(objects: readonly ManifestObject[], options: CheckOpti
       }
       const ctx: ContainerContext = { w, container, label, settings, options, selecting, ingresses, services };
       const budget = graceBudget(ctx, findings);
-      budgets.push({ workload: w.label, container: container.name, file: w.object.at([]).file, line: w.object.at([]).line, budget });
+      const at = w.object.at([]);
+      budgets.push({ workload: w.label, container: container.name, file: at.file, line: at.line, template: at.template, budget });
       findings.push(...readinessChecks(ctx), ...entrypoint(ctx), ...otherPreStops(ctx), ...loadBalancer(ctx), ...preStopEndpointExposed(ctx));
     }
   }
@@ -257,7 +260,13 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
     const health = o.health === false ? undefined : o.health;
     findings.push(finding('prestop-endpoint-unprotected', `${label}: the preStop httpGet to drainkit's preStop path ${health?.preStopPath ?? ''} is refused with ${preStop.refused.status}: ${preStop.refused.reason}. The hook fails, the kubelet sends SIGTERM at once, and the window starts only then. Fix: call the dedicated health port (DRAINKIT_HEALTH_PORT, not exposed by the Service), or set DRAINKIT_PRESTOP_TOKEN (from a Secret) and send it with httpHeaders: [{ name: ${PRESTOP_HEADER}, value: <the secret> }].`, w.object.at(preStopPath), label));
   } else if (preStop.kind === 'sleep' && p >= graceMs - 2_000) {
-    findings.push(finding('prestop-eats-grace', `${label}: preStop sleeps ${seconds(p)} of a ${seconds(graceMs)} grace: SIGTERM comes with about 2 s left (the kubelet's floor), so drainkit never gets to drain. Shorten the sleep to 0–${seconds(Math.max(0, graceMs - windowMs - o.drainTimeoutMs - hooksMs - o.exitGraceMs - (budget.terms.find((t) => t.name === 'margin')?.ms ?? 0)))} or raise terminationGracePeriodSeconds.`, w.object.at(preStopPath), label));
+    const marginMs = budget.terms.find((t) => t.name === 'margin')?.ms ?? 0;
+    const fitMs = graceMs - windowMs - o.drainTimeoutMs - hooksMs - o.exitGraceMs - marginMs;
+    // When even a sleep of 0 does not fit, "shorten it to 0–0 s" is no advice: say what does.
+    const fix = fitMs > 0
+      ? `Shorten the sleep to at most ${seconds(fitMs)} or raise terminationGracePeriodSeconds.`
+      : `No sleep fits this grace: remove it (drainkit's window keeps serving while readiness answers 503) and raise terminationGracePeriodSeconds to ${Math.ceil((budget.totalMs - p) / 1_000)} or more, or lower the drain timeout or the window.`;
+    findings.push(finding('prestop-eats-grace', `${label}: preStop sleeps ${seconds(p)} of a ${seconds(graceMs)} grace: SIGTERM comes with about 2 s left (the kubelet's floor), so drainkit never gets to drain. ${fix}`, w.object.at(preStopPath), label));
   }
   if (!budget.fits) {
     const parts = budget.terms.map((t) => `${t.name} ${seconds(t.ms)}`).join(' + ');
@@ -319,7 +328,11 @@ function readinessChecks(ctx: ContainerContext): Finding[] {
   const expectedPort = health.port;
   const where = expectedPort !== undefined ? `port ${expectedPort} (${sourceText(ctx, 'DRAINKIT_HEALTH_PORT')})` : ports.numbers.length > 0 ? `one of the container's ports (${ports.numbers.join(', ')})` : 'the app\'s port';
 
-  if (!readiness) {
+  // A Job or CronJob that no Service selects takes no traffic: there is no readiness to report.
+  const batch = w.object.kind === 'Job' || w.object.kind === 'CronJob';
+  if (!readiness && batch && ctx.selecting.length === 0) {
+    // nothing to check
+  } else if (!readiness) {
     out.push(finding('readiness-missing', `${label} has no readinessProbe: drainkit's readiness 503 is never seen by Kubernetes (the pod stays "serving") and balancers that probe the pod keep routing. Add readinessProbe: { httpGet: { path: ${health.readinessPath}, port: ${expectedPort ?? ports.numbers[0] ?? '<port>'} }, periodSeconds: 2, failureThreshold: 1 }.`, w.object.at(container.path), label));
   } else {
     const port = portOf(readiness);

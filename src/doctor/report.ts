@@ -54,7 +54,7 @@ export function formatText(report: DoctorReport): string {
   const lines: string[] = [];
   lines.push(`drainkit doctor: ${report.files.length} file${report.files.length === 1 ? '' : 's'}, ${report.objects} object${report.objects === 1 ? '' : 's'}, ${report.workloads} workload${report.workloads === 1 ? '' : 's'}`);
   for (const b of report.budgets) {
-    lines.push('', `${b.workload} [${b.container}]  ${b.file}:${b.line}`);
+    lines.push('', `${b.workload} [${b.container}]  ${b.file}:${b.line}${b.template !== undefined ? ` (${b.template})` : ''}`);
     lines.push(`  ${pad('term', 9)}${pad('time', 9)}from`);
     for (const t of b.budget.terms) lines.push(`  ${pad(t.name, 9)}${pad(seconds(t.ms), 9)}${t.source}`);
     const verdict = b.budget.fits ? `fits, ${seconds(b.budget.graceMs - b.budget.totalMs)} to spare` : `DOES NOT FIT: SIGKILL ${seconds(b.budget.totalMs - b.budget.graceMs)} before the drain's bound`;
@@ -81,6 +81,7 @@ export function toJson(report: DoctorReport): object {
       container: b.container,
       file: b.file,
       line: b.line,
+      template: b.template,
       graceMs: b.budget.graceMs,
       graceSource: b.budget.graceSource,
       totalMs: b.budget.totalMs,

@@ -94,6 +94,7 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const r = await doctor(['-'], helmRender());
     assert.equal(r.code, 8, r.stdout + r.stderr);
     assert.match(r.stdout, /<stdin>:\d+ \(web\/templates\/deployment\.yaml\): error \[grace-budget\]/);
+    assert.match(r.stdout, /^Deployment\/web \[app\] {2}<stdin>:\d+ \(web\/templates\/deployment\.yaml\)$/m, 'the budget table names the template');
     const json = JSON.parse((await doctor(['--format', 'json', '-'], helmRender())).stdout) as { findings: { ruleId: string; template?: string; file: string; line: number }[] };
     const f = json.findings.find((x) => x.ruleId === 'grace-budget')!;
     assert.equal(f.template, 'web/templates/deployment.yaml');
