@@ -38,6 +38,8 @@ export interface WorkloadBudget {
   readonly container: string;
   readonly file: string;
   readonly line: number;
+  /** The Helm template of the workload's document (`# Source:`), when the input was helm output. */
+  readonly template: string | undefined;
   readonly budget: Budget;
 }
 
@@ -83,8 +85,9 @@ export function runChecks(objects: readonly ManifestObject[], options: CheckOpti
       }
       const ctx: ContainerContext = { w, container, label, settings, options, selecting, ingresses, services };
       const budget = graceBudget(ctx, findings);
-      budgets.push({ workload: w.label, container: container.name, file: w.object.at([]).file, line: w.object.at([]).line, budget });
-      findings.push(...readinessChecks(ctx), ...entrypoint(ctx), ...otherPreStops(ctx), ...loadBalancer(ctx));
+      const at = w.object.at([]);
+      budgets.push({ workload: w.label, container: container.name, file: at.file, line: at.line, template: at.template, budget });
+      findings.push(...readinessChecks(ctx), ...entrypoint(ctx), ...otherPreStops(ctx), ...loadBalancer(ctx), ...preStopEndpointExposed(ctx));
     }
   }
   return { findings, budgets };
@@ -257,7 +260,13 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
     const health = o.health === false ? undefined : o.health;
     findings.push(finding('prestop-endpoint-unprotected', `${label}: the preStop httpGet to drainkit's preStop path ${health?.preStopPath ?? ''} is refused with ${preStop.refused.status}: ${preStop.refused.reason}. The hook fails, the kubelet sends SIGTERM at once, and the window starts only then. Fix: call the dedicated health port (DRAINKIT_HEALTH_PORT, not exposed by the Service), or set DRAINKIT_PRESTOP_TOKEN (from a Secret) and send it with httpHeaders: [{ name: ${PRESTOP_HEADER}, value: <the secret> }].`, w.object.at(preStopPath), label));
   } else if (preStop.kind === 'sleep' && p >= graceMs - 2_000) {
-    findings.push(finding('prestop-eats-grace', `${label}: preStop sleeps ${seconds(p)} of a ${seconds(graceMs)} grace: SIGTERM comes with about 2 s left (the kubelet's floor), so drainkit never gets to drain. Shorten the sleep to 0–${seconds(Math.max(0, graceMs - windowMs - o.drainTimeoutMs - hooksMs - o.exitGraceMs - (budget.terms.find((t) => t.name === 'margin')?.ms ?? 0)))} or raise terminationGracePeriodSeconds.`, w.object.at(preStopPath), label));
+    const marginMs = budget.terms.find((t) => t.name === 'margin')?.ms ?? 0;
+    const fitMs = graceMs - windowMs - o.drainTimeoutMs - hooksMs - o.exitGraceMs - marginMs;
+    // When even a sleep of 0 does not fit, "shorten it to 0–0 s" is no advice: say what does.
+    const fix = fitMs > 0
+      ? `Shorten the sleep to at most ${seconds(fitMs)} or raise terminationGracePeriodSeconds.`
+      : `No sleep fits this grace: remove it (drainkit's window keeps serving while readiness answers 503) and raise terminationGracePeriodSeconds to ${Math.ceil((budget.totalMs - p) / 1_000)} or more, or lower the drain timeout or the window.`;
+    findings.push(finding('prestop-eats-grace', `${label}: preStop sleeps ${seconds(p)} of a ${seconds(graceMs)} grace: SIGTERM comes with about 2 s left (the kubelet's floor), so drainkit never gets to drain. ${fix}`, w.object.at(preStopPath), label));
   }
   if (!budget.fits) {
     const parts = budget.terms.map((t) => `${t.name} ${seconds(t.ms)}`).join(' + ');
@@ -319,12 +328,24 @@ function readinessChecks(ctx: ContainerContext): Finding[] {
   const expectedPort = health.port;
   const where = expectedPort !== undefined ? `port ${expectedPort} (${sourceText(ctx, 'DRAINKIT_HEALTH_PORT')})` : ports.numbers.length > 0 ? `one of the container's ports (${ports.numbers.join(', ')})` : 'the app\'s port';
 
-  if (!readiness) {
+  // A Job or CronJob that no Service selects takes no traffic: there is no readiness to report.
+  const batch = w.object.kind === 'Job' || w.object.kind === 'CronJob';
+  if (!readiness && batch && ctx.selecting.length === 0) {
+    // nothing to check
+  } else if (!readiness) {
     out.push(finding('readiness-missing', `${label} has no readinessProbe: drainkit's readiness 503 is never seen by Kubernetes (the pod stays "serving") and balancers that probe the pod keep routing. Add readinessProbe: { httpGet: { path: ${health.readinessPath}, port: ${expectedPort ?? ports.numbers[0] ?? '<port>'} }, periodSeconds: 2, failureThreshold: 1 }.`, w.object.at(container.path), label));
   } else {
     const port = portOf(readiness);
     const pathOk = readiness.handler === 'httpGet' && (readiness.httpPath ?? '/').split('?')[0] === health.readinessPath;
-    const portOk = readiness.handler === 'httpGet' && (expectedPort !== undefined ? port === expectedPort : ports.numbers.length === 0 || (port !== undefined && ports.numbers.includes(port)) || typeof readiness.port === 'number');
+    // Without DRAINKIT_HEALTH_PORT drainkit answers on the app's port: one of the declared ports.
+    // Only a container that declares none leaves a number unverifiable (said in a note below).
+    const portOk = readiness.handler === 'httpGet' && (expectedPort !== undefined ? port === expectedPort : ports.numbers.length === 0 || (port !== undefined && ports.numbers.includes(port)));
+    if (pathOk && portOk && expectedPort === undefined && ports.numbers.length === 0 && typeof readiness.port === 'number') {
+      out.push({
+        ...finding('readiness-wrong-endpoint', `${label}: the readiness probe hits port ${readiness.port}, and the container declares no ports, so the doctor cannot check that drainkit's server listens there. Declare it (ports: [{ name: http, containerPort: ${readiness.port} }]) and probe it by name.`, w.object.at(readiness.path), label),
+        severity: 'note',
+      });
+    }
     if (!pathOk || !portOk) {
       const got = readiness.handler === 'httpGet' ? `httpGet ${readiness.httpPath ?? '/'} on port ${String(readiness.port ?? '?')}` : `a ${readiness.handler} probe`;
       out.push(finding('readiness-wrong-endpoint', `${label}: the readiness probe is ${got}, but drainkit answers readiness on ${health.readinessPath} (${sourceText(ctx, 'DRAINKIT_READINESS_PATH')}) at ${where}: its 503 during a drain is never seen. Probe httpGet ${health.readinessPath} on ${expectedPort ?? ports.numbers[0] ?? 'the app port'}.`, w.object.at(readiness.path), label));
@@ -357,27 +378,81 @@ function sameHandler(a: Probe, b: Probe, portOf: (p: Probe) => number | undefine
   return portOf(a) === portOf(b);
 }
 
-/** `shell-entrypoint`: `sh -c "node server.js"` (no exec) and npm/yarn as PID 1 may not pass SIGTERM on. */
+const SHELL = /(^|\/)(ba|da|a|z|k)?sh$/;
+const PACKAGE_RUNNER = /(^|\/)(npm|npx|yarn|pnpm|pnpx|bunx)$/;
+/** `-c`, or combined short flags that hold c (`-lc`, `-ec`): the shell runs the next word as a script. */
+const SCRIPT_FLAG = /^-[a-zA-Z]*c[a-zA-Z]*$/;
+
+/** argv without a leading `env` and its options and `NAME=value` assignments (`/usr/bin/env sh -c …`). */
+function withoutEnv(argv: readonly string[]): { argv: readonly string[]; skipped: number } {
+  if (argv.length === 0 || !/(^|\/)env$/.test(argv[0]!)) return { argv, skipped: 0 };
+  let i = 1;
+  while (i < argv.length && (argv[i]!.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(argv[i]!))) i += 1;
+  return { argv: argv.slice(i), skipped: i };
+}
+
+/**
+ * `shell-entrypoint`: a shell that runs a script without `exec` (`sh -c "node server.js"`,
+ * `bash -lc …`, behind `env`, with `-c` in args), and npm/npx/yarn as PID 1, may not pass SIGTERM
+ * on. A shell that runs a script file (`sh /app/entrypoint.sh`) is a note: the doctor cannot read
+ * the script, which must `exec node …`.
+ */
 function entrypoint(ctx: ContainerContext): Finding[] {
   const { w, container, label } = ctx;
   const command = Array.isArray(container.spec.command) ? (container.spec.command as unknown[]).filter((x): x is string => typeof x === 'string') : [];
   const args = Array.isArray(container.spec.args) ? (container.spec.args as unknown[]).filter((x): x is string => typeof x === 'string') : [];
-  const argv = command.length > 0 ? [...command, ...args] : [];
+  const full = command.length > 0 ? [...command, ...args] : [];
+  if (full.length === 0) return [];
+  const { argv, skipped } = withoutEnv(full);
   if (argv.length === 0) return [];
-  const at = w.object.at([...container.path, 'command']);
-  const shell = /(^|\/)(ba|da|a)?sh$/.test(argv[0]!);
-  if (shell) {
-    const c = argv.indexOf('-c');
-    const script = c >= 0 ? (argv[c + 1] ?? '') : '';
-    if (c >= 0 && !/^\s*exec\s/.test(script)) {
-      return [finding('shell-entrypoint', `${label} runs ${JSON.stringify(argv.slice(0, 3).join(' ').slice(0, 80))}: the shell is PID 1 and does not forward SIGTERM to the app, which never drains and is SIGKILLed when the grace ends. Start the script with exec (sh -c "exec node server.js") or run node directly (command: ["node", "server.js"]).`, at, label)];
+  // Point at args when the word that matters came from there (command: [sh], args: [-c, …]).
+  const atWord = (i: number): Location => w.object.at([...container.path, skipped + i >= command.length && args.length > 0 ? 'args' : 'command']);
+  const shown = JSON.stringify(full.join(' ').slice(0, 80));
+  if (SHELL.test(argv[0]!)) {
+    const c = argv.findIndex((a, i) => i > 0 && SCRIPT_FLAG.test(a));
+    if (c >= 0) {
+      const script = argv[c + 1] ?? '';
+      if (/^\s*exec\s/.test(script)) return [];
+      return [finding('shell-entrypoint', `${label} runs ${shown}: the shell is PID 1 and does not forward SIGTERM to the app, which never drains and is SIGKILLed when the grace ends. Start the script with exec (sh -c "exec node server.js") or run node directly (command: ["node", "server.js"]).`, atWord(c), label)];
+    }
+    const file = argv.slice(1).find((a) => !a.startsWith('-'));
+    if (file !== undefined) {
+      return [{
+        ...finding('shell-entrypoint', `${label} runs the script ${JSON.stringify(file)} with ${argv[0]}: the shell is PID 1 until the script execs the app, and the doctor cannot read the script. Make its last line \`exec node server.js\` (exec replaces the shell, so SIGTERM reaches node), or run node directly (command: ["node", "server.js"]).`, atWord(argv.indexOf(file)), label),
+        severity: 'note',
+      }];
     }
     return [];
   }
-  if (/(^|\/)(npm|yarn|pnpm)$/.test(argv[0]!)) {
-    return [finding('shell-entrypoint', `${label} runs ${JSON.stringify(argv.join(' ').slice(0, 80))}: the package manager is PID 1 and may not forward SIGTERM to the app (and runs the script through a shell). Run node directly: command: ["node", "server.js"].`, at, label)];
+  if (PACKAGE_RUNNER.test(argv[0]!)) {
+    return [finding('shell-entrypoint', `${label} runs ${shown}: the package manager is PID 1 and may not forward SIGTERM to the app (and runs the script through a shell). Run node directly: command: ["node", "server.js"] (for TypeScript, compile it, or ["node", "--import", "tsx", "server.ts"]).`, atWord(0), label)];
   }
   return [];
+}
+
+/**
+ * `prestop-endpoint-exposed`: without DRAINKIT_PRESTOP_TOKEN, drainkit serves its preStop endpoint
+ * on the health port only, because the Service does not forward that port. A Service whose
+ * targetPort is the health port forwards it, and any client can then drain the pods.
+ */
+function preStopEndpointExposed(ctx: ContainerContext): Finding[] {
+  const { label, settings, selecting, container } = ctx;
+  const health = settings.options.health;
+  if (health === false || health.port === undefined || health.preStopPath === undefined) return [];
+  if (settings.source('DRAINKIT_PRESTOP_TOKEN').from !== 'default') return [];
+  const ports = containerPorts(container);
+  const out: Finding[] = [];
+  for (const service of selecting) {
+    const servicePorts = get(service.value, ['spec', 'ports']);
+    for (const [i, sp] of (Array.isArray(servicePorts) ? servicePorts : []).entries()) {
+      const r = rec(sp);
+      const target: unknown = r?.targetPort ?? r?.port;
+      const resolved = typeof target === 'number' ? target : typeof target === 'string' ? (ports.byName.get(target) ?? (/^\d+$/.test(target) ? Number(target) : undefined)) : undefined;
+      if (resolved !== health.port) continue;
+      out.push(finding('prestop-endpoint-exposed', `Service/${service.name} forwards port ${typeof r?.port === 'number' ? r.port : '?'} to ${label}'s health port ${health.port} (targetPort ${typeof target === 'number' || typeof target === 'string' ? target : '?'}), where drainkit serves its preStop endpoint ${health.preStopPath} without a token (no DRAINKIT_PRESTOP_TOKEN): any client of the Service can drain the pods, one request each. Remove that port from the Service (the kubelet reaches the health port without it), or set DRAINKIT_PRESTOP_TOKEN from a Secret and send it in the hook's httpHeaders (${PRESTOP_HEADER}).`, service.at(['spec', 'ports', i]), label));
+    }
+  }
+  return out;
 }
 
 /** `prestop-other-container`. */

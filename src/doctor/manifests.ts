@@ -105,7 +105,10 @@ export async function parseInputs(inputs: readonly InputText[]): Promise<ParsedI
   const findings: Finding[] = [];
   for (const input of inputs) {
     const lineCounter = new yaml.LineCounter();
-    const docs = yaml.parseAllDocuments(input.text, { lineCounter, prettyErrors: false });
+    // logLevel error: a template such as `replicas: {{ .Values.n }}` is a map with a map as its key,
+    // which yaml would announce on stderr ("Keys with collection values will be stringified");
+    // the doctor reports it as unrendered-template instead.
+    const docs = yaml.parseAllDocuments(input.text, { lineCounter, prettyErrors: false, logLevel: 'error' });
     const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
     const docList = Array.isArray(docs) ? docs : [];
     for (const doc of docList) {
@@ -127,31 +130,46 @@ export async function parseInputs(inputs: readonly InputText[]): Promise<ParsedI
         findings.push(finding('yaml-syntax', `Not valid YAML at line ${line}: ${err.message.split('\n')[0]}${doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more error${doc.errors.length > 2 ? 's' : ''})` : ''}.`, where(line)));
         continue;
       }
-      if (contents === null) continue; // an empty document (Helm renders `---` for empty templates)
+      // A document that holds nothing: a trailing `---`, or Helm's `---` / `# Source: …` / `---`
+      // for a template that rendered empty. yaml gives those a null Scalar, not a null contents.
+      if (contents === null || (yaml.isScalar(contents) && contents.value === null)) continue;
       const value: unknown = doc.toJS({ maxAliasCount: 100 });
       const docLine = lineAt(start);
       const locate = (base: readonly PathSegment[]) => (path: readonly PathSegment[]): Location => where(lineOfPath(yaml, doc, [...base, ...path], lineAt) ?? docLine);
+      const unrendered = (hit: TemplateHit, kind: string): void => {
+        const tl = lineAt(hit.offset);
+        const how = hit.how === 'collection-key'
+          ? `: YAML reads the unquoted {{ }} as a map whose key is a map, so the field holds no value (the doctor would have used the default)`
+          : '';
+        findings.push(finding('unrendered-template', `Template syntax ${JSON.stringify(hit.text.slice(0, 60))} at line ${tl} in ${kind}${how}. This is a chart source, not a manifest. Render it first, e.g. \`helm template <release> <chart> | drainkit doctor -\`.`, where(tl)));
+      };
       const add = (v: unknown, base: readonly PathSegment[]): void => {
         const line = lineOfPath(yaml, doc, base, lineAt) ?? docLine;
-        if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as Record<string, unknown>).kind !== 'string' || typeof (v as Record<string, unknown>).apiVersion !== 'string') {
-          findings.push(finding('not-a-manifest', `The document at line ${line} has no apiVersion and kind: it is not a Kubernetes object, so it was skipped.`, where(line)));
-          return;
-        }
-        const obj = v as Record<string, unknown>;
-        if (obj.kind === 'List' && Array.isArray(obj.items)) {
+        const node = nodeAtPath(yaml, doc, base);
+        const obj = typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
+        if (obj?.kind === 'List' && Array.isArray(obj.items)) {
           obj.items.forEach((item, i) => add(item, [...base, 'items', i]));
           return;
         }
+        // A map as a key is never Kubernetes: it is `field: {{ .Values.x }}` read as YAML, in any kind.
+        const collectionKey = findCollectionKey(yaml, node, input.text);
+        if (collectionKey) {
+          unrendered(collectionKey, typeof obj?.kind === 'string' ? obj.kind : 'the document');
+          return;
+        }
+        if (obj === undefined || typeof obj.kind !== 'string' || typeof obj.apiVersion !== 'string') {
+          findings.push(finding('not-a-manifest', `The document at line ${line} has no apiVersion and kind: it is not a Kubernetes object, so it was skipped.`, where(line)));
+          return;
+        }
         const metadata = (typeof obj.metadata === 'object' && obj.metadata !== null ? obj.metadata : {}) as Record<string, unknown>;
-        const templated = TEMPLATE_CHECKED_KINDS.has(obj.kind as string) ? findTemplateString(obj, []) : undefined;
+        const templated = TEMPLATE_CHECKED_KINDS.has(obj.kind) ? findTemplateScalar(yaml, node, TEMPLATE_FREE_TEXT[obj.kind] ?? [], input.text) : undefined;
         if (templated) {
-          const tl = lineOfPath(yaml, doc, [...base, ...templated.path], lineAt) ?? line;
-          findings.push(finding('unrendered-template', `Template syntax ${JSON.stringify(templated.text.slice(0, 60))} at line ${tl} in ${String(obj.kind)}: this is a chart source, not a manifest. Render it first, e.g. \`helm template <release> <chart> | drainkit doctor -\`.`, where(tl)));
+          unrendered(templated, obj.kind);
           return;
         }
         objects.push({
-          kind: obj.kind as string,
-          apiVersion: obj.apiVersion as string,
+          kind: obj.kind,
+          apiVersion: obj.apiVersion,
           name: typeof metadata.name === 'string' ? metadata.name : '(unnamed)',
           namespace: typeof metadata.namespace === 'string' ? metadata.namespace : undefined,
           value: obj,
@@ -189,28 +207,81 @@ function lineOfPath(yaml: YamlModule, doc: import('yaml').Document, path: readon
 }
 
 /**
- * Kinds whose fields never hold Go templates once rendered. ConfigMaps, Secrets, annotations and
- * custom resources (alerting rules) legitimately carry `{{ }}` text, so they are not scanned.
+ * Built-in kinds, whose fields never hold Go templates once rendered. Custom resources (alerting
+ * rules, workflow engines) legitimately carry `{{ }}` text, so their scalars are not scanned.
  */
-const TEMPLATE_CHECKED_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'PodTemplate', 'Service', 'Ingress', 'PodDisruptionBudget']);
+const TEMPLATE_CHECKED_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod', 'PodTemplate', 'Service', 'Ingress', 'PodDisruptionBudget', 'ConfigMap', 'Secret', 'HorizontalPodAutoscaler']);
 
-function findTemplateString(value: unknown, path: PathSegment[]): { path: PathSegment[]; text: string } | undefined {
-  if (typeof value === 'string') return /\{\{.*\}\}/s.test(value) ? { path, text: value } : undefined;
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) {
-      const hit = findTemplateString(v, [...path, i]);
+/** Top-level fields whose values are the user's own text (a config file may be a template of its own). */
+const TEMPLATE_FREE_TEXT: Readonly<Record<string, readonly string[]>> = {
+  ConfigMap: ['data', 'binaryData'],
+  Secret: ['data', 'stringData'],
+};
+
+interface TemplateHit {
+  readonly offset: number;
+  readonly text: string;
+  readonly how: 'collection-key' | 'scalar';
+}
+
+/** The first pair (depth first) whose key is a map or a sequence. */
+function findCollectionKey(yaml: YamlModule, node: unknown, source: string): TemplateHit | undefined {
+  if (yaml.isMap(node)) {
+    for (const pair of node.items) {
+      if (yaml.isCollection(pair.key)) {
+        const start = pair.key.range?.[0] ?? 0;
+        return { offset: start, text: lineText(source, start), how: 'collection-key' };
+      }
+      const hit = findCollectionKey(yaml, pair.value, source);
       if (hit) return hit;
     }
-    return undefined;
-  }
-  if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'annotations') continue;
-      const hit = findTemplateString(v, [...path, k]);
+  } else if (yaml.isSeq(node)) {
+    for (const item of node.items) {
+      const hit = findCollectionKey(yaml, item, source);
       if (hit) return hit;
     }
   }
   return undefined;
+}
+
+/** The first scalar with `{{`, outside annotations (any level) and the object's free-text fields. */
+function findTemplateScalar(yaml: YamlModule, node: unknown, freeText: readonly string[], source: string, depth = 0): TemplateHit | undefined {
+  if (yaml.isScalar(node)) {
+    const start = node.range?.[0] ?? 0;
+    return typeof node.value === 'string' && node.value.includes('{{') ? { offset: start, text: lineText(source, start), how: 'scalar' } : undefined;
+  }
+  if (yaml.isMap(node)) {
+    for (const pair of node.items) {
+      const key = yaml.isScalar(pair.key) ? pair.key.value : undefined;
+      if (key === 'annotations' || (depth === 0 && typeof key === 'string' && freeText.includes(key))) continue;
+      const hit = findTemplateScalar(yaml, pair.key, freeText, source, depth + 1) ?? findTemplateScalar(yaml, pair.value, freeText, source, depth + 1);
+      if (hit) return hit;
+    }
+  } else if (yaml.isSeq(node)) {
+    for (const item of node.items) {
+      const hit = findTemplateScalar(yaml, item, freeText, source, depth + 1);
+      if (hit) return hit;
+    }
+  }
+  return undefined;
+}
+
+/** The whole source line a node starts on (what the user wrote, for the message). */
+function lineText(source: string, start: number): string {
+  const lineStart = source.lastIndexOf('\n', start - 1) + 1;
+  const lineEnd = source.indexOf('\n', start);
+  return source.slice(lineStart, lineEnd < 0 ? source.length : lineEnd).trim();
+}
+
+/** The AST node at a path (the document's root for `[]`). */
+function nodeAtPath(yaml: YamlModule, doc: import('yaml').Document, path: readonly PathSegment[]): unknown {
+  let node: unknown = doc.contents;
+  for (const segment of path) {
+    if (yaml.isMap(node)) node = node.items.find((p) => (yaml.isScalar(p.key) ? p.key.value : p.key) === segment)?.value;
+    else if (yaml.isSeq(node) && typeof segment === 'number') node = node.items[segment];
+    else return undefined;
+  }
+  return node;
 }
 
 function rangeStart(node: unknown): number | undefined {

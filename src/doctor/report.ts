@@ -3,6 +3,8 @@
  * JSON for scripts, and SARIF 2.1.0 for code scanning.
  */
 import { createRequire } from 'node:module';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { seconds } from './budget.js';
 import type { WorkloadBudget } from './checks.js';
 import { RULES, type Finding, type Severity } from './rules.js';
@@ -52,7 +54,7 @@ export function formatText(report: DoctorReport): string {
   const lines: string[] = [];
   lines.push(`drainkit doctor: ${report.files.length} file${report.files.length === 1 ? '' : 's'}, ${report.objects} object${report.objects === 1 ? '' : 's'}, ${report.workloads} workload${report.workloads === 1 ? '' : 's'}`);
   for (const b of report.budgets) {
-    lines.push('', `${b.workload} [${b.container}]  ${b.file}:${b.line}`);
+    lines.push('', `${b.workload} [${b.container}]  ${b.file}:${b.line}${b.template !== undefined ? ` (${b.template})` : ''}`);
     lines.push(`  ${pad('term', 9)}${pad('time', 9)}from`);
     for (const t of b.budget.terms) lines.push(`  ${pad(t.name, 9)}${pad(seconds(t.ms), 9)}${t.source}`);
     const verdict = b.budget.fits ? `fits, ${seconds(b.budget.graceMs - b.budget.totalMs)} to spare` : `DOES NOT FIT: SIGKILL ${seconds(b.budget.totalMs - b.budget.graceMs)} before the drain's bound`;
@@ -79,6 +81,7 @@ export function toJson(report: DoctorReport): object {
       container: b.container,
       file: b.file,
       line: b.line,
+      template: b.template,
       graceMs: b.budget.graceMs,
       graceSource: b.budget.graceSource,
       totalMs: b.budget.totalMs,
@@ -97,8 +100,22 @@ function packageVersion(): string {
   }
 }
 
-/** SARIF 2.1.0: one run, every rule in `tool.driver.rules`, one result per finding. */
-export function toSarif(report: DoctorReport): object {
+/**
+ * Where a SARIF result points: the Helm template when the document named one (`# Source:`),
+ * else the file, relative to the working directory (`uriBaseId` %SRCROOT%, so code scanning maps
+ * it onto the repository), or an absolute file:// URI outside it.
+ */
+function artifactLocation(f: Finding, cwd: string): { uri: string; uriBaseId?: string } {
+  if (f.location.template !== undefined) return { uri: encodeURI(f.location.template), uriBaseId: '%SRCROOT%' };
+  if (f.location.file === '<stdin>') return { uri: 'stdin' };
+  const abs = resolve(cwd, f.location.file);
+  const rel = relative(cwd, abs);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return { uri: pathToFileURL(abs).href };
+  return { uri: encodeURI(rel.split(sep).join('/')), uriBaseId: '%SRCROOT%' };
+}
+
+/** SARIF 2.1.0: one run, every rule in `tool.driver.rules`, one result per finding. `cwd` is %SRCROOT%. */
+export function toSarif(report: DoctorReport, cwd = process.cwd()): object {
   const ruleIndex = new Map(RULES.map((r, i) => [r.id, i]));
   return {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
@@ -117,6 +134,7 @@ export function toSarif(report: DoctorReport): object {
           })),
         },
       },
+      originalUriBaseIds: { '%SRCROOT%': { uri: pathToFileURL(cwd.endsWith(sep) ? cwd : cwd + sep).href } },
       results: report.findings.map((f) => ({
         ruleId: f.ruleId,
         ruleIndex: ruleIndex.get(f.ruleId),
@@ -124,12 +142,13 @@ export function toSarif(report: DoctorReport): object {
         message: { text: f.message },
         locations: [{
           physicalLocation: {
-            artifactLocation: { uri: f.location.file === '<stdin>' ? 'stdin' : encodeURI(f.location.file) },
+            artifactLocation: artifactLocation(f, cwd),
+            // The line is the rendered one when the location is a template (helm keeps no map back).
             region: { startLine: f.location.line },
           },
           ...(f.object !== undefined && { logicalLocations: [{ name: f.object, kind: 'resource' }] }),
         }],
-        ...(f.location.template !== undefined && { properties: { helmTemplate: f.location.template } }),
+        ...(f.location.template !== undefined && { properties: { helmTemplate: f.location.template, renderedFile: f.location.file, renderedLine: f.location.line } }),
       })),
     }],
   };

@@ -72,6 +72,13 @@ describe('doctor checks', () => {
     const env = (await check('env-invalid.yaml')).report.findings.map((x) => x.message).join('\n');
     assert.match(env, /DRAINKIT_DRAIN_TIMEOUT_MS is "15s"; accepted: an integer from 0 to 3600000/);
     assert.match(env, /DRAINKIT_HOOK_TIMEOUT \(did you mean DRAINKIT_HOOK_TIMEOUT_MS\?\)/);
+    const eats = (await check('prestop-eats-grace.yaml')).report.findings.find((x) => x.ruleId === 'prestop-eats-grace')!;
+    assert.match(eats.message, /Shorten the sleep to at most 3 s/);
+    // A grace where no sleep at all fits the rest of the budget (window 3 + drain 15 + hooks 3 + exit 1 + margin 5 > 20).
+    const tight = readFileSync(`${FIXTURES}prestop-eats-grace.yaml`, 'utf8').replace('terminationGracePeriodSeconds: 30', 'terminationGracePeriodSeconds: 20').replace(/seconds: 29|"29"|sleep 29/, (m) => m.replace('29', '19'));
+    const none = (await checkTexts([{ file: 'tight.yaml', text: tight }])).findings.find((x) => x.ruleId === 'prestop-eats-grace')!;
+    assert.doesNotMatch(none.message, /0–0 s|at most/, 'no "shorten the sleep to 0–0 s" when no sleep fits');
+    assert.match(none.message, /No sleep fits this grace: remove it .* raise terminationGracePeriodSeconds to 27 or more/);
     const typo = (await check('unknown-field.yaml')).report.findings.map((x) => x.message).join('\n');
     assert.match(typo, /lifecycle\.preStopHook \(did you mean preStop\?\)/);
     assert.match(typo, /periodSecond \(did you mean periodSeconds\?\)/);

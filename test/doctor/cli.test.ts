@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
 const MAIN = 'dist/cli/main.js';
 const FIX = 'test/doctor/fixtures';
@@ -36,7 +37,7 @@ function doctor(args: readonly string[], stdin?: string): Promise<Run> {
   });
 }
 
-function helmRender(): string {
+function helmRender(grace = 10): string {
   // What `helm template web ./chart` prints: a `# Source:` comment before every manifest, and
   // `---` alone for a template that rendered to nothing.
   const clean = readFileSync(`${FIX}/clean.yaml`, 'utf8').replace(/^#.*\n/gm, '');
@@ -47,7 +48,7 @@ function helmRender(): string {
     service!.trim(),
     '---',
     '# Source: web/templates/deployment.yaml',
-    deployment!.trim().replace('terminationGracePeriodSeconds: 30', 'terminationGracePeriodSeconds: 10'),
+    deployment!.trim().replace('terminationGracePeriodSeconds: 30', `terminationGracePeriodSeconds: ${grace}`),
     '---',
     '# Source: web/templates/empty.yaml',
     '---',
@@ -83,8 +84,9 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const r = await doctor(['--format', 'json', dir]);
     const json = JSON.parse(r.stdout) as { files: string[]; objects: number; workloads: number; exitCode: number };
     assert.equal(json.files.length, 2, JSON.stringify(json.files));
-    assert.equal(json.objects, 4);
-    assert.equal(json.workloads, 2);
+    // clean.yaml: a Deployment and a Service; shell-entrypoint.yaml: the same and one Deployment per entrypoint form.
+    assert.equal(json.objects, 11);
+    assert.equal(json.workloads, 9);
     assert.equal(r.code, 1);
   });
 
@@ -92,12 +94,31 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const r = await doctor(['-'], helmRender());
     assert.equal(r.code, 8, r.stdout + r.stderr);
     assert.match(r.stdout, /<stdin>:\d+ \(web\/templates\/deployment\.yaml\): error \[grace-budget\]/);
+    assert.match(r.stdout, /^Deployment\/web \[app\] {2}<stdin>:\d+ \(web\/templates\/deployment\.yaml\)$/m, 'the budget table names the template');
     const json = JSON.parse((await doctor(['--format', 'json', '-'], helmRender())).stdout) as { findings: { ruleId: string; template?: string; file: string; line: number }[] };
     const f = json.findings.find((x) => x.ruleId === 'grace-budget')!;
     assert.equal(f.template, 'web/templates/deployment.yaml');
     assert.equal(f.file, '<stdin>');
     const lines = helmRender().split('\n');
     assert.match(lines[f.line - 1]!, /terminationGracePeriodSeconds: 10/, 'the line is the rendered one in the input');
+  });
+
+  it('helm template output of a clean chart, with a template that rendered nothing: exit 0, no finding', async () => {
+    // The empty template's `---` / `# Source:` / `---` and the trailing `---` are documents that hold nothing.
+    const r = await doctor(['--format', 'json', '-'], helmRender(30));
+    const json = JSON.parse(r.stdout) as { findings: { ruleId: string; message: string }[]; objects: number };
+    assert.deepEqual(json.findings.map((f) => `${f.ruleId}: ${f.message}`), []);
+    assert.equal(json.objects, 2);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
+  it('unrendered templates that are valid YAML (`field: {{ .Values.x }}`) are errors, and yaml prints nothing on stderr', async () => {
+    const r = await doctor([`${FIX}/unrendered-template.yaml`]);
+    assert.equal(r.code, 8, r.stdout);
+    assert.equal(r.stderr, '', 'no "Keys with collection values will be stringified" warning from yaml');
+    assert.match(r.stdout, /unrendered-template.yaml:15: error \[unrendered-template\] Template syntax "replicas: \{\{ \.Values\.replicas \}\}/);
+    assert.match(r.stdout, /unrendered-template.yaml:23: error \[unrendered-template\] Template syntax "terminationGracePeriodSeconds: \{\{ \.Values\.grace \}\}.*YAML reads the unquoted \{\{ \}\} as a map/);
+    assert.doesNotMatch(r.stdout, /Pod\/web \[app\]/, 'no budget computed from a default grace');
   });
 
   it('--format json: the report with budgets and findings', async () => {
@@ -127,11 +148,29 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
       assert.ok(['error', 'warning', 'note'].includes(rule.defaultConfiguration.level));
       assert.ok(rule.shortDescription.text.length > 10);
     }
-    assert.deepEqual(run.results.map((x) => [x.ruleId, x.level, x.locations[0]!.physicalLocation.artifactLocation.uri, x.locations[0]!.physicalLocation.region.startLine]), [
+    assert.deepEqual(run.results.map((x) => [x.ruleId, x.level, x.locations[0]!.physicalLocation.artifactLocation.uri, x.locations[0]!.physicalLocation.region.startLine]).slice(0, 2), [
       ['liveness-is-readiness', 'error', `${FIX}/liveness-is-readiness.yaml`, 45],
       ['shell-entrypoint', 'warning', `${FIX}/shell-entrypoint.yaml`, 26],
     ]);
+    assert.deepEqual(run.results.slice(2).map((x) => x.ruleId), Array(5).fill('shell-entrypoint'), 'one result per entrypoint form of the fixture');
     for (const x of run.results) assert.equal(run.tool.driver.rules[x.ruleIndex]!.id, x.ruleId, 'ruleIndex points at the rule');
+  });
+
+  it('--format sarif: helm output points at the template, files are relative to %SRCROOT%, absolute file:// outside it', async () => {
+    type Sarif = { runs: { originalUriBaseIds: Record<string, { uri: string }>; results: { ruleId: string; locations: { physicalLocation: { artifactLocation: { uri: string; uriBaseId?: string }; region: { startLine: number } } }[]; properties?: Record<string, unknown> }[] }[] };
+    const helm = JSON.parse((await doctor(['--format', 'sarif', '-'], helmRender())).stdout) as Sarif;
+    const g = helm.runs[0]!.results.find((x) => x.ruleId === 'grace-budget')!;
+    assert.deepEqual(g.locations[0]!.physicalLocation.artifactLocation, { uri: 'web/templates/deployment.yaml', uriBaseId: '%SRCROOT%' });
+    assert.equal(g.properties?.helmTemplate, 'web/templates/deployment.yaml');
+    assert.equal(g.properties?.renderedFile, '<stdin>');
+    assert.match(helmRender().split('\n')[(g.properties?.renderedLine as number) - 1]!, /terminationGracePeriodSeconds: 10/, 'the rendered line is kept in properties');
+    assert.equal(helm.runs[0]!.originalUriBaseIds['%SRCROOT%']!.uri, `${pathToFileURL(process.cwd()).href}/`);
+    const abs = JSON.parse((await doctor(['--format', 'sarif', join(process.cwd(), FIX, 'shell-entrypoint.yaml')])).stdout) as Sarif;
+    assert.deepEqual(abs.runs[0]!.results[0]!.locations[0]!.physicalLocation.artifactLocation, { uri: `${FIX}/shell-entrypoint.yaml`, uriBaseId: '%SRCROOT%' }, 'an absolute path inside the working directory is made relative');
+    const outside = join(scratch, 'outside.yaml');
+    writeFileSync(outside, readFileSync(`${FIX}/shell-entrypoint.yaml`));
+    const out = JSON.parse((await doctor(['--format', 'sarif', outside])).stdout) as Sarif;
+    assert.deepEqual(out.runs[0]!.results[0]!.locations[0]!.physicalLocation.artifactLocation, { uri: pathToFileURL(outside).href });
   });
 
   it('flags override the manifest for drainkit configured in code', async () => {

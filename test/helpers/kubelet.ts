@@ -9,6 +9,12 @@
  *                 seconds, and never gives less than 2 s after SIGTERM)
  *   at the end    SIGKILL to what remains
  *
+ * A second deletion (`kubectl delete --grace-period=G2` while the pod terminates) at t shortens
+ * the grace, never lengthens it: the end of the grace moves to min(current end, t + G2). The
+ * kubelet restarts its kill with the shorter period: a preStop still running is cut at the new
+ * end, and after SIGTERM the new end keeps the 2 s floor (from SIGTERM, or from t when the
+ * second deletion comes after SIGTERM, as the restarted kill's StopContainer gets at least 2 s).
+ *
  * The endpoint track runs beside it: the caller removes the endpoint after its lag L (for
  * example, HAProxy's runtime API puts the server in maintenance), as nothing orders the two.
  */
@@ -36,6 +42,8 @@ export interface TerminationSpec {
   readonly minKillGraceMs?: number;
   /** Subtract only whole seconds of the preStop's duration from the grace, like the kubelet. Default true. */
   readonly truncatePreStopToSeconds?: boolean;
+  /** A second deletion `atMs` after the first with grace `graceMs` (G2), which shortens the grace when it ends earlier. */
+  readonly secondDeletion?: { readonly atMs: number; readonly graceMs: number };
 }
 
 export interface TerminationRecord {
@@ -45,8 +53,12 @@ export interface TerminationRecord {
   /** httpGet hooks: the answer's status, 0 when the request failed or the grace cut it. */
   readonly preStopStatus?: number;
   readonly sigtermAt: number;
-  /** When SIGKILL was due (whether or not it was needed). */
+  /** When SIGKILL was due (whether or not it was needed), after any second deletion. */
   readonly killDueAt: number;
+  /** When the second deletion came, if the spec had one. */
+  readonly secondDeletionAt: number | undefined;
+  /** When SIGKILL would have been due without the second deletion. */
+  readonly killDueWithoutSecondAt: number;
   readonly sigkillAt: number | undefined;
   readonly exitedAt: number;
   readonly exit: ExitStatus;
@@ -58,59 +70,145 @@ export interface TerminationRecord {
 export async function deletePod(proc: ServerProcess, spec: TerminationSpec): Promise<TerminationRecord> {
   const deletedAt = Date.now();
   const minKill = spec.minKillGraceMs ?? 2_000;
-  let preStopCutByGrace = false;
-  let preStopStatus: number | undefined;
-  if (spec.preStop.kind === 'sleep') {
-    const wait = Math.min(spec.preStop.ms, spec.graceMs);
-    preStopCutByGrace = spec.preStop.ms > spec.graceMs;
-    await sleep(wait);
-  } else if (spec.preStop.kind === 'exec') {
-    const [cmd, ...args] = spec.preStop.argv;
-    const hook = spawn(cmd!, args, { stdio: 'ignore' });
-    const ended = new Promise<'done'>((resolve) => {
-      hook.once('close', () => resolve('done'));
-      hook.once('error', () => resolve('done'));
-    });
-    const outcome = await Promise.race([ended, sleep(spec.graceMs).then(() => 'grace' as const)]);
-    if (outcome === 'grace') {
-      preStopCutByGrace = true;
-      hook.kill('SIGKILL');
-      await ended;
+  // The end of the grace as the first deletion set it, and as a second deletion may shorten it.
+  const graceEnd = new GraceEnd(deletedAt + spec.graceMs);
+  let secondDeletionAt: number | undefined;
+  let sigtermAt: number | undefined;
+  const second = spec.secondDeletion;
+  const secondTimer = second && setTimeout(() => {
+    secondDeletionAt = Date.now();
+    // After SIGTERM the restarted kill still gives the process at least the floor from now.
+    graceEnd.shorten(secondDeletionAt + (sigtermAt === undefined ? second.graceMs : Math.max(minKill, second.graceMs)));
+  }, second.atMs);
+  try {
+    let preStopCutByGrace = false;
+    let preStopStatus: number | undefined;
+    if (spec.preStop.kind === 'sleep') {
+      const outcome = await Promise.race([sleep(spec.preStop.ms).then(() => 'done' as const), graceEnd.reached().then(() => 'grace' as const)]);
+      preStopCutByGrace = outcome === 'grace';
+    } else if (spec.preStop.kind === 'exec') {
+      const [cmd, ...args] = spec.preStop.argv;
+      const hook = spawn(cmd!, args, { stdio: 'ignore' });
+      const ended = new Promise<'done'>((resolve) => {
+        hook.once('close', () => resolve('done'));
+        hook.once('error', () => resolve('done'));
+      });
+      const outcome = await Promise.race([ended, graceEnd.reached().then(() => 'grace' as const)]);
+      if (outcome === 'grace') {
+        preStopCutByGrace = true;
+        hook.kill('SIGKILL');
+        await ended;
+      }
+    } else if (spec.preStop.kind === 'httpGet') {
+      const outcome = await httpGetHook(spec.preStop, graceEnd);
+      preStopCutByGrace = outcome === 'grace';
+      preStopStatus = outcome === 'grace' ? 0 : outcome;
     }
-  } else if (spec.preStop.kind === 'httpGet') {
-    const outcome = await httpGetHook(spec.preStop, spec.graceMs);
-    preStopCutByGrace = outcome === 'grace';
-    preStopStatus = outcome === 'grace' ? 0 : outcome;
-  }
-  const preStopEndedAt = Date.now();
-  const elapsed = preStopEndedAt - deletedAt;
-  const subtracted = spec.truncatePreStopToSeconds === false ? elapsed : Math.floor(elapsed / 1_000) * 1_000;
-  const killGrace = Math.max(minKill, spec.graceMs - subtracted);
+    const preStopEndedAt = Date.now();
+    const elapsed = preStopEndedAt - deletedAt;
+    const subtracted = spec.truncatePreStopToSeconds === false ? elapsed : Math.floor(elapsed / 1_000) * 1_000;
+    const killGrace = Math.max(minKill, spec.graceMs - subtracted);
 
-  const sigtermAt = Date.now();
-  if (!hasExited(proc.child)) proc.child.kill('SIGTERM');
-  const killDueAt = sigtermAt + killGrace;
-  let sigkillAt: number | undefined;
-  const timer = setTimeout(() => {
-    if (!hasExited(proc.child)) {
-      sigkillAt = Date.now();
-      proc.child.kill('SIGKILL');
-    }
-  }, killGrace);
-  const exit = await proc.closed;
-  clearTimeout(timer);
-  return { deletedAt, preStopEndedAt, preStopCutByGrace, ...(preStopStatus !== undefined && { preStopStatus }), sigtermAt, killDueAt, sigkillAt, exitedAt: Date.now(), exit, killed: sigkillAt !== undefined };
+    sigtermAt = Date.now();
+    const termAt = sigtermAt;
+    if (!hasExited(proc.child)) proc.child.kill('SIGTERM');
+    const killDueWithoutSecondAt = termAt + killGrace;
+    // A second deletion before SIGTERM moved the end of the grace; the floor after SIGTERM stays.
+    const dueAt = (): number => Math.max(termAt + minKill, Math.min(killDueWithoutSecondAt, graceEnd.shortenedTo ?? Infinity));
+    let killDueAt = dueAt();
+    let sigkillAt: number | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      clearTimeout(killTimer);
+      killDueAt = dueAt();
+      killTimer = setTimeout(() => {
+        if (!hasExited(proc.child)) {
+          sigkillAt = Date.now();
+          proc.child.kill('SIGKILL');
+        }
+      }, Math.max(0, killDueAt - Date.now()));
+    };
+    arm();
+    graceEnd.onShorten(arm);
+    const exit = await proc.closed;
+    clearTimeout(killTimer);
+    return {
+      deletedAt, preStopEndedAt, preStopCutByGrace, ...(preStopStatus !== undefined && { preStopStatus }), sigtermAt: termAt, killDueAt,
+      secondDeletionAt, killDueWithoutSecondAt, sigkillAt, exitedAt: Date.now(), exit, killed: sigkillAt !== undefined,
+    };
+  } finally {
+    clearTimeout(secondTimer);
+    graceEnd.dispose();
+  }
+}
+
+/** The end of the grace period: a time that a second deletion can move earlier, never later. */
+class GraceEnd {
+  #at: number;
+  #listeners: (() => void)[] = [];
+  #timers = new Set<NodeJS.Timeout>();
+
+  constructor(at: number) {
+    this.#at = at;
+  }
+
+  #shortened = false;
+
+  /**
+   * The end a second deletion set, if one did. Without one, the kill is due G − ⌊preStop⌋ after
+   * SIGTERM (a little after t0 + G, by the truncated fraction), not at t0 + G.
+   */
+  get shortenedTo(): number | undefined {
+    return this.#shortened ? this.#at : undefined;
+  }
+
+  shorten(at: number): void {
+    if (at >= this.#at) return;
+    this.#at = at;
+    this.#shortened = true;
+    for (const listener of this.#listeners) listener();
+  }
+
+  onShorten(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Resolves when the (possibly shortened) end of the grace is reached. */
+  reached(): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = (): void => {
+        if (timer) {
+          clearTimeout(timer);
+          this.#timers.delete(timer);
+        }
+        timer = setTimeout(resolve, Math.max(0, this.#at - Date.now()));
+        this.#timers.add(timer);
+      };
+      arm();
+      this.onShorten(arm);
+    });
+  }
+
+  dispose(): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#listeners = [];
+  }
 }
 
 /** The kubelet's HTTP hook: the status of the answer (0: the request failed), or `grace` when the grace ran out first (the request is then abandoned). */
-function httpGetHook(hook: Extract<PreStopHook, { kind: 'httpGet' }>, graceMs: number): Promise<number | 'grace'> {
+function httpGetHook(hook: Extract<PreStopHook, { kind: 'httpGet' }>, graceEnd: GraceEnd): Promise<number | 'grace'> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
+    let answered = false;
+    void graceEnd.reached().then(() => {
+      if (answered) return;
+      answered = true;
       req.destroy();
       resolve('grace');
-    }, graceMs);
+    });
     const done = (status: number): void => {
-      clearTimeout(timer);
+      if (answered) return;
+      answered = true;
       resolve(status);
     };
     const req = http.get({ host: hook.host ?? '127.0.0.1', port: hook.port, path: hook.path, headers: { ...hook.headers }, agent: false }, (res) => {
