@@ -87,7 +87,7 @@ function exitSoon({ code, graceMs, log }: ExitClaim): void {
  * immediate. Every entry must be one of the drains' closing sockets or listeners, or standard
  * output and error when they are pipes or terminals (a write still under way on them is a
  * request). A `beforeExit` listener is a promise to do work at the natural exit, so it keeps
- * that exit too. Tested in test/core/exit-early.test.ts.
+ * that exit too. Tested in the repository's test/core/exit-early.test.ts.
  */
 export function onlyClosedByDrainsLeft(closing: readonly ClosingHandles[]): boolean {
   if (closing.length === 0 || process.listenerCount('beforeExit') > 0) return false;

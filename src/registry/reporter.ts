@@ -31,6 +31,8 @@ import { WriteQueue, type Registration } from './writer.js';
 
 export type { ReporterOptions } from './reporter-options.js';
 
+/** How much longer than the final write's budget the process is held for it (see 'drained'). */
+const FINAL_WRITE_HOLD_MARGIN_MS = 100;
 
 /** The handle returned by {@link startReporter}. */
 export interface Reporter {
@@ -171,9 +173,11 @@ class InstanceReporter implements Reporter {
       // The flush's own timer does not hold the process (a flush elsewhere must never keep it
       // alive), and while the queue sleeps between retries nothing else may either: the process
       // would then end before the final write was given up, and the loss would go unlogged.
-      // This timer holds it for the final write's budget, which stays within the exit grace.
+      // This timer holds it until the flush has settled: it outlasts the flush's own timer (a
+      // timer of the same length may fire first, in an earlier timers phase, and let the process
+      // go), and the final write's budget stays within the exit grace, which bounds it anyway.
       const budgetMs = this.#finalWriteBudgetMs();
-      const hold = setTimeout(() => undefined, budgetMs);
+      const hold = setTimeout(() => undefined, budgetMs + FINAL_WRITE_HOLD_MARGIN_MS);
       void this.#queue.flush(budgetMs).then(() => {
         clearTimeout(hold);
         return this.stop();

@@ -12,7 +12,7 @@
  * there, changes nothing. A statement can land twice: the instance gives up waiting for an
  * answer that was lost (2 s of latency, packet loss) and retries, or a statement it gave up on
  * still sits in a closed socket's send queue and TCP delivers it once a partition heals, after
- * the retry. Without the check the event was written twice (test/faults/network.test.ts), and a
+ * the retry. Without the check the event was written twice (the repository's test/faults/network.test.ts), and a
  * late `drain_start` could turn a stopped row back to draining. Two copies that run at the same
  * instant still both see no event (one statement, one snapshot); only a unique key in the
  * schema would close that window.

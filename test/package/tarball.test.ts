@@ -80,3 +80,35 @@ test('the declarations of every entry point type-check without skipLibCheck, wit
   const checked = await tsc('tsconfig.declarations.json', project.dir);
   assert.ok(checked.ok, `the packed declarations do not type-check:\n${checked.output}`);
 });
+
+/**
+ * A path in the shipped docs or declarations that names a file of the repository (a test, a
+ * benchmark, a script) is either in the tarball or said to be the repository's: in the same
+ * paragraph (Markdown) or comment (declarations), or, for a document that cites many, by the
+ * note at its top that such paths are the source repository's. A user who installed the package
+ * must never be sent to a file they do not have as if it were there.
+ */
+test('every repository path the shipped docs and declarations name is in the tarball, or said to be the repository\'s', () => {
+  const files = new Set(project.files);
+  const inTarball = (path: string): boolean => {
+    const p = normalize(path).replace(/\/$/, '');
+    return files.has(p) || project.files.some((f) => f.startsWith(p + '/'));
+  };
+  const REPOSITORY_NOTE = /^> Paths under .*are files of drainkit's source repository; the npm package does not ship them\./m;
+  const PATH = /(?<![\w./-])(?:\.\.\/)?((?:test|bench|scripts|\.ci|deploy|examples)\/[\w./-]*)/g;
+  const unmarked: string[] = [];
+  for (const file of project.files.filter((f) => f.endsWith('.md') || f.endsWith('.d.ts'))) {
+    const text = readFileSync(packedFile(file), 'utf8');
+    if (REPOSITORY_NOTE.test(text.split('\n').slice(0, 12).join('\n'))) continue;
+    // Paragraphs of Markdown (blank-line separated), comment blocks of declarations.
+    const blocks = file.endsWith('.md') ? text.split(/\n\s*\n/) : text.match(/\/\*\*[\s\S]*?\*\//g) ?? [];
+    for (const block of blocks) {
+      if (/repository/i.test(block)) continue;
+      for (const m of block.matchAll(PATH)) {
+        const path = m[1]!.replace(/[.,;:]+$/, '');
+        if (!inTarball(path)) unmarked.push(`${file}: ${path}`);
+      }
+    }
+  }
+  assert.deepEqual(unmarked, [], `shipped text names repository-only files without saying so:\n${unmarked.join('\n')}`);
+});
