@@ -14,7 +14,7 @@ const DOC = join(ROOT, 'docs', 'benchmarks.md');
 const RESULTS = join(ROOT, '.tmp', 'bench', 'results');
 const BEGIN = '<!-- generated:begin (bench/report.ts) -->';
 const END = '<!-- generated:end -->';
-const ORDER = ['throughput', 'exit-latency', 'idle-close', 'memory', 'memory-inflight', 'rolling'] as const;
+const ORDER = ['throughput', 'exit-latency', 'idle-close', 'memory', 'memory-inflight', 'rolling', 'cluster-reload'] as const;
 
 /**
  * A saved result, as JSON: each renderer below reads the fields its benchmark wrote (see the
@@ -126,6 +126,25 @@ function rolling(r: Saved): string {
   ].join('\n');
 }
 
+const CONTENDER: Record<string, string> = {
+  'pm2-close': 'pm2, worker calls `server.close()` on SIGINT',
+  'pm2-drainkit': 'pm2, worker uses drainkit (window 0)',
+  'drainkit-cluster': '**`drainkit cluster`**',
+};
+
+function clusterReload(r: Saved): string {
+  const c = r.config;
+  const rows = (r.table as Saved[]).map((t): unknown[] => [
+    CONTENDER[t.contender] ?? t.contender, t.workers, `${t.failed} of ${t.requests}`, `${t.reloadWallMedianMs} (${t.reloadWallMinMs} – ${t.reloadWallMaxMs})`,
+    t.steadyP99MedianMs, t.reloadP99MedianMs, `${t.p99RatioMedian} (max ${t.p99RatioMax})`, `${t.wsCloses1001} of ${t.wsCloses}`, `${t.sseEndsAfterRetry} of ${t.sseEnds}`,
+  ]);
+  return [
+    `pm2 ${c.pm2Version ?? '(not installed: pm2 contenders skipped)'}; ${c.rounds} rounds, contender order rotated each round; per run ${c.reloadsPerRun} reloads in a row after ${c.steadyMs} ms of steady load; ${c.rate} req/s paced keep-alive load (${Math.round(c.postShare * 100)} % POST, every request ${c.workMs} ms of work, never retried), ${c.websockets} WebSocket and ${c.sseClients} SSE clients that reconnect. Reload wall time: the \`pm2 reload\` command's duration, SIGHUP to \`reload_complete\` for drainkit. p99 is over successful requests only (pm2's failed requests are not in it); "during" counts requests sent while a reload ran, "steady" those sent before the first.`,
+    '',
+    table(['contender', 'workers', 'failed requests', 'reload wall ms: median (min – max)', 'steady p99 ms (median)', 'p99 during reloads ms (median)', 'during ÷ steady: median (max)', 'WS closes with 1001', 'SSE ends after `retry:`'], rows),
+  ].join('\n');
+}
+
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
@@ -137,6 +156,7 @@ const RENDER: Record<(typeof ORDER)[number], (r: Saved) => string> = {
   memory,
   'memory-inflight': memoryInflight,
   rolling,
+  'cluster-reload': clusterReload,
 };
 
 function render(): string {

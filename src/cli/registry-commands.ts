@@ -1,7 +1,7 @@
 /**
  * `drainkit registry …`: the operator's view of the fleet registry and its few writes.
  *
- *     drainkit registry instances [--status s,…] [--label k=v]… [--host h] [--json]
+ *     drainkit registry instances [--status s,…] [--label k=v]… [--host h] [--workers] [--json]
  *     drainkit registry events [--instance id] [--since t] [--until t] [--type t,…] [--limit n] [--json]
  *     drainkit registry summary [--json]
  *     drainkit registry drain <id | host:port> --reason <text> [--by who] [--wait] [--wait-timeout <d>]
@@ -22,9 +22,10 @@
 import { hostname, userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { DrainState } from '../core/types.js';
-import type { DrainEventRow, FleetSummary, Instance, Store } from '../registry/index.js';
+import type { ClusterWorkerRow, DrainEventRow, FleetSummary, Instance, Store } from '../registry/index.js';
 import { duration, formatDuration, integer, keyValue, oneOrMoreOf, parseTarget, time } from './args.js';
-import { eventPage } from '../registry/fleet-view.js';
+import { eventPage, listClusterInstanceIds } from '../registry/fleet-view.js';
+import { workersSummary, workersTable } from './cluster-workers.js';
 import { EVENT_TYPES, type EventType } from './event-list.js';
 import { CommandFailure, EXIT } from './exit-codes.js';
 import { formatAge, formatTable } from './format.js';
@@ -126,22 +127,62 @@ function minimumTtl(livenessMs: number): number {
 /** The reporters' default `livenessWriteMs`: what reap assumes for rows that recorded none, unless told otherwise. */
 const DEFAULT_LIVENESS_WRITE_MS = 10_000;
 
-function instanceRows(instances: readonly Instance[], now: Date): string {
+/** An instance with its cluster workers (current registration; none for an instance that is no cluster). */
+type Listed = Instance & { readonly workers: readonly ClusterWorkerRow[] };
+
+/**
+ * The workers of the listed instances that are clusters. A registry whose schema predates
+ * clusters has no ClusterWorker table (42P01): no cluster ever reported to it, so none has workers.
+ */
+async function withWorkers(store: Store, registry: RegistryModule, instances: readonly Instance[]): Promise<Listed[]> {
+  let clusters: Set<number>;
+  try {
+    clusters = await listClusterInstanceIds(store);
+  } catch (err) {
+    if (!hasCode(err, '42P01')) throw err;
+    clusters = new Set();
+  }
+  const listed: Listed[] = [];
+  for (const i of instances) {
+    listed.push({ ...i, workers: clusters.has(i.id) ? await registry.listClusterWorkers(store, { instanceId: i.id }) : [] });
+  }
+  return listed;
+}
+
+/**
+ * The instances as a table. The WORKERS column ("3 ready, 1 draining") is there only when a
+ * listed instance is a cluster, its cell empty for the others: a fleet without clusters reads as
+ * it always did.
+ */
+function instanceRows(instances: readonly Listed[], now: Date): string {
+  const withWorkers = instances.some((i) => i.workers.length > 0);
   return formatTable(
-    ['ID', 'ADDRESS', 'STATUS', 'PHASE', 'INFLIGHT', 'PERSISTENT', 'PID', 'VERSION', 'LABELS', 'HEARTBEAT'],
+    ['ID', 'ADDRESS', 'STATUS', 'PHASE', 'INFLIGHT', 'PERSISTENT', 'PID', ...(withWorkers ? ['WORKERS'] : []), 'VERSION', 'LABELS', 'HEARTBEAT'],
     instances.map((i) => [
       String(i.id),
-      `${i.host.includes(':') ? `[${i.host}]` : i.host}:${i.port}`,
+      address(i),
       i.status,
       phaseCell(i, now),
       String(i.inflightCount),
       String(i.persistentCount),
       i.pid === null ? '-' : String(i.pid),
+      ...(withWorkers ? [i.workers.length === 0 ? '' : workersSummary(i.workers)] : []),
       i.version ?? '-',
       Object.entries(i.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
       `${formatAge(now.getTime() - i.lastHeartbeatAt.getTime())} ago`,
     ]),
   );
+}
+
+function address(i: Instance): string {
+  return `${i.host.includes(':') ? `[${i.host}]` : i.host}:${i.port}`;
+}
+
+/** `--workers`: each cluster's workers under a heading naming its instance, after the instances. */
+function clusterSections(instances: readonly Listed[], now: Date): string {
+  const clusters = instances.filter((i) => i.workers.length > 0);
+  if (clusters.length === 0) return 'no instance listed is a cluster (drainkit cluster --database-url): no workers to show';
+  return clusters.map((i) => `workers of instance ${i.id} (${address(i)}, primary pid ${i.pid ?? '-'}):\n${workersTable(i.workers, now)}`).join('\n\n');
 }
 
 /** The phase, and for a draining instance the time spent against its budget: "waiting (1.2s of 35s)". */
@@ -180,9 +221,13 @@ export function addRegistryCommands(program: Command): void {
     .option('--status <states>', `only these states, comma-separated (${STATES.join(', ')})`, statuses)
     .option('--label <key=value>', 'only instances with this label (repeatable)', keyValue)
     .option('--host <host>', 'only instances on this host')
-    .option('--json', 'print JSON instead of a table (with --watch: one JSON object per line)')
+    .option('--workers', 'also print each cluster\'s workers (drainkit cluster --database-url): status, drain phase, in-flight, exit')
+    .option('--json', 'print JSON instead of a table (with --watch: one JSON object per line); a cluster\'s workers are in its "workers"')
     .option('--watch', 'print each instance, then a line each time one changes, until Ctrl-C')
-    .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; json?: boolean; watch?: boolean }) => {
+    .action(async (flags: ConnectionFlags & { status?: DrainState[]; label?: Record<string, string>; host?: string; workers?: boolean; json?: boolean; watch?: boolean }) => {
+      if (flags.watch === true && flags.workers === true) {
+        throw new InvalidArgumentError('--workers cannot be combined with --watch (the watch streams instance rows only); run `registry instances --workers` for a snapshot of the workers');
+      }
       if (flags.watch === true) {
         const stop = interruption();
         try {
@@ -194,13 +239,15 @@ export function addRegistryCommands(program: Command): void {
       }
       const filtered = flags.status !== undefined || flags.label !== undefined || flags.host !== undefined;
       const { instances, total } = await withStore(flags, async (s, r) => {
-        const list = await r.listInstances(s, { status: flags.status, labels: flags.label, host: flags.host });
+        const list = await withWorkers(s, r, await r.listInstances(s, { status: flags.status, labels: flags.label, host: flags.host }));
         // Only an empty answer needs the count: "nothing here yet" and "filtered out" read differently.
         return { instances: list, total: list.length === 0 && filtered ? (await r.fleetSummary(s)).total : list.length };
       });
+      const now = new Date();
       if (flags.json === true) json(instances);
       else if (total === 0) out('the registry has no instances yet: instances appear once a server reports to it (the registry plugin, or example-server --database-url)');
-      else out(instances.length === 0 ? `no instances match these filters (the registry has ${total})` : instanceRows(instances, new Date()));
+      else if (instances.length === 0) out(`no instances match these filters (the registry has ${total})`);
+      else out(flags.workers === true ? `${instanceRows(instances, now)}\n\n${clusterSections(instances, now)}` : instanceRows(instances, now));
     });
 
   withConnection(registry.command('events'))

@@ -174,3 +174,16 @@ export async function listEventTypes(store: Store): Promise<string[]> {
   const rows = await store.query<{ event_type: string }>('SELECT DISTINCT event_type FROM DrainEvent ORDER BY event_type');
   return rows.map((r) => r.event_type);
 }
+
+/**
+ * Ids of the instances that are `drainkit cluster` primaries: whose current registration has
+ * `ClusterWorker` rows. One query for the whole fleet, so a listing reads the workers of the
+ * few clusters only (`listClusterWorkers`) instead of asking once per instance.
+ */
+export async function listClusterInstanceIds(store: Store): Promise<Set<number>> {
+  const rows = await store.query<{ id: number }>(
+    `SELECT DISTINCT c.instance_id AS id FROM ClusterWorker c
+     JOIN ServerInstance s ON s.id = c.instance_id AND c.generation = s.generation`,
+  );
+  return new Set(rows.map((r) => r.id));
+}

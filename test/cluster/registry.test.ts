@@ -7,6 +7,7 @@
  * signals, a paced load through the cluster port during the reloads.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -66,6 +67,26 @@ function slowGet(origin: string, ms: number): Promise<number> {
   });
 }
 
+/**
+ * `drainkit registry instances …` through an asynchronous spawn (the PGlite suite's database
+ * lives in this process and must keep answering); resolves with its stdout, failing on a
+ * non-zero exit; 60 s hang guard.
+ */
+function registryCli(db: TestDatabase, args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, 'registry', 'instances', '--database-url', db.url, ...args], { timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`registry instances ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** The table's row of the instance on `port`, and the header line. */
+function rowOf(table: string, port: number): { header: string; row: string | undefined } {
+  const lines = table.split('\n');
+  return { header: lines[0]!, row: lines.find((l) => new RegExp(`:${port}\\s`).test(l)) };
+}
+
 function eventsOf(events: readonly DrainEventRow[], type: string): Record<string, unknown>[] {
   return events.filter((e) => e.eventType === type).map((e) => e.details as Record<string, unknown>);
 }
@@ -113,9 +134,33 @@ for (const kind of DATABASE_KINDS) {
       await until('the in-flight count back to 0', async () => ((await instanceOn(db, c.port))?.inflightCount === 0 ? true : undefined));
 
       // A good reload under load: zero failed requests, the events carry the old and new pids.
+      // The CLI shows the cluster's workers: a WORKERS summary in its row, the workers' table with
+      // --workers, and the rows in --json.
+      const idle = await registryCli(db, ['--host', HOST]);
+      assert.match(rowOf(idle, c.port).header, /^ID\s+ADDRESS\s+STATUS\s+PHASE\s+INFLIGHT\s+PERSISTENT\s+PID\s+WORKERS\s+VERSION\s+LABELS\s+HEARTBEAT$/);
+      assert.match(rowOf(idle, c.port).row ?? '', new RegExp(`\\s${c.pid}\\s+2 ready\\s`), idle);
+      const listed = (JSON.parse(await registryCli(db, ['--json'])) as (Instance & { workers: ClusterWorkerRow[] })[]).find((i) => i.id === inst.id);
+      assert.deepEqual(live(listed?.workers ?? []).map((w) => w.pid).sort(), [...c.workers].sort(), JSON.stringify(listed));
+
       const load = startPacedLoad({ origin, rate: 60, postShare: 0.3, postPath: '/', slowEvery: 5, slowPath: '/work?ms=200', maxRequests: 5_000, maxDurationMs: 60_000 });
+      // A request held 7 s by an old worker keeps that worker draining for a while during the
+      // reload (the fixture's drain timeout is 10 s: it completes, not forced).
+      const held = slowGet(origin, 7_000);
+      await until('the held request in flight', async () => ((await instanceOn(db, c.port))?.inflightCount ?? 0) >= 1 ? true : undefined);
       c.child.kill('SIGHUP');
-      const good = await c.waitFor('reload_complete', 0, 30_000);
+      const draining = await until('an old worker\'s row draining, with its drain phase', async () => {
+        const ws = await listClusterWorkers(db.store, { instanceId: inst.id });
+        return ws.find((w) => w.status === 'draining' && c.workers.includes(w.pid) && w.phase !== null);
+      }, 20_000);
+      assert.equal(draining.mode, 'drainkit');
+      // The same seen through the CLI: the summary counts it, the workers' table gives its phase.
+      const seen = await until('registry instances --workers showing a draining worker', async () => {
+        const text = await registryCli(db, ['--host', HOST, '--workers']);
+        return /\b1 draining\b/.test(rowOf(text, c.port).row ?? '') && /\sdraining\s+drainkit\s+(deregistering|closing|persistent|waiting|forcing|cleanup)\s/.test(text) ? text : undefined;
+      }, 20_000);
+      assert.match(seen, new RegExp(`workers of instance ${inst.id} \\(.*:${c.port}, primary pid ${c.pid}\\):\\nWORKER\\s+PID\\s+STATUS\\s+MODE\\s+PHASE`), seen);
+      const good = await c.waitFor('reload_complete', 0, 60_000);
+      assert.equal(await held, 200, 'the held request completed during its worker\'s drain');
       assert.equal(good.ok, true, JSON.stringify(good));
       const replaced = good.replaced as { oldPid: number; newPid: number }[];
       const newPids = replaced.map((r) => r.newPid).sort();

@@ -58,6 +58,7 @@ describe('drainkit registry: usage errors', () => {
     ['a bad time', ['registry', 'events', '--since', 'yesterday', '--database-url', 'postgres://h/db'], /ISO 8601/],
     ['an unknown status', ['registry', 'instances', '--status', 'running', '--database-url', 'postgres://h/db'], /unknown status "running"; expected one or more of active, draining, stopped/],
     ['an unknown command', ['registry', 'list'], /unknown command/],
+    ['--workers with --watch', ['registry', 'instances', '--workers', '--watch', '--database-url', 'postgres://h/db'], /--workers cannot be combined with --watch/],
   ];
   for (const [what, args, message] of cases) {
     it(`exits 2 and says what is accepted: ${what}`, async () => {
@@ -174,6 +175,17 @@ for (const kind of DATABASE_KINDS) {
         'Persistent connections (live instances) = 0',
         'Drain requests not yet acknowledged = 0',
       ]);
+    });
+
+    it('instances that are no cluster: no WORKERS column, "workers": [] in --json, and --workers says there are none', async () => {
+      const s = await server(['zone=w']);
+      const one = parsed<(Instance & { workers: unknown[] })[]>(await cli(['registry', 'instances', '--json', '--label', 'zone=w', '--database-url', db.url]));
+      assert.deepEqual(one.map((i) => [i.port, i.workers]), [[s.port, []]]);
+      const table = await cli(['registry', 'instances', '--label', 'zone=w', '--workers', '--database-url', db.url]);
+      assert.equal(table.code, 0, table.stderr);
+      const lines = table.stdout.trimEnd().split('\n');
+      assert.match(lines[0]!, /^ID\s+ADDRESS\s+STATUS\s+PHASE\s+INFLIGHT\s+PERSISTENT\s+PID\s+VERSION\s+LABELS\s+HEARTBEAT$/);
+      assert.deepEqual(lines.slice(2), ['', 'no instance listed is a cluster (drainkit cluster --database-url): no workers to show']);
     });
 
     it('drains an instance by host:port, waits until it stopped, and the events tell the story', async () => {
