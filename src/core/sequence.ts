@@ -15,7 +15,7 @@ import type { Persistent } from './persistent.js';
 import { drainReport } from './report.js';
 import { closeListener, finishClose } from './server-wiring.js';
 import type { Tracker } from './tracker.js';
-import type { DrainerEvents, DrainOutcome, DrainPhase, DrainResult, ForceCause, PhaseRecord, ResolvedOptions, WindowEnd } from './types.js';
+import type { DrainerEvents, DrainOutcome, DrainPhase, DrainResult, ForceCause, PhaseInfo, PhaseRecord, ResolvedOptions, WindowEnd } from './types.js';
 import {
   decideWindow,
   openWindow,
@@ -26,6 +26,10 @@ import {
   recordFailedProbe,
   type WindowState,
 } from './window.js';
+
+/** How many paths the `waiting` and `forcing` phases name (PhaseInfo.paths), and how long each may be. */
+const INFLIGHT_PATHS_MAX = 3;
+const INFLIGHT_PATH_MAX_LENGTH = 120;
 
 export const now = (): number => performance.now();
 
@@ -210,9 +214,12 @@ export class DrainSequence {
     this.#host.life.enterPhase(phase);
     const atMs = now() - this.#startedAt;
     this.#phases.push({ phase, atMs });
-    const info = { atMs, inflight: this.#host.tracker.inflight, persistent: this.#host.persistent.size };
+    const inflight = this.#host.tracker.inflight;
+    // What a waiting (or forced) drain waits for, by path: read here, once per phase.
+    const paths = (phase === 'waiting' || phase === 'forcing') && inflight > 0 ? this.#host.tracker.inflightPaths(INFLIGHT_PATHS_MAX, INFLIGHT_PATH_MAX_LENGTH) : undefined;
+    const info: PhaseInfo = { atMs, inflight, persistent: this.#host.persistent.size, ...(paths !== undefined && { paths }) };
     // The cleanup line says how many shutdown hooks run, so a reader need not guess whether any do.
-    const extra = phase === 'cleanup' ? { hooks: this.#host.hooks.length } : {};
+    const extra = phase === 'cleanup' ? { hooks: this.#host.hooks.length } : paths !== undefined ? { paths } : {};
     this.#host.log.write('info', { event: 'drain_phase', phase, atMs: round(atMs), inflight: info.inflight, persistent: info.persistent, ...extra }, `phase ${phase}`);
     this.#host.emit('phase', phase, info);
   }

@@ -310,6 +310,30 @@ export class Tracker {
     return start ?? performance.now();
   }
 
+  /**
+   * The paths of the requests in flight (HTTP/1 and HTTP/2), most requests first, at most
+   * `limit`: what a waiting drain waits for. Walks the in-flight requests, so it is read at a
+   * phase's start, never on the request path. A query string is left out (it may carry secrets
+   * or identifiers the registry should not keep); a long path is cut.
+   */
+  inflightPaths(limit: number, maxLength: number): { path: string; count: number }[] {
+    const counts = new Map<string, number>();
+    const add = (url: string | undefined): void => {
+      let path = url ?? '';
+      const q = path.indexOf('?');
+      if (q !== -1) path = path.slice(0, q);
+      if (path === '') path = '(none)';
+      if (path.length > maxLength) path = `${path.slice(0, maxLength - 1)}…`;
+      counts.set(path, (counts.get(path) ?? 0) + 1);
+    };
+    for (const res of this.#http1Responses()) add(res.req?.url);
+    for (const stream of this.streams) add(streamPath(stream));
+    return [...counts]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, limit)
+      .map(([path, count]) => ({ path, count }));
+  }
+
   /** Every in-flight HTTP/1 response, read from the sockets' slots. */
   *#http1Responses(): Generator<TrackedResponse> {
     for (const set of [this.sockets, this.tlsSockets]) {
@@ -374,9 +398,11 @@ export class Tracker {
     // stream (onStream), so a client that connected during the window is not refused forever.
   };
 
-  readonly onStream = (stream: http2.ServerHttp2Stream): void => {
-    const s = stream as TrackedStream;
+  readonly onStream = (stream: http2.ServerHttp2Stream, headers?: http2.IncomingHttpHeaders): void => {
+    const s = stream as TrackedStream & { [kPath]?: string };
     s[kStart] = performance.now();
+    const path = headers?.[':path'];
+    if (typeof path === 'string') s[kPath] = path;
     this.streams.add(s);
     stream.once('close', () => {
       if (s[kAdopted]) return;
@@ -611,6 +637,13 @@ export class Tracker {
     // The client may already have half-closed; with both sides ended the stream destroys itself.
     if (socket.readableEnded && socket.writableFinished) socket.destroy();
   }
+}
+
+const kPath = Symbol('drainkit.path');
+
+/** The `:path` of an HTTP/2 stream, kept when the stream was tracked (see onStream). */
+function streamPath(stream: http2.ServerHttp2Stream): string | undefined {
+  return (stream as http2.ServerHttp2Stream & { [kPath]?: string })[kPath];
 }
 
 function markConnectionClose(res: http.ServerResponse): void {

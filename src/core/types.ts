@@ -417,12 +417,37 @@ export interface PersistentSet {
   readonly shuttingDown: boolean;
 }
 
+/**
+ * The requests in flight on one path (the URL's path, without its query string, cut to 120
+ * characters): what a drain that waits is waiting for.
+ */
+export interface InflightPath {
+  readonly path: string;
+  readonly count: number;
+}
+
+/** What the `phase` event says of the drain at the instant a phase began. */
+export interface PhaseInfo {
+  /** Milliseconds since the drain started. */
+  readonly atMs: number;
+  readonly inflight: number;
+  readonly persistent: number;
+  /**
+   * For `waiting` and `forcing`: the paths of the requests in flight, most requests first, at
+   * most 3 of them (ties in order of path). Absent for other phases, and when nothing is in flight.
+   */
+  readonly paths?: readonly InflightPath[] | undefined;
+}
+
 /** Events of a drainer. */
 export interface DrainerEvents {
   /** The state changed. */
   state: [state: DrainState, reason: string];
-  /** A drain phase began. `inflight` and `persistent` are the counts at that instant. */
-  phase: [phase: DrainPhase, info: { readonly atMs: number; readonly inflight: number; readonly persistent: number }];
+  /**
+   * A drain phase began. `inflight` and `persistent` are the counts at that instant; for the
+   * `waiting` and `forcing` phases, `paths` says which requests those are (see {@link InflightPath}).
+   */
+  phase: [phase: DrainPhase, info: PhaseInfo];
   /**
    * Persistent connections are being told to go away (`persistent.shuttingDown` is now true):
    * at the window's end, or at drain start with `persistentShutdown: 'drain-start'`.

@@ -23,6 +23,8 @@ export interface PhaseSpan {
   readonly durationMs: number | null;
   readonly inflightAtStart: number | null;
   readonly persistentAtStart: number | null;
+  /** For `waiting` and `forcing`: the paths of the requests in flight at the phase's start. */
+  readonly pathsAtStart: readonly { readonly path: string; readonly count: number }[];
 }
 
 export interface CountPoint {
@@ -77,6 +79,7 @@ export function drainStory(events: readonly DrainEventRow[], nowMs: number): Dra
       durationMs: until === null ? null : Math.max(0, until - startMs),
       inflightAtStart: num(e.details?.inflight),
       persistentAtStart: num(e.details?.persistent),
+      pathsAtStart: pathsOf(e.details?.paths),
     };
   });
   const counts: CountPoint[] = [];
@@ -127,8 +130,29 @@ function summarize(s: Omit<DrainStory, 'summary'>): string {
   return `${spent} of ${total} ${on}${end}.`;
 }
 
+/** The `paths` of a phase event, as recorded (anything malformed is left out). */
+function pathsOf(v: unknown): { path: string; count: number }[] {
+  if (!Array.isArray(v)) return [];
+  return v.flatMap((p: unknown) => {
+    const o = p as { path?: unknown; count?: unknown } | null;
+    return o !== null && typeof o === 'object' && typeof o.path === 'string' && typeof o.count === 'number' ? [{ path: o.path, count: o.count }] : [];
+  });
+}
+
+/** "to /export", "to /export (2) and /report (1)", "to /a (3), /b (1) and others". */
+function toPaths(p: PhaseSpan): string {
+  const paths = p.pathsAtStart;
+  if (paths.length === 0) return '';
+  const listed = paths.reduce((n, x) => n + x.count, 0);
+  if (paths.length === 1 && listed === p.inflightAtStart) return ` to ${paths[0]!.path}`;
+  const parts = paths.map((x) => `${x.path} (${x.count})`);
+  const more = p.inflightAtStart !== null && listed < p.inflightAtStart;
+  const last = more ? 'others' : parts.pop()!;
+  return ` to ${parts.length === 0 ? last : `${parts.join(', ')} and ${last}`}`;
+}
+
 function onWhat(p: PhaseSpan): string {
-  const requests = p.inflightAtStart === null ? '' : `${p.inflightAtStart} request${p.inflightAtStart === 1 ? '' : 's'}`;
+  const requests = p.inflightAtStart === null ? '' : `${p.inflightAtStart} request${p.inflightAtStart === 1 ? '' : 's'}${toPaths(p)}`;
   const persistent = p.persistentAtStart === null || p.persistentAtStart === 0 ? '' : `${p.persistentAtStart} persistent connection${p.persistentAtStart === 1 ? '' : 's'}`;
   const what = [requests, persistent].filter((x) => x !== '').join(' and ');
   switch (p.phase) {

@@ -140,7 +140,7 @@ class InstanceReporter implements Reporter {
     on('phase', (phase, info) => {
       const type = PHASE_EVENTS[phase];
       if (type === undefined) return;
-      const details = { phase, atMs: round(info.atMs), inflight: info.inflight, persistent: info.persistent };
+      const details = { phase, atMs: round(info.atMs), inflight: info.inflight, persistent: info.persistent, ...(info.paths !== undefined && { paths: info.paths }) };
       const at = new Date();
       this.#queue.push({ label: type, retry: true, run: async (r) => this.#db.query(sql.PHASE, [r.id, r.generation, phase, type, JSON.stringify(details), at, info.inflight, info.persistent]) });
       this.#noteWritten(info.inflight, info.persistent);

@@ -351,13 +351,12 @@ describe('the default logger', { timeout: 120_000 }, () => {
     // A real exit grace: with 0 the forced-exit timer races the process's own exit and, on a
     // loaded machine, sometimes wins and adds its (correct) "event loop still busy" line.
     const lines = await onTerminal({ options: { ...FAST, deregister: { mode: 'fixed', delayMs: 50 }, exitGraceMs: 10_000, signalWarnings: false } });
-    assert.strictEqual(lines.length, 6, lines.join('\n'));
+    // An idle server: the phases with nothing to do (no persistent connection to tell, nothing to
+    // wait for, no hook) print no line (test/core/terminal-logger.test.ts has the busy case).
+    assert.strictEqual(lines.length, 3, lines.join('\n'));
     assert.match(lines[0]!, /^drainkit: draining \(SIGTERM\): readiness answers 503; 0 requests in flight, 0 persistent connections$/);
     assert.match(lines[1]!, /^drainkit: closing the listener after a \d+ ms deregistration window \(fixed\): 0 requests in flight$/);
-    assert.strictEqual(lines[2], 'drainkit: telling 0 persistent connections to go away');
-    assert.strictEqual(lines[3], 'drainkit: waiting for 0 requests and 0 persistent connections');
-    assert.strictEqual(lines[4], 'drainkit: running shutdown hooks');
-    assert.match(lines[5]!, /^drainkit: drain completed in \d+ ms: 0 requests completed$/);
+    assert.match(lines[2]!, /^drainkit: drain completed in \d+ ms: 0 requests completed$/);
   });
 
   it('logger: false on a terminal, and no logger without a terminal: nothing', async () => {

@@ -34,6 +34,21 @@ describe('drainStory', () => {
     assert.deepEqual(s.counts.at(-1), { atMs: 4_650, inflight: 0, persistent: 0 });
   });
 
+  it('names the paths the waiting drain waited for, as the phase event recorded them', () => {
+    const story = (paths: unknown, inflight: number) => drainStory([
+      ev('drain_start', 0, { reason: 'SIGTERM', inflight, persistent: 0 }),
+      ev('waiting', 500, { inflight, persistent: 0, paths }),
+      ev('cleanup', 4_600, { inflight: 0, persistent: 0 }),
+      ev('drain_complete', 4_650, { outcome: 'completed', success: true }),
+    ], T0 + 10_000)?.summary;
+    assert.equal(story([{ path: '/export', count: 3 }], 3), '4.1 s of 4.7 s waiting for 3 requests to /export.');
+    assert.equal(story([{ path: '/export', count: 2 }, { path: '/report', count: 1 }], 3), '4.1 s of 4.7 s waiting for 3 requests to /export (2) and /report (1).');
+    assert.equal(story([{ path: '/a', count: 3 }, { path: '/b', count: 2 }, { path: '/c', count: 1 }], 7), '4.1 s of 4.7 s waiting for 7 requests to /a (3), /b (2), /c (1) and others.');
+    // Rows written by earlier versions, or malformed ones, carry no paths: the sentence says less.
+    assert.equal(story(undefined, 3), '4.1 s of 4.7 s waiting for 3 requests.');
+    assert.equal(story([{ path: 7 }, 'x'], 3), '4.1 s of 4.7 s waiting for 3 requests.');
+  });
+
   it('a drain on a signal names the signal; a running one says so; a forced one says why', () => {
     const running = drainStory([ev('drain_start', 0, { reason: 'SIGTERM', inflight: 1, persistent: 0 }), ev('waiting', 100, { inflight: 1, persistent: 0 })], T0 + 2_100);
     assert.deepEqual(running?.cause, { requestedBy: null, reason: 'SIGTERM' });
