@@ -1,7 +1,8 @@
 /**
  * `drainkit dashboard [--database-url <url> | --data-dir <dir>] [--host 127.0.0.1] [--port <n>]
  * [--allowed-host <name[:port]>]… [--read-only] [--token <t>]`: serves the fleet's web dashboard and prints one JSON line,
- * `{"event":"listening","port":…,"pid":…,"url":…}`, the URL carrying the sign-in token. With
+ * `{"event":"listening","port":…,"pid":…,"url":…}`, the URL carrying the sign-in token (it signs
+ * one browser in, once per process; `POST /sign-in-links` mints links for more). With
  * `--data-dir` it also hosts that embedded registry for local servers (`registryUrl` in the line).
  * SIGTERM or Ctrl-C stops it (`{"event":"stopped",…}`).
  */
@@ -46,7 +47,7 @@ export function addDashboardCommand(program: Command): void {
     .addOption(new Option('--allowed-host <name[:port]>', 'a name browsers reach the dashboard by (its Host header must match; repeatable; the first is the printed URL\'s host)').argParser(allowedHostArg).env(ALLOWED_HOSTS_ENV))
     .option('--port <n>', 'port to serve on (0 picks a free one)', integer(0, 65_535), 0)
     .option('--read-only', 'render no actions and refuse them')
-    .addOption(new Option('--token <t>', 'the sign-in secret, at least 16 characters (default: a random one, printed in the URL)').env(TOKEN_ENV))
+    .addOption(new Option('--token <t>', 'the sign-in secret, at least 16 characters (default: a random one). The printed URL carries it and signs one browser in, once; scripts send it as Authorization: Bearer, and POST /sign-in-links mints one-time links for more browsers').env(TOKEN_ENV))
     .action(async (flags: DashboardFlags) => {
       await runDashboard(flags);
     });

@@ -12,6 +12,8 @@ export interface Frame {
   readonly body: string;
   /** Whether the page follows the live feed. */
   readonly live: boolean;
+  /** A Sign out button in the header: for a page seen with a browser session. */
+  readonly signOut?: boolean;
 }
 
 export function page(f: Frame): string {
@@ -26,7 +28,7 @@ export function page(f: Frame): string {
 ${f.live ? '<script type="module" src="/assets/dashboard.js"></script>' : ''}
 </head>
 <body data-view="${f.view}" data-read-only="${f.settings.readOnly}" data-stale-after-ms="${f.settings.staleAfterMs}">
-<header><h1>drainkit</h1><nav><a href="/">Fleet</a><a href="/audit">Audit</a></nav>${f.settings.readOnly ? '<span class="muted">read-only</span>' : ''}${live}</header>
+<header><h1>drainkit</h1><nav><a href="/">Fleet</a><a href="/audit">Audit</a></nav>${f.settings.readOnly ? '<span class="muted">read-only</span>' : ''}${live}${f.signOut === true ? '<form class="sign-out" method="post" action="/logout"><button type="submit">Sign out</button></form>' : ''}</header>
 <main>${f.body}</main>
 </body></html>
 `;

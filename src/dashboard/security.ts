@@ -1,7 +1,8 @@
 /**
  * The dashboard's access rules. It can drain production servers, so it is treated as an admin
- * interface from the start: a token (printed once as a URL) exchanged for an HttpOnly,
- * SameSite=Strict cookie, or sent as `Authorization: Bearer` by scripts; a Host allowlist, so a
+ * interface from the start: a token, printed as a URL that signs one browser in once, exchanged
+ * for an HttpOnly, SameSite=Strict cookie that expires; one-time links minted for more browsers;
+ * the token sent as `Authorization: Bearer` by scripts; a Host allowlist, so a
  * DNS-rebinding page cannot reach a loopback dashboard under its own name; every POST checked
  * for a same-origin browser request; a strict CSP; no framing.
  */
@@ -23,13 +24,81 @@ export function randomToken(): string {
   return randomBytes(24).toString('base64url');
 }
 
+/** How long a browser session lasts: a working day and then some, not forever. */
+export const SESSION_LIFETIME_S = 12 * 60 * 60;
+/** A cookie issued "in the future" by at most this much is a clock step, not a forgery. */
+const SESSION_CLOCK_SKEW_S = 60;
+/** How long a minted sign-in link works: long enough to paste it into another browser. */
+export const SIGN_IN_CODE_LIFETIME_MS = 10 * 60 * 1000;
+/** Outstanding sign-in links kept; minting one more drops the oldest (memory stays bounded). */
+export const MAX_SIGN_IN_CODES = 100;
+
 /**
- * The cookie's value: derived from the token, so that a dashboard restarted with the same token
- * keeps its tabs signed in, and one started with a new token signs every old tab out.
+ * The cookie's value, `<issuedAtSeconds>.<HMAC(token, issuedAt)>`: derived from the token, so
+ * that a dashboard restarted with the same token keeps its tabs signed in and one started with a
+ * new token signs every old tab out; stamped, so that a copied cookie stops working after
+ * {@link SESSION_LIFETIME_S}. Nothing is kept on the server.
  */
-export function sessionFor(token: string): string {
-  return createHmac('sha256', token).update('drainkit dashboard session').digest('base64url');
+export function sessionFor(token: string, issuedAtSeconds: number): string {
+  return `${issuedAtSeconds}.${createHmac('sha256', token).update(`drainkit dashboard session ${issuedAtSeconds}`).digest('base64url')}`;
 }
+
+/** Whether `value` is a session this token issued, no older than the lifetime, not from the future. */
+export function sessionValid(token: string, value: string, nowSeconds: number): boolean {
+  const m = /^(\d{1,12})\.[\w-]{43}$/.exec(value);
+  if (m === null) return false;
+  const issuedAt = Number(m[1]);
+  if (issuedAt > nowSeconds + SESSION_CLOCK_SKEW_S || nowSeconds - issuedAt > SESSION_LIFETIME_S) return false;
+  return sameSecret(value, sessionFor(token, issuedAt));
+}
+
+/**
+ * One-time sign-in codes for `/login?code=…`, minted on request by someone already signed in:
+ * random, used once, gone after {@link SIGN_IN_CODE_LIFETIME_MS}, at most
+ * {@link MAX_SIGN_IN_CODES} outstanding. Kept in memory: a restart forgets them (the cookies they
+ * gave stay valid, being derived from the token).
+ */
+export class SignInCodes {
+  /** code → expiry (ms); a Map keeps insertion order, so the first key is the oldest. */
+  readonly #expiry = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  mint(): string {
+    this.#dropExpired();
+    const code = randomBytes(24).toString('base64url');
+    this.#expiry.set(code, this.#now() + SIGN_IN_CODE_LIFETIME_MS);
+    while (this.#expiry.size > MAX_SIGN_IN_CODES) this.#expiry.delete(this.#expiry.keys().next().value as string);
+    return code;
+  }
+
+  /** True once for a code minted here and not yet expired; it is spent either way. */
+  redeem(candidate: string): boolean {
+    this.#dropExpired();
+    // The Map lookup is by value, but a code is 192 random bits: guessing one by timing is not a
+    // practical attack, unlike the token, which is compared in constant time.
+    const expiry = this.#expiry.get(candidate);
+    if (expiry === undefined) return false;
+    this.#expiry.delete(candidate);
+    return true;
+  }
+
+  get outstanding(): number {
+    this.#dropExpired();
+    return this.#expiry.size;
+  }
+
+  #dropExpired(): void {
+    const now = this.#now();
+    for (const [code, expiry] of this.#expiry) if (expiry <= now) this.#expiry.delete(code);
+  }
+}
+
+/** What the printed URL's token did at `/login`. */
+export type TokenSignIn = 'signed-in' | 'already-used' | 'wrong';
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -101,13 +170,15 @@ export type Refusal = { readonly status: number; readonly message: string };
 
 export class Guard {
   readonly #token: string;
-  readonly #session: string;
   readonly #hosts: Set<string>;
+  readonly #now: () => number;
+  /** The printed URL signs one browser in per process; later ones use a minted link. */
+  #tokenUrlUsed = false;
 
-  constructor(token: string, hosts: Set<string>) {
+  constructor(token: string, hosts: Set<string>, now: () => number = Date.now) {
     this.#token = token;
-    this.#session = sessionFor(token);
     this.#hosts = hosts;
+    this.#now = now;
   }
 
   /** Wrong or missing Host: refused before anything else (DNS rebinding). */
@@ -121,12 +192,23 @@ export class Guard {
     return sameSecret(candidate, this.#token);
   }
 
+  /**
+   * `/login?token=…`: the first match signs in; any later one is refused, so a URL left in a
+   * shell history, a log or a screen share signs nobody else in. A wrong token uses nothing up.
+   */
+  signInWithToken(candidate: string): TokenSignIn {
+    if (!this.tokenMatches(candidate)) return 'wrong';
+    if (this.#tokenUrlUsed) return 'already-used';
+    this.#tokenUrlUsed = true;
+    return 'signed-in';
+  }
+
   /** How the request is signed in, or undefined when it is not. */
   authenticate(req: IncomingMessage): 'cookie' | 'bearer' | undefined {
     const auth = req.headers.authorization;
     if (auth !== undefined && /^Bearer /i.test(auth) && this.tokenMatches(auth.slice(7).trim())) return 'bearer';
     const cookie = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    if (cookie !== undefined && sameSecret(cookie, this.#session)) return 'cookie';
+    if (cookie !== undefined && sessionValid(this.#token, cookie, Math.floor(this.#now() / 1000))) return 'cookie';
     return undefined;
   }
 
@@ -152,8 +234,14 @@ export class Guard {
     return { status: 403, message: 'request refused: a POST signed in by cookie must carry Sec-Fetch-Site or Origin; scripts use Authorization: Bearer <token>' };
   }
 
+  /** A new session, issued now, and dropped by the browser when the server stops accepting it. */
   sessionCookie(): string {
-    return `${SESSION_COOKIE}=${this.#session}; HttpOnly; SameSite=Strict; Path=/`;
+    return `${SESSION_COOKIE}=${sessionFor(this.#token, Math.floor(this.#now() / 1000))}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_LIFETIME_S}`;
+  }
+
+  /** Sign-out: the browser forgets the cookie. */
+  clearedCookie(): string {
+    return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
   }
 }
 

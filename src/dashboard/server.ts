@@ -13,7 +13,7 @@ import type { PageSettings } from './browser/protocol.js';
 import { parseFilter } from './browser/render.js';
 import { FleetFeed } from './feed.js';
 import { fleetBody, notice, page } from './pages.js';
-import { allowedHosts, Guard, isLoopback, isWildcard, parseAllowedHost, randomToken, setSecurityHeaders, urlHost, type AllowedHost, type Refusal } from './security.js';
+import { allowedHosts, Guard, isLoopback, isWildcard, parseAllowedHost, randomToken, setSecurityHeaders, SignInCodes, urlHost, type AllowedHost, type Refusal } from './security.js';
 import { STYLESHEET } from './styles.js';
 import { auditBody, drainBody, drainDocument } from './views.js';
 
@@ -44,7 +44,7 @@ export interface DashboardOptions {
 
 export interface Dashboard {
   readonly port: number;
-  /** The one-time sign-in URL (token included). */
+  /** The sign-in URL (token included): it signs one browser in, once per process. */
   readonly url: string;
   readonly token: string;
   /** Ends every event stream, stops the feed and the server. Does not close the store. */
@@ -89,7 +89,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const flashes = new Map<string, { text: string; kind: 'ok' | 'error' }>();
   let flashSeq = 0;
   /** Known once listening: the Host allowlist names the port. */
-  const ready: { guard?: Guard } = {};
+  const ready: { guard?: Guard; origin?: string } = {};
+  const signInCodes = new SignInCodes();
 
   const server: Server = createServer((req, res) => {
     setSecurityHeaders(res);
@@ -109,8 +110,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (req.method === 'GET' && path.startsWith('/assets/')) return serveAsset(res, path.slice('/assets/'.length));
     // Browsers ask for it on every page, signed in or not: an icon, not a 404 in the console.
     if (req.method === 'GET' && path === '/favicon.ico') return send(res, 200, 'image/svg+xml', FAVICON);
-    if (req.method === 'GET' && path === '/login') return login(req, res, g, url.searchParams.get('token') ?? '');
+    if (req.method === 'GET' && path === '/login') return login(req, res, g, url.searchParams);
+    if (req.method === 'GET' && path === '/signed-out') return sendPage(res, 200, { title: 'Signed out', view: 'error', settings, live: false, body: `${notice('Signed out: this browser no longer has a session.')}${SIGN_IN_AGAIN}` });
     const by = g.authenticate(req);
+    if (path === '/logout') {
+      if (req.method !== 'POST') return sendError(req, res, { status: 405, message: '/logout takes POST only (the Sign out button)' }, undefined, { Allow: 'POST' });
+      // Signed in or not, the answer only clears a cookie; the origin check keeps another site
+      // from signing the browser out.
+      const originRefusal = g.checkPostOrigin(req, by ?? 'cookie');
+      if (originRefusal !== undefined) return sendError(req, res, originRefusal);
+      res.writeHead(303, { 'Set-Cookie': g.clearedCookie(), Location: '/signed-out' });
+      return void res.end();
+    }
     if (by === undefined) {
       return sendError(req, res, { status: 401, message: 'not signed in: open the URL that `drainkit dashboard` printed (it carries the token), or send Authorization: Bearer <token>' }, signInForm());
     }
@@ -120,6 +131,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const originRefusal = g.checkPostOrigin(req, by);
       if (originRefusal !== undefined) return sendError(req, res, originRefusal);
       return action(req, res, path);
+    }
+    if (path === '/sign-in-links') {
+      if (req.method !== 'POST') return sendError(req, res, { status: 405, message: '/sign-in-links takes POST only: each call mints a new one-time link' }, undefined, { Allow: 'POST' });
+      const originRefusal = g.checkPostOrigin(req, by);
+      if (originRefusal !== undefined) return sendError(req, res, originRefusal);
+      return send(res, 200, 'application/json', JSON.stringify({ url: `${ready.origin ?? ''}/login?code=${signInCodes.mint()}` }));
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(req, res, { status: 405, message: `${req.method ?? ''} ${path} is not served; pages take GET` }, undefined, { Allow: 'GET' });
     if (path === '/') return fleetPage(res, url);
@@ -150,8 +167,20 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     return sendError(req, res, { status: 404, message: `nothing at ${path}; pages: /, /audit, /instances/<id>` });
   }
 
-  function login(req: IncomingMessage, res: ServerResponse, g: Guard, candidate: string): void {
-    if (!g.tokenMatches(candidate)) return sendError(req, res, { status: 401, message: candidate === '' ? 'sign-in needs the token: open the URL that `drainkit dashboard` printed' : 'wrong token' }, signInForm());
+  function login(req: IncomingMessage, res: ServerResponse, g: Guard, params: URLSearchParams): void {
+    const code = params.get('code');
+    if (code !== null) {
+      if (!signInCodes.redeem(code)) return sendError(req, res, { status: 403, message: 'this sign-in link was already used, has expired (links last 10 minutes) or belongs to another dashboard process' }, NEW_LINK);
+      return signedIn(res, g);
+    }
+    const candidate = params.get('token') ?? '';
+    const outcome = g.signInWithToken(candidate);
+    if (outcome === 'already-used') return sendError(req, res, { status: 403, message: 'this sign-in link was already used: the printed URL signs one browser in, once per dashboard process' }, NEW_LINK);
+    if (outcome === 'wrong') return sendError(req, res, { status: 401, message: candidate === '' ? 'sign-in needs the token: open the URL that `drainkit dashboard` printed' : 'wrong token' }, signInForm());
+    signedIn(res, g);
+  }
+
+  function signedIn(res: ServerResponse, g: Guard): void {
     // The token leaves the address bar (and the history) at once; the cookie carries the session.
     res.writeHead(303, { 'Set-Cookie': g.sessionCookie(), Location: '/' });
     res.end();
@@ -241,7 +270,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   }
 
   function sendPage(res: ServerResponse, status: number, frame: Parameters<typeof page>[0]): void {
-    send(res, status, 'text/html; charset=utf-8', page(frame));
+    // Sign out is for a browser session; a Bearer script has nothing to sign out of.
+    send(res, status, 'text/html; charset=utf-8', page({ ...frame, signOut: ready.guard?.authenticate(res.req) === 'cookie' }));
   }
 
   function sendError(req: IncomingMessage, res: ServerResponse, r: Refusal, extra?: string, headers: Record<string, string> = {}): void {
@@ -259,10 +289,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
   const port = (server.address() as AddressInfo).port;
   ready.guard = new Guard(token, allowedHosts(host, port, allowed, interfaceAddresses()));
+  ready.origin = `http://${urlHost(host, port, allowed)}`;
   return {
     port,
     token,
-    url: `http://${urlHost(host, port, allowed)}/login?token=${encodeURIComponent(token)}`,
+    url: `${ready.origin}/login?token=${encodeURIComponent(token)}`,
     async close() {
       for (const s of streams) s.end();
       await feed.close();
@@ -278,6 +309,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 function interfaceAddresses(): string[] {
   return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).filter((i) => i.scopeid === undefined || i.scopeid === 0).map((i) => i.address.toLowerCase()));
 }
+
+/** How to get another one-time link, on the page that refuses a used one. */
+const NEW_LINK = '<p>For a new link, ask the dashboard from a signed-in script: <code>curl -X POST -H "Authorization: Bearer $DRAINKIT_DASHBOARD_TOKEN" http://&lt;dashboard&gt;/sign-in-links</code> answers <code>{"url": "…/login?code=…"}</code>, good once within 10 minutes. Restarting <code>drainkit dashboard</code> also prints a fresh URL.</p>';
+const SIGN_IN_AGAIN = `<p>To sign in again, open a new one-time link.</p>${NEW_LINK}`;
 
 function signInForm(): string {
   return `<form method="get" action="/login"><input name="token" type="password" placeholder="token" aria-label="token" required> <button type="submit">Sign in</button></form>`;

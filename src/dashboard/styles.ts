@@ -6,6 +6,8 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: var(--fg); backgr
 header { display: flex; gap: 1.5em; align-items: baseline; padding: .6em 1em; border-bottom: 1px solid var(--line); }
 header h1 { font-size: 1.1em; margin: 0; }
 header nav a { margin-right: 1em; }
+header form.sign-out { margin-left: auto; }
+#live ~ form.sign-out { margin-left: 0; }
 main { padding: 1em; }
 a { color: var(--accent); }
 #live { margin-left: auto; font-size: .9em; }

@@ -17,7 +17,7 @@ import { listInstances } from '../../src/registry/index.js';
 import { skipUnlessAvailable } from '../helpers/ci.js';
 import { killTracked, signalAndWait, spawnServer, type ServerProcess } from '../helpers/processes.js';
 import { createDatabase, eventually, postgresSkip, type TestDatabase } from '../registry/databases.js';
-import { MAIN, NOT_BUILT, spawnDashboard, type DashboardProcess } from './harness.js';
+import { MAIN, mintSignInLink, NOT_BUILT, spawnDashboard, type DashboardProcess } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'browser-test-token-0123456789';
@@ -159,7 +159,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
       const c = servers[2]!;
       await waitRow(p, await idOf(db, c.port), 'active');
       await waitLive(p, 'live');
-      assert.equal(await p.locator('form[method="post"]').count(), 0);
+      assert.equal(await p.locator('form[method="post"]:not(.sign-out)').count(), 0, 'no POST form but Sign out');
       assert.equal(await p.locator('button:has-text("Drain"), button:has-text("Reap")').count(), 0);
       assert.equal(await p.getAttribute('body', 'data-read-only'), 'true');
       await p.close();
@@ -167,5 +167,18 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
       await signalAndWait(ro);
       await signalAndWait(servers[2]!);
     }
+  });
+
+  it('signs out from the header, and signs in again through a minted one-time link', async () => {
+    await page.goto(new URL('/', dashboard.origin).href);
+    await waitLive(page, 'live');
+    await page.click('form.sign-out button[type="submit"]');
+    await page.waitForURL((u) => u.pathname === '/signed-out', { timeout: WAIT_MS });
+    assert.equal(await page.locator('form.sign-out').count(), 0);
+    assert.equal((await page.goto(new URL('/', dashboard.origin).href))?.status(), 401, 'the cookie is gone');
+    await page.goto(await mintSignInLink(dashboard));
+    assert.equal(new URL(page.url()).pathname, '/');
+    await waitLive(page, 'live');
+    assert.equal(await page.locator('form.sign-out').count(), 1);
   });
 });

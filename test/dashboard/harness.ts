@@ -53,10 +53,18 @@ export function request(origin: string, path: string, options: { method?: string
   });
 }
 
-/** Signs in through the one-time URL; returns the Cookie header value. */
-export async function signIn(d: DashboardProcess): Promise<string> {
-  const r = await request(d.origin, new URL(d.url).pathname + new URL(d.url).search);
+/** Signs in through a one-time link (default: the printed URL, good once per process); returns the Cookie header value. */
+export async function signIn(d: DashboardProcess, link: string = d.url): Promise<string> {
+  const r = await request(d.origin, new URL(link).pathname + new URL(link).search);
   const cookie = [r.headers['set-cookie'] ?? []].flat()[0];
   if (r.status !== 303 || cookie === undefined) throw new Error(`sign-in answered ${r.status} without a cookie: ${r.body.slice(0, 200)}`);
   return cookie.split(';')[0] ?? '';
+}
+
+/** A fresh one-time sign-in link, minted with the Bearer token (for another browser or context). */
+export async function mintSignInLink(d: DashboardProcess): Promise<string> {
+  const r = await request(d.origin, '/sign-in-links', { method: 'POST', headers: { Authorization: `Bearer ${d.token}` } });
+  const url: unknown = r.status === 200 ? (JSON.parse(r.body) as { url?: unknown }).url : undefined;
+  if (typeof url !== 'string') throw new Error(`POST /sign-in-links answered ${r.status}: ${r.body.slice(0, 200)}`);
+  return url;
 }

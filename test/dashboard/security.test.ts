@@ -6,18 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { killTracked, signalAndWait } from '../helpers/processes.js';
-import { MAIN, NOT_BUILT, request, signIn, spawnDashboard, type DashboardProcess } from './harness.js';
+import { MAIN, NOT_BUILT, mintSignInLink, request, signIn, spawnDashboard, type DashboardProcess, type Reply } from './harness.js';
+import { SignInCodes } from '../../src/dashboard/security.js';
 
 describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_000 }, () => {
   let d: DashboardProcess;
   let cookie: string;
+  /** The answer to the one use of the printed URL this process allows. */
+  let firstSignIn: Reply;
 
   before(async () => {
     d = await spawnDashboard(['--data-dir', 'memory://']);
-    cookie = await signIn(d);
+    firstSignIn = await request(d.origin, pathOf(d.url));
+    cookie = cookieOf(firstSignIn);
   });
   after(async () => {
     if (d !== undefined) await signalAndWait(d);
@@ -31,13 +36,14 @@ describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_0
     assert.match(d.url, /^http:\/\/127\.0\.0\.1:\d+\/login\?token=[\w-]{20,}$/);
   });
 
-  it('exchanges the token for an HttpOnly, SameSite=Strict cookie and leaves the token out of the address', async () => {
-    const r = await request(d.origin, `/login?token=${encodeURIComponent(d.token)}`);
+  it('exchanges the token for an HttpOnly, SameSite=Strict cookie that expires in 12 h, and leaves the token out of the address', async () => {
+    const r = firstSignIn;
     assert.equal(r.status, 303);
     assert.equal(r.headers.location, '/');
     const set = [r.headers['set-cookie'] ?? []].flat()[0] ?? '';
     assert.match(set, /HttpOnly/);
     assert.match(set, /SameSite=Strict/);
+    assert.match(set, /Max-Age=43200(;|$)/);
     assert.ok(!set.includes(d.token), 'the cookie is not the token itself');
     const page = await request(d.origin, '/', { headers: { Cookie: cookie } });
     assert.equal(page.status, 200);
@@ -51,6 +57,74 @@ describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_0
     assert.equal((await request(d.origin, '/login')).status, 401);
     assert.equal((await request(d.origin, '/api/fleet', { headers: { Authorization: 'Bearer nope-nope-nope-nope' } })).status, 401);
     assert.equal((await request(d.origin, '/api/fleet', { headers: { Authorization: `Bearer ${d.token}` } })).status, 200);
+  });
+
+  it('signs in through the printed URL once: a second use is refused with 403 and says how to get a new link, while Bearer keeps working', async () => {
+    const again = await request(d.origin, pathOf(d.url));
+    assert.equal(again.status, 403);
+    assert.equal(again.headers['set-cookie'], undefined, 'no session for a used link');
+    assert.match(again.body, /already used/);
+    assert.match(again.body, /\/sign-in-links/, 'the refusal says how to mint a new link');
+    assert.equal((await request(d.origin, pathOf(d.url))).status, 403, 'and stays refused');
+    assert.equal((await request(d.origin, '/api/fleet', { headers: { Authorization: `Bearer ${d.token}` } })).status, 200);
+    assert.equal((await request(d.origin, '/', { headers: { Cookie: cookie } })).status, 200, 'the session it gave stays signed in');
+  });
+
+  it('mints one-time links with Bearer or a same-origin cookie session: each signs in once, then is refused', async () => {
+    const link = await mintSignInLink(d);
+    assert.match(link, new RegExp(`^${d.origin.replace(/\./g, '\\.')}/login\\?code=[\\w-]{22,}$`));
+    assert.notEqual(await mintSignInLink(d), link, 'every link is new');
+    const other = await signIn(d, link);
+    assert.equal((await request(d.origin, '/', { headers: { Cookie: other } })).status, 200);
+    const reused = await request(d.origin, pathOf(link));
+    assert.equal(reused.status, 403);
+    assert.match(reused.body, /already used, has expired/);
+    assert.equal((await request(d.origin, '/login?code=made-up-code-made-up-code')).status, 403);
+
+    const byCookie = await request(d.origin, '/sign-in-links', { method: 'POST', headers: { Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' } });
+    assert.equal(byCookie.status, 200, byCookie.body);
+    assert.equal((await request(d.origin, pathOf((JSON.parse(byCookie.body) as { url: string }).url))).status, 303);
+    assert.equal((await request(d.origin, '/sign-in-links', { method: 'POST', headers: { Cookie: cookie, 'Sec-Fetch-Site': 'cross-site' } })).status, 403, 'another site cannot mint a link');
+    assert.equal((await request(d.origin, '/sign-in-links', { method: 'POST', headers: { Cookie: cookie } })).status, 403, 'a cookie POST needs Sec-Fetch-Site or Origin');
+    assert.equal((await request(d.origin, '/sign-in-links', { method: 'POST' })).status, 401);
+    assert.equal((await request(d.origin, '/sign-in-links', { headers: { Authorization: `Bearer ${d.token}` } })).status, 405);
+  });
+
+  it('refuses a forged, expired or future cookie with 401', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const stamped = (issuedAt: number, key = d.token) => `drainkit_session=${issuedAt}.${createHmac('sha256', key).update(`drainkit dashboard session ${issuedAt}`).digest('base64url')}`;
+    const status = async (c: string) => (await request(d.origin, '/api/fleet', { headers: { Cookie: c } })).status;
+    assert.equal(await status(stamped(now - 60)), 200, 'the test computes the cookie as the server does');
+    assert.equal(await status(stamped(now - 12 * 3600 + 120)), 200, 'within 12 hours');
+    assert.equal(await status(stamped(now - 12 * 3600 - 120)), 401, 'older than 12 hours');
+    assert.equal(await status(stamped(now + 3600)), 401, 'issued an hour in the future');
+    assert.equal(await status(stamped(now, 'another-token-another-token')), 401, 'signed with another key');
+    const value = cookie.slice(cookie.indexOf('=') + 1);
+    const [issuedAt = '', mac = ''] = value.split('.');
+    assert.equal(await status(`drainkit_session=${Number(issuedAt) - 1}.${mac}`), 401, 'a moved timestamp breaks the HMAC');
+    assert.equal(await status(`drainkit_session=${issuedAt}.${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`), 401, 'a changed HMAC');
+    const unstamped = createHmac('sha256', d.token).update('drainkit dashboard session').digest('base64url');
+    assert.equal(await status(`drainkit_session=${unstamped}`), 401, 'the old, never-expiring form');
+  });
+
+  it('signs out: POST /logout clears the cookie and lands on a signed-out page; the page header has the button', async () => {
+    const c = await signIn(d, await mintSignInLink(d));
+    const fleet = await request(d.origin, '/', { headers: { Cookie: c } });
+    assert.match(fleet.body, /<header>.*<form class="sign-out" method="post" action="\/logout"><button type="submit">Sign out<\/button><\/form><\/header>/);
+    const bearerPage = await request(d.origin, '/', { headers: { Authorization: `Bearer ${d.token}` } });
+    assert.doesNotMatch(bearerPage.body, /Sign out/, 'a script has no session to sign out of');
+    assert.equal((await request(d.origin, '/logout', { method: 'POST', headers: { Cookie: c, 'Sec-Fetch-Site': 'cross-site' } })).status, 403, 'another site cannot sign the browser out');
+    assert.equal((await request(d.origin, '/logout', { headers: { Cookie: c } })).status, 405);
+    const out = await request(d.origin, '/logout', { method: 'POST', headers: { Cookie: c, 'Sec-Fetch-Site': 'same-origin' } });
+    assert.equal(out.status, 303);
+    assert.equal(out.headers.location, '/signed-out');
+    const set = [out.headers['set-cookie'] ?? []].flat()[0] ?? '';
+    assert.match(set, /^drainkit_session=;/);
+    assert.match(set, /Max-Age=0(;|$)/);
+    const signedOut = await request(d.origin, '/signed-out');
+    assert.equal(signedOut.status, 200);
+    assert.match(signedOut.body, /Signed out/);
+    assert.doesNotMatch(signedOut.body, /Sign out<\/button>/);
   });
 
   it('refuses a wrong Host (DNS rebinding), even with a valid session', async () => {
@@ -112,6 +186,24 @@ describe('dashboard security over plain HTTP', { skip: NOT_BUILT, timeout: 120_0
     assert.equal(r.headers['x-frame-options'], 'DENY');
     assert.doesNotMatch(r.body, /<script(?![^>]*\bsrc=)[^>]*>/, 'every script has a src');
     assert.doesNotMatch(r.body, / on[a-z]+="/, 'no inline event handlers');
+  });
+});
+
+describe('one-time sign-in codes', () => {
+  it('expire after 10 minutes, are used once, and at most 100 are kept (the oldest dropped)', () => {
+    let now = 1_000_000;
+    const codes = new SignInCodes(() => now);
+    const a = codes.mint();
+    const b = codes.mint();
+    now += 10 * 60 * 1000 - 1;
+    assert.equal(codes.redeem(a), true, 'still good just under 10 minutes');
+    assert.equal(codes.redeem(a), false, 'used once');
+    now += 1;
+    assert.equal(codes.redeem(b), false, 'expired at 10 minutes');
+    const first = codes.mint();
+    for (let i = 0; i < 100; i += 1) codes.mint();
+    assert.equal(codes.outstanding, 100);
+    assert.equal(codes.redeem(first), false, 'the oldest was dropped');
   });
 });
 
@@ -179,7 +271,8 @@ describe('dashboard security: binding and read-only', { skip: NOT_BUILT, timeout
       const cookie = await signIn(d);
       const page = await request(d.origin, '/', { headers: { Cookie: cookie } });
       assert.equal(page.status, 200);
-      assert.doesNotMatch(page.body, /<form[^>]*method="post"/);
+      assert.doesNotMatch(page.body, /<form(?![^>]*action="\/logout")[^>]*method="post"/, 'no POST form but Sign out');
+      assert.match(page.body, /<form class="sign-out" method="post" action="\/logout">/, 'a read-only viewer can still sign out');
       const r = await request(d.origin, '/actions/reap', { method: 'POST', headers: { Authorization: `Bearer ${d.token}`, Accept: 'application/json' } });
       assert.equal(r.status, 403);
       assert.match(r.body, /read-only/);
@@ -188,3 +281,14 @@ describe('dashboard security: binding and read-only', { skip: NOT_BUILT, timeout
     }
   });
 });
+
+function pathOf(link: string): string {
+  const u = new URL(link);
+  return u.pathname + u.search;
+}
+
+function cookieOf(r: Reply): string {
+  const set = [r.headers['set-cookie'] ?? []].flat()[0];
+  if (r.status !== 303 || set === undefined) throw new Error(`sign-in answered ${r.status} without a cookie: ${r.body.slice(0, 200)}`);
+  return set.split(';')[0] ?? '';
+}
