@@ -19,7 +19,7 @@ describe('demo report parts', { timeout: 60_000 }, () => {
   before(async () => {
     store = await openStore({ dataDir: 'memory://' });
     await migrate(store, { appliedBy: 'demo report test' });
-    const rows = await store.query<{ id: number; generation: number }>(sql.REGISTER, ['demo-test', 4000, process.pid, null, '{}', 0, 0, '{}', new Date()]);
+    const rows = await store.query<{ id: number; generation: number }>(sql.REGISTER, ['demo-test', 4000, process.pid, null, '{}', 0, 0, '{}', new Date(), 10_000]);
     instance = rows[0]!;
   });
   after(() => store.close());
@@ -60,7 +60,7 @@ describe('demo report parts', { timeout: 60_000 }, () => {
   });
 
   it('a worker that left without a drain result counts as not drained', async () => {
-    const rows = await store.query<{ id: number; generation: number }>(sql.REGISTER, ['demo-test', 4001, process.pid, null, '{}', 0, 0, '{}', new Date()]);
+    const rows = await store.query<{ id: number; generation: number }>(sql.REGISTER, ['demo-test', 4001, process.pid, null, '{}', 0, 0, '{}', new Date(), 10_000]);
     const i = rows[0]!;
     await store.query(sql.EVENT, [i.id, i.generation, 'reload_complete', JSON.stringify({ ok: true, trigger: 'demo', durationMs: 300, replaced: [{ oldPid: 20, newPid: 21, drain: { pid: 20, mode: 'drainkit', success: true, forcedBy: null, durationMs: 40, exit: { code: 0, signal: null } } }], failedPids: [] }), new Date()]);
     const h = await readDrainHistory(store, i.id, i.generation);
@@ -69,7 +69,7 @@ describe('demo report parts', { timeout: 60_000 }, () => {
   });
 
   it('a malformed event row: an error naming the event and the field', async () => {
-    const rows = await store.query<{ id: number; generation: number }>(sql.REGISTER, ['demo-test', 4002, process.pid, null, '{}', 0, 0, '{}', new Date()]);
+    const rows = await store.query<{ id: number; generation: number }>(sql.REGISTER, ['demo-test', 4002, process.pid, null, '{}', 0, 0, '{}', new Date(), 10_000]);
     const i = rows[0]!;
     await store.query(sql.EVENT, [i.id, i.generation, 'reload_complete', JSON.stringify({ ok: true, durationMs: 1, replaced: 'three' }), new Date()]);
     await assert.rejects(readDrainHistory(store, i.id, i.generation), /registry event \d+ \(reload_complete\) has replaced = "three"; expected/);

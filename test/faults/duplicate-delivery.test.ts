@@ -102,8 +102,9 @@ for (const kind of DATABASE_KINDS) {
         // The registry as version 6 left it, with an event written twice (the race the index closes).
         // (The hosted PGlite migrates as it starts: undo migration 7 there, a no-op on Postgres.)
         await old.store.script(migrationScript(MIGRATIONS.filter((m) => m.version <= 6), 'test'));
-        await old.store.script('DROP INDEX IF EXISTS idx_drain_event_once; DELETE FROM drainkit_migrations WHERE version >= 7;');
-        const [r] = await old.store.query<{ id: number; generation: number }>(sql.REGISTER, ['dup-host', 7010, 1, null, '{}', 0, 0, '{}', new Date()]);
+        await old.store.script('DROP INDEX IF EXISTS idx_drain_event_once; DELETE FROM drainkit_migrations WHERE version = 7;');
+        // A row as a version-6 reporter registers it (REGISTER of this version names later columns).
+        const [r] = await old.store.query<{ id: number; generation: number }>("INSERT INTO ServerInstance (host, port, pid) VALUES ('dup-host', 7010, 1) RETURNING id, generation");
         const { id, generation } = r as { id: number; generation: number };
         const at = new Date();
         const insert = 'INSERT INTO DrainEvent (instance_id, generation, event_type, timestamp, details) VALUES ($1::int, $2::int, $3::text, $4::timestamptz, $5::jsonb) RETURNING id';
@@ -184,7 +185,7 @@ describe('two copies of an event statement at the same instant on postgres', { s
   }
 
   it('drain_start, a phase event, an event and drain_complete: one row each', async () => {
-    const [r] = await db.store.query<{ id: number; generation: number }>(sql.REGISTER, ['race-host', 7100, 1, null, '{}', 0, 0, '{}', new Date()]);
+    const [r] = await db.store.query<{ id: number; generation: number }>(sql.REGISTER, ['race-host', 7100, 1, null, '{}', 0, 0, '{}', new Date(), 10_000]);
     const { id, generation } = r as { id: number; generation: number };
     const t = Date.now();
     const at = (ms: number): Date => new Date(t + ms);
