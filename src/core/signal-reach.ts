@@ -45,6 +45,14 @@ type Link =
 
 const PACKAGE_MANAGER_SCRIPT = /(^|\/)(npm|npx|yarn|pnpm|pnpx)(-cli)?(\.c?js)?$/;
 
+/**
+ * A node process. Its `comm` is `node` up to Node 24; Node 26 names its main thread, so the
+ * process's `comm` reads `node-MainThread` there (seen with the official 26.12 binary).
+ */
+function isNode(p: Proc): boolean {
+  return p.comm === 'node' || p.comm.startsWith('node-') || (p.argv[0] ?? '').split('/').pop() === 'node';
+}
+
 function classify(p: Proc, env: NodeJS.ProcessEnv): Link | undefined {
   const event = env.npm_lifecycle_event;
   // npm sets its process title to `npm run <script>`, `npm exec …`; npx runs as `npm exec`.
@@ -58,7 +66,7 @@ function classify(p: Proc, env: NodeJS.ProcessEnv): Link | undefined {
   if (SHELLS.has(name) && p.argv.slice(1).some((a) => /^-[a-z]*c[a-z]*$/.test(a))) return { kind: 'shell', text: `${name} -c (pid ${p.pid})` };
   // tsx's CLI (`node …/.bin/tsx srv.ts`) relays SIGTERM to the node process it starts; a
   // loader (`node --import tsx`) is no process of its own.
-  if (p.comm === 'node' && p.argv.some((a) => /\/tsx(\/dist\/cli\.m?js)?$/.test(a))) return { kind: 'tsx', text: `tsx (pid ${p.pid})` };
+  if (isNode(p) && p.argv.some((a) => /\/tsx(\/dist\/cli\.m?js)?$/.test(a))) return { kind: 'tsx', text: `tsx (pid ${p.pid})` };
   return undefined;
 }
 
@@ -66,7 +74,7 @@ function classify(p: Proc, env: NodeJS.ProcessEnv): Link | undefined {
 function underTestRunner(env: NodeJS.ProcessEnv, parent: Proc | undefined): boolean {
   if (env.NODE_TEST_CONTEXT === undefined) return false;
   // A process that a test spawns inherits NODE_TEST_CONTEXT too; its signals are its own concern.
-  return process.execArgv.includes('--test') || (parent?.comm === 'node' && parent.argv.includes('--test'));
+  return process.execArgv.includes('--test') || (parent !== undefined && isNode(parent) && parent.argv.includes('--test'));
 }
 
 /**
