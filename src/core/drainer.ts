@@ -22,7 +22,7 @@ import { Persistent } from './persistent.js';
 import { ProcessOwner } from './process-owner.js';
 import { DrainSequence } from './sequence.js';
 import { applyKeepAlive, attachTracker } from './server-wiring.js';
-import { supervisedWorker } from './supervised.js';
+import { insideCluster, supervisedWorker } from './supervised.js';
 import { Tracker } from './tracker.js';
 import {
   type DrainableServer,
@@ -105,6 +105,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
     this.#tracker = new Tracker(
       {
         lingerMs: options.lingerMs,
+        leaveIdleToClient: insideCluster(),
         onActivity: () => this.#sequence.noteActivity(),
         onRelease: () => this.#sequence.released(),
         // Must be seen even with no logger (a container has no terminal, so no default logger):

@@ -14,7 +14,6 @@ import type { Socket } from 'node:net';
 import type * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { insideCluster } from './supervised.js';
 
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
@@ -64,6 +63,12 @@ interface TrackedSession extends http2.ServerHttp2Session {
 export interface TrackerHost {
   /** Linger bound after our half-close. */
   readonly lingerMs: number;
+  /**
+   * Idle keep-alive connections at the listener close are left to their clients instead of
+   * closed: true inside `drainkit cluster`, where no balancer stands between server and client
+   * that has stopped using them (see closeIdle).
+   */
+  readonly leaveIdleToClient: boolean;
   /** A request that is not a health probe arrived while draining. */
   onActivity(req: http.IncomingMessage | http2.Http2ServerRequest): void;
   /** Something the drain waits for went away. */
@@ -141,7 +146,7 @@ export class Tracker {
    * its {@link FIRST_REQUEST_GRACE_MS} is over), and, inside `drainkit cluster`, keep-alive
    * connections idle at the listener close (until each closes: see closeIdle).
    */
-  readonly awaitingFirstRequest = new Set<Socket>();
+  readonly awaitingClient = new Set<Socket>();
   /**
    * Drain state, written only by the drainer. Plain fields rather than getters: they are read on
    * every request.
@@ -196,7 +201,7 @@ export class Tracker {
       tracker.sockets.delete(this);
       tracker.tlsSockets.delete(this);
       const released = tracker.#releaseSocket(this);
-      const awaited = tracker.awaitingFirstRequest.delete(this);
+      const awaited = tracker.awaitingClient.delete(this);
       if (tracker.lingering.delete(this) || released || awaited) tracker.#host.onRelease();
     })(this);
 
@@ -266,7 +271,7 @@ export class Tracker {
         tcp = ((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
       }
       tcp[kCarried] = true;
-      if (this.listenerClosed) this.awaitingFirstRequest.delete(tcp);
+      if (this.listenerClosed) this.awaitingClient.delete(tcp);
     }
     socket[kActive] = (active ?? 0) + 1;
     const r = res as TrackedResponse;
@@ -459,8 +464,8 @@ export class Tracker {
    * - An HTTP/1 socket that carried requests, has none in flight, and has read no byte since its
    *   last response closed is between requests: destroyed, as Node's `closeIdleConnections()`
    *   would; inside `drainkit cluster` left to its client instead, since no balancer stands
-   *   between them that has stopped using it (see insideCluster). One that has read bytes since
-   *   is receiving a request, answered with `Connection: close`.
+   *   between them that has stopped using it (TrackerHost.leaveIdleToClient). One that has read
+   *   bytes since is receiving a request, answered with `Connection: close`.
    * - A TCP socket that has carried no request yet, accepted less than
    *   {@link FIRST_REQUEST_GRACE_MS} ago, is kept until it sends one or that time is over. Node's
    *   own idle close (Node 26) destroys such a socket, and with it a request a balancer wrote
@@ -471,16 +476,16 @@ export class Tracker {
   closeIdle(): void {
     this.listenerClosed = true;
     const at = performance.now();
-    // Inside `drainkit cluster`, idle keep-alive connections are left to their clients (see
-    // insideCluster): the drain waits for each until it carries one more request (answered with
-    // `Connection: close`) or its client closes it; Node's keep-alive timeout, which the client
-    // was told, and the drain deadline bound the wait.
-    const leaveIdleToClient = insideCluster();
+    // Inside `drainkit cluster` idle keep-alive connections are left to their clients
+    // (TrackerHost.leaveIdleToClient): the drain waits for each until it carries one more
+    // request (answered with `Connection: close`) or its client closes it; Node's keep-alive
+    // timeout, which the client was told, and the drain deadline bound the wait.
+    const { leaveIdleToClient } = this.#host;
     for (const set of [this.sockets, this.tlsSockets]) {
       for (const socket of set as Set<TrackedSocket>) {
         if (this.upgraded.has(socket) || socket.destroyed) continue;
         if (socket[kActive] !== 0 || socket.bytesRead !== socket[kIdleBytes]) continue;
-        if (leaveIdleToClient) this.awaitingFirstRequest.add(socket);
+        if (leaveIdleToClient) this.awaitingClient.add(socket);
         else socket.destroy();
       }
     }
@@ -491,7 +496,7 @@ export class Tracker {
         if (socket.bytesRead === 0) socket.destroy();
         continue;
       }
-      this.awaitingFirstRequest.add(socket);
+      this.awaitingClient.add(socket);
       const timer = setTimeout(() => {
         if (socket[kCarried]) return;
         // Still no request: the socket holds nothing. (Its 'close' releases the drain's wait.)
@@ -528,7 +533,7 @@ export class Tracker {
     this.#http1Inflight = 0;
     this.streams.clear();
     this.lingering.clear();
-    this.awaitingFirstRequest.clear();
+    this.awaitingClient.clear();
     return destroyed;
   }
 

@@ -29,7 +29,7 @@ function simulateChangedDestroySoon(socket: Socket): void {
 async function harness() {
   const reports: NodeAssumptionReport[] = [];
   const tracker = new Tracker(
-    { lingerMs: 10_000, onActivity: () => undefined, onRelease: () => undefined, onNodeAssumptionBroken: (r) => void reports.push(r) },
+    { lingerMs: 10_000, leaveIdleToClient: false, onActivity: () => undefined, onRelease: () => undefined, onNodeAssumptionBroken: (r) => void reports.push(r) },
     [],
   );
   const server = http.createServer();
