@@ -6,6 +6,7 @@
 import type * as http from 'node:http';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { openAcceptQueueProbe, type AcceptQueueProbe } from './accept-queue.js';
 import { checkRequestListener, checkRequestListeners } from './handler-guard.js';
 import { markCoreListener } from './listeners.js';
 import type { Tracker } from './tracker.js';
@@ -120,12 +121,21 @@ const ACCEPT_QUEUE_MAX_MS = 1_000;
  *   Node accepts about one queued connection per event-loop iteration (measured on Node 20 and
  *   26), so the close waits, one `setImmediate` at a time, until an iteration accepts nothing;
  *   bounded in rounds and time for a balancer that never stops connecting.
+ * - Then, where Linux shows it (src/core/accept-queue.ts), the kernel is asked for the queue's
+ *   length in the same synchronous step as the close: a connection whose handshake completed
+ *   after the last poll phase is accepted first instead of reset. Without it the close raced
+ *   every handshake that completed in the iteration before it (one POST in about 10,000 behind
+ *   nginx in CI, docs/nginx.md); with it, only one that completes in the microseconds between
+ *   that read and `close(2)`.
  * - Only the listening handle is closed (`net.Server#close`): the `close()` of http, https and
  *   http2 servers first runs Node's `closeIdleConnections()`, which on Node 26 also destroys a
  *   connection accepted a moment ago whose first request is still on its way. The tracker closes
  *   what is idle itself, sparing those (Tracker#closeIdle).
+ *
+ * `probe` is the kernel's view of the queue (tests pass one that lets a handshake complete
+ * right before it is read).
  */
-export function closeListener(server: net.Server, tracker: Tracker): Promise<void> {
+export function closeListener(server: net.Server, tracker: Tracker, probe: AcceptQueueProbe | undefined = openAcceptQueueProbe(server)): Promise<void> {
   return new Promise((resolve) => {
     const started = performance.now();
     // -1: the first round never counts as quiet, so at least one poll phase runs between the
@@ -146,15 +156,28 @@ export function closeListener(server: net.Server, tracker: Tracker): Promise<voi
       setTimeout(closeIfStillQuiet, 0);
     };
     const closeIfStillQuiet = (): void => {
+      const withinBounds = rounds < ACCEPT_QUEUE_MAX_ROUNDS && performance.now() - started < ACCEPT_QUEUE_MAX_MS;
       // A poll phase may have run while the timer waited: if it accepted a connection, the
       // balancer is still connecting, and closing now would reset the next one in the queue.
       // `step` sees the new count and goes on emptying the queue (within the same bounds).
-      if (tracker.accepted !== seen && rounds < ACCEPT_QUEUE_MAX_ROUNDS && performance.now() - started < ACCEPT_QUEUE_MAX_MS) setImmediate(step);
-      else close();
+      if (tracker.accepted !== seen && withinBounds) {
+        setImmediate(step);
+        return;
+      }
+      // The kernel's own count, read right before the close: nothing between this read and the
+      // close(2) in `close()` yields to the event loop. A connection waiting there is accepted
+      // in the next poll phase; `step` then sees it (`seen` is reset so the round is not quiet).
+      if (withinBounds && (probe?.length() ?? 0) > 0) {
+        seen = -1;
+        setImmediate(step);
+        return;
+      }
+      close();
     };
     const close = (): void => {
       // An error here only means "was not listening", which is fine.
       net.Server.prototype.close.call(server, () => undefined);
+      probe?.close();
       // The listening handle's close callback runs in this iteration's close phase: until then
       // it is still listed among what holds the event loop (see src/core/exit.ts). An immediate
       // queued now runs before that phase, one it queues runs after it. Unreferenced: they must
