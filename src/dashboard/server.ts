@@ -162,7 +162,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       }
       const body = await drainBody(options.store, id, generation);
       if (body === undefined) return sendError(req, res, { status: 404, message: `no instance ${id} in the registry` });
-      return sendPage(res, 200, { title: `Instance ${id}`, view: 'drain', settings, live: false, body });
+      // `?fragment=1`: the drain view alone, which the page's module puts in place of its own on
+      // each change of the instance (the same renderer as the first paint).
+      if (url.searchParams.get('fragment') === '1') return send(res, 200, 'text/html; charset=utf-8', body);
+      return sendPage(res, 200, { title: `Instance ${id}`, view: 'drain', settings, live: true, body });
     }
     return sendError(req, res, { status: 404, message: `nothing at ${path}; pages: /, /audit, /instances/<id>` });
   }

@@ -1,7 +1,9 @@
 /**
- * The fleet page's live part: follows `/events` (a snapshot, then changes; the browser resends
- * `Last-Event-ID` on its own when it reconnects) and redraws the rows and counts with the same
- * functions the server rendered them with. The indicator `#live[data-live]` says `live`,
+ * The pages' live part: follows `/events` (a snapshot, then changes; the browser resends
+ * `Last-Event-ID` on its own when it reconnects). The fleet page redraws its rows and counts with
+ * the same functions the server rendered them with; the drain page, when a change concerns its
+ * instance, fetches its drain view again from the server (`?fragment=1`, the renderer of the
+ * first paint) and puts it in place. The indicator `#live[data-live]` says `live`,
  * `reconnecting` or `stale` (since when, and why).
  */
 import type { ChangeMessage, InstanceView, PageSettings, SnapshotMessage } from './protocol.js';
@@ -19,6 +21,8 @@ const settings: PageSettings = {
   staleAfterMs: Number(body.dataset.staleAfterMs ?? '15000'),
 };
 const rows = document.getElementById('rows');
+/** The drain page's view of one registration (its instance id and generation as data-*). */
+let drainView = document.getElementById('drain-view');
 const summary = document.getElementById('summary');
 const live = document.getElementById('live');
 const { filter } = parseFilter(new URLSearchParams(location.search));
@@ -80,6 +84,51 @@ function rememberWho(e: Event): void {
   }
 }
 
+let fetching = false;
+let fetchAgain = false;
+
+/** Fetches the drain view again and swaps it in; one request at a time, the last change wins. */
+async function refreshDrain(): Promise<void> {
+  if (drainView === null) return;
+  if (fetching) {
+    fetchAgain = true;
+    return;
+  }
+  fetching = true;
+  try {
+    // The generation drawn first, kept: a restarted instance (a new registration) does not
+    // replace the drain this page is about; the registrations list links to the new one.
+    const { instanceId, generation } = drainView.dataset;
+    const res = await fetch(`/instances/${instanceId ?? ''}?generation=${generation ?? ''}&fragment=1`, { headers: { Accept: 'text/html' }, cache: 'no-store' });
+    if (res.ok) {
+      const template = document.createElement('template');
+      template.innerHTML = await res.text();
+      const next = template.content.getElementById('drain-view');
+      if (next !== null && drainView.isConnected) {
+        drainView.replaceWith(next);
+        drainView = next;
+      }
+    }
+  } catch {
+    // The stream's indicator says when the dashboard is unreachable; the next change retries.
+  } finally {
+    fetching = false;
+    if (fetchAgain) {
+      fetchAgain = false;
+      void refreshDrain();
+    }
+  }
+}
+
+function concernsDrain(m: ChangeMessage): boolean {
+  const id = Number(drainView?.dataset.instanceId);
+  return m.instances.some((i) => i.id === id) || m.events.some((e) => e.instanceId === id);
+}
+
+function drainRunning(): boolean {
+  return drainView?.querySelector('#drain[data-running="true"]') != null;
+}
+
 function setLive(): void {
   if (live === null) return;
   const now = Date.now();
@@ -116,6 +165,8 @@ function open(): void {
     connected = true;
     draw();
     setLive();
+    // A new snapshot: this tab may have missed changes (a restart, too long away).
+    void refreshDrain();
   });
   source.addEventListener('change', (e) => {
     const m = JSON.parse((e as MessageEvent<string>).data) as ChangeMessage;
@@ -124,6 +175,7 @@ function open(): void {
     for (const id of m.removed) instances.delete(id);
     draw();
     setLive();
+    if (concernsDrain(m)) void refreshDrain();
   });
   source.addEventListener('tick', (e) => {
     const m = JSON.parse((e as MessageEvent<string>).data) as { now: string; registryError: string | null };
@@ -140,17 +192,23 @@ function open(): void {
   });
 }
 
+if (live !== null && (rows !== null || drainView !== null)) {
+  live.dataset.live = 'connecting';
+  live.textContent = 'connecting…';
+  open();
+}
 if (rows !== null) {
-  if (live !== null) {
-    live.dataset.live = 'connecting';
-    live.textContent = 'connecting…';
-  }
   rows.addEventListener('submit', rememberWho);
   fillWho();
-  open();
   // Ages and "draining for" move on between messages.
   setInterval(() => {
     draw();
     setLive();
+  }, 1_000);
+} else if (drainView !== null) {
+  setInterval(() => {
+    setLive();
+    // A running drain's current phase and "so far" move on between changes.
+    if (drainRunning() && connected) void refreshDrain();
   }, 1_000);
 }
