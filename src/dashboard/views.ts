@@ -94,7 +94,12 @@ ${limitText === '' ? '' : `<input type="hidden" name="limit" value="${escapeHtml
     ? '<p class="muted">Nothing recorded matches.</p>'
     : `<table id="audit"><thead><tr><th>time</th><th>instance</th><th>type</th><th>details</th></tr></thead><tbody>${shown.map((r) =>
       `<tr data-kind="${escapeHtml(r.kind)}" data-instance-id="${r.instanceId ?? ''}"><td>${r.at.toISOString()}</td><td>${r.instanceId === null ? '' : `<a href="/instances/${r.instanceId}">${r.instanceId}</a>`}</td><td>${escapeHtml(r.kind)}</td><td class="details">${detailsCell(r.text)}</td></tr>`).join('')}</tbody></table>`;
-  return { body: `<h2>Audit</h2>${filterForm}${more}${body}`, errors };
+  // Live unless it ends at a fixed time: the page's module fetches it again (?fragment=1) when
+  // the feed brings new events (of the filtered instance, when one is), the filter form kept.
+  const src = new URLSearchParams(params);
+  src.set('fragment', '1');
+  const follow = until === undefined ? ` data-follow="events" data-instance-id="${id ?? ''}" data-src="/audit?${escapeHtml(src.toString())}"` : '';
+  return { body: `<h2>Audit</h2>${filterForm}<div id="audit-view"${follow}>${more}${body}</div>`, errors };
 }
 
 export interface DrainDocument {
@@ -152,9 +157,10 @@ export async function drainBody(store: Store, id: number, generation: number | u
   const d = doc.drain;
   const json = `<p><a href="/instances/${i.id}/drain.json?generation=${gen}" download>Download this drain as JSON</a> · <a href="/audit?instance=${i.id}">Audit of this instance</a></p>`;
   const workerDrains = reloadsSection(doc.events);
-  // The page's module re-fetches this (?fragment=1, same generation) when the feed says the
+  // The page's module fetches this again (data-src: ?fragment=1, the same generation, so a
+  // restarted instance does not replace the drain the page is about) when the feed says the
   // instance changed, and puts it in place: one renderer for the first paint and every update.
-  const wrap = (inner: string): string => `<div id="drain-view" data-instance-id="${i.id}" data-generation="${gen}">${inner}</div>`;
+  const wrap = (inner: string): string => `<div id="drain-view" data-follow="instance" data-instance-id="${i.id}" data-generation="${gen}" data-src="/instances/${i.id}?generation=${gen}&amp;fragment=1">${inner}</div>`;
   if (d === null) return wrap(`${head}<p class="muted" id="no-drain">Registration ${gen} has not drained${workerDrains === '' ? '' : ' (its cluster replaced workers: below)'}.</p>${json}${workerDrains}`);
   // The budget the instance recorded when this drain started (absent before drainkit wrote it).
   const recorded = doc.events.filter((e) => e.type === 'drain_start').at(-1)?.details?.budgetMs;

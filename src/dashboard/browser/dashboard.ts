@@ -1,9 +1,10 @@
 /**
  * The pages' live part: follows `/events` (a snapshot, then changes; the browser resends
  * `Last-Event-ID` on its own when it reconnects). The fleet page redraws its rows and counts with
- * the same functions the server rendered them with; the drain page, when a change concerns its
- * instance, fetches its drain view again from the server (`?fragment=1`, the renderer of the
- * first paint) and puts it in place. The indicator `#live[data-live]` says `live`,
+ * the same functions the server rendered them with. The drain and audit pages have a live part
+ * (`[data-follow][data-src]`): when a change concerns it (its instance, or new events), it is
+ * fetched again from the server (`data-src`, `?fragment=1`: the renderer of the first paint) and
+ * put in place. The indicator `#live[data-live]` says `live`,
  * `reconnecting` or `stale` (since when, and why).
  */
 import type { ChangeMessage, InstanceView, PageSettings, SnapshotMessage } from './protocol.js';
@@ -21,8 +22,12 @@ const settings: PageSettings = {
   staleAfterMs: Number(body.dataset.staleAfterMs ?? '15000'),
 };
 const rows = document.getElementById('rows');
-/** The drain page's view of one registration (its instance id and generation as data-*). */
-let drainView = document.getElementById('drain-view');
+/**
+ * The drain or audit page's live part: `data-follow` says what it follows (`instance`: the
+ * instance `data-instance-id` and its events; `events`: new events, of `data-instance-id` when
+ * set), `data-src` where to fetch it again.
+ */
+let liveView = document.querySelector<HTMLElement>('[data-follow][data-src]');
 const summary = document.getElementById('summary');
 const live = document.getElementById('live');
 const { filter } = parseFilter(new URLSearchParams(location.search));
@@ -87,26 +92,23 @@ function rememberWho(e: Event): void {
 let fetching = false;
 let fetchAgain = false;
 
-/** Fetches the drain view again and swaps it in; one request at a time, the last change wins. */
-async function refreshDrain(): Promise<void> {
-  if (drainView === null) return;
+/** Fetches the live part again and swaps it in; one request at a time, the last change wins. */
+async function refreshView(): Promise<void> {
+  if (liveView === null) return;
   if (fetching) {
     fetchAgain = true;
     return;
   }
   fetching = true;
   try {
-    // The generation drawn first, kept: a restarted instance (a new registration) does not
-    // replace the drain this page is about; the registrations list links to the new one.
-    const { instanceId, generation } = drainView.dataset;
-    const res = await fetch(`/instances/${instanceId ?? ''}?generation=${generation ?? ''}&fragment=1`, { headers: { Accept: 'text/html' }, cache: 'no-store' });
+    const res = await fetch(liveView.dataset.src ?? '', { headers: { Accept: 'text/html' }, cache: 'no-store' });
     if (res.ok) {
       const template = document.createElement('template');
       template.innerHTML = await res.text();
-      const next = template.content.getElementById('drain-view');
-      if (next !== null && drainView.isConnected) {
-        drainView.replaceWith(next);
-        drainView = next;
+      const next = template.content.getElementById(liveView.id);
+      if (next !== null && liveView.isConnected) {
+        liveView.replaceWith(next);
+        liveView = next;
       }
     }
   } catch {
@@ -115,18 +117,21 @@ async function refreshDrain(): Promise<void> {
     fetching = false;
     if (fetchAgain) {
       fetchAgain = false;
-      void refreshDrain();
+      void refreshView();
     }
   }
 }
 
-function concernsDrain(m: ChangeMessage): boolean {
-  const id = Number(drainView?.dataset.instanceId);
-  return m.instances.some((i) => i.id === id) || m.events.some((e) => e.instanceId === id);
+function concernsView(m: ChangeMessage): boolean {
+  if (liveView === null) return false;
+  const idText = liveView.dataset.instanceId ?? '';
+  const id = Number(idText);
+  const ofInstance = m.events.some((e) => idText === '' || e.instanceId === id);
+  return liveView.dataset.follow === 'instance' ? ofInstance || m.instances.some((i) => i.id === id) : ofInstance;
 }
 
 function drainRunning(): boolean {
-  return drainView?.querySelector('#drain[data-running="true"]') != null;
+  return liveView?.querySelector('#drain[data-running="true"]') != null;
 }
 
 function setLive(): void {
@@ -166,7 +171,7 @@ function open(): void {
     draw();
     setLive();
     // A new snapshot: this tab may have missed changes (a restart, too long away).
-    void refreshDrain();
+    void refreshView();
   });
   source.addEventListener('change', (e) => {
     const m = JSON.parse((e as MessageEvent<string>).data) as ChangeMessage;
@@ -175,7 +180,7 @@ function open(): void {
     for (const id of m.removed) instances.delete(id);
     draw();
     setLive();
-    if (concernsDrain(m)) void refreshDrain();
+    if (concernsView(m)) void refreshView();
   });
   source.addEventListener('tick', (e) => {
     const m = JSON.parse((e as MessageEvent<string>).data) as { now: string; registryError: string | null };
@@ -192,7 +197,7 @@ function open(): void {
   });
 }
 
-if (live !== null && (rows !== null || drainView !== null)) {
+if (live !== null && (rows !== null || liveView !== null)) {
   live.dataset.live = 'connecting';
   live.textContent = 'connecting…';
   open();
@@ -205,10 +210,10 @@ if (rows !== null) {
     draw();
     setLive();
   }, 1_000);
-} else if (drainView !== null) {
+} else if (liveView !== null) {
   setInterval(() => {
     setLive();
     // A running drain's current phase and "so far" move on between changes.
-    if (drainRunning() && connected) void refreshDrain();
+    if (drainRunning() && connected) void refreshView();
   }, 1_000);
 }
