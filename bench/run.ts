@@ -3,13 +3,14 @@
  * result as one JSON line on stdout (progress goes to stderr). Each result is also saved to
  * `.tmp/bench/results/<name>.json`, which `bench/report.ts` turns into docs/benchmarks.md.
  *
- *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|memory-inflight|rolling|cluster-reload|fleet|reconnect-storm ...] [--quick]
+ *   node --import tsx bench/run.ts [throughput|exit-latency|idle-close|memory|memory-inflight|rolling|cluster-reload|fleet|reconnect-storm|dashboard-latency ...] [--quick]
  *
  * `--quick` is a smoke run (fewer, shorter rounds); its results are saved apart and not reported.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterReload } from './cluster-reload.js';
+import { dashboardLatency } from './dashboard-latency.js';
 import { exitLatency } from './exit-latency.js';
 import { fleet } from './fleet.js';
 import { idleClose } from './idle-close.js';
@@ -22,7 +23,7 @@ import { reconnectStorm } from './reconnect-storm.js';
 import { rolling } from './rolling.js';
 import { throughput } from './throughput.js';
 
-const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, memoryInflight, rolling, clusterReload, fleet, reconnectStorm];
+const BENCHMARKS: readonly Benchmark[] = [throughput, exitLatency, idleClose, memory, memoryInflight, rolling, clusterReload, fleet, reconnectStorm, dashboardLatency];
 
 /** BENCH_* settings in force, so a saved command reproduces the run. */
 function envPrefix(): string {

@@ -191,7 +191,7 @@ export class FleetFeed {
 }
 
 function workerView(w: LiveClusterWorker): WorkerView {
-  return { workerId: w.workerId, pid: w.pid, status: w.status, phase: w.phase, inflight: w.inflight, persistent: w.persistent, updatedAt: w.updatedAt.toISOString() };
+  return { workerId: w.workerId, pid: w.pid, status: w.status, mode: w.mode, phase: w.phase, inflight: w.inflight, persistent: w.persistent, updatedAt: w.updatedAt.toISOString() };
 }
 
 export function toView(i: Instance, lost: boolean, workers: readonly WorkerView[] = []): InstanceView {

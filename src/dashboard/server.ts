@@ -144,7 +144,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (path === '/api/fleet') return send(res, 200, 'application/json', JSON.stringify(feed.snapshot().snapshot));
     if (path === '/audit') {
       const { body, errors } = await auditBody(options.store, url.searchParams);
-      return sendPage(res, errors.length === 0 ? 200 : 400, { title: 'Audit', view: 'audit', settings, live: false, body });
+      if (url.searchParams.get('fragment') === '1') return send(res, errors.length === 0 ? 200 : 400, 'text/html; charset=utf-8', body);
+      return sendPage(res, errors.length === 0 ? 200 : 400, { title: 'Audit', view: 'audit', settings, live: errors.length === 0, body });
     }
     const drainMatch = /^\/instances\/(\d+)(\/drain\.json)?$/.exec(path);
     if (drainMatch !== null) {
@@ -162,7 +163,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       }
       const body = await drainBody(options.store, id, generation);
       if (body === undefined) return sendError(req, res, { status: 404, message: `no instance ${id} in the registry` });
-      return sendPage(res, 200, { title: `Instance ${id}`, view: 'drain', settings, live: false, body });
+      // `?fragment=1`: the page's body without the frame; the page's module takes its live part
+      // (#drain-view) from it on each change of the instance (the renderer of the first paint).
+      if (url.searchParams.get('fragment') === '1') return send(res, 200, 'text/html; charset=utf-8', body);
+      return sendPage(res, 200, { title: `Instance ${id}`, view: 'drain', settings, live: true, body });
     }
     return sendError(req, res, { status: 404, message: `nothing at ${path}; pages: /, /audit, /instances/<id>` });
   }

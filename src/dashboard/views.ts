@@ -94,7 +94,12 @@ ${limitText === '' ? '' : `<input type="hidden" name="limit" value="${escapeHtml
     ? '<p class="muted">Nothing recorded matches.</p>'
     : `<table id="audit"><thead><tr><th>time</th><th>instance</th><th>type</th><th>details</th></tr></thead><tbody>${shown.map((r) =>
       `<tr data-kind="${escapeHtml(r.kind)}" data-instance-id="${r.instanceId ?? ''}"><td>${r.at.toISOString()}</td><td>${r.instanceId === null ? '' : `<a href="/instances/${r.instanceId}">${r.instanceId}</a>`}</td><td>${escapeHtml(r.kind)}</td><td class="details">${detailsCell(r.text)}</td></tr>`).join('')}</tbody></table>`;
-  return { body: `<h2>Audit</h2>${filterForm}${more}${body}`, errors };
+  // Live unless it ends at a fixed time: the page's module fetches it again (?fragment=1) when
+  // the feed brings new events (of the filtered instance, when one is), the filter form kept.
+  const src = new URLSearchParams(params);
+  src.set('fragment', '1');
+  const follow = until === undefined ? ` data-follow="events" data-instance-id="${id ?? ''}" data-src="/audit?${escapeHtml(src.toString())}"` : '';
+  return { body: `<h2>Audit</h2>${filterForm}<div id="audit-view"${follow}>${more}${body}</div>`, errors };
 }
 
 export interface DrainDocument {
@@ -152,15 +157,23 @@ export async function drainBody(store: Store, id: number, generation: number | u
   const d = doc.drain;
   const json = `<p><a href="/instances/${i.id}/drain.json?generation=${gen}" download>Download this drain as JSON</a> · <a href="/audit?instance=${i.id}">Audit of this instance</a></p>`;
   const workerDrains = reloadsSection(doc.events);
-  if (d === null) return `${head}<p class="muted">Registration ${gen} has not drained${workerDrains === '' ? '' : ' (its cluster replaced workers: below)'}.</p>${json}${workerDrains}`;
+  // The page's module fetches this again (data-src: ?fragment=1, the same generation, so a
+  // restarted instance does not replace the drain the page is about) when the feed says the
+  // instance changed, and puts it in place: one renderer for the first paint and every update.
+  const wrap = (inner: string): string => `<div id="drain-view" data-follow="instance" data-instance-id="${i.id}" data-generation="${gen}" data-src="/instances/${i.id}?generation=${gen}&amp;fragment=1">${inner}</div>`;
+  if (d === null) return wrap(`${head}<p class="muted" id="no-drain">Registration ${gen} has not drained${workerDrains === '' ? '' : ' (its cluster replaced workers: below)'}.</p>${json}${workerDrains}`);
   // The budget the instance recorded when this drain started (absent before drainkit wrote it).
   const recorded = doc.events.filter((e) => e.type === 'drain_start').at(-1)?.details?.budgetMs;
   const budgetMs = typeof recorded === 'number' && Number.isFinite(recorded) && recorded >= 0 ? recorded : null;
   const outcome = d.outcome === null ? 'still running' : escapeHtml(outcomeText(d.outcome));
-  // The drain view is drawn once; while the drain runs, the fleet page is the live one.
-  const running = d.running ? '<p class="notice running" id="drain-running">Running — this page shows the drain as of when it was drawn; the fleet page updates live. Reload to refresh.</p>' : '';
-  return `${head}${running}
-<section id="drain" data-running="${d.running}">
+  // While the drain runs, the instance's row holds its counts of the last heartbeat: they are the
+  // chart's last point (the events hold only those at each phase's start) and a fact of their own.
+  const liveCounts = d.running && gen === i.generation && v.status === 'draining';
+  const counts = liveCounts ? [...d.counts, { atMs: d.elapsedMs, inflight: v.inflight, persistent: v.persistent }] : d.counts;
+  // Without the module (no JavaScript) the page is drawn once: it says so while the drain runs.
+  const running = d.running ? '<noscript><p class="notice running" id="drain-running">Running — this page shows the drain as of when it was drawn; reload to refresh.</p></noscript>' : '';
+  return wrap(`${head}${running}
+<section id="drain" data-running="${d.running}" data-phases="${escapeHtml(d.phases.map((p) => p.phase).join(' '))}" data-outcome="${d.outcome === null ? '' : escapeHtml(text(d.outcome.outcome ?? ''))}">
 <p class="summary" id="drain-summary">${escapeHtml(d.summary)}</p>
 <dl class="facts">
 <dt>asked by</dt><dd>${d.cause.requestedBy === null ? '<span class="muted">no drain request (the process itself)</span>' : escapeHtml(d.cause.requestedBy)}</dd>
@@ -169,10 +182,10 @@ export async function drainBody(store: Store, id: number, generation: number | u
 <dt>window</dt><dd>${d.window === null ? '<span class="muted">not ended yet</span>' : escapeHtml(windowSentence(d.window.endedBy, d.window.durationMs))}</dd>
 <dt>outcome</dt><dd data-outcome="${d.outcome === null ? '' : escapeHtml(text(d.outcome.outcome ?? ''))}">${outcome}</dd>
 <dt>took</dt><dd>${budgetMs === null ? formatMs(d.elapsedMs) : drainTime(d.elapsedMs, budgetMs)}${d.running ? ' so far' : ''}${budgetMs === null ? '' : ' <span class="muted">(budget: window maximum + drain timeout)</span>'}</dd>
-</dl>
+${liveCounts ? `<dt>now</dt><dd id="drain-now" data-inflight="${v.inflight}" data-persistent="${v.persistent}">${v.inflight} in flight, ${v.persistent} persistent <span class="muted">(last heartbeat)</span></dd>\n` : ''}</dl>
 <h3>Phases</h3>${timeline(d.phases, d.elapsedMs)}
-<h3>In-flight and persistent over the drain</h3>${chart(d.counts, d.elapsedMs)}
-</section>${json}${workerDrains}`;
+<h3>In-flight and persistent over the drain</h3>${chart(counts, d.elapsedMs)}
+</section>${json}${workerDrains}`);
 }
 
 /** Durations of a drain's phases from their start offsets, the last one running to the drain's end. */
@@ -268,11 +281,8 @@ function chart(points: readonly CountPoint[], totalMs: number): string {
   const x = (ms: number): string => (totalMs <= 0 ? 0 : (ms / totalMs) * width).toFixed(1);
   const y = (v: number): string => (height - (v / max) * (height - 10)).toFixed(1);
   // A step line: a count holds until the next event reports a new one.
-  const path = (pick: (p: CountPoint) => number): string => points.map((p, k) => {
-    const prev = points[k - 1];
-    return k === 0 ? `M${x(p.atMs)},${y(pick(p))}` : `H${x(p.atMs)}V${y(pick(p))}${prev === undefined ? '' : ''}`;
-  }).join('');
-  return `<svg class="chart" viewBox="0 0 ${width + 80} ${height + 20}" width="${width + 80}" height="${height + 20}" role="img" aria-label="counts over the drain">`
+  const path = (pick: (p: CountPoint) => number): string => points.map((p, k) => (k === 0 ? `M${x(p.atMs)},${y(pick(p))}` : `H${x(p.atMs)}V${y(pick(p))}`)).join('');
+  return `<svg class="chart" viewBox="0 0 ${width + 80} ${height + 20}" width="${width + 80}" height="${height + 20}" data-points="${points.length}" role="img" aria-label="counts over the drain">`
     + `<path d="${path((p) => p.inflight)}" stroke="#2563eb"/><path d="${path((p) => p.persistent)}" stroke="#db2777"/>`
     + `<text x="0" y="${height + 16}" fill="#2563eb">in-flight (max ${Math.max(...points.map((p) => p.inflight))})</text>`
     + `<text x="220" y="${height + 16}" fill="#db2777">persistent (max ${Math.max(...points.map((p) => p.persistent))})</text></svg>`;

@@ -147,6 +147,8 @@ export interface LiveClusterWorker {
   readonly workerId: number;
   readonly pid: number;
   readonly status: 'starting' | 'ready' | 'draining' | 'exited';
+  /** `drainkit`: the worker reports its phases and counts; `disconnect`: Node's own, it reports none. */
+  readonly mode: 'drainkit' | 'disconnect';
   readonly phase: string | null;
   readonly inflight: number;
   readonly persistent: number;
@@ -159,14 +161,14 @@ export interface LiveClusterWorker {
  * `exitedWithinMs` (so a page sees a drained worker leave rather than vanish), oldest first.
  */
 export async function listCurrentClusterWorkers(store: Store, exitedWithinMs = 10_000): Promise<LiveClusterWorker[]> {
-  const rows = await store.query<{ instance_id: number; worker_id: number; pid: number; status: LiveClusterWorker['status']; phase: string | null; inflight_count: number; persistent_count: number; updated_at: Date | string }>(
-    `SELECT c.instance_id, c.worker_id, c.pid, c.status, c.phase, c.inflight_count, c.persistent_count, c.updated_at
+  const rows = await store.query<{ instance_id: number; worker_id: number; pid: number; status: LiveClusterWorker['status']; mode: LiveClusterWorker['mode']; phase: string | null; inflight_count: number; persistent_count: number; updated_at: Date | string }>(
+    `SELECT c.instance_id, c.worker_id, c.pid, c.status, c.mode, c.phase, c.inflight_count, c.persistent_count, c.updated_at
      FROM ClusterWorker c JOIN ServerInstance s ON s.id = c.instance_id AND s.generation = c.generation
      WHERE c.exited_at IS NULL OR c.exited_at > now() - make_interval(secs => $1::int / 1000.0)
      ORDER BY c.instance_id, c.started_at, c.worker_id`,
     [exitedWithinMs],
   );
-  return rows.map((r) => ({ instanceId: r.instance_id, workerId: r.worker_id, pid: r.pid, status: r.status, phase: r.phase, inflight: r.inflight_count, persistent: r.persistent_count, updatedAt: new Date(r.updated_at) }));
+  return rows.map((r) => ({ instanceId: r.instance_id, workerId: r.worker_id, pid: r.pid, status: r.status, mode: r.mode, phase: r.phase, inflight: r.inflight_count, persistent: r.persistent_count, updatedAt: new Date(r.updated_at) }));
 }
 
 /** The event types recorded in this registry, sorted (the audit view's type filter offers them). */

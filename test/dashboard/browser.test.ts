@@ -138,6 +138,49 @@ describe('dashboard in headless Chromium', { skip, timeout: 300_000 }, () => {
     await page.screenshot({ path: '.tmp/dashboard-drain.png', fullPage: true });
   });
 
+  it('the drain view (and an audit tab) follow a drain as it happens: phases, counts, outcome and sentence, without a reload', async () => {
+    const s = await exampleServer(db.url, ['app=drainview']);
+    const id = await idOf(db, s.port);
+    await page.goto(new URL(`/instances/${id}`, dashboard.origin).href);
+    await page.waitForSelector('#no-drain', { timeout: WAIT_MS, state: 'attached' });
+    await waitLive(page, 'live');
+    await page.evaluate("document.body.setAttribute('data-test-mark', 'kept')");
+    // A second tab on the instance's audit: it follows the same feed and gets the drain's events.
+    const audit = await context.newPage();
+    await audit.goto(new URL(`/audit?instance=${id}`, dashboard.origin).href);
+    await audit.waitForSelector('#audit-view[data-follow="events"] #audit tr[data-kind="registered"]', { timeout: WAIT_MS, state: 'attached' });
+    await waitLive(audit, 'live');
+    await audit.evaluate("document.body.setAttribute('data-test-mark', 'kept')");
+    // A request in flight through the window, so the drain waits for it in its own phase.
+    const slow = fetch(`http://127.0.0.1:${s.port}/work?ms=5000`).then((r) => r.text());
+    await eventually('the request counted in flight', async () => ((await listInstances(db.store)).find((x) => x.id === id)?.inflightCount === 1 ? true : undefined));
+    s.child.kill('SIGTERM');
+    const until = async (selector: string, what: string): Promise<void> => {
+      await page.waitForSelector(selector, { timeout: WAIT_MS, state: 'attached' }).catch((err: Error) => {
+        throw new Error(`waited ${WAIT_MS} ms for the drain view to show ${what}: ${err.message.split('\n')[0]}`);
+      });
+    };
+    await until('#drain[data-running="true"]', 'the drain running');
+    await until('#drain[data-running="true"][data-phases~="waiting"] #drain-now[data-inflight="1"]', 'the waiting phase with its request in flight');
+    await until('#drain[data-running="false"][data-outcome="completed"]', 'the outcome');
+    assert.equal(await slow, 'worked 5000 ms\n', 'the request in flight was answered');
+    const phases = (await page.getAttribute('#drain', 'data-phases')) ?? '';
+    assert.match(phases, /^deregistering closing .*waiting/, `the phases in order: ${phases}`);
+    assert.match(await page.textContent('#drain-summary') ?? '', /^\d+(\.\d)? s of \d+(\.\d)? s waiting for 1 request to \/work\.$/);
+    assert.ok(Number(await page.getAttribute('svg.chart', 'data-points')) >= 2, 'the chart has the counts over the drain');
+    assert.equal(await page.locator('svg.timeline rect[data-phase="waiting"]').count(), 1);
+    assert.equal(await page.getAttribute('#live', 'data-live'), 'live');
+    assert.equal(await page.getAttribute('body', 'data-test-mark'), 'kept', 'the page was not reloaded');
+    assert.equal((await s.closed).code, 0);
+    await page.screenshot({ path: '.tmp/dashboard-drain-live.png', fullPage: true });
+    await audit.waitForSelector('#audit tr[data-kind="drain_complete"]', { timeout: WAIT_MS, state: 'attached' }).catch((err: Error) => {
+      throw new Error(`waited ${WAIT_MS} ms for the audit tab to show drain_complete: ${err.message.split('\n')[0]}`);
+    });
+    assert.equal(await audit.locator('#audit tr[data-kind="waiting"]').count(), 1, 'the audit tab got the waiting phase too');
+    assert.equal(await audit.getAttribute('body', 'data-test-mark'), 'kept', 'the audit tab was not reloaded');
+    await audit.close();
+  });
+
   it('reconnects after the dashboard restarts, and follows the registry again', async () => {
     await page.goto(new URL('/', dashboard.origin).href);
     await waitLive(page, 'live');

@@ -21,8 +21,8 @@ describe('fleet rows', () => {
 
   it('a cluster instance has its workers as sub-rows with their hooks', () => {
     const cluster: InstanceView = { ...base, workers: [
-      { workerId: 1, pid: 101, status: 'draining', phase: 'waiting', inflight: 1, persistent: 0, updatedAt: new Date(NOW - 200).toISOString() },
-      { workerId: 4, pid: 104, status: 'ready', phase: null, inflight: 0, persistent: 0, updatedAt: new Date(NOW - 200).toISOString() },
+      { workerId: 1, pid: 101, status: 'draining', mode: 'drainkit', phase: 'waiting', inflight: 1, persistent: 0, updatedAt: new Date(NOW - 200).toISOString() },
+      { workerId: 4, pid: 104, status: 'ready', mode: 'drainkit', phase: null, inflight: 0, persistent: 0, updatedAt: new Date(NOW - 200).toISOString() },
     ] };
     const html = renderRows([cluster], { labels: {} }, NOW, settings);
     assert.match(html, /<tr data-instance-id="7" data-status="active"[^>]*data-workers="2">/);
@@ -30,5 +30,17 @@ describe('fleet rows', () => {
     assert.match(html, /<tr class="worker" data-worker-of="7" data-worker-pid="104" data-status="ready" data-phase="">/);
     const stopped = renderRows([{ ...cluster, status: 'stopped' }], { labels: {} }, NOW, settings);
     assert.doesNotMatch(stopped, /class="worker"/, 'a stopped cluster lists no workers');
+  });
+
+  it('a draining worker that has not reported its first phase says so instead of an empty cell', () => {
+    const worker = { workerId: 2, pid: 102, status: 'draining' as const, mode: 'drainkit' as const, phase: null, inflight: 1, persistent: 0, updatedAt: new Date(NOW - 200).toISOString() };
+    const phaseCell = (html: string): string => /data-worker-pid="102"[^>]*>(?:<td[^>]*>.*?<\/td>){5}<td class="phase">(.*?)<\/td>/.exec(html)?.[1] ?? '(no phase cell)';
+    const ordered = renderRows([{ ...base, workers: [worker] }], { labels: {} }, NOW, settings);
+    assert.match(ordered, /data-worker-pid="102" data-status="draining" data-phase=""/, 'the hook stays the registry\'s phase');
+    assert.match(phaseCell(ordered), /drain ordered/);
+    const disconnect = renderRows([{ ...base, workers: [{ ...worker, mode: 'disconnect' as const }] }], { labels: {} }, NOW, settings);
+    assert.match(phaseCell(disconnect), /disconnecting/);
+    const ready = renderRows([{ ...base, workers: [{ ...worker, status: 'ready' as const }] }], { labels: {} }, NOW, settings);
+    assert.equal(phaseCell(ready), '');
   });
 });

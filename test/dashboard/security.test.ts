@@ -207,7 +207,10 @@ describe('one-time sign-in codes', () => {
   });
 });
 
-describe('dashboard security: binding and read-only', { skip: NOT_BUILT, timeout: 120_000 }, () => {
+// A hang guard for the whole suite: it starts three embedded-registry dashboards one after the
+// other, and under two CPU burners on a loaded 2-core machine each took 35-45 s to listen
+// (120 s was hit there).
+describe('dashboard security: binding and read-only', { skip: NOT_BUILT, timeout: 300_000 }, () => {
   after(() => killTracked());
 
   it('refuses to bind a non-loopback address without a token (usage error, exit 2)', () => {

@@ -1,7 +1,10 @@
 /**
- * The fleet page's live part: follows `/events` (a snapshot, then changes; the browser resends
- * `Last-Event-ID` on its own when it reconnects) and redraws the rows and counts with the same
- * functions the server rendered them with. The indicator `#live[data-live]` says `live`,
+ * The pages' live part: follows `/events` (a snapshot, then changes; the browser resends
+ * `Last-Event-ID` on its own when it reconnects). The fleet page redraws its rows and counts with
+ * the same functions the server rendered them with. The drain and audit pages have a live part
+ * (`[data-follow][data-src]`): when a change concerns it (its instance, or new events), it is
+ * fetched again from the server (`data-src`, `?fragment=1`: the renderer of the first paint) and
+ * put in place. The indicator `#live[data-live]` says `live`,
  * `reconnecting` or `stale` (since when, and why).
  */
 import type { ChangeMessage, InstanceView, PageSettings, SnapshotMessage } from './protocol.js';
@@ -19,6 +22,12 @@ const settings: PageSettings = {
   staleAfterMs: Number(body.dataset.staleAfterMs ?? '15000'),
 };
 const rows = document.getElementById('rows');
+/**
+ * The drain or audit page's live part: `data-follow` says what it follows (`instance`: the
+ * instance `data-instance-id` and its events; `events`: new events, of `data-instance-id` when
+ * set), `data-src` where to fetch it again.
+ */
+let liveView = document.querySelector<HTMLElement>('[data-follow][data-src]');
 const summary = document.getElementById('summary');
 const live = document.getElementById('live');
 const { filter } = parseFilter(new URLSearchParams(location.search));
@@ -80,6 +89,51 @@ function rememberWho(e: Event): void {
   }
 }
 
+let fetching = false;
+let fetchAgain = false;
+
+/** Fetches the live part again and swaps it in; one request at a time, the last change wins. */
+async function refreshView(): Promise<void> {
+  if (liveView === null) return;
+  if (fetching) {
+    fetchAgain = true;
+    return;
+  }
+  fetching = true;
+  try {
+    const res = await fetch(liveView.dataset.src ?? '', { headers: { Accept: 'text/html' }, cache: 'no-store' });
+    if (res.ok) {
+      const template = document.createElement('template');
+      template.innerHTML = await res.text();
+      const next = template.content.getElementById(liveView.id);
+      if (next !== null && liveView.isConnected) {
+        liveView.replaceWith(next);
+        liveView = next;
+      }
+    }
+  } catch {
+    // The stream's indicator says when the dashboard is unreachable; the next change retries.
+  } finally {
+    fetching = false;
+    if (fetchAgain) {
+      fetchAgain = false;
+      void refreshView();
+    }
+  }
+}
+
+function concernsView(m: ChangeMessage): boolean {
+  if (liveView === null) return false;
+  const idText = liveView.dataset.instanceId ?? '';
+  const id = Number(idText);
+  const ofInstance = m.events.some((e) => idText === '' || e.instanceId === id);
+  return liveView.dataset.follow === 'instance' ? ofInstance || m.instances.some((i) => i.id === id) : ofInstance;
+}
+
+function drainRunning(): boolean {
+  return liveView?.querySelector('#drain[data-running="true"]') != null;
+}
+
 function setLive(): void {
   if (live === null) return;
   const now = Date.now();
@@ -116,6 +170,8 @@ function open(): void {
     connected = true;
     draw();
     setLive();
+    // A new snapshot: this tab may have missed changes (a restart, too long away).
+    void refreshView();
   });
   source.addEventListener('change', (e) => {
     const m = JSON.parse((e as MessageEvent<string>).data) as ChangeMessage;
@@ -124,6 +180,7 @@ function open(): void {
     for (const id of m.removed) instances.delete(id);
     draw();
     setLive();
+    if (concernsView(m)) void refreshView();
   });
   source.addEventListener('tick', (e) => {
     const m = JSON.parse((e as MessageEvent<string>).data) as { now: string; registryError: string | null };
@@ -140,17 +197,23 @@ function open(): void {
   });
 }
 
+if (live !== null && (rows !== null || liveView !== null)) {
+  live.dataset.live = 'connecting';
+  live.textContent = 'connecting…';
+  open();
+}
 if (rows !== null) {
-  if (live !== null) {
-    live.dataset.live = 'connecting';
-    live.textContent = 'connecting…';
-  }
   rows.addEventListener('submit', rememberWho);
   fillWho();
-  open();
   // Ages and "draining for" move on between messages.
   setInterval(() => {
     draw();
     setLive();
+  }, 1_000);
+} else if (liveView !== null) {
+  setInterval(() => {
+    setLive();
+    // A running drain's current phase and "so far" move on between changes.
+    if (drainRunning() && connected) void refreshView();
   }, 1_000);
 }

@@ -35,6 +35,8 @@ export interface WorkerView {
   readonly workerId: number;
   readonly pid: number;
   readonly status: 'starting' | 'ready' | 'draining' | 'exited';
+  /** `drainkit`: the worker reports phases and counts; `disconnect`: Node's own drain, no phases. */
+  readonly mode: 'drainkit' | 'disconnect';
   readonly phase: string | null;
   readonly inflight: number;
   readonly persistent: number;

@@ -129,13 +129,25 @@ function renderWorkerRow(i: InstanceView, w: WorkerView, nowMs: number, settings
     '<td></td>',
     `<td>${w.pid}</td>`,
     `<td class="status"><span class="badge ${w.status === 'ready' ? 'active' : w.status === 'exited' ? 'stopped' : w.status}">${w.status}</span></td>`,
-    `<td class="phase">${escapeHtml(w.phase ?? '')}</td>`,
+    `<td class="phase">${workerPhase(w)}</td>`,
     `<td class="num inflight">${running ? w.inflight : ''}</td>`,
     `<td class="num persistent">${running ? w.persistent : ''}</td>`,
     `<td class="heartbeat">${formatMs(nowMs - Date.parse(w.updatedAt))} ago</td>`,
   ];
   if (!settings.readOnly) cells.push('<td></td>');
   return `<tr class="worker" data-worker-of="${i.id}" data-worker-pid="${w.pid}" data-status="${w.status}" data-phase="${escapeHtml(w.phase ?? '')}">${cells.join('')}</tr>`;
+}
+
+/**
+ * A worker's phase. Draining without one is the moment between the primary's drain order and the
+ * worker's first phase report (an IPC round trip), which a heartbeat write can catch and the page
+ * then shows until the next one; a worker in Node's disconnect mode never reports phases.
+ */
+function workerPhase(w: WorkerView): string {
+  if (w.phase !== null || w.status !== 'draining') return escapeHtml(w.phase ?? '');
+  return w.mode === 'disconnect'
+    ? '<span class="muted" title="Node\'s disconnect: this worker reports no drain phases">disconnecting</span>'
+    : '<span class="muted" title="the primary ordered the drain; the worker has not reported its first phase yet">drain ordered</span>';
 }
 
 function drainForm(i: InstanceView, filter: FleetFilter): string {
