@@ -43,6 +43,8 @@ const YAML_FILE = /\.(ya?ml|json)$/i;
  */
 export async function readInputs(paths: readonly string[], readStdin: () => Promise<string>, cwd = process.cwd()): Promise<InputText[]> {
   const out: InputText[] = [];
+  // Standard input can be read once: a second - would check an empty text and count a file more.
+  if (paths.filter((p) => p === '-').length > 1) throw new DoctorInputError('- (standard input) is given more than once: it can be read only once; give it once');
   for (const path of paths) {
     if (path === '-') {
       out.push({ file: '<stdin>', text: await readStdin() });
