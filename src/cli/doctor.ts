@@ -21,6 +21,7 @@ interface DoctorFlags {
   marginMs?: number;
   upstreamIdleTimeoutMs?: number;
   endpointLagMs?: number;
+  lagMarginMs?: number;
   [setting: string]: unknown;
 }
 
@@ -39,6 +40,7 @@ export function addDoctorCommand(program: Command): void {
     .option('--hooks-ms <n>', 'total bound of your shutdown hooks (default: one hook of the hook timeout)', integer(0, 3_600_000))
     .option('--margin-ms <n>', 'margin of the budget (default: 5 s or a tenth of the grace)', integer(0, 3_600_000))
     .option('--endpoint-lag-ms <n>', 'how long the slowest consumer of the endpoints takes to stop routing after a deletion (default 2000: in-cluster kube-proxy)', integer(0, 3_600_000))
+    .option('--lag-margin-ms <n>', 'how much longer than the endpoint lag the pod must keep accepting (default: 1 s or a quarter of the lag, whichever is more)', integer(0, 3_600_000))
     .option('--upstream-idle-timeout-ms <n>', 'idle timeout of the balancer in front, when no annotation says (default 60000: AWS ALB, ingress-nginx)', integer(0, 3_600_000));
   for (const spec of ENV_OPTIONS) {
     cmd.option(`${flagForEnv(spec.name)} <value>`, `as ${spec.name}, for drainkit configured in code: ${describeAccepted(spec.value)}`, (raw: string) => {
@@ -77,6 +79,7 @@ export function addDoctorCommand(program: Command): void {
         marginMs: flags.marginMs,
         upstreamIdleTimeoutMs: flags.upstreamIdleTimeoutMs,
         endpointLagMs: flags.endpointLagMs,
+        lagMarginMs: flags.lagMarginMs,
       });
     } catch (err) {
       // Input the doctor cannot check at all is a usage error, said in one line.

@@ -69,6 +69,13 @@ describe('doctor checks', () => {
     assert.match(f.message, /grace 20 s < preStop 0 s \+ window 3 s \+ drain 15 s \+ hooks 3 s \+ exit 1 s \+ margin 5 s = 27 s/);
     assert.match(f.message, /terminationGracePeriodSeconds: 27/);
     assert.equal(report.exitCode, 8);
+    // The grace the fix names fits: past 50 s the default margin is a tenth of the grace, so the total rounded up would not.
+    const long = readFileSync(`${FIXTURES}grace-budget.yaml`, 'utf8');
+    const longReport = await checkTexts([{ file: 'long.yaml', text: long }], { overrides: { DRAINKIT_DRAIN_TIMEOUT_MS: '60000' } });
+    const advised = Number(/set terminationGracePeriodSeconds: (\d+) \(or more\)/.exec(longReport.findings.find((x) => x.ruleId === 'grace-budget')!.message)![1]);
+    assert.equal(advised, 75, 'window 3 + drain 60 + hooks 3 + exit 1 = 67 s of terms and a tenth of the grace as margin: 74.5 s of 75 (74 would need 74.4; the total at grace 20 s, 72 s, would need 74.2)');
+    const refit = await checkTexts([{ file: 'long.yaml', text: long.replace('terminationGracePeriodSeconds: 20', `terminationGracePeriodSeconds: ${advised}`) }], { overrides: { DRAINKIT_DRAIN_TIMEOUT_MS: '60000' } });
+    assert.deepEqual(refit.findings.map((x) => x.ruleId).filter((id) => id === 'grace-budget'), [], 'the advised grace fits');
     const env = (await check('env-invalid.yaml')).report.findings.map((x) => x.message).join('\n');
     assert.match(env, /DRAINKIT_DRAIN_TIMEOUT_MS is "15s"; accepted: an integer from 0 to 3600000/);
     assert.match(env, /DRAINKIT_HOOK_TIMEOUT \(did you mean DRAINKIT_HOOK_TIMEOUT_MS\?\)/);
