@@ -134,13 +134,16 @@ function describeWindow(d: DrainkitSettings['options']['deregister']): string {
 
 /**
  * The earliest the window can end: a fixed one at its length; an adaptive one with a confirmation
- * source at its minimum (or one quiet period), without one (the case on Kubernetes) at its maximum.
+ * source at its minimum (or at its N-th 503 probe and one quiet period), without one (the case on
+ * Kubernetes) at its maximum.
  */
-function earliestWindowEndMs(d: DrainkitSettings['options']['deregister']): number {
+function earliestWindowEndMs(d: DrainkitSettings['options']['deregister'], readinessPeriodMs: number | undefined): number {
   if (d.mode === 'fixed') return d.delayMs;
   // Confirmed by traffic, a quiet service's window ends at its minimum.
   if (d.confirm === 'traffic') return d.minMs;
-  return d.probeFailureThreshold === undefined ? d.maxMs : Math.max(d.minMs, d.quietMs);
+  if (d.probeFailureThreshold === undefined) return d.maxMs;
+  // Counted probes: the first may come at once, the N-th one N − 1 periods later; then the quiet period.
+  return Math.min(d.maxMs, Math.max(d.minMs, (d.probeFailureThreshold - 1) * (readinessPeriodMs ?? 0) + d.quietMs));
 }
 
 function windowMaxMs(d: DrainkitSettings['options']['deregister']): number {
@@ -239,7 +242,7 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
     preStop: preStopSource(preStop, w.object.at(preStopPath).line),
     window: `${describeWindow(o.deregister)}: ${sourceText(ctx, ...windowNames)}`,
     drain: sourceText(ctx, 'DRAINKIT_DRAIN_TIMEOUT_MS'),
-    hooks: ctx.options.hooksMs !== undefined ? 'flag --hooks-ms' : `one hook bounded by ${sourceText(ctx, 'DRAINKIT_HOOK_TIMEOUT_MS')}; --hooks-ms sets the total of yours`,
+    hooks: ctx.options.hooksMs !== undefined ? 'flag --hooks-ms' : `one hook bounded by ${sourceText(ctx, 'DRAINKIT_HOOK_TIMEOUT_MS').replace(/^drainkit default$/, 'the hook timeout (drainkit default)')}; --hooks-ms sets the total of yours`,
     exit: sourceText(ctx, 'DRAINKIT_EXIT_GRACE_MS'),
     ...(ctx.options.marginMs !== undefined && { margin: 'flag --margin-ms' }),
   };
@@ -294,6 +297,13 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
  * refused. For a deletion the endpoints turn not-ready at once, so the lag is the consumers'
  * propagation alone, not readiness probing.
  */
+/** `1st`, `2nd`, `3rd`, `4th`… (thresholds go up to 100). */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
+}
+
 /** The budget's terms without its margin. */
 function termsMs(budget: Budget): number {
   return budget.terms.filter((t) => t.name !== 'margin').reduce((sum, t) => sum + t.ms, 0);
@@ -311,13 +321,17 @@ function windowBelowLag(ctx: ContainerContext, sleepMs: number, budget: Budget):
   const d = settings.options.deregister;
   const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
   const marginMs = ctx.options.lagMarginMs ?? defaultLagMarginMs(lagMs);
-  const windowEndMs = earliestWindowEndMs(d);
+  const readiness = probeOf(container, 'readinessProbe');
+  const windowEndMs = earliestWindowEndMs(d, readiness === undefined ? undefined : readiness.periodSeconds * 1_000);
   const servingMs = sleepMs + windowEndMs;
   const neededMs = lagMs + marginMs;
   if (servingMs >= neededMs) return undefined;
   const lagFrom = ctx.options.endpointLagMs === undefined ? 'assumed for in-cluster kube-proxy; ingress-nginx takes seconds, cloud balancers tens of seconds: pass --endpoint-lag-ms' : 'flag --endpoint-lag-ms';
   const marginFrom = ctx.options.lagMarginMs === undefined ? '1 s or a quarter of the lag, for a consumer a sync period slower than that; --lag-margin-ms' : 'flag --lag-margin-ms';
-  const windowText = d.mode === 'fixed' ? `window ${describeWindow(d)}` : `window ${describeWindow(d)}, which ends as early as ${seconds(windowEndMs)}`;
+  const how = d.mode === 'adaptive' && d.confirm !== 'traffic' && d.probeFailureThreshold !== undefined
+    ? `: the ${ordinal(d.probeFailureThreshold)} 503 probe${readiness === undefined ? '' : ` (one every ${readiness.periodSeconds} s)`}, then ${seconds(d.quietMs)} quiet`
+    : '';
+  const windowText = d.mode === 'fixed' ? `window ${describeWindow(d)}` : `window ${describeWindow(d)}, which ends as early as ${seconds(windowEndMs)}${how}`;
   const serving = `the pod stops accepting new connections ${seconds(servingMs)} after its deletion (${sleepMs > 0 ? `preStop sleep ${seconds(sleepMs)} + ` : ''}${windowText})`;
   const problem = servingMs < lagMs
     ? `${serving}, but its endpoints' consumers take up to ${seconds(lagMs)} to stop routing (${lagFrom}): connections in the ${seconds(lagMs - servingMs)} between are refused`
@@ -339,7 +353,8 @@ function windowBelowLag(ctx: ContainerContext, sleepMs: number, budget: Budget):
   }
   const windowMaxMs = d.mode === 'fixed' ? d.delayMs : d.maxMs;
   const graceS = fittingGraceSeconds(termsMs(budget) + Math.max(0, newMaxMs - windowMaxMs), ctx.options.marginMs);
-  const grace = graceS * 1_000 > budget.graceMs ? `, and raise terminationGracePeriodSeconds to ${graceS} to keep the drain inside the grace` : '';
+  // Only when the longer window grows the budget: a grace that is short already is grace-budget's finding.
+  const grace = newMaxMs > windowMaxMs && graceS * 1_000 > budget.graceMs ? `, and raise terminationGracePeriodSeconds to ${graceS} to keep the drain inside the grace` : '';
   return finding('window-below-lag', `${label}: ${problem}. Keep accepting until ${seconds(lagMs)} + ${seconds(marginMs)} = ${seconds(neededMs)}: set ${fix}${grace}.`, w.object.at(container.path), label);
 }
 

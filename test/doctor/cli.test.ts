@@ -259,6 +259,14 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const notYaml = await doctor(['-'], 'this: is: not: yaml\n  - [\n');
     assert.equal(notYaml.code, 8);
     assert.match(notYaml.stdout, /<stdin>:1: error \[yaml-syntax\] Not valid YAML at line 1/);
+    // `cat deployment.yaml service.yaml | drainkit doctor`, the files without a leading ---: the hint says so.
+    const [deploymentPart, servicePart] = readFileSync(`${FIX}/clean.yaml`, 'utf8').split(/^---\n/m);
+    const joined = `${deploymentPart!}${servicePart!}`;
+    const joinedLine = deploymentPart!.split('\n').length;
+    const cat = await doctor([], joined);
+    assert.equal(cat.code, 8);
+    assert.match(cat.stdout, new RegExp(`<stdin>:${joinedLine}: error \\[yaml-syntax\\] Not valid YAML at line ${joinedLine}: Map keys must be unique.* Two manifests without a --- line between them\\? \\(cat a\\.yaml b\\.yaml joins files as they are\\): put --- before line ${joinedLine}`));
+    assert.doesNotMatch(notYaml.stdout, /Two manifests/, 'no such hint for other syntax errors');
     const notManifest = await doctor([`${FIX}/not-a-manifest.yaml`]);
     assert.equal(notManifest.code, 1);
     assert.match(notManifest.stdout, /warning \[not-a-manifest\] The document at line 2 has no apiVersion and kind/);

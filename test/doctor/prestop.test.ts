@@ -144,6 +144,16 @@ describe('doctor: the preStop endpoint', () => {
     assert.deepEqual(ids(flagged), [], '--lag-margin-ms 0: the bare comparison');
   });
 
+  it('a window confirmed by counted probes ends as early as its N-th 503 probe and a quiet period: the lag check counts the periods', async () => {
+    const env = { DRAINKIT_DRAIN_TIMEOUT_MS: '15000', DRAINKIT_DEREGISTER_MAX_MS: '6000', DRAINKIT_PROBE_FAILURE_THRESHOLD: '1', DRAINKIT_HOOK_TIMEOUT_MS: '3000', DRAINKIT_HEALTH_PORT: '9090' };
+    const one = await doctor({ env });
+    assert.deepEqual(ids(one), ['window-below-lag'], explain(one));
+    assert.match(one.findings[0]!.message, /window adaptive 0 s–6 s, which ends as early as 500 ms: the 1st 503 probe \(one every 2 s\), then 500 ms quiet\), but .* set DRAINKIT_DEREGISTER_MIN_MS=3000\./);
+    // Three probes 2 s apart take 4 s before the quiet period: 4.5 s, past 2 s + 1 s (the threshold mismatch is another finding).
+    const three = await doctor({ env: { ...env, DRAINKIT_PROBE_FAILURE_THRESHOLD: '3' } });
+    assert.deepEqual(ids(three), ['probe-threshold-mismatch'], explain(three));
+  });
+
   it('reports bad preStop variables at their line, as drainkit would refuse them', async () => {
     const r = await doctor({ env: { ...WINDOW_ENV, DRAINKIT_PRESTOP_PATH: '/prestop' }, readinessPort: 'http' });
     assert.deepEqual(ids(r), ['env-invalid'], explain(r));
