@@ -276,7 +276,10 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
   if (!budget.fits) {
     const parts = budget.terms.map((t) => `${t.name} ${seconds(t.ms)}`).join(' + ');
     const neededS = fittingGraceSeconds(termsMs(budget), ctx.options.marginMs);
-    const fixes = [`set terminationGracePeriodSeconds: ${neededS} (or more)`];
+    // An unreadable preStop counts as the whole grace, whatever the grace: raising it never fits.
+    const fixes = preStop.kind === 'unknown'
+      ? [`the preStop's duration cannot be read, so it counts as the whole grace and no grace fits: give it a known duration N (lifecycle.preStop.sleep.seconds, or exec ["sleep", "N"]) and set terminationGracePeriodSeconds to N + ${fittingGraceSeconds(termsMs(budget) - p, ctx.options.marginMs)} or more, or remove it`]
+      : [`set terminationGracePeriodSeconds: ${neededS} (or more)`];
     if (preStop.kind === 'sleep' && p > 0) fixes.push(`shorten the preStop sleep (${seconds(p)}): drainkit's window already keeps serving while readiness answers 503`);
     fixes.push(`or lower the drain timeout (${seconds(o.drainTimeoutMs)}, DRAINKIT_DRAIN_TIMEOUT_MS) or the window maximum (${seconds(windowMs)})`);
     findings.push(finding('grace-budget', `${label}: grace ${seconds(graceMs)} < ${parts} = ${seconds(budget.totalMs)}: the kubelet SIGKILLs at ${seconds(graceMs)}, ${seconds(budget.totalMs - graceMs)} before the drain's bound. Fix: ${fixes.join('; ')}.`, graceAt, label));
@@ -285,7 +288,7 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
   if (lag) findings.push(lag);
   if (preStop.kind === 'sleep' && p > 0) findings.push(endpointRecommendation(ctx, p, budget, w.object.at(preStopPath)));
   if (preStop.kind === 'sleep' && p > 0 && windowMs > 0) {
-    findings.push(finding('prestop-and-window', `${label}: the pod keeps serving for the preStop sleep ${seconds(p)} and then for drainkit's window (up to ${seconds(windowMs)}): ${seconds(p + windowMs)} in all, and during the sleep drainkit does not know yet (readiness still 200, no Connection: close). Prefer one of the two: drop the sleep and size the window (DRAINKIT_DEREGISTER_MAX_MS) for your balancer's lag, or shorten the sleep.`, w.object.at(preStopPath), label));
+    findings.push(finding('prestop-and-window', `${label}: the pod keeps serving for the preStop sleep ${seconds(p)} and then for drainkit's window (up to ${seconds(windowMs)}): ${seconds(p + windowMs)} in all, and during the sleep drainkit does not know yet (readiness still 200, no Connection: close). Prefer one of the two: drop the sleep and size the window (${o.deregister.mode === 'fixed' ? 'DRAINKIT_DEREGISTER_DELAY_MS' : 'DRAINKIT_DEREGISTER_MAX_MS'}) for your endpoint lag plus its margin (${lagNeed(ctx)}), or shorten the sleep.`, w.object.at(preStopPath), label));
   }
   return budget;
 }
