@@ -29,6 +29,41 @@ export function defaultMarginMs(graceMs: number): number {
   return Math.max(5_000, Math.ceil(graceMs / 10));
 }
 
+/**
+ * The shortest whole-second grace that fits terms adding up to `termsMs` (every term but the
+ * margin). With the default margin a longer grace asks a longer margin (a tenth of it past 50 s),
+ * so "the total, rounded up" is not enough: a grace of 76 s for 71 s of terms has a 7.6 s margin.
+ */
+export function fittingGraceSeconds(termsMs: number, marginMs?: number): number {
+  if (marginMs !== undefined) return Math.ceil((termsMs + marginMs) / 1_000);
+  let s = Math.ceil((termsMs + defaultMarginMs(0)) / 1_000);
+  while (termsMs + defaultMarginMs(s * 1_000) > s * 1_000) s += 1;
+  return s;
+}
+
+/**
+ * The margin the lag check (`window-below-lag`) asks above the endpoint lag L when none is given:
+ * 1 s, or a quarter of the lag when that is more (none for a lag of 0). The pod must keep accepting until
+ * `L + margin` after the deletion (preStop sleep + the window's earliest end).
+ *
+ * Why this size. The simulated kubelet (test/doctor/kubelet.test.ts in the repository, the lag an
+ * exact timer on HAProxy's runtime API) shows the boundary is sharp where L is known exactly:
+ * with a 1 s window, a lag 100–200 ms longer than the window lost requests in nearly every run,
+ * a lag equal to it or shorter lost none, also with two CPU burners beside it (the removal then
+ * fired up to 120 ms late, and the pod's window ended late by as much). drainkit's own timing
+ * needs no slack: its window ends late, never early, and the kubelet starts it only after its
+ * watch saw the deletion. What a cluster adds is doubt about L itself: kube-proxy programs its
+ * rules at most once per --iptables-min-sync-period (1 s) and ingress-nginx's Lua workers
+ * resync every second, so a removal can wait one period behind whatever "up to L" was measured
+ * (the floor); the lags of cloud balancers are estimates from issue reports that are off by tens
+ * of percent (an ALB: rare 502s after 40 s, none after 70 s), hence the quarter.
+ */
+export function defaultLagMarginMs(lagMs: number): number {
+  // A lag of 0 says nothing routes to the pod through its endpoints: there is no consumer to be slow.
+  if (lagMs === 0) return 0;
+  return Math.max(1_000, Math.ceil(lagMs / 4));
+}
+
 export interface BudgetInput {
   readonly graceMs: number;
   readonly graceSource?: string;

@@ -4,7 +4,7 @@
  */
 import type { EnvOptionName } from '../core/env-options.js';
 import { PRESTOP_HEADER } from '../core/health.js';
-import { evaluateBudget, seconds, type Budget, type BudgetTermName } from './budget.js';
+import { defaultLagMarginMs, evaluateBudget, fittingGraceSeconds, seconds, type Budget, type BudgetTermName } from './budget.js';
 import { finding, type ManifestObject, type PathSegment } from './manifests.js';
 import {
   containerPorts, get, K8S_DEFAULTS, preStopOf, probeOf, rec, scaledIntOrPercent, sourcedNumber, workloadsOf,
@@ -28,6 +28,8 @@ export interface CheckOptions {
    * cloud balancer) takes to stop routing after the deletion. Default 2 s (in-cluster kube-proxy).
    */
   readonly endpointLagMs?: number | undefined;
+  /** What the pod must keep serving beyond the endpoint lag. Default {@link defaultLagMarginMs}: 1 s or a quarter of the lag. */
+  readonly lagMarginMs?: number | undefined;
   /** The idle timeout of the balancer in front, when no annotation in the input says. Default 60 s (AWS ALB, ingress-nginx). */
   readonly upstreamIdleTimeoutMs?: number | undefined;
 }
@@ -132,13 +134,16 @@ function describeWindow(d: DrainkitSettings['options']['deregister']): string {
 
 /**
  * The earliest the window can end: a fixed one at its length; an adaptive one with a confirmation
- * source at its minimum (or one quiet period), without one (the case on Kubernetes) at its maximum.
+ * source at its minimum (or at its N-th 503 probe and one quiet period), without one (the case on
+ * Kubernetes) at its maximum.
  */
-function earliestWindowEndMs(d: DrainkitSettings['options']['deregister']): number {
+function earliestWindowEndMs(d: DrainkitSettings['options']['deregister'], readinessPeriodMs: number | undefined): number {
   if (d.mode === 'fixed') return d.delayMs;
   // Confirmed by traffic, a quiet service's window ends at its minimum.
   if (d.confirm === 'traffic') return d.minMs;
-  return d.probeFailureThreshold === undefined ? d.maxMs : Math.max(d.minMs, d.quietMs);
+  if (d.probeFailureThreshold === undefined) return d.maxMs;
+  // Counted probes: the first may come at once, the N-th one N − 1 periods later; then the quiet period.
+  return Math.min(d.maxMs, Math.max(d.minMs, (d.probeFailureThreshold - 1) * (readinessPeriodMs ?? 0) + d.quietMs));
 }
 
 function windowMaxMs(d: DrainkitSettings['options']['deregister']): number {
@@ -237,7 +242,7 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
     preStop: preStopSource(preStop, w.object.at(preStopPath).line),
     window: `${describeWindow(o.deregister)}: ${sourceText(ctx, ...windowNames)}`,
     drain: sourceText(ctx, 'DRAINKIT_DRAIN_TIMEOUT_MS'),
-    hooks: ctx.options.hooksMs !== undefined ? 'flag --hooks-ms' : `one hook bounded by ${sourceText(ctx, 'DRAINKIT_HOOK_TIMEOUT_MS')}; --hooks-ms sets the total of yours`,
+    hooks: ctx.options.hooksMs !== undefined ? 'flag --hooks-ms' : `one hook bounded by ${sourceText(ctx, 'DRAINKIT_HOOK_TIMEOUT_MS').replace(/^drainkit default$/, 'the hook timeout (drainkit default)')}; --hooks-ms sets the total of yours`,
     exit: sourceText(ctx, 'DRAINKIT_EXIT_GRACE_MS'),
     ...(ctx.options.marginMs !== undefined && { margin: 'flag --margin-ms' }),
   };
@@ -265,28 +270,95 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
     // When even a sleep of 0 does not fit, "shorten it to 0–0 s" is no advice: say what does.
     const fix = fitMs > 0
       ? `Shorten the sleep to at most ${seconds(fitMs)} or raise terminationGracePeriodSeconds.`
-      : `No sleep fits this grace: remove it (drainkit's window keeps serving while readiness answers 503) and raise terminationGracePeriodSeconds to ${Math.ceil((budget.totalMs - p) / 1_000)} or more, or lower the drain timeout or the window.`;
+      : `No sleep fits this grace: remove it (drainkit's window keeps serving while readiness answers 503) and raise terminationGracePeriodSeconds to ${fittingGraceSeconds(termsMs(budget) - p, ctx.options.marginMs)} or more, or lower the drain timeout or the window.`;
     findings.push(finding('prestop-eats-grace', `${label}: preStop sleeps ${seconds(p)} of a ${seconds(graceMs)} grace: SIGTERM comes with about 2 s left (the kubelet's floor), so drainkit never gets to drain. ${fix}`, w.object.at(preStopPath), label));
   }
   if (!budget.fits) {
     const parts = budget.terms.map((t) => `${t.name} ${seconds(t.ms)}`).join(' + ');
-    const neededS = Math.ceil(budget.totalMs / 1_000);
-    const fixes = [`set terminationGracePeriodSeconds: ${neededS} (or more)`];
+    const neededS = fittingGraceSeconds(termsMs(budget), ctx.options.marginMs);
+    // An unreadable preStop counts as the whole grace, whatever the grace: raising it never fits.
+    const fixes = preStop.kind === 'unknown'
+      ? [`the preStop's duration cannot be read, so it counts as the whole grace and no grace fits: give it a known duration N (lifecycle.preStop.sleep.seconds, or exec ["sleep", "N"]) and set terminationGracePeriodSeconds to N + ${fittingGraceSeconds(termsMs(budget) - p, ctx.options.marginMs)} or more, or remove it`]
+      : [`set terminationGracePeriodSeconds: ${neededS} (or more)`];
     if (preStop.kind === 'sleep' && p > 0) fixes.push(`shorten the preStop sleep (${seconds(p)}): drainkit's window already keeps serving while readiness answers 503`);
     fixes.push(`or lower the drain timeout (${seconds(o.drainTimeoutMs)}, DRAINKIT_DRAIN_TIMEOUT_MS) or the window maximum (${seconds(windowMs)})`);
     findings.push(finding('grace-budget', `${label}: grace ${seconds(graceMs)} < ${parts} = ${seconds(budget.totalMs)}: the kubelet SIGKILLs at ${seconds(graceMs)}, ${seconds(budget.totalMs - graceMs)} before the drain's bound. Fix: ${fixes.join('; ')}.`, graceAt, label));
   }
-  const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
-  const servingMs = (preStop.kind === 'sleep' ? p : 0) + earliestWindowEndMs(o.deregister);
-  if (servingMs < lagMs) {
-    const lagFrom = ctx.options.endpointLagMs === undefined ? 'assumed for in-cluster kube-proxy; ingress-nginx takes seconds, cloud balancers tens of seconds: pass --endpoint-lag-ms' : 'flag --endpoint-lag-ms';
-    findings.push(finding('window-below-lag', `${label}: the pod stops accepting ${seconds(servingMs)} after its deletion (preStop ${seconds(preStop.kind === 'sleep' ? p : 0)} + window ${describeWindow(o.deregister)}, ending as early as ${seconds(earliestWindowEndMs(o.deregister))}), but its endpoints' consumers take up to ${seconds(lagMs)} to stop routing (${lagFrom}): connections in between are refused. Make the window at least ${seconds(lagMs)} (DRAINKIT_DEREGISTER_DELAY_MS, or DRAINKIT_DEREGISTER_MIN_MS for an adaptive one).`, w.object.at(container.path), label));
-  }
+  const lag = windowBelowLag(ctx, preStop.kind === 'sleep' ? p : 0, budget);
+  if (lag) findings.push(lag);
   if (preStop.kind === 'sleep' && p > 0) findings.push(endpointRecommendation(ctx, p, budget, w.object.at(preStopPath)));
   if (preStop.kind === 'sleep' && p > 0 && windowMs > 0) {
-    findings.push(finding('prestop-and-window', `${label}: the pod keeps serving for the preStop sleep ${seconds(p)} and then for drainkit's window (up to ${seconds(windowMs)}): ${seconds(p + windowMs)} in all, and during the sleep drainkit does not know yet (readiness still 200, no Connection: close). Prefer one of the two: drop the sleep and size the window (DRAINKIT_DEREGISTER_MAX_MS) for your balancer's lag, or shorten the sleep.`, w.object.at(preStopPath), label));
+    findings.push(finding('prestop-and-window', `${label}: the pod keeps serving for the preStop sleep ${seconds(p)} and then for drainkit's window (up to ${seconds(windowMs)}): ${seconds(p + windowMs)} in all, and during the sleep drainkit does not know yet (readiness still 200, no Connection: close). Prefer one of the two: drop the sleep and size the window (${o.deregister.mode === 'fixed' ? 'DRAINKIT_DEREGISTER_DELAY_MS' : 'DRAINKIT_DEREGISTER_MAX_MS'}) for your endpoint lag plus its margin (${lagNeed(ctx)}), or shorten the sleep.`, w.object.at(preStopPath), label));
   }
   return budget;
+}
+
+/**
+ * `window-below-lag`: the pod keeps accepting new connections for the preStop sleep and then the
+ * window (its earliest end); every consumer of its endpoints must have stopped routing to it by
+ * then, with a margin (see {@link defaultLagMarginMs}), or connections to the closed listener are
+ * refused. For a deletion the endpoints turn not-ready at once, so the lag is the consumers'
+ * propagation alone, not readiness probing.
+ */
+/** `1st`, `2nd`, `3rd`, `4th`… (thresholds go up to 100). */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
+}
+
+/** The budget's terms without its margin. */
+function termsMs(budget: Budget): number {
+  return budget.terms.filter((t) => t.name !== 'margin').reduce((sum, t) => sum + t.ms, 0);
+}
+
+/** `2 s + 1 s = 3 s`: the endpoint lag, its margin and their sum, as the lag check counts them. */
+function lagNeed(ctx: ContainerContext): string {
+  const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
+  const marginMs = ctx.options.lagMarginMs ?? defaultLagMarginMs(lagMs);
+  return `${seconds(lagMs)} + ${seconds(marginMs)} = ${seconds(lagMs + marginMs)}`;
+}
+
+function windowBelowLag(ctx: ContainerContext, sleepMs: number, budget: Budget): Finding | undefined {
+  const { w, container, label, settings } = ctx;
+  const d = settings.options.deregister;
+  const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
+  const marginMs = ctx.options.lagMarginMs ?? defaultLagMarginMs(lagMs);
+  const readiness = probeOf(container, 'readinessProbe');
+  const windowEndMs = earliestWindowEndMs(d, readiness === undefined ? undefined : readiness.periodSeconds * 1_000);
+  const servingMs = sleepMs + windowEndMs;
+  const neededMs = lagMs + marginMs;
+  if (servingMs >= neededMs) return undefined;
+  const lagFrom = ctx.options.endpointLagMs === undefined ? 'assumed for in-cluster kube-proxy; ingress-nginx takes seconds, cloud balancers tens of seconds: pass --endpoint-lag-ms' : 'flag --endpoint-lag-ms';
+  const marginFrom = ctx.options.lagMarginMs === undefined ? '1 s or a quarter of the lag, for a consumer a sync period slower than that; --lag-margin-ms' : 'flag --lag-margin-ms';
+  const how = d.mode === 'adaptive' && d.confirm !== 'traffic' && d.probeFailureThreshold !== undefined
+    ? `: the ${ordinal(d.probeFailureThreshold)} 503 probe${readiness === undefined ? '' : ` (one every ${readiness.periodSeconds} s)`}, then ${seconds(d.quietMs)} quiet`
+    : '';
+  const windowText = d.mode === 'fixed' ? `window ${describeWindow(d)}` : `window ${describeWindow(d)}, which ends as early as ${seconds(windowEndMs)}${how}`;
+  const serving = `the pod stops accepting new connections ${seconds(servingMs)} after its deletion (${sleepMs > 0 ? `preStop sleep ${seconds(sleepMs)} + ` : ''}${windowText})`;
+  const problem = servingMs < lagMs
+    ? `${serving}, but its endpoints' consumers take up to ${seconds(lagMs)} to stop routing (${lagFrom}): connections in the ${seconds(lagMs - servingMs)} between are refused`
+    : `${serving}, ${servingMs === lagMs ? `exactly when its endpoints' consumers stop routing (${seconds(lagMs)}, ${lagFrom})` : `only ${seconds(servingMs - lagMs)} after the ${seconds(lagMs)} its endpoints' consumers take to stop routing (${lagFrom})`}; the margin is ${seconds(marginMs)} (${marginFrom}): a consumer slower than the estimate gets connections refused`;
+  // The window that keeps the pod accepting until lag + margin, named by the variable that sets its earliest end.
+  const windowMs = neededMs - sleepMs;
+  let fix: string;
+  let newMaxMs: number;
+  if (d.mode === 'fixed') {
+    fix = `DRAINKIT_DEREGISTER_DELAY_MS=${windowMs}`;
+    newMaxMs = windowMs;
+  } else if (d.confirm !== 'traffic' && d.probeFailureThreshold === undefined) {
+    // Nothing can confirm this adaptive window on Kubernetes: it always runs to its maximum.
+    fix = `DRAINKIT_DEREGISTER_MAX_MS=${windowMs} (nothing confirms this adaptive window, so it runs to its maximum)`;
+    newMaxMs = windowMs;
+  } else {
+    newMaxMs = Math.max(d.maxMs, windowMs);
+    fix = `DRAINKIT_DEREGISTER_MIN_MS=${windowMs}${d.maxMs < windowMs ? ` and DRAINKIT_DEREGISTER_MAX_MS=${windowMs} (the maximum bounds it)` : ''}`;
+  }
+  const windowMaxMs = d.mode === 'fixed' ? d.delayMs : d.maxMs;
+  const graceS = fittingGraceSeconds(termsMs(budget) + Math.max(0, newMaxMs - windowMaxMs), ctx.options.marginMs);
+  // Only when the longer window grows the budget: a grace that is short already is grace-budget's finding.
+  const grace = newMaxMs > windowMaxMs && graceS * 1_000 > budget.graceMs ? `, and raise terminationGracePeriodSeconds to ${graceS} to keep the drain inside the grace` : '';
+  return finding('window-below-lag', `${label}: ${problem}. Keep accepting until ${seconds(lagMs)} + ${seconds(marginMs)} = ${seconds(neededMs)}: set ${fix}${grace}.`, w.object.at(container.path), label);
 }
 
 /**
@@ -312,7 +384,7 @@ function endpointRecommendation(ctx: ContainerContext, sleepMs: number, budget: 
     hook = `lifecycle: { preStop: { httpGet: { path: ${path}, port: ${mainPort}, httpHeaders: [{ name: ${PRESTOP_HEADER}, value: <DRAINKIT_PRESTOP_TOKEN> }] } } } (the main port needs the secret header, or any client could drain the pod through the balancer; or set DRAINKIT_HEALTH_PORT and call that port without it)`;
   }
   const withoutSleep = budget.totalMs - sleepMs;
-  return finding('prestop-sleep-to-endpoint', `${label}: the preStop sleep ${seconds(sleepMs)} keeps the pod serving while drainkit does not know of the deletion yet. drainkit's preStop endpoint starts the drain at the deletion (readiness 503 at once, Connection: close) and answers when the window is over, so the kubelet's wait and the window are one interval and the budget drops from ${seconds(budget.totalMs)} to ${seconds(withoutSleep)}. Replace the sleep with ${hook}${env.length > 0 ? `, and set ${env.join(' and ')}` : ''}. Keep the window (${describeWindow(settings.options.deregister)}) at least your endpoint lag.`, at, label);
+  return finding('prestop-sleep-to-endpoint', `${label}: the preStop sleep ${seconds(sleepMs)} keeps the pod serving while drainkit does not know of the deletion yet. drainkit's preStop endpoint starts the drain at the deletion (readiness 503 at once, Connection: close) and answers when the window is over, so the kubelet's wait and the window are one interval and the budget drops from ${seconds(budget.totalMs)} to ${seconds(withoutSleep)}. Replace the sleep with ${hook}${env.length > 0 ? `, and set ${env.join(' and ')}` : ''}. Keep the window (${describeWindow(settings.options.deregister)}) at least your endpoint lag plus its margin (${lagNeed(ctx)}).`, at, label);
 }
 
 /** `readiness-missing`, `readiness-wrong-endpoint`, `liveness-is-readiness`, `probe-threshold-mismatch`. */

@@ -13,7 +13,7 @@ import { WORKLOAD_KINDS } from './pod.js';
 import { exitCodeFor, type DoctorReport } from './report.js';
 import type { Finding } from './rules.js';
 
-export { evaluateBudget, defaultMarginMs, type Budget, type BudgetInput, type BudgetTerm } from './budget.js';
+export { evaluateBudget, defaultLagMarginMs, defaultMarginMs, type Budget, type BudgetInput, type BudgetTerm } from './budget.js';
 export type { CheckOptions, WorkloadBudget } from './checks.js';
 export { DoctorInputError, type InputText } from './manifests.js';
 export { DOCTOR_EXIT_CODES, exitCodeFor, formatText, toJson, toSarif, type DoctorReport } from './report.js';

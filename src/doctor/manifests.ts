@@ -43,6 +43,8 @@ const YAML_FILE = /\.(ya?ml|json)$/i;
  */
 export async function readInputs(paths: readonly string[], readStdin: () => Promise<string>, cwd = process.cwd()): Promise<InputText[]> {
   const out: InputText[] = [];
+  // Standard input can be read once: a second - would check an empty text and count a file more.
+  if (paths.filter((p) => p === '-').length > 1) throw new DoctorInputError('- (standard input) is given more than once: it can be read only once; give it once');
   for (const path of paths) {
     if (path === '-') {
       out.push({ file: '<stdin>', text: await readStdin() });
@@ -127,7 +129,12 @@ export async function parseInputs(inputs: readonly InputText[]): Promise<ParsedI
           continue;
         }
         const line = lineAt(err.pos[0]);
-        findings.push(finding('yaml-syntax', `Not valid YAML at line ${line}: ${err.message.split('\n')[0]}${doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more error${doc.errors.length > 2 ? 's' : ''})` : ''}.`, where(line)));
+        // A second apiVersion or kind at the top level is two manifests without `---` between
+        // them: what `cat a.yaml b.yaml | drainkit doctor` gives when a file does not start with one.
+        const joined = err.code === 'DUPLICATE_KEY' && /^(apiVersion|kind):/.test(input.text.slice(err.pos[0], err.pos[0] + 12))
+          ? ` Two manifests without a --- line between them? (cat a.yaml b.yaml joins files as they are): put --- before line ${line}, or give the files or their folder as paths.`
+          : '';
+        findings.push(finding('yaml-syntax', `Not valid YAML at line ${line}: ${err.message.split('\n')[0]}${doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more error${doc.errors.length > 2 ? 's' : ''})` : ''}.${joined}`, where(line)));
         continue;
       }
       // A document that holds nothing: a trailing `---`, or Helm's `---` / `# Source: …` / `---`

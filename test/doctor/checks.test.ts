@@ -58,6 +58,30 @@ describe('doctor checks', () => {
     });
   }
 
+  it('every workload kind: the pod template is found where the kind keeps it, and findings point into it', async () => {
+    const clean = readFileSync(`${FIXTURES}clean.yaml`, 'utf8').split(/^---\n/m)[0]!.replace(/^#.*\n/gm, '').replace('terminationGracePeriodSeconds: 30', 'terminationGracePeriodSeconds: 20');
+    // The Deployment's `template:` block (metadata and spec), as the other kinds nest it.
+    const template = clean.slice(clean.indexOf('  template:\n')).replace(/\n$/, '');
+    const indent = (text: string, by: number): string => text.split('\n').map((l) => (l === '' ? l : ' '.repeat(by) + l)).join('\n');
+    const dedent = (text: string, by: number): string => text.split('\n').map((l) => l.slice(by)).join('\n');
+    const head = (apiVersion: string, kind: string): string => `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata:\n  name: web\n  namespace: shop\n`;
+    const kinds: Record<string, string> = {
+      StatefulSet: clean.replace('kind: Deployment', 'kind: StatefulSet'),
+      DaemonSet: `${head('apps/v1', 'DaemonSet')}spec:\n  selector:\n    matchLabels:\n      app: web\n${template}\n`,
+      ReplicaSet: `${head('apps/v1', 'ReplicaSet')}spec:\n  replicas: 3\n  selector:\n    matchLabels:\n      app: web\n${template}\n`,
+      Job: `${head('batch/v1', 'Job')}spec:\n${template}\n`,
+      CronJob: `${head('batch/v1', 'CronJob')}spec:\n  schedule: "*/5 * * * *"\n  jobTemplate:\n    spec:\n${indent(template, 4)}\n`,
+      Pod: `${head('v1', 'Pod')}${dedent(template.slice(template.indexOf('    spec:\n')), 4)}\n`,
+      PodTemplate: `${head('v1', 'PodTemplate')}${dedent(template, 2)}\n`,
+    };
+    for (const [kind, text] of Object.entries(kinds)) {
+      const report = await checkTexts([{ file: `${kind}.yaml`, text }]);
+      const graceLine = text.split('\n').findIndex((l) => l.includes('terminationGracePeriodSeconds: 20')) + 1;
+      assert.deepEqual(report.budgets.map((b) => `${b.workload} [${b.container}] ${b.budget.graceMs}`), [`${kind}/web [app] 20000`], `${kind}:\n${text}\n${explain(report)}`);
+      assert.deepEqual(found(report), [`grace-budget@${graceLine}`], `${kind}:\n${explain(report)}`);
+    }
+  });
+
   it('every rule has its fixture', () => {
     const names = new Set(fixtures.map((f) => f.replace(/\.yaml$/, '')));
     assert.deepEqual(RULES.map((r) => r.id).filter((id) => !names.has(id)), []);
@@ -69,6 +93,17 @@ describe('doctor checks', () => {
     assert.match(f.message, /grace 20 s < preStop 0 s \+ window 3 s \+ drain 15 s \+ hooks 3 s \+ exit 1 s \+ margin 5 s = 27 s/);
     assert.match(f.message, /terminationGracePeriodSeconds: 27/);
     assert.equal(report.exitCode, 8);
+    // The grace the fix names fits: past 50 s the default margin is a tenth of the grace, so the total rounded up would not.
+    const long = readFileSync(`${FIXTURES}grace-budget.yaml`, 'utf8');
+    const longReport = await checkTexts([{ file: 'long.yaml', text: long }], { overrides: { DRAINKIT_DRAIN_TIMEOUT_MS: '60000' } });
+    const advised = Number(/set terminationGracePeriodSeconds: (\d+) \(or more\)/.exec(longReport.findings.find((x) => x.ruleId === 'grace-budget')!.message)![1]);
+    assert.equal(advised, 75, 'window 3 + drain 60 + hooks 3 + exit 1 = 67 s of terms and a tenth of the grace as margin: 74.5 s of 75 (74 would need 74.4; the total at grace 20 s, 72 s, would need 74.2)');
+    const refit = await checkTexts([{ file: 'long.yaml', text: long.replace('terminationGracePeriodSeconds: 20', `terminationGracePeriodSeconds: ${advised}`) }], { overrides: { DRAINKIT_DRAIN_TIMEOUT_MS: '60000' } });
+    assert.deepEqual(refit.findings.map((x) => x.ruleId).filter((id) => id === 'grace-budget'), [], 'the advised grace fits');
+    // An unreadable preStop counts as the whole grace: "raise the grace" would never fit, so the fix says what does.
+    const unknown = (await check('prestop-duration-unknown.yaml')).report.findings.find((x) => x.ruleId === 'grace-budget')!;
+    assert.doesNotMatch(unknown.message, /set terminationGracePeriodSeconds: \d+ \(or more\)/);
+    assert.match(unknown.message, /the preStop's duration cannot be read, so it counts as the whole grace and no grace fits: give it a known duration N .* set terminationGracePeriodSeconds to N \+ 27 or more/);
     const env = (await check('env-invalid.yaml')).report.findings.map((x) => x.message).join('\n');
     assert.match(env, /DRAINKIT_DRAIN_TIMEOUT_MS is "15s"; accepted: an integer from 0 to 3600000/);
     assert.match(env, /DRAINKIT_HOOK_TIMEOUT \(did you mean DRAINKIT_HOOK_TIMEOUT_MS\?\)/);

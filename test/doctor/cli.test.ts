@@ -1,5 +1,5 @@
 /**
- * `drainkit doctor` as a process: inputs (files, folders, stdin, helm template output), the
+ * `drainkit doctor` as a process: inputs (files, folders, stdin by - or by no path, helm template output), the
  * three formats, exit codes, flags over the manifest, and bad input with clear errors.
  * Needs `npm run build` (dist/cli/main.js).
  */
@@ -103,6 +103,41 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     assert.match(lines[f.line - 1]!, /terminationGracePeriodSeconds: 10/, 'the line is the rendered one in the input');
   });
 
+  it('no path: standard input is read when it is piped (helm template . | drainkit doctor), as - does', async () => {
+    const piped = await doctor([], helmRender());
+    assert.equal(piped.code, 8, piped.stdout + piped.stderr);
+    assert.match(piped.stdout, /<stdin>:\d+ \(web\/templates\/deployment\.yaml\): error \[grace-budget\]/);
+    const dash = await doctor(['-'], helmRender());
+    assert.equal(piped.stdout, dash.stdout, 'the same report as with -');
+    const json = JSON.parse((await doctor(['--format', 'json'], helmRender(30))).stdout) as { files: string[]; exitCode: number };
+    assert.deepEqual([json.files, json.exitCode], [['<stdin>'], 0]);
+    // Nothing piped (stdin is /dev/null, an empty pipe): a usage error that says a path was expected.
+    const empty = await doctor([], '');
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /doctor: no manifests given, so standard input was read \(it is not a terminal\), and it was empty\. Give YAML files or folders/);
+  });
+
+  it('no path and standard input a terminal: a usage error that says what is accepted, without waiting for input', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) (util-linux / bsdutils) to give the doctor a terminal' }, async () => {
+    // script(1) runs the doctor on a pseudo-terminal; its output (stdout and stderr) comes back through it.
+    const r = await new Promise<Run>((resolve, reject) => {
+      const child = spawn('/usr/bin/script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} doctor`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const guard = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`drainkit doctor on a terminal did not exit within 20 s (waiting for input?): ${stdout}`));
+      }, 20_000);
+      child.once('close', (code) => {
+        clearTimeout(guard);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout, /error: doctor: no manifests given, and standard input is a terminal\. Give YAML files or folders \(drainkit doctor deploy\/kubernetes\/\), - for standard input, or pipe them in/);
+  });
+
   it('helm template output of a clean chart, with a template that rendered nothing: exit 0, no finding', async () => {
     // The empty template's `---` / `# Source:` / `---` and the trailing `---` are documents that hold nothing.
     const r = await doctor(['--format', 'json', '-'], helmRender(30));
@@ -203,9 +238,9 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const noYaml = await doctor([emptyDir]);
     assert.equal(noYaml.code, 2);
     assert.match(noYaml.stderr, /holds no \.yaml, \.yml or \.json file/);
-    const noPaths = await doctor([]);
-    assert.equal(noPaths.code, 2);
-    assert.match(noPaths.stderr, /missing required argument 'paths'/);
+    const twice = await doctor(['-', '-'], readFileSync(`${FIX}/clean.yaml`, 'utf8'));
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /doctor: - \(standard input\) is given more than once/);
     const badFormat = await doctor(['--format', 'xml', `${FIX}/clean.yaml`]);
     assert.equal(badFormat.code, 2);
     assert.match(badFormat.stderr, /Allowed choices are text, json, sarif/);
@@ -224,6 +259,14 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
     const notYaml = await doctor(['-'], 'this: is: not: yaml\n  - [\n');
     assert.equal(notYaml.code, 8);
     assert.match(notYaml.stdout, /<stdin>:1: error \[yaml-syntax\] Not valid YAML at line 1/);
+    // `cat deployment.yaml service.yaml | drainkit doctor`, the files without a leading ---: the hint says so.
+    const [deploymentPart, servicePart] = readFileSync(`${FIX}/clean.yaml`, 'utf8').split(/^---\n/m);
+    const joined = `${deploymentPart!}${servicePart!}`;
+    const joinedLine = deploymentPart!.split('\n').length;
+    const cat = await doctor([], joined);
+    assert.equal(cat.code, 8);
+    assert.match(cat.stdout, new RegExp(`<stdin>:${joinedLine}: error \\[yaml-syntax\\] Not valid YAML at line ${joinedLine}: Map keys must be unique.* Two manifests without a --- line between them\\? \\(cat a\\.yaml b\\.yaml joins files as they are\\): put --- before line ${joinedLine}`));
+    assert.doesNotMatch(notYaml.stdout, /Two manifests/, 'no such hint for other syntax errors');
     const notManifest = await doctor([`${FIX}/not-a-manifest.yaml`]);
     assert.equal(notManifest.code, 1);
     assert.match(notManifest.stdout, /warning \[not-a-manifest\] The document at line 2 has no apiVersion and kind/);

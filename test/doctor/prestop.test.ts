@@ -131,8 +131,27 @@ describe('doctor: the preStop endpoint', () => {
     const env = { DRAINKIT_DRAIN_TIMEOUT_MS: '15000', DRAINKIT_DEREGISTER_CONFIRM: 'traffic', DRAINKIT_DEREGISTER_MIN_MS: '500', DRAINKIT_DEREGISTER_MAX_MS: '6000', DRAINKIT_HOOK_TIMEOUT_MS: '3000', DRAINKIT_HEALTH_PORT: '9090', DRAINKIT_PRESTOP_PATH: '/prestop' };
     const r = await doctor({ env, preStop: '          httpGet: { path: /prestop, port: health }' });
     assert.deepEqual(ids(r), ['window-below-lag'], explain(r));
-    assert.match(r.findings[0]!.message, /ending as early as 500 ms/);
-    assert.deepEqual(ids(await doctor({ env: { ...env, DRAINKIT_DEREGISTER_MIN_MS: '2000' }, preStop: '          httpGet: { path: /prestop, port: health }' })), []);
+    assert.match(r.findings[0]!.message, /window adaptive 500 ms–6 s, which ends as early as 500 ms\), but its endpoints' consumers take up to 2 s to stop routing .*: connections in the 1\.5 s between are refused\. Keep accepting until 2 s \+ 1 s = 3 s: set DRAINKIT_DEREGISTER_MIN_MS=3000\./);
+    // A minimum equal to the lag leaves no margin for a consumer slower than the estimate: still a warning, with the margin's numbers.
+    const atLag = await doctor({ env: { ...env, DRAINKIT_DEREGISTER_MIN_MS: '2000' }, preStop: '          httpGet: { path: /prestop, port: health }' });
+    assert.deepEqual(ids(atLag), ['window-below-lag'], explain(atLag));
+    assert.match(atLag.findings[0]!.message, /exactly when its endpoints' consumers stop routing \(2 s, .*\); the margin is 1 s \(1 s or a quarter of the lag.*--lag-margin-ms\).* set DRAINKIT_DEREGISTER_MIN_MS=3000\./);
+    assert.deepEqual(ids(await doctor({ env: { ...env, DRAINKIT_DEREGISTER_MIN_MS: '3000' }, preStop: '          httpGet: { path: /prestop, port: health }' })), []);
+    // The maximum bounds the minimum: the fix names both when it must grow; a bigger lag has a quarter of it as margin.
+    const big = await checkTexts([{ file: 'pod.yaml', text: manifest({ env, preStop: '          httpGet: { path: /prestop, port: health }' }) }], { endpointLagMs: 20_000 });
+    assert.match(big.findings.find((f) => f.ruleId === 'window-below-lag')!.message, /Keep accepting until 20 s \+ 5 s = 25 s: set DRAINKIT_DEREGISTER_MIN_MS=25000 and DRAINKIT_DEREGISTER_MAX_MS=25000 \(the maximum bounds it\), and raise terminationGracePeriodSeconds to \d+/);
+    const flagged = await checkTexts([{ file: 'pod.yaml', text: manifest({ env: { ...env, DRAINKIT_DEREGISTER_MIN_MS: '2000' }, preStop: '          httpGet: { path: /prestop, port: health }' }) }], { lagMarginMs: 0 });
+    assert.deepEqual(ids(flagged), [], '--lag-margin-ms 0: the bare comparison');
+  });
+
+  it('a window confirmed by counted probes ends as early as its N-th 503 probe and a quiet period: the lag check counts the periods', async () => {
+    const env = { DRAINKIT_DRAIN_TIMEOUT_MS: '15000', DRAINKIT_DEREGISTER_MAX_MS: '6000', DRAINKIT_PROBE_FAILURE_THRESHOLD: '1', DRAINKIT_HOOK_TIMEOUT_MS: '3000', DRAINKIT_HEALTH_PORT: '9090' };
+    const one = await doctor({ env });
+    assert.deepEqual(ids(one), ['window-below-lag'], explain(one));
+    assert.match(one.findings[0]!.message, /window adaptive 0 s–6 s, which ends as early as 500 ms: the 1st 503 probe \(one every 2 s\), then 500 ms quiet\), but .* set DRAINKIT_DEREGISTER_MIN_MS=3000\./);
+    // Three probes 2 s apart take 4 s before the quiet period: 4.5 s, past 2 s + 1 s (the threshold mismatch is another finding).
+    const three = await doctor({ env: { ...env, DRAINKIT_PROBE_FAILURE_THRESHOLD: '3' } });
+    assert.deepEqual(ids(three), ['probe-threshold-mismatch'], explain(three));
   });
 
   it('reports bad preStop variables at their line, as drainkit would refuse them', async () => {
@@ -147,8 +166,8 @@ describe('doctor: the preStop endpoint', () => {
     const doc = readFileSync('docs/kubernetes-prestop.md', 'utf8');
     const yaml = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('kind: Deployment'));
     assert.ok(yaml, 'the page has its Deployment');
-    // createDrainer(server, { deregister: { mode: 'adaptive', minMs: 2_000, maxMs: 20_000, quietMs: 1_000, confirm: 'traffic' }, drainTimeoutMs: 30_000, health: { port: 9090, preStopPath: '/prestop' } })
-    const overrides = { DRAINKIT_DEREGISTER_CONFIRM: 'traffic', DRAINKIT_DEREGISTER_MIN_MS: '2000', DRAINKIT_DEREGISTER_MAX_MS: '20000', DRAINKIT_DEREGISTER_QUIET_MS: '1000', DRAINKIT_DRAIN_TIMEOUT_MS: '30000', DRAINKIT_HEALTH_PORT: '9090', DRAINKIT_PRESTOP_PATH: '/prestop' };
+    // createDrainer(server, { deregister: { mode: 'adaptive', minMs: 3_000, maxMs: 20_000, quietMs: 1_000, confirm: 'traffic' }, drainTimeoutMs: 30_000, health: { port: 9090, preStopPath: '/prestop' } })
+    const overrides = { DRAINKIT_DEREGISTER_CONFIRM: 'traffic', DRAINKIT_DEREGISTER_MIN_MS: '3000', DRAINKIT_DEREGISTER_MAX_MS: '20000', DRAINKIT_DEREGISTER_QUIET_MS: '1000', DRAINKIT_DRAIN_TIMEOUT_MS: '30000', DRAINKIT_HEALTH_PORT: '9090', DRAINKIT_PRESTOP_PATH: '/prestop' };
     const r = await checkTexts([{ file: 'kubernetes-prestop.md', text: yaml }], { overrides });
     assert.deepEqual(ids(r), [], explain(r));
     assert.equal(r.budgets[0]!.budget.terms[0]!.ms, 0);
