@@ -15,6 +15,14 @@ export class DrainLog {
     this.#logger = logger;
   }
 
+  /**
+   * Whether `write` reaches a logger: lines whose fields cost something to build (the drain's
+   * report) are built only then. A logger that threw once is still given every line.
+   */
+  get enabled(): boolean {
+    return this.#logger !== undefined;
+  }
+
   /** Logs `msg` with `obj`; returns false when there is no logger or it threw. */
   write(level: LogLevel, obj: object, msg: string): boolean {
     const logger = this.#logger;

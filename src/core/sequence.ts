@@ -187,7 +187,10 @@ export class DrainSequence {
       phases: [...this.#phases],
     };
     host.emit('settled', outcome);
-    const hooks = await runHooks(host.hooks, this.#cut.signal);
+    // With no hook registered (a 'settled' listener may still register one) nothing is awaited:
+    // the drain ends in the task that ended its wait (the last socket's 'close', say), and the
+    // exit's immediate comes one loop iteration later (src/core/exit.ts).
+    const hooks = host.hooks.length === 0 ? [] : await runHooks(host.hooks, this.#cut.signal);
     for (const h of hooks) {
       if (h.outcome !== 'ok') log.write('warn', { event: 'drain_hook', ...h }, `shutdown hook "${h.name}" ${h.outcome}${h.error === undefined ? '' : `: ${h.error}`}`);
     }
@@ -196,16 +199,9 @@ export class DrainSequence {
     host.emit('state', 'stopped', reason);
 
     const result: DrainResult = { ...outcome, durationMs: now() - this.#startedAt, phases: [...this.#phases], hooks };
-    const report = drainReport(result, opts);
-    log.write(
-      completed ? 'info' : 'warn',
-      { event: 'drain_complete', ...summary(result), phases: report.phases.map((p) => ({ phase: p.phase, ms: round(p.durationMs) })), hints: report.hints.map((h) => h.code) },
-      `drain ${result.outcome} in ${round(result.durationMs)} ms`,
-    );
-    for (const hint of report.hints) {
-      const suggestion = hint.suggestedDrainTimeoutMs === undefined ? {} : { suggestedDrainTimeoutMs: hint.suggestedDrainTimeoutMs };
-      log.write(hint.level, { event: 'drain_hint', code: hint.code, ...suggestion, evidence: hint.evidence }, hint.message);
-    }
+    // The report exists for these lines only: without a logger it is not built (it is the
+    // largest part of the drain's epilogue, and all of it runs for the first time here).
+    if (log.enabled) logCompletion(log, result, opts);
     host.emit('drained', result);
     return { result, cleanupCut: this.#cut.signal.aborted };
   }
@@ -293,6 +289,20 @@ export class DrainSequence {
       this.#wakeWait = check;
       check();
     });
+  }
+}
+
+/** The `drain_complete` line, then one `drain_hint` line per hint of the drain's report. */
+function logCompletion(log: DrainLog, result: DrainResult, opts: ResolvedOptions): void {
+  const report = drainReport(result, opts);
+  log.write(
+    result.success ? 'info' : 'warn',
+    { event: 'drain_complete', ...summary(result), phases: report.phases.map((p) => ({ phase: p.phase, ms: round(p.durationMs) })), hints: report.hints.map((h) => h.code) },
+    `drain ${result.outcome} in ${round(result.durationMs)} ms`,
+  );
+  for (const hint of report.hints) {
+    const suggestion = hint.suggestedDrainTimeoutMs === undefined ? {} : { suggestedDrainTimeoutMs: hint.suggestedDrainTimeoutMs };
+    log.write(hint.level, { event: 'drain_hint', code: hint.code, ...suggestion, evidence: hint.evidence }, hint.message);
   }
 }
 
