@@ -277,6 +277,9 @@ function verdictOf(report: DoctorReport): { clean: boolean; graceError: boolean;
  */
 const LAG_SURE_TO_FAIL_MS = 500;
 
+/** How long after `kill()` the process may still answer as before: its signal handler runs on a later loop turn (generous, for a loaded machine). */
+const SIGNAL_INSTANT_MS = 300;
+
 const PASSING: PodSettings = { graceMs: 4_000, preStop: { kind: 'sleep', ms: 1_000 }, windowMs: 1_000, drainTimeoutMs: 1_000 };
 /** PASSING with drainkit's preStop endpoint instead of the sleep. */
 const ENDPOINT: PodSettings = { ...PASSING, preStop: { kind: 'endpoint' } };
@@ -297,8 +300,13 @@ describe('simulated kubelet: the doctor predicts the drain', { timeout: 300_000 
     assert.equal(record.killed, false, 'the kubelet had to SIGKILL');
     assert.deepEqual(record.exit, { code: 0, signal: null });
     assert.ok(record.exitedAt < record.killDueAt);
-    const firstAfterTerm = prober.results.find((r) => r.at > record.sigtermAt);
-    assert.equal(firstAfterTerm?.status, 503, `the first readiness probe after SIGTERM: ${JSON.stringify(prober.results.slice(-5))}`);
+    // A probe sent in the instant of the signal may still be answered 200: the signal reaches the
+    // process's JavaScript one event-loop turn later (a CI run saw one 3 ms after the kill). So:
+    // some probe sent after SIGTERM is 503, and a 200 after it only within that instant.
+    const afterTerm = prober.results.filter((r) => r.sentAt > record.sigtermAt);
+    const probes = `readiness probes after SIGTERM at ${record.sigtermAt}: ${JSON.stringify(afterTerm)}`;
+    assert.ok(afterTerm.some((r) => r.status === 503), probes);
+    assert.deepEqual(afterTerm.filter((r) => r.status !== 503 && r.sentAt > record.sigtermAt + SIGNAL_INSTANT_MS), [], probes);
     assert.ok(prober.notReadyAt !== undefined && prober.notReadyAt < record.exitedAt, 'the prober saw the pod not ready before it exited');
   });
 
