@@ -152,6 +152,14 @@ export const FIRST_REQUEST_GRACE_MS = 1_000;
  */
 const RESPONSES_SAY_CLOSED = typeof Object.getOwnPropertyDescriptor(http.OutgoingMessage.prototype, 'closed')?.get === 'function';
 
+/**
+ * Before the drain, how often the closed responses are dropped from the slots of idle
+ * connections. Only for memory: a closed response left in its slot is not counted, but it keeps
+ * its request and response (about 2 KB) referenced until the connection's next request. The
+ * sweep bounds that to the connections that went idle in the last interval.
+ */
+export const SLOT_SWEEP_MS = 1_000;
+
 /** Found once, by its description, on the first server that has it (see 'connections-list'). */
 let connectionsKey: symbol | undefined;
 
@@ -212,6 +220,8 @@ export class Tracker {
   #counting: boolean;
   /** While #counting: the in-flight HTTP/1 responses, exactly those held in the sockets' slots. */
   #http1Inflight = 0;
+  /** Before the drain, while connections are open: the slot sweep (see SLOT_SWEEP_MS). */
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(host: TrackerHost, healthPaths: readonly string[]) {
     this.#host = host;
@@ -357,6 +367,33 @@ export class Tracker {
     tcp[kCarried] = true;
     if (this.listenerClosed) this.awaitingClient.delete(tcp);
     socket[kActive] = 0;
+    if (!this.#counting && this.#sweep === undefined) {
+      this.#sweep = setInterval(this.#sweepSlots, SLOT_SWEEP_MS);
+      this.#sweep.unref();
+    }
+  }
+
+  /**
+   * Drops the closed responses from the sockets' slots (memory only: they are not counted).
+   * Stops when no connection is left (it starts again with the next one's first request), so a
+   * detached or idle tracker holds no timer.
+   */
+  readonly #sweepSlots = (): void => {
+    if (this.sockets.size === 0 && this.tlsSockets.size === 0) {
+      this.#stopSweep();
+      return;
+    }
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        const current = socket[kCurrent];
+        if (current !== undefined && current.closed) this.#prune(socket);
+      }
+    }
+  };
+
+  #stopSweep(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
   }
 
   /** A request while the tracker counts event by event (see the module comment). */
@@ -404,6 +441,7 @@ export class Tracker {
   #beginCounting(): void {
     if (this.#counting) return;
     this.#counting = true;
+    this.#stopSweep();
     let inflight = 0;
     for (const set of [this.sockets, this.tlsSockets]) {
       for (const socket of set as Set<TrackedSocket>) {
