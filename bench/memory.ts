@@ -17,6 +17,7 @@ import type { Benchmark, BenchResult } from './lib/types.js';
 const VARIANTS = ['bare', 'drainkit'] as const;
 type Variant = (typeof VARIANTS)[number];
 const WARMUP_CONNECTIONS = 500;
+const IDLE_MS = Math.max(0, Number(process.env.BENCH_MEMORY_IDLE_MS ?? 1_500) || 0);
 
 interface Memory {
   readonly heapUsed: number;
@@ -45,6 +46,9 @@ async function once(variant: Variant, opener: Child, count: number): Promise<Sam
     await opener.call({ cmd: 'closeAll' });
     const before = await server.call<Memory>({ cmd: 'memory' });
     await open(count);
+    // Idle connections as they are between requests: measured once drainkit's slot sweep (1 s,
+    // src/core/tracker.ts SLOT_SWEEP_MS) has had its turn; BENCH_MEMORY_IDLE_MS=0 measures at once.
+    await new Promise((r) => setTimeout(r, IDLE_MS));
     const after = await server.call<Memory>({ cmd: 'memory' });
     if (variant === 'drainkit' && after.tracked !== count) throw new Error(`drainkit tracks ${after.tracked} connections, expected ${count}`);
     await opener.call({ cmd: 'closeAll' });
@@ -93,7 +97,7 @@ export const memory: Benchmark = {
       target: 'none (reported)',
       met: null,
       headline: `drainkit adds ${heapDiff} B heap per idle connection (${med('bare', 'heapPerConnection')} → ${med('drainkit', 'heapPerConnection')} B)`,
-      config: { connections: count, rounds, warmupConnections: WARMUP_CONNECTIONS },
+      config: { connections: count, rounds, warmupConnections: WARMUP_CONNECTIONS, idleMs: IDLE_MS },
       perVariant,
       drainkitMinusBare: { heapBytesPerConnection: heapDiff, rssBytesPerConnection: rssDiff },
       samples: samples.map((s) => ({ variant: s.variant, heapPerConnection: round(s.heapPerConnection, 1), rssPerConnection: round(s.rssPerConnection, 1), externalPerConnection: round(s.externalPerConnection, 1) })),

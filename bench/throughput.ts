@@ -47,12 +47,14 @@ const PAIRS: readonly Pair[] = [
 /**
  * BENCH_THROUGHPUT_PAIRS (comma-separated words) keeps the pairs whose name contains one of
  * them, for a quick look at a few (the A/A control always runs: it is what the ratios are read
- * against).
+ * against). A word starting with `^` must start the name: `^drainkit` keeps the two node:http
+ * pairs of the target, not the Fastify one.
  */
 function selectedPairs(): readonly Pair[] {
   const words = (process.env.BENCH_THROUGHPUT_PAIRS ?? '').split(',').map((w) => w.trim().toLowerCase()).filter((w) => w !== '');
   if (words.length === 0) return PAIRS;
-  return PAIRS.filter((p) => p.a === 'bare' && p.b === 'bare' || words.some((w) => p.name.toLowerCase().includes(w)));
+  const matches = (name: string, w: string): boolean => (w.startsWith('^') ? name.startsWith(w.slice(1)) : name.includes(w));
+  return PAIRS.filter((p) => p.a === 'bare' && p.b === 'bare' || words.some((w) => matches(p.name.toLowerCase(), w)));
 }
 
 const SERVER_CORE = '0';

@@ -105,6 +105,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
     this.#tracker = new Tracker(
       {
         lingerMs: options.lingerMs,
+        server,
         leaveIdleToClient: insideCluster(),
         onActivity: () => this.#sequence.noteActivity(),
         onRelease: () => this.#sequence.released(),

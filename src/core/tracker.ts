@@ -2,16 +2,26 @@
  * Connection and request tracking for one server: which sockets and HTTP/2 sessions are open,
  * which requests and streams are in flight, which sockets are lingering after our half-close.
  *
- * The HTTP/1 request path stays lean: no per-request collection. A connection serves one
- * request at a time unless the client pipelines, so each socket holds its in-flight response in
- * one slot (and, only for pipelined requests, a small queue behind it); the in-flight count is an
- * integer. Per request that is a few property writes on the socket, a timestamp, and one
- * `'close'` listener registered with a function shared by every request (it reads `this`).
- * The count cannot drift: it goes up when a response is put in a slot and down only when that
- * response is taken out of it again (its `'close'`, `adopt`, or `destroyAll`), once.
+ * The HTTP/1 request path stays lean: no per-request collection and, outside a drain, no
+ * per-request listener. A connection serves one request at a time unless the client pipelines,
+ * so each socket holds its latest response in one slot (and, only for pipelined requests, a small
+ * queue behind it). Per request that is a few property reads and writes on the socket and a
+ * timestamp. Two ways of counting what the slots hold (docs/internals.md "The in-flight count"):
+ * - Lazily, before the drain: a slot's response is in flight until Node closes it
+ *   (`res.closed`, which Node sets as it emits the response's `'close'`, on finish and on a
+ *   connection close alike). A closed response stays in its slot until the next request on that
+ *   socket replaces it, or the socket closes; `inflight` walks the sockets when it is read
+ *   (metrics scrapes, heartbeats), never per request.
+ * - Event by event, from the drain's start (startDrain), when every decision reads the count and
+ *   the drain must end the moment the last response closes: the closed responses are dropped,
+ *   each open one gets a `'close'` listener (one function shared by every request: it reads
+ *   `this`), and the count is an integer that goes up when a response is put in a slot and down
+ *   only when it is taken out again (its `'close'`, its connection's close, `adopt`, or
+ *   `destroyAll`), once. A tracker that cannot count lazily (no server to read Node's
+ *   connection state from, or no `closed` on Node's responses) counts this way from the start.
  */
-import type { Socket } from 'node:net';
-import type * as http from 'node:http';
+import type { Server, Socket } from 'node:net';
+import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 
@@ -34,7 +44,10 @@ interface Queued {
   readonly start: number;
 }
 interface TrackedSocket extends Socket {
-  /** Tracked responses on this socket not closed yet, adopted ones included. */
+  /**
+   * Set (to 0) by the socket's first HTTP/1 request. While the tracker counts event by event:
+   * tracked responses on this socket not closed yet, adopted ones included.
+   */
   [kActive]?: number;
   /** The in-flight response this socket serves (the common case: no pipelining). */
   [kCurrent]?: TrackedResponse | undefined;
@@ -45,8 +58,13 @@ interface TrackedSocket extends Socket {
   [kAcceptedAt]?: number;
   /** The TCP socket carried a request (its own, or its TLS socket's). */
   [kCarried]?: true;
-  /** `bytesRead` when its last response closed: more since then means a new request began. */
+  /**
+   * `bytesRead` when its last response closed: more since then means a new request began. -1 when
+   * a request was being read at the drain's start (see #beginCounting).
+   */
   [kIdleBytes]?: number;
+  /** Node's HTTP/1 parser of the connection (what its connections list holds). */
+  parser?: unknown;
 }
 interface TrackedResponse extends http.ServerResponse {
   [kAdopted]?: true;
@@ -63,6 +81,12 @@ interface TrackedSession extends http2.ServerHttp2Session {
 export interface TrackerHost {
   /** Linger bound after our half-close. */
   readonly lingerMs: number;
+  /**
+   * The server tracked, whose list of HTTP/1 connections (Node's) tells at the drain's start which
+   * idle connections are reading a request. Without it the tracker counts event by event from
+   * the start (see the module comment).
+   */
+  readonly server?: Server;
   /**
    * Idle keep-alive connections at the listener close are left to their clients instead of
    * closed: true inside `drainkit cluster`, where no balancer stands between server and client
@@ -86,8 +110,13 @@ export interface TrackerHost {
  * - `'destroy-on-finish'`: after a `Connection: close` response, Node ends the socket with
  *   `socket.destroySoon()`, which registers `socket.destroy` as a `'finish'` listener. The
  *   tracker removes that listener to keep the half-close open until the client's FIN.
+ * - `'connections-list'`: an http (or https, or http2 with `allowHTTP1`) server that has
+ *   listened keeps its HTTP/1 connections in `server[Symbol(http.server.connections)]`, whose
+ *   `active()` lists the parsers of those reading a request (what `closeIdleConnections()`
+ *   reads). The tracker reads it once, at the drain's start, to tell a keep-alive connection
+ *   between requests from one whose next request is half-read.
  */
-export type NodeAssumption = 'destroy-on-finish';
+export type NodeAssumption = 'destroy-on-finish' | 'connections-list';
 
 export interface NodeAssumptionReport {
   readonly assumption: NodeAssumption;
@@ -116,6 +145,23 @@ const GOAWAY_PING_BOUND_MS = 1_000;
  * drain by at most that long, only when such a connection exists.
  */
 export const FIRST_REQUEST_GRACE_MS = 1_000;
+
+/**
+ * Node's responses say whether they are closed (`OutgoingMessage#closed`, set as `'close'` is
+ * emitted): what lets the tracker count lazily. Checked once; without it, event by event.
+ */
+const RESPONSES_SAY_CLOSED = typeof Object.getOwnPropertyDescriptor(http.OutgoingMessage.prototype, 'closed')?.get === 'function';
+
+/**
+ * Before the drain, how often the closed responses are dropped from the slots of idle
+ * connections. Only for memory: a closed response left in its slot is not counted, but it keeps
+ * its request and response (about 2 KB) referenced until the connection's next request. The
+ * sweep bounds that to the connections that went idle in the last interval.
+ */
+export const SLOT_SWEEP_MS = 1_000;
+
+/** Found once, by its description, on the first server that has it (see 'connections-list'). */
+let connectionsKey: symbol | undefined;
 
 export class Tracker {
   /**
@@ -166,16 +212,40 @@ export class Tracker {
   readonly #host: TrackerHost;
   readonly #healthPaths: readonly string[];
   readonly #reported = new Set<NodeAssumption>();
-  /** In-flight HTTP/1 responses: exactly those held in the sockets' slots. */
+  /**
+   * Whether the HTTP/1 count is kept event by event (#http1Inflight, the sockets' kActive and
+   * kIdleBytes, a `'close'` listener on every response in a slot): from the drain's start, or
+   * from the start when the tracker cannot count lazily. One way: never back.
+   */
+  #counting: boolean;
+  /** While #counting: the in-flight HTTP/1 responses, exactly those held in the sockets' slots. */
   #http1Inflight = 0;
+  /** Before the drain, while connections are open: the slot sweep (see SLOT_SWEEP_MS). */
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(host: TrackerHost, healthPaths: readonly string[]) {
     this.#host = host;
     this.#healthPaths = healthPaths;
+    this.#counting = !RESPONSES_SAY_CLOSED || host.server === undefined;
   }
 
   get inflight(): number {
-    return this.#http1Inflight + this.streams.size;
+    return (this.#counting ? this.#http1Inflight : this.#countOpenHttp1()) + this.streams.size;
+  }
+
+  /** Before the drain: the open responses in the sockets' slots, counted when asked. */
+  #countOpenHttp1(): number {
+    let n = 0;
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        const current = socket[kCurrent];
+        if (current === undefined) continue;
+        if (!current.closed) n += 1;
+        const queue = socket[kPipelined];
+        if (queue) for (const q of queue) if (!q.res.closed) n += 1;
+      }
+    }
+    return n;
   }
 
   /**
@@ -212,6 +282,12 @@ export class Tracker {
    * them, if ever. Returns whether anything was released.
    */
   #releaseSocket(socket: TrackedSocket): boolean {
+    if (!this.#counting) {
+      // Nothing is counted yet: the socket leaves the sets, and what its slots hold with it.
+      if (socket[kCurrent] !== undefined) socket[kCurrent] = undefined;
+      if (socket[kPipelined] !== undefined) socket[kPipelined] = undefined;
+      return false;
+    }
     let released = false;
     let res: TrackedResponse | undefined;
     while ((res = socket[kCurrent]) !== undefined) {
@@ -260,22 +336,69 @@ export class Tracker {
     // requests are processed on it). Node still parses it and emits it; it is not counted, so it
     // cannot hold the drain, and the client retries it on a new connection.
     if (socket.writableEnded) return;
-    const active = socket[kActive];
-    if (active === undefined) {
-      // The first request on this connection. On a TLS socket the TCP socket under it (in
-      // `sockets`) is its `_parent`; the TLS socket is tracked from now on.
-      let tcp = socket;
-      if (!this.sockets.has(socket)) {
-        this.tlsSockets.add(socket);
-        socket.once('close', this.#onSocketClose);
-        tcp = ((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
-      }
-      tcp[kCarried] = true;
-      if (this.listenerClosed) this.awaitingClient.delete(tcp);
-    }
-    socket[kActive] = (active ?? 0) + 1;
+    if (socket[kActive] === undefined) this.#firstRequest(socket);
     const r = res as TrackedResponse;
     const start = performance.now();
+    if (this.#counting) {
+      this.#countRequest(socket, r, start, req);
+      return;
+    }
+    // Before the drain nothing is counted: the response takes the slot of the previous one,
+    // which Node has closed unless the client pipelines.
+    const current = socket[kCurrent];
+    if (current === undefined || (current.closed && (socket[kPipelined] === undefined || this.#prune(socket)))) {
+      socket[kCurrent] = r;
+      socket[kCurrentStart] = start;
+    } else {
+      (socket[kPipelined] ??= []).push({ res: r, start });
+    }
+  };
+
+  /** The first request on this connection. */
+  #firstRequest(socket: TrackedSocket): void {
+    // On a TLS socket the TCP socket under it (in `sockets`) is its `_parent`; the TLS socket is
+    // tracked from now on.
+    let tcp = socket;
+    if (!this.sockets.has(socket)) {
+      this.tlsSockets.add(socket);
+      socket.once('close', this.#onSocketClose);
+      tcp = ((socket as Socket & { _parent?: Socket | null })._parent ?? socket);
+    }
+    tcp[kCarried] = true;
+    if (this.listenerClosed) this.awaitingClient.delete(tcp);
+    socket[kActive] = 0;
+    if (!this.#counting && this.#sweep === undefined) {
+      this.#sweep = setInterval(this.#sweepSlots, SLOT_SWEEP_MS);
+      this.#sweep.unref();
+    }
+  }
+
+  /**
+   * Drops the closed responses from the sockets' slots (memory only: they are not counted).
+   * Stops when no connection is left (it starts again with the next one's first request), so a
+   * detached or idle tracker holds no timer.
+   */
+  readonly #sweepSlots = (): void => {
+    if (this.sockets.size === 0 && this.tlsSockets.size === 0) {
+      this.#stopSweep();
+      return;
+    }
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        const current = socket[kCurrent];
+        if (current !== undefined && current.closed) this.#prune(socket);
+      }
+    }
+  };
+
+  #stopSweep(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  /** A request while the tracker counts event by event (see the module comment). */
+  #countRequest(socket: TrackedSocket, r: TrackedResponse, start: number, req: http.IncomingMessage | http2.Http2ServerRequest): void {
+    socket[kActive] = socket[kActive]! + 1;
     if (socket[kCurrent] === undefined) {
       socket[kCurrent] = r;
       socket[kCurrentStart] = start;
@@ -288,7 +411,98 @@ export class Tracker {
       this.#noteActivity(req);
       markConnectionClose(r);
     }
-  };
+  }
+
+  /**
+   * Before the drain: drops the closed responses from a socket's slots (the current one is
+   * closed), keeping the open ones in order. Returns whether the slots are empty now.
+   */
+  #prune(socket: TrackedSocket): boolean {
+    const queue = socket[kPipelined];
+    if (queue === undefined) {
+      socket[kCurrent] = undefined;
+      return true;
+    }
+    const open = queue.filter((q) => !q.res.closed);
+    const first = open.shift();
+    socket[kCurrent] = first?.res;
+    socket[kCurrentStart] = first?.start;
+    socket[kPipelined] = open.length === 0 ? undefined : open;
+    return first === undefined;
+  }
+
+  /**
+   * From lazy counting to counting event by event, at the drain's start: every decision of the
+   * drain reads the count from here on, and it must end the moment the last response closes.
+   * Closed responses leave the slots; each open one gets its `'close'` listener and is counted.
+   * The sockets' kActive are counted, and for a socket with nothing open, kIdleBytes is set
+   * from Node's parser state: a socket reading its next request is not idle (closeIdle).
+   */
+  #beginCounting(): void {
+    if (this.#counting) return;
+    this.#counting = true;
+    this.#stopSweep();
+    let inflight = 0;
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        if (socket[kActive] === undefined) continue; // carried no HTTP/1 request itself
+        const current = socket[kCurrent];
+        let active = 0;
+        if (current !== undefined) {
+          if (current.closed) this.#prune(socket);
+          else if (socket[kPipelined] !== undefined) {
+            socket[kPipelined] = socket[kPipelined].filter((q) => !q.res.closed);
+          }
+          const cur = socket[kCurrent];
+          if (cur !== undefined) {
+            cur.on('close', this.#onResponseClose);
+            active += 1;
+            for (const q of socket[kPipelined] ?? []) {
+              q.res.on('close', this.#onResponseClose);
+              active += 1;
+            }
+          }
+        }
+        socket[kActive] = active;
+        inflight += active;
+      }
+    }
+    this.#http1Inflight = inflight;
+    // Adopted responses still open hold their connection too (their listener is attached).
+    for (const res of this.adoptedResponses) {
+      const socket = res.req?.socket as TrackedSocket | null | undefined;
+      if (socket?.[kActive] !== undefined && !res.closed) socket[kActive] += 1;
+    }
+    let reading: Set<unknown> | undefined | null = null;
+    for (const set of [this.sockets, this.tlsSockets]) {
+      for (const socket of set as Set<TrackedSocket>) {
+        if (socket[kActive] !== 0 || socket.destroyed) continue;
+        reading ??= this.#parsersReading();
+        // Unknown: kept as if reading; such a socket is closed at the drain's end instead.
+        socket[kIdleBytes] = reading === undefined || reading.has(socket.parser) ? -1 : socket.bytesRead;
+      }
+    }
+  }
+
+  /**
+   * The parsers of the server's HTTP/1 connections that are reading a request (begun, not
+   * complete): Node's own list, which `closeIdleConnections()` reads. Undefined (said once) when
+   * not found.
+   */
+  #parsersReading(): Set<unknown> | undefined {
+    const server = this.#host.server as (Server & Record<symbol, unknown>) | undefined;
+    if (server !== undefined) {
+      connectionsKey ??= Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connections');
+      const list = connectionsKey === undefined ? undefined : (server[connectionsKey] as { active?: (() => unknown[]) | undefined } | undefined);
+      if (typeof list?.active === 'function') return new Set(list.active());
+    }
+    this.#reportAssumption(
+      'connections-list',
+      "Node's list of the server's HTTP/1 connections (server[Symbol(http.server.connections)].active()) was not found; " +
+        'keep-alive connections idle at the drain start are closed at the drain end instead of at the listener close',
+    );
+    return undefined;
+  }
 
   /**
    * Takes a response out of its socket's slots; returns its start time, or undefined if it was
@@ -311,7 +525,7 @@ export class Tracker {
       start = queue![i]!.start;
       queue!.splice(i, 1);
     }
-    this.#http1Inflight -= 1;
+    if (this.#counting) this.#http1Inflight -= 1;
     return start ?? performance.now();
   }
 
@@ -339,15 +553,15 @@ export class Tracker {
       .map(([path, count]) => ({ path, count }));
   }
 
-  /** Every in-flight HTTP/1 response, read from the sockets' slots. */
+  /** Every in-flight HTTP/1 response, read from the sockets' slots (closed ones skipped). */
   *#http1Responses(): Generator<TrackedResponse> {
     for (const set of [this.sockets, this.tlsSockets]) {
       for (const socket of set as Set<TrackedSocket>) {
         const current = socket[kCurrent];
         if (current === undefined) continue;
-        yield current;
+        if (!current.closed) yield current;
         const queue = socket[kPipelined];
-        if (queue) for (const q of queue) yield q.res;
+        if (queue) for (const q of queue) if (!q.res.closed) yield q.res;
       }
     }
   }
@@ -360,6 +574,11 @@ export class Tracker {
   #responseClosed(res: TrackedResponse): void {
     const socket = res.req.socket as TrackedSocket | null;
     const start = this.#untrack(socket, res);
+    // Before the drain only adopted responses are listened to, and nothing is counted.
+    if (!this.#counting) {
+      this.adoptedResponses.delete(res);
+      return;
+    }
     if (socket) {
       const active = (socket[kActive] ?? 1) - 1;
       socket[kActive] = active;
@@ -424,6 +643,7 @@ export class Tracker {
   /** Drain start: every response not yet started gets `Connection: close`; HTTP/2 sessions with streams get GOAWAY. */
   startDrain(): void {
     this.draining = true;
+    this.#beginCounting();
     for (const res of this.#http1Responses()) markConnectionClose(res);
     for (const res of this.adoptedResponses) markConnectionClose(res);
     for (const session of this.sessions) {
@@ -550,8 +770,13 @@ export class Tracker {
     }
     const r = res as TrackedResponse;
     r[kAdopted] = true;
-    if (this.#untrack(r.req?.socket, r) !== undefined) {
-      if (!r.writableEnded) this.adoptedResponses.add(r);
+    // Before the drain a closed response may still sit in its slot: it is not in flight.
+    if ((this.#counting || !r.closed) && this.#untrack(r.req?.socket, r) !== undefined) {
+      // Until it closes it holds its connection (kActive, counted at the drain's start).
+      if (!r.closed) {
+        this.adoptedResponses.add(r);
+        if (!this.#counting) r.on('close', this.#onResponseClose);
+      }
       return 'adopted';
     }
     const socket = r.req?.socket;

@@ -482,7 +482,11 @@ export interface Drainer {
   readonly state: DrainState;
   /** The current phase while draining, else `undefined`. */
   readonly phase: DrainPhase | undefined;
-  /** Requests (and HTTP/2 streams) in flight now. Persistent connections are not counted. */
+  /**
+   * Requests (and HTTP/2 streams) in flight now. Persistent connections are not counted. Before
+   * a drain it is counted when read, by a walk of the open connections (nothing is counted per
+   * request): read it when needed (a scrape, a heartbeat), not in a tight loop.
+   */
   readonly inflight: number;
   /** Open persistent connections (WebSocket, SSE, long-poll). */
   readonly persistent: PersistentSet;

@@ -86,6 +86,36 @@ describe('in-flight count with per-socket slots (pipelining leans on Node)', { t
     }
   });
 
+  it('a pipelined response queued at the drain start is counted out the moment it closes, before its connection does', async () => {
+    const h = await start();
+    try {
+      const c = await RawClient.connect(h.port);
+      c.write(get('/hold?id=1') + get('/hold?id=2'));
+      await until(() => h.held.size === 2, 10_000, 'two pipelined requests to reach the handler');
+      // The first response's headers go out keep-alive before the drain: the second one follows it.
+      h.held.get('1')!.write('part-');
+      await c.waitFor((x) => x.data.includes('part-'), 'the first response to begin');
+      assert.equal(h.drainer.inflight, 2, 'both in flight before the drain');
+      const drained = h.drainer.drain();
+      await until(() => h.drainer.state === 'draining', 10_000, 'the drain to start');
+      assert.equal(h.drainer.inflight, 2, 'both in flight at the drain start');
+      h.answer('2');
+      h.answer('1');
+      await c.waitFor((x) => x.data.includes('body-2'), 'the second response');
+      // The connection stays open (half-closed after the second response's Connection: close,
+      // until the client's FIN): only the response's own 'close' can have counted it out, and
+      // only its listener keeps the half-close (without it Node destroys the socket at once).
+      await until(() => h.drainer.inflight === 0, 10_000, 'both counted out');
+      assert.equal(h.drainer.connections, 1, 'counted out while its connection is still open');
+      c.socket.end();
+      const result = await within(drained, 'the drain to complete');
+      assert.equal(result.outcome, 'completed');
+    } finally {
+      h.server.closeAllConnections();
+      h.server.close();
+    }
+  });
+
   it('a drain started with a pipelined response queued waits for both and completes', async () => {
     const h = await start();
     try {

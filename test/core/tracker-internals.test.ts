@@ -5,10 +5,12 @@
  * so once, through its host, instead of silently losing the half-close. Simulated here by giving
  * sockets a `destroySoon` that destroys through a closure of its own, as a changed Node might.
  * Through a drainer, the report is a log line, or a process warning when there is no logger
- * (the default without a terminal, as in a container): never silent.
+ * (the default without a terminal, as in a container): never silent. The same holds for Node's
+ * list of a server's HTTP/1 connections ('connections-list'), read at the drain's start.
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { Tracker, type NodeAssumptionReport } from '../../src/core/tracker.js';
@@ -88,6 +90,44 @@ describe('run-time check of the Node internals the tracker relies on', { timeout
       for (const c of clients) c.socket.destroy();
       h.server.closeAllConnections();
       h.server.close();
+    }
+  });
+
+  it("reports once when the server's connections list is missing at the drain start, and keeps the idle connection instead of closing it at the listener close", async () => {
+    const reports: NodeAssumptionReport[] = [];
+    // The tracker reads the list from its host's server: one without it (a net.Server) stands in
+    // for a Node that no longer keeps it, while the http server's events drive the tracker.
+    const tracker = new Tracker(
+      { lingerMs: 10_000, server: new net.Server(), leaveIdleToClient: false, onActivity: () => undefined, onRelease: () => undefined, onNodeAssumptionBroken: (r) => void reports.push(r) },
+      [],
+    );
+    const server = http.createServer();
+    server.on('connection', tracker.onConnection);
+    server.prependListener('request', tracker.onRequest);
+    server.on('request', (_req, res) => res.end('ok'));
+    const port = await listen(server);
+    const clients: RawClient[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const c = await RawClient.connect(port);
+        c.write(get('/'));
+        await c.waitFor((x) => x.responses() === 1, 'a keep-alive response');
+        clients.push(c);
+      }
+      assert.equal(tracker.inflight, 0);
+      tracker.startDrain();
+      assert.equal(reports.length, 1, 'reported once, for both idle connections');
+      assert.equal(reports[0]!.assumption, 'connections-list');
+      assert.equal(reports[0]!.nodeVersion, process.version);
+      assert.match(reports[0]!.message, /http\.server\.connections/);
+      tracker.closeIdle();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(clients.some((c) => c.ended || c.closed), false, 'kept: it might be reading a request');
+      assert.equal(tracker.inflight, 0);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      server.closeAllConnections();
+      server.close();
     }
   });
 });
