@@ -17,24 +17,29 @@ const scratch = mkdtempSync(join(tmpdir(), 'drainkit-doctor-'));
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-function doctor(args: readonly string[], stdin?: string): Promise<Run> {
-  assert.ok(existsSync(MAIN), `${MAIN} is missing: run npm run build first`);
+/** Runs `command args`, writes `stdin` (then closes it), and collects its output; `what` names it when it hangs. */
+function run(command: string, args: readonly string[], what: string, stdin?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'doctor', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const guard = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`drainkit doctor ${args.join(' ')} did not exit within 20 s`));
+      reject(new Error(`${what} did not exit within 20 s: ${stdout}`));
     }, 20_000);
     child.once('close', (code) => {
       clearTimeout(guard);
       resolve({ code, stdout, stderr });
     });
-    child.stdin.end(stdin ?? '');
+    if (stdin !== undefined) child.stdin.end(stdin);
   });
+}
+
+function doctor(args: readonly string[], stdin?: string): Promise<Run> {
+  assert.ok(existsSync(MAIN), `${MAIN} is missing: run npm run build first`);
+  return run(process.execPath, [MAIN, 'doctor', ...args], `drainkit doctor ${args.join(' ')}`, stdin ?? '');
 }
 
 function helmRender(grace = 10): string {
@@ -119,21 +124,7 @@ describe('drainkit doctor (CLI)', { timeout: 120_000 }, () => {
 
   it('no path and standard input a terminal: a usage error that says what is accepted, without waiting for input', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) (util-linux / bsdutils) to give the doctor a terminal' }, async () => {
     // script(1) runs the doctor on a pseudo-terminal; its output (stdout and stderr) comes back through it.
-    const r = await new Promise<Run>((resolve, reject) => {
-      const child = spawn('/usr/bin/script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} doctor`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      const guard = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`drainkit doctor on a terminal did not exit within 20 s (waiting for input?): ${stdout}`));
-      }, 20_000);
-      child.once('close', (code) => {
-        clearTimeout(guard);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    const r = await run('/usr/bin/script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} doctor`, '/dev/null'], 'drainkit doctor on a terminal (waiting for input?)');
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout, /error: doctor: no manifests given, and standard input is a terminal\. Give YAML files or folders \(drainkit doctor deploy\/kubernetes\/\), - for standard input, or pipe them in/);
   });
