@@ -142,11 +142,12 @@ export function closeListener(server: net.Server, tracker: Tracker, probe: Accep
     // window's end and the close.
     let seen = -1;
     let rounds = 0;
+    const withinBounds = (): boolean => rounds < ACCEPT_QUEUE_MAX_ROUNDS && performance.now() - started < ACCEPT_QUEUE_MAX_MS;
     const step = (): void => {
       const acceptedMore = tracker.accepted !== seen;
       seen = tracker.accepted;
       rounds += 1;
-      if (acceptedMore && rounds < ACCEPT_QUEUE_MAX_ROUNDS && performance.now() - started < ACCEPT_QUEUE_MAX_MS) {
+      if (acceptedMore && withinBounds()) {
         setImmediate(step);
         return;
       }
@@ -156,18 +157,17 @@ export function closeListener(server: net.Server, tracker: Tracker, probe: Accep
       setTimeout(closeIfStillQuiet, 0);
     };
     const closeIfStillQuiet = (): void => {
-      const withinBounds = rounds < ACCEPT_QUEUE_MAX_ROUNDS && performance.now() - started < ACCEPT_QUEUE_MAX_MS;
       // A poll phase may have run while the timer waited: if it accepted a connection, the
       // balancer is still connecting, and closing now would reset the next one in the queue.
       // `step` sees the new count and goes on emptying the queue (within the same bounds).
-      if (tracker.accepted !== seen && withinBounds) {
+      if (tracker.accepted !== seen && withinBounds()) {
         setImmediate(step);
         return;
       }
       // The kernel's own count, read right before the close: nothing between this read and the
       // close(2) in `close()` yields to the event loop. A connection waiting there is accepted
       // in the next poll phase; `step` then sees it (`seen` is reset so the round is not quiet).
-      if (withinBounds && (probe?.length() ?? 0) > 0) {
+      if (withinBounds() && (probe?.length() ?? 0) > 0) {
         seen = -1;
         setImmediate(step);
         return;

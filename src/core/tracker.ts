@@ -233,18 +233,10 @@ export class Tracker {
     return (this.#counting ? this.#http1Inflight : this.#countOpenHttp1()) + this.streams.size;
   }
 
-  /** Before the drain: the open responses in the sockets' slots, counted when asked. */
+  /** Before the drain: the open responses in the sockets' slots, counted when asked (never per request). */
   #countOpenHttp1(): number {
     let n = 0;
-    for (const set of [this.sockets, this.tlsSockets]) {
-      for (const socket of set as Set<TrackedSocket>) {
-        const current = socket[kCurrent];
-        if (current === undefined) continue;
-        if (!current.closed) n += 1;
-        const queue = socket[kPipelined];
-        if (queue) for (const q of queue) if (!q.res.closed) n += 1;
-      }
-    }
+    for (const _ of this.#http1Responses()) n += 1;
     return n;
   }
 

@@ -144,8 +144,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (path === '/api/fleet') return send(res, 200, 'application/json', JSON.stringify(feed.snapshot().snapshot));
     if (path === '/audit') {
       const { body, errors } = await auditBody(options.store, url.searchParams);
-      if (url.searchParams.get('fragment') === '1') return send(res, errors.length === 0 ? 200 : 400, 'text/html; charset=utf-8', body);
-      return sendPage(res, errors.length === 0 ? 200 : 400, { title: 'Audit', view: 'audit', settings, live: errors.length === 0, body });
+      return sendPageOrFragment(res, url, errors.length === 0 ? 200 : 400, { title: 'Audit', view: 'audit', settings, live: errors.length === 0, body });
     }
     const drainMatch = /^\/instances\/(\d+)(\/drain\.json)?$/.exec(path);
     if (drainMatch !== null) {
@@ -163,10 +162,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       }
       const body = await drainBody(options.store, id, generation);
       if (body === undefined) return sendError(req, res, { status: 404, message: `no instance ${id} in the registry` });
-      // `?fragment=1`: the page's body without the frame; the page's module takes its live part
-      // (#drain-view) from it on each change of the instance (the renderer of the first paint).
-      if (url.searchParams.get('fragment') === '1') return send(res, 200, 'text/html; charset=utf-8', body);
-      return sendPage(res, 200, { title: `Instance ${id}`, view: 'drain', settings, live: true, body });
+      return sendPageOrFragment(res, url, 200, { title: `Instance ${id}`, view: 'drain', settings, live: true, body });
     }
     return sendError(req, res, { status: 404, message: `nothing at ${path}; pages: /, /audit, /instances/<id>` });
   }
@@ -276,6 +272,16 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   function sendPage(res: ServerResponse, status: number, frame: Parameters<typeof page>[0]): void {
     // Sign out is for a browser session; a Bearer script has nothing to sign out of.
     send(res, status, 'text/html; charset=utf-8', page({ ...frame, signOut: ready.guard?.authenticate(res.req) === 'cookie' }));
+  }
+
+  /**
+   * A page with a live part, or with `?fragment=1` its body alone, without the frame: the page's
+   * module fetches that on each change it follows and takes its live part (#drain-view,
+   * #audit-view) from it, so the renderer of the first paint draws every update.
+   */
+  function sendPageOrFragment(res: ServerResponse, url: URL, status: number, frame: Parameters<typeof page>[0]): void {
+    if (url.searchParams.get('fragment') === '1') return send(res, status, 'text/html; charset=utf-8', frame.body);
+    sendPage(res, status, frame);
   }
 
   function sendError(req: IncomingMessage, res: ServerResponse, r: Refusal, extra?: string, headers: Record<string, string> = {}): void {

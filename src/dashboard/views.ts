@@ -166,6 +166,7 @@ export async function drainBody(store: Store, id: number, generation: number | u
   const recorded = doc.events.filter((e) => e.type === 'drain_start').at(-1)?.details?.budgetMs;
   const budgetMs = typeof recorded === 'number' && Number.isFinite(recorded) && recorded >= 0 ? recorded : null;
   const outcome = d.outcome === null ? 'still running' : escapeHtml(outcomeText(d.outcome));
+  const outcomeCode = d.outcome === null ? '' : escapeHtml(text(d.outcome.outcome ?? ''));
   // While the drain runs, the instance's row holds its counts of the last heartbeat: they are the
   // chart's last point (the events hold only those at each phase's start) and a fact of their own.
   const liveCounts = d.running && gen === i.generation && v.status === 'draining';
@@ -173,14 +174,14 @@ export async function drainBody(store: Store, id: number, generation: number | u
   // Without the module (no JavaScript) the page is drawn once: it says so while the drain runs.
   const running = d.running ? '<noscript><p class="notice running" id="drain-running">Running — this page shows the drain as of when it was drawn; reload to refresh.</p></noscript>' : '';
   return wrap(`${head}${running}
-<section id="drain" data-running="${d.running}" data-phases="${escapeHtml(d.phases.map((p) => p.phase).join(' '))}" data-outcome="${d.outcome === null ? '' : escapeHtml(text(d.outcome.outcome ?? ''))}">
+<section id="drain" data-running="${d.running}" data-phases="${escapeHtml(d.phases.map((p) => p.phase).join(' '))}" data-outcome="${outcomeCode}">
 <p class="summary" id="drain-summary">${escapeHtml(d.summary)}</p>
 <dl class="facts">
 <dt>asked by</dt><dd>${d.cause.requestedBy === null ? '<span class="muted">no drain request (the process itself)</span>' : escapeHtml(d.cause.requestedBy)}</dd>
 <dt>why</dt><dd>${escapeHtml(d.cause.reason)}</dd>
 <dt>started</dt><dd>${d.startedAt}</dd>
 <dt>window</dt><dd>${d.window === null ? '<span class="muted">not ended yet</span>' : escapeHtml(windowSentence(d.window.endedBy, d.window.durationMs))}</dd>
-<dt>outcome</dt><dd data-outcome="${d.outcome === null ? '' : escapeHtml(text(d.outcome.outcome ?? ''))}">${outcome}</dd>
+<dt>outcome</dt><dd data-outcome="${outcomeCode}">${outcome}</dd>
 <dt>took</dt><dd>${budgetMs === null ? formatMs(d.elapsedMs) : drainTime(d.elapsedMs, budgetMs)}${d.running ? ' so far' : ''}${budgetMs === null ? '' : ' <span class="muted">(budget: window maximum + drain timeout)</span>'}</dd>
 ${liveCounts ? `<dt>now</dt><dd id="drain-now" data-inflight="${v.inflight}" data-persistent="${v.persistent}">${v.inflight} in flight, ${v.persistent} persistent <span class="muted">(last heartbeat)</span></dd>\n` : ''}</dl>
 <h3>Phases</h3>${timeline(d.phases, d.elapsedMs)}

@@ -293,13 +293,6 @@ function graceBudget(ctx: ContainerContext, findings: Finding[]): Budget {
   return budget;
 }
 
-/**
- * `window-below-lag`: the pod keeps accepting new connections for the preStop sleep and then the
- * window (its earliest end); every consumer of its endpoints must have stopped routing to it by
- * then, with a margin (see {@link defaultLagMarginMs}), or connections to the closed listener are
- * refused. For a deletion the endpoints turn not-ready at once, so the lag is the consumers'
- * propagation alone, not readiness probing.
- */
 /** `1st`, `2nd`, `3rd`, `4th`… (thresholds go up to 100). */
 function ordinal(n: number): string {
   const teen = n % 100 >= 11 && n % 100 <= 13;
@@ -312,18 +305,29 @@ function termsMs(budget: Budget): number {
   return budget.terms.filter((t) => t.name !== 'margin').reduce((sum, t) => sum + t.ms, 0);
 }
 
+/** The endpoint lag and the margin above it that the lag check asks, from the flags or their defaults. */
+function lagAndMargin(ctx: ContainerContext): { lagMs: number; marginMs: number } {
+  const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
+  return { lagMs, marginMs: ctx.options.lagMarginMs ?? defaultLagMarginMs(lagMs) };
+}
+
 /** `2 s + 1 s = 3 s`: the endpoint lag, its margin and their sum, as the lag check counts them. */
 function lagNeed(ctx: ContainerContext): string {
-  const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
-  const marginMs = ctx.options.lagMarginMs ?? defaultLagMarginMs(lagMs);
+  const { lagMs, marginMs } = lagAndMargin(ctx);
   return `${seconds(lagMs)} + ${seconds(marginMs)} = ${seconds(lagMs + marginMs)}`;
 }
 
+/**
+ * `window-below-lag`: the pod keeps accepting new connections for the preStop sleep and then the
+ * window (its earliest end); every consumer of its endpoints must have stopped routing to it by
+ * then, with a margin (see {@link defaultLagMarginMs}), or connections to the closed listener are
+ * refused. For a deletion the endpoints turn not-ready at once, so the lag is the consumers'
+ * propagation alone, not readiness probing.
+ */
 function windowBelowLag(ctx: ContainerContext, sleepMs: number, budget: Budget): Finding | undefined {
   const { w, container, label, settings } = ctx;
   const d = settings.options.deregister;
-  const lagMs = ctx.options.endpointLagMs ?? ENDPOINT_LAG_DEFAULT_MS;
-  const marginMs = ctx.options.lagMarginMs ?? defaultLagMarginMs(lagMs);
+  const { lagMs, marginMs } = lagAndMargin(ctx);
   const readiness = probeOf(container, 'readinessProbe');
   const windowEndMs = earliestWindowEndMs(d, readiness === undefined ? undefined : readiness.periodSeconds * 1_000);
   const servingMs = sleepMs + windowEndMs;
@@ -354,10 +358,10 @@ function windowBelowLag(ctx: ContainerContext, sleepMs: number, budget: Budget):
     newMaxMs = Math.max(d.maxMs, windowMs);
     fix = `DRAINKIT_DEREGISTER_MIN_MS=${windowMs}${d.maxMs < windowMs ? ` and DRAINKIT_DEREGISTER_MAX_MS=${windowMs} (the maximum bounds it)` : ''}`;
   }
-  const windowMaxMs = d.mode === 'fixed' ? d.delayMs : d.maxMs;
-  const graceS = fittingGraceSeconds(termsMs(budget) + Math.max(0, newMaxMs - windowMaxMs), ctx.options.marginMs);
+  const maxMs = windowMaxMs(d);
+  const graceS = fittingGraceSeconds(termsMs(budget) + Math.max(0, newMaxMs - maxMs), ctx.options.marginMs);
   // Only when the longer window grows the budget: a grace that is short already is grace-budget's finding.
-  const grace = newMaxMs > windowMaxMs && graceS * 1_000 > budget.graceMs ? `, and raise terminationGracePeriodSeconds to ${graceS} to keep the drain inside the grace` : '';
+  const grace = newMaxMs > maxMs && graceS * 1_000 > budget.graceMs ? `, and raise terminationGracePeriodSeconds to ${graceS} to keep the drain inside the grace` : '';
   return finding('window-below-lag', `${label}: ${problem}. Keep accepting until ${seconds(lagMs)} + ${seconds(marginMs)} = ${seconds(neededMs)}: set ${fix}${grace}.`, w.object.at(container.path), label);
 }
 
