@@ -1,7 +1,7 @@
 /** The fleet rows as the server and the browser module both render them. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { renderRows } from '../../src/dashboard/browser/render.js';
+import { formatMs, renderRows } from '../../src/dashboard/browser/render.js';
 import type { InstanceView } from '../../src/dashboard/browser/protocol.js';
 
 const NOW = Date.parse('2026-12-01T10:00:00Z');
@@ -42,5 +42,14 @@ describe('fleet rows', () => {
     assert.match(phaseCell(disconnect), /disconnecting/);
     const ready = renderRows([{ ...base, workers: [{ ...worker, status: 'ready' as const }] }], { labels: {} }, NOW, settings);
     assert.equal(phaseCell(ready), '');
+  });
+});
+
+describe('durations', () => {
+  it('picks the unit by the value as printed: no "1000 ms" beside "1.0 s", no "1 min 60 s"', () => {
+    assert.deepEqual(
+      [0, 3.4, 999.4, 999.6, 1_000, 1_049, 59_940, 59_960, 60_000, 119_700, 3_599_400, 3_599_600, 5_400_000].map(formatMs),
+      ['0 ms', '3 ms', '999 ms', '1.0 s', '1.0 s', '1.0 s', '59.9 s', '1 min 0 s', '1 min 0 s', '2 min 0 s', '59 min 59 s', '1.0 h', '1.5 h'],
+    );
   });
 });

@@ -50,9 +50,12 @@ export function labelText(labels: Readonly<Record<string, string>>): string {
 }
 
 export function formatMs(ms: number): string {
-  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)} s`;
-  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1_000)} s`;
+  // Each unit is chosen by the value as it will be printed, so 999.6 ms reads "1.0 s" (not
+  // "1000 ms", beside another phase's "1.0 s") and 119.7 s "2 min 0 s" (not "1 min 60 s").
+  if (Math.round(ms) < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (Math.round(ms / 100) < 600) return `${(ms / 1_000).toFixed(1)} s`;
+  const totalS = Math.round(ms / 1_000);
+  if (totalS < 3_600) return `${Math.floor(totalS / 60)} min ${totalS % 60} s`;
   return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
