@@ -11,78 +11,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { findNginx, startMixedLoad, startNginx, type MixedLoadStats, type Nginx } from '../helpers/nginx.js';
-import { inCI } from '../helpers/ci.js';
-import { freePort, killAll, killTracked, signalAndWait, spawnServer, type ExitStatus, type ServerProcess } from '../helpers/processes.js';
-
-const NAIVE_SERVER = fileURLToPath(new URL('../fixtures/naive-server.mjs', import.meta.url));
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-
-/** Skips locally when nginx is missing; in CI a missing nginx is a failure, never a skip. */
-function nginxOrSkip(t: TestContext): boolean {
-  if (findNginx()) return true;
-  assert.ok(!inCI(), 'nginx is required in CI (Debian package "nginx"); it was not found');
-  t.skip('nginx is not installed (Debian package "nginx"; or set NGINX_BIN): nginx end-to-end tests skipped');
-  return false;
-}
-
-interface Drain { readonly port: number; readonly round: number; readonly exit: ExitStatus; readonly ms: number; readonly drainComplete: Record<string, unknown> | undefined }
-
-interface RollingNginxResult { readonly load: MixedLoadStats; readonly drains: readonly Drain[]; readonly errorLog: string }
-
-async function rollingBehindNginx(serverCommand: (port: number) => string[], rounds: number, signal: AbortSignal): Promise<RollingNginxResult> {
-  const spawned: ServerProcess[] = [];
-  const drains: Drain[] = [];
-  let nginx: Nginx | undefined;
-  let load: ReturnType<typeof startMixedLoad> | undefined;
-  const abort = (): void => {
-    for (const p of spawned) p.child.kill('SIGKILL');
-    nginx?.child.kill('SIGKILL');
-  };
-  signal.addEventListener('abort', abort, { once: true });
-  try {
-    const ports = new Set<number>();
-    while (ports.size < 3) ports.add(await freePort());
-    const start = async (port: number): Promise<ServerProcess> => {
-      const p = await spawnServer({ args: serverCommand(port) });
-      spawned.push(p);
-      return p;
-    };
-    const current = await Promise.all([...ports].map(start));
-    nginx = await startNginx({ servers: [...ports] });
-    load = startMixedLoad(`http://127.0.0.1:${nginx.port}`);
-    for (const port of ports) await load.servedBy(port, 0, 15_000);
-    for (let round = 1; round <= rounds; round += 1) {
-      for (const [i, port] of [...ports].entries()) {
-        const t0 = Date.now();
-        const exit = await signalAndWait(current[i]!, 'SIGTERM', 30_000);
-        drains.push({ port, round, exit, ms: Date.now() - t0, drainComplete: current[i]!.events.find((e) => e.event === 'drain_complete') });
-        current[i] = await start(port);
-        // nginx skips a failed server for fail_timeout (2 s): wait until it serves again.
-        await load.servedBy(port, Date.now(), 20_000);
-      }
-    }
-    const stats = await load.stop();
-    load = undefined;
-    return { load: stats, drains, errorLog: nginx.errorLog() };
-  } finally {
-    signal.removeEventListener('abort', abort);
-    await load?.stop().catch(() => undefined);
-    await killAll(spawned);
-    await nginx?.stop().catch(() => undefined);
-  }
-}
-
-function describeResult(r: RollingNginxResult): string {
-  return [
-    `load: ${r.load.total} requests (${r.load.posts} POST), ${r.load.failed} failed, by method ${JSON.stringify(r.load.failuresByMethod)}, by kind ${JSON.stringify(r.load.failuresByKind)}`,
-    ...r.load.samples.slice(0, 15).map((s) => `  ${s.method} ${s.path}: ${s.kind} ${s.detail}`),
-    ...r.drains.map((d) => `drain round ${d.round} :${d.port}: exit ${d.exit.code ?? d.exit.signal} after ${d.ms} ms, window ${JSON.stringify(d.drainComplete?.window)}`),
-    'nginx error log (tail):',
-    ...r.errorLog.trim().split('\n').slice(-15).map((l) => `  ${l}`),
-  ].join('\n');
-}
+import { CLI, NAIVE_SERVER, describeResult, nginxOrSkip, rollingBehindNginx, type RollingNginxResult } from '../helpers/nginx-rolling.js';
+import { killTracked } from '../helpers/processes.js';
 
 /**
  * No failed request but the one race docs/nginx.md names: nginx keeps connecting up to the
@@ -110,7 +40,7 @@ describe('rolling restart behind nginx (passive health only, proxy_next_upstream
   it('negative control: a server that exits on SIGTERM fails POSTs, which nginx does not resend; GETs are resent', { timeout: 120_000 }, async (t) => {
     if (!nginxOrSkip(t)) return;
     // Two rounds: about one POST is in flight per step, so six steps make a blind pass all but impossible.
-    const r = await rollingBehindNginx((port) => [NAIVE_SERVER, '--port', String(port)], 2, t.signal);
+    const r = await rollingBehindNginx((port) => [NAIVE_SERVER, '--port', String(port)], 2, 'passive', t.signal);
     t.diagnostic(describeResult(r).split('\n')[0]!);
     assert.ok(r.load.total > 500, `too little load: ${r.load.total}`);
     assert.ok((r.load.failuresByMethod.POST ?? 0) > 0, `the naive server lost no POST: the harness cannot see failures\n${describeResult(r)}`);
@@ -123,7 +53,7 @@ describe('rolling restart behind nginx (passive health only, proxy_next_upstream
     const r = await rollingBehindNginx((port) => [
       CLI, 'example-server', '--port', String(port), '--log-level', 'warn',
       '--deregister-mode', 'fixed', '--deregister-delay-ms', '2000', '--drain-timeout-ms', '10000',
-    ], 2, t.signal);
+    ], 2, 'passive', t.signal);
     t.diagnostic(describeResult(r).split('\n')[0]!);
     assertOnlyAcceptQueueRace(t, r, 2);
     assert.ok(r.load.total >= 1_000 && r.load.posts >= 300, `too little load to prove anything: ${r.load.total} requests, ${r.load.posts} POST`);
@@ -144,7 +74,7 @@ describe('rolling restart behind nginx (passive health only, proxy_next_upstream
       CLI, 'example-server', '--port', String(port), '--log-level', 'warn',
       '--deregister-mode', 'adaptive', '--deregister-confirm', 'traffic', '--deregister-min-ms', '1500',
       '--deregister-delay-ms', '3000', '--quiet-ms', '300', '--drain-timeout-ms', '10000',
-    ], 1, t.signal);
+    ], 1, 'passive', t.signal);
     const endings = r.drains.map((d) => (d.drainComplete?.window as { endedBy?: string } | undefined)?.endedBy);
     t.diagnostic(`${describeResult(r).split('\n')[0]!}; windows ended by ${JSON.stringify(endings)}`);
     assertOnlyAcceptQueueRace(t, r, 1);

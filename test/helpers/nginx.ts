@@ -41,6 +41,13 @@ export interface NginxOptions {
   /** Passive health: `fail_timeout` of each server, in whole seconds (how long a failed server is skipped). Default 2. */
   readonly failTimeoutSeconds?: number;
   readonly startTimeoutMs?: number;
+  /**
+   * Run nginx's master process (with one worker), which `reload` needs. Off by default: a single
+   * process leaves no orphaned worker behind if the test must SIGKILL it.
+   */
+  readonly masterProcess?: boolean;
+  /** Upstream servers marked `down` (deregistered) in the config. */
+  readonly down?: readonly number[];
 }
 
 export interface Nginx {
@@ -52,6 +59,15 @@ export interface Nginx {
   readonly closed: Promise<ExitStatus>;
   /** The error log's text so far (upstream errors: "connect() failed", "upstream prematurely closed"…). */
   errorLog(): string;
+  /**
+   * Deregisters or restores upstream servers the way a deploy script does with open-source
+   * nginx: rewrites the config with `down` on the servers given and reloads (SIGHUP to the
+   * master; needs `masterProcess`). Resolves once the new worker runs; the old one finishes
+   * what it is serving and exits on its own (nginx's graceful reload).
+   */
+  reload(down: readonly number[]): Promise<void>;
+  /** Kills nginx and its workers at once (for an aborted test). */
+  kill(): void;
   /** Stops nginx (SIGQUIT, graceful; SIGKILL if it hangs) and removes its temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -59,11 +75,12 @@ export interface Nginx {
 export function nginxConfig(dir: string, port: number, options: NginxOptions): string {
   const keepalive = options.upstreamKeepaliveTimeoutMs ?? 1_000;
   const failTimeout = options.failTimeoutSeconds ?? 2;
+  const down = new Set(options.down ?? []);
   return [
     'worker_processes 1;',
     'daemon off;',
-    // One process: SIGKILL on a hang leaves no orphaned worker behind.
-    'master_process off;',
+    // One process unless a reload is wanted: SIGKILL on a hang then leaves no orphaned worker.
+    `master_process ${options.masterProcess === true ? 'on' : 'off'};`,
     `pid ${join(dir, 'nginx.pid')};`,
     `error_log ${join(dir, 'error.log')} warn;`,
     'events { worker_connections 1024; }',
@@ -75,7 +92,7 @@ export function nginxConfig(dir: string, port: number, options: NginxOptions): s
     `    uwsgi_temp_path ${join(dir, 'tmp', 'uwsgi')};`,
     `    scgi_temp_path ${join(dir, 'tmp', 'scgi')};`,
     '    upstream app {',
-    ...options.servers.map((p) => `        server 127.0.0.1:${p} max_fails=1 fail_timeout=${failTimeout}s;`),
+    ...options.servers.map((p) => `        server 127.0.0.1:${p} max_fails=1 fail_timeout=${failTimeout}s${down.has(p) ? ' down' : ''};`),
     // Pooled connections to the servers. Their idle timeout is below drainkit's window, so no
     // pooled connection is still idle when a draining server closes its listener.
     '        keepalive 32;',
@@ -127,6 +144,31 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     }
   };
   let stopped = false;
+  // The master's workers, remembered for a kill that must not leave one listening (a worker
+  // whose master was killed first is no longer listed as its child).
+  const knownWorkers = new Set<number>();
+  const workers = (): number[] => {
+    if (child.pid === undefined) return [];
+    try {
+      const pids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      for (const pid of pids) knownWorkers.add(pid);
+      return pids;
+    } catch {
+      return [];
+    }
+  };
+  const killAllNow = (): void => {
+    workers();
+    child.kill('SIGKILL');
+    for (const pid of knownWorkers) {
+      try {
+        // Only a pid that is still an nginx process (not one reused since).
+        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('nginx')) process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
   const handle: Nginx = {
     port,
     configText,
@@ -134,18 +176,33 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     child,
     closed,
     errorLog: () => read('error.log'),
+    async reload(down) {
+      if (options.masterProcess !== true) throw new Error('nginx reload needs masterProcess: true');
+      const before = new Set(workers());
+      writeFileSync(configPath, nginxConfig(dir, port, { ...options, down }));
+      child.kill('SIGHUP');
+      const deadline = Date.now() + 10_000;
+      while (!workers().some((pid) => !before.has(pid))) {
+        if (hasExited(child)) throw new Error(`nginx exited on reload\n${read('error.log')}`);
+        if (Date.now() > deadline) throw new Error(`nginx started no new worker within 10 s of the reload\n${read('error.log')}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    kill: killAllNow,
     async stop() {
       if (stopped) return;
       stopped = true;
       try {
         await signalAndWait({ child, closed }, 'SIGQUIT', 10_000);
       } finally {
+        killAllNow();
         rmSync(dir, { recursive: true, force: true });
       }
     },
   };
   try {
     await waitForPort(port, child, options.startTimeoutMs ?? 15_000);
+    workers();
   } catch (err) {
     const output = [...logs.map((l) => l.text), read('startup-error.log'), read('error.log')].join('\n');
     await handle.stop().catch(() => undefined);
