@@ -107,6 +107,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
         lingerMs: options.lingerMs,
         server,
         leaveIdleToClient: insideCluster(),
+        idleCloseAtExit: () => this.#owner.exitsWhenDrained() && this.#hooks.length === 0 && this.persistent.size === 0,
         onActivity: () => this.#sequence.noteActivity(),
         onRelease: () => this.#sequence.released(),
         // Must be seen even with no logger (a container has no terminal, so no default logger):
@@ -253,7 +254,7 @@ class ServerDrainer extends EventEmitter implements Drainer {
 
   #start(reason: string, skipWindow: boolean): Promise<DrainResult> {
     if (this.#drain) return this.#drain;
-    this.#owner.drainBegan(() => this.#closingHandles());
+    this.#owner.drainBegan({ closing: () => this.#closingHandles(), closeDeferred: () => this.#tracker.closeDeferred() });
     const run = this.#sequence.run(reason, skipWindow).then(
       (end) => {
         this.#owner.drainEnded(end);

@@ -7,7 +7,9 @@
  *   listeners and the sockets they destroyed, whose file descriptors are closed already, so
  *   every FIN is sent) the process ends at once: only those handles' close callbacks are left,
  *   about 10 µs of JavaScript per socket (50 ms for 5,000 idle keep-alive connections), with no
- *   effect outside the process. See {@link onlyClosedByDrainsLeft}.
+ *   effect outside the process. See {@link onlyClosedByDrainsLeft}. Idle keep-alive connections
+ *   a drain left for the exit (paused, not destroyed: Tracker#closeIdle) count among those; the
+ *   exit's close of every descriptor sends their FIN.
  * - Otherwise (a timer, a file or socket write, a connection or server of the application, a
  *   `beforeExit` listener) it is left to exit on its own, so loggers and telemetry flush; if
  *   something still holds the event loop `graceMs` later, it is ended with `process.exit`.
@@ -32,14 +34,23 @@ export interface ClosingHandles {
   readonly servers: number;
 }
 
+/**
+ * A drain as the exit sees it: what it closed, and how to close what it left for the exit
+ * itself (idle connections, Tracker#closeIdle) when the exit is not coming at once.
+ */
+export interface DrainHandles {
+  readonly closing: () => ClosingHandles;
+  readonly closeDeferred: () => void;
+}
+
 /** Drains under way in this process, of any drainer, with what each of them closes. */
-const running = new Map<object, () => ClosingHandles>();
+const running = new Map<object, DrainHandles>();
 /** Drains that ended while an exit was pending or claimed: their handles may still be closing. */
-const ended = new Map<object, () => ClosingHandles>();
+const ended = new Map<object, DrainHandles>();
 let pending: ExitClaim | undefined;
 
-export function drainBegan(drain: object, closedBy: () => ClosingHandles): void {
-  running.set(drain, closedBy);
+export function drainBegan(drain: object, handles: DrainHandles): void {
+  running.set(drain, handles);
 }
 
 /**
@@ -47,14 +58,17 @@ export function drainBegan(drain: object, closedBy: () => ClosingHandles): void 
  * other drain in the process is still running.
  */
 export function drainEnded(drain: object, claim?: ExitClaim): void {
-  const closedBy = running.get(drain);
+  const handles = running.get(drain);
   running.delete(drain);
   if (claim) pending = pending && pending.code >= claim.code ? pending : claim;
-  if (closedBy && pending) ended.set(drain, closedBy);
+  if (handles && pending) ended.set(drain, handles);
   if (pending && running.size === 0) {
     const c = pending;
     pending = undefined;
     exitSoon(c);
+  } else {
+    // No exit now (none asked for, or another drain still runs): close what was left for it.
+    handles?.closeDeferred();
   }
 }
 
@@ -69,10 +83,13 @@ function exitSoon({ code, graceMs, log }: ExitClaim): void {
   // loop next, 1 to 40 ms on a busy machine (measured), before this ran. A referenced one is not
   // listed by process.getActiveResourcesInfo() while it runs, and holds the loop one iteration.
   setImmediate(() => {
-    const closing = [...ended.values()].map((of) => of());
+    const drains = [...ended.values()];
     ended.clear();
     // eslint-disable-next-line no-restricted-properties -- the documented exit-on-drain behaviour
-    if (onlyClosedByDrainsLeft(closing)) process.exit(code);
+    if (onlyClosedByDrainsLeft(drains.map((d) => d.closing()))) process.exit(code);
+    // Something else holds the loop: the natural exit (or the grace timer below) ends the
+    // process, and the idle connections left for this exit are closed by Node now.
+    for (const d of drains) d.closeDeferred();
   });
   const timer = setTimeout(() => {
     const getInfo = (process as { getActiveResourcesInfo?: () => string[] }).getActiveResourcesInfo;

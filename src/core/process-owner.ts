@@ -7,7 +7,7 @@
  * ends. The exit itself, shared by every drainer of the process, is src/core/exit.ts.
  */
 import type { DrainLog } from './drain-log.js';
-import { drainBegan, drainEnded, exitRequested, type ClosingHandles } from './exit.js';
+import { drainBegan, drainEnded, exitRequested, type DrainHandles } from './exit.js';
 import type { SequenceEnd } from './sequence.js';
 import { installSignalHandlers, warnAboutSignals, type SignalHandlers } from './signals.js';
 import { EXIT_CODE_DRAINED, EXIT_CODE_FORCED, type DrainRequest, type HandledSignal, type ResolvedOptions, type WindowEnd } from './types.js';
@@ -114,9 +114,17 @@ export class ProcessOwner {
     }
   }
 
-  /** A drain began; `closing` tells the exit what that drain closed (see src/core/exit.ts). */
-  drainBegan(closing: () => ClosingHandles): void {
-    drainBegan(this, closing);
+  /** A drain began; `handles` tells the exit what that drain closed (see src/core/exit.ts). */
+  drainBegan(handles: DrainHandles): void {
+    drainBegan(this, handles);
+  }
+
+  /**
+   * Whether the process ends the moment this drain does: it was asked to (a signal, a request
+   * with `exit`), and no kubelet SIGTERM is still to be waited for after a preStop hook.
+   */
+  exitsWhenDrained(): boolean {
+    return this.#exit && !this.#signalExpectedAfterPreStop;
   }
 
   /**

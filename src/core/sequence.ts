@@ -158,6 +158,7 @@ export class DrainSequence {
       requestsRemaining = tracker.inflight;
       persistentRemaining = persistent.size;
       persistent.terminateAll();
+      tracker.closeDeferred();
       connectionsForced = tracker.destroyAll();
       log.write('warn', { event: 'drain_forced', by: force.cause, forceReason: force.reason, requestsRemaining, persistentRemaining, connectionsForced }, `drain forced (${force.cause === 'timeout' ? 'drain timeout' : force.reason})`);
     } else {
@@ -190,6 +191,9 @@ export class DrainSequence {
     // With no hook registered (a 'settled' listener may still register one) nothing is awaited:
     // the drain ends in the task that ended its wait (the last socket's 'close', say), and the
     // exit's immediate comes one loop iteration later (src/core/exit.ts).
+    // A hook (one a 'settled' listener registered, say) runs before the exit: the idle
+    // connections left for the exit (Tracker#closeIdle) must not stay open that long.
+    if (host.hooks.length > 0) tracker.closeDeferred();
     const hooks = host.hooks.length === 0 ? [] : await runHooks(host.hooks, this.#cut.signal);
     for (const h of hooks) {
       if (h.outcome !== 'ok') log.write('warn', { event: 'drain_hook', ...h }, `shutdown hook "${h.name}" ${h.outcome}${h.error === undefined ? '' : `: ${h.error}`}`);
