@@ -51,7 +51,7 @@ export async function rollingBehindNginx(serverCommand: (port: number) => string
     };
     const current = await Promise.all([...ports].map(start));
     nginx = await startNginx({ servers: [...ports], masterProcess: deregistration === 'reload' });
-    load = startMixedLoad(`http://127.0.0.1:${nginx.port}`);
+    load = startMixedLoad(`http://127.0.0.1:${nginx.port}`, { clientKeepAlive: deregistration !== 'reload' });
     for (const port of ports) await load.servedBy(port, 0, 15_000);
     for (let round = 1; round <= rounds; round += 1) {
       for (const [i, port] of [...ports].entries()) {

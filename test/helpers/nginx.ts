@@ -258,7 +258,21 @@ export interface MixedLoad {
  * body (what nginx never resends), every tenth `GET /work?ms=200`, the rest `GET /`. One try per
  * request: a failure is counted, never retried. Bounded in count and time.
  */
-export function startMixedLoad(origin: string, options: { concurrency?: number; maxRequests?: number; maxDurationMs?: number } = {}): MixedLoad {
+export interface MixedLoadOptions {
+  readonly concurrency?: number;
+  readonly maxRequests?: number;
+  readonly maxDurationMs?: number;
+  /**
+   * Keep the load's own connections to nginx alive between requests (default true). Off for a
+   * test that reloads nginx: the old worker closes its idle client connections as it shuts
+   * down, and a request the client writes on one at that moment fails on the client's side of
+   * nginx (an `UND_ERR_SOCKET`, seen under CPU load), which says nothing about the upstream.
+   * Off, every request says `Connection: close` and comes on a connection of its own.
+   */
+  readonly clientKeepAlive?: boolean;
+}
+
+export function startMixedLoad(origin: string, options: MixedLoadOptions = {}): MixedLoad {
   const concurrency = options.concurrency ?? 12;
   const maxRequests = options.maxRequests ?? 500_000;
   const maxDurationMs = options.maxDurationMs ?? 150_000;
@@ -293,6 +307,7 @@ export function startMixedLoad(origin: string, options: { concurrency?: number; 
         method,
         ...(post && { body: JSON.stringify({ n, at: sentAt }), headers: { 'content-type': 'application/json' } }),
         headersTimeout: 30_000,
+        reset: options.clientKeepAlive === false,
         bodyTimeout: 30_000,
       });
       const body = await res.body.text();
