@@ -25,7 +25,7 @@ import { killAll, listeningPort, spawnBenchChild, type Child } from './lib/child
 import { median, round } from './lib/stats.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-type Variant = 'bare' | 'drainkit' | 'drainkit-health' | 'express-bare' | 'express-drainkit' | 'express-drainkit-routes' | 'express-drainkit-core' | 'fastify-bare' | 'fastify-drainkit';
+type Variant = 'bare' | 'drainkit' | 'drainkit-health' | 'express-bare' | 'express-drainkit' | 'express-drainkit-routes' | 'express-drainkit-core' | 'express-own-middleware' | 'express-own-routes' | 'fastify-bare' | 'fastify-drainkit' | 'fastify-own-routes';
 
 /** One comparison: `b` measured against `a` (the baseline) in the same concurrent run. */
 interface Pair {
@@ -42,6 +42,11 @@ const PAIRS: readonly Pair[] = [
   { name: 'Express 5: drainkit (app.all(healthPaths, healthRoutes)) vs bare', a: 'express-bare', b: 'express-drainkit-routes' },
   { name: 'Express 5: drainkit without health routes vs bare', a: 'express-bare', b: 'express-drainkit-core' },
   { name: 'Fastify 5: drainkit vs bare', a: 'fastify-bare', b: 'fastify-drainkit' },
+  // What the framework itself charges for what drainkit's health adds to it, with no drainkit:
+  // one pass-through middleware, or two more routes (the costs drainkit's forms above include).
+  { name: 'Express 5: a middleware of its own (no drainkit) vs bare', a: 'express-bare', b: 'express-own-middleware' },
+  { name: 'Express 5: two routes of its own (no drainkit) vs bare', a: 'express-bare', b: 'express-own-routes' },
+  { name: 'Fastify 5: two routes of its own (no drainkit) vs bare', a: 'fastify-bare', b: 'fastify-own-routes' },
 ];
 
 /**

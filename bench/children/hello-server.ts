@@ -4,7 +4,7 @@
  * `{"event":"listening","port":n}`; answers IPC `cpu` (process.cpuUsage) and `memory` (after
  * full GCs; needs --expose-gc).
  *
- *   node hello-server.js --variant bare|drainkit|drainkit-health|express-bare|express-drainkit[-routes|-core]|fastify-bare|fastify-drainkit
+ *   node hello-server.js --variant bare|drainkit|drainkit-health|express-bare|express-drainkit[-routes|-core]|express-own-middleware|express-own-routes|fastify-bare|fastify-drainkit|fastify-own-routes
  *
  * - `bare`: the handler answers `ok`.
  * - `drainkit`: the same handler; `createDrainer(server, { signals: false })` attached.
@@ -16,13 +16,15 @@
  *   instead (routes, which Express skips by path); `express-drainkit-core`: no health at all,
  *   the tracking alone.
  * - `fastify-*`: a Fastify 5 app answering `GET /`; with drainkit through its plugin.
+ * - `express-own-*`, `fastify-own-routes`: no drainkit, the framework's own cost of what drainkit's
+ *   health adds: a pass-through middleware, or two more routes (`/readyz`, `/healthz`).
  */
 import * as http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { announce, flag, KEEP_ALIVE_TIMEOUT_MS, loadDrainkit, measuredMemory, serveIpc } from './common.js';
 
-const VARIANTS = ['bare', 'drainkit', 'drainkit-health', 'express-bare', 'express-drainkit', 'express-drainkit-routes', 'express-drainkit-core', 'fastify-bare', 'fastify-drainkit'] as const;
+const VARIANTS = ['bare', 'drainkit', 'drainkit-health', 'express-bare', 'express-drainkit', 'express-drainkit-routes', 'express-drainkit-core', 'express-own-middleware', 'express-own-routes', 'fastify-bare', 'fastify-drainkit', 'fastify-own-routes'] as const;
 const variant = flag('variant', VARIANTS, 'bare');
 
 function tune(server: http.Server): void {
@@ -76,6 +78,10 @@ async function expressApp(): Promise<http.Server> {
     if (variant === 'express-drainkit') app.use(healthRoutes(drainer));
     else if (variant === 'express-drainkit-routes') app.all(healthPaths(drainer), healthRoutes(drainer));
   }
+  // No drainkit: what Express charges for a pass-through middleware, or two more routes, on
+  // every request (what drainkit's health forms above add to the app).
+  if (variant === 'express-own-middleware') app.use((_req, _res, next) => next());
+  if (variant === 'express-own-routes') app.all(['/readyz', '/healthz'], (_req, res) => res.send('ok'));
   app.get('/', (_req, res) => {
     res.send('ok');
   });
@@ -89,6 +95,10 @@ async function fastifyApp(): Promise<http.Server> {
     const { drainkitPlugin } = (await distModule('integrations/fastify.js')) as { drainkitPlugin: Parameters<typeof app.register>[0] };
     await app.register(drainkitPlugin, { signals: false, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS } as never);
     connections = () => (app as unknown as { drainer: { connections: number } }).drainer.connections;
+  }
+  if (variant === 'fastify-own-routes') {
+    app.get('/readyz', () => 'ok');
+    app.get('/healthz', () => 'ok');
   }
   app.get('/', () => 'ok');
   await app.ready();
