@@ -40,6 +40,8 @@ export class ProcessOwner {
   #signalExpectedAfterPreStop = false;
   /** Set while the exit after a preStop-started drain waits for the kubelet's SIGTERM. */
   #releaseExit: (() => void) | undefined;
+  /** The drain under way's handles, as given to the exit (src/core/exit.ts). */
+  #handles: DrainHandles | undefined;
   #signalSeen = false;
 
   constructor(host: ProcessOwnerHost) {
@@ -116,6 +118,7 @@ export class ProcessOwner {
 
   /** A drain began; `handles` tells the exit what that drain closed (see src/core/exit.ts). */
   drainBegan(handles: DrainHandles): void {
+    this.#handles = handles;
     drainBegan(this, handles);
   }
 
@@ -147,6 +150,8 @@ export class ProcessOwner {
       // closes its signal watchers, the default action comes back, and the late SIGTERM ends the
       // process by signal instead of with its exit code (seen in CI). So the exit waits for that
       // SIGTERM, which follows the hook's answer at once, and no longer than this bound.
+      // Idle connections a drain left for the exit (Tracker#closeIdle) must not wait that long.
+      this.#handles?.closeDeferred();
       const hold = setTimeout(() => this.#releaseExit?.(), KUBELET_SIGNAL_WAIT_MS);
       this.#releaseExit = () => {
         this.#releaseExit = undefined;
