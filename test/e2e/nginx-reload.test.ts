@@ -25,7 +25,7 @@ describe('rolling restart behind nginx, deregistered by a reload before each SIG
     const r = await rollingBehindNginx((port) => [NAIVE_SERVER, '--port', String(port)], 2, 'reload', t.signal);
     t.diagnostic(describeResult(r).split('\n')[0]!);
     // Told first, the six restarts take about two seconds in all: a few hundred requests.
-    assert.ok(r.load.total > 200, `too little load: ${r.load.total}`);
+    assert.ok(r.load.total > 100, `too little load: ${r.load.total}`);
     assert.ok((r.load.failuresByMethod.POST ?? 0) > 0, `the naive server lost no POST: the harness cannot see failures\n${describeResult(r)}`);
   });
 
