@@ -40,7 +40,7 @@ describe('rolling restart behind nginx, deregistered by a reload before each SIG
     const windows = r.drains.map((d) => d.drainComplete?.window as { endedBy?: string; durationMs?: number } | undefined);
     t.diagnostic(`${describeResult(r).split('\n')[0]!}; windows ${JSON.stringify(windows.map((w) => `${w?.endedBy} ${Math.round(w?.durationMs ?? -1)} ms`))}`);
     assert.equal(r.load.failed, 0, `requests failed during the rolling restart\n${describeResult(r)}`);
-    assert.ok(r.load.total >= 1_000 && r.load.posts >= 300, `too little load to prove anything: ${r.load.total} requests, ${r.load.posts} POST`);
+    assert.ok(r.load.total >= 600 && r.load.posts >= 180, `too little load to prove anything: ${r.load.total} requests, ${r.load.posts} POST`);
     assert.equal(r.drains.length, 6);
     for (const [i, d] of r.drains.entries()) {
       assert.deepEqual(d.exit, { code: 0, signal: null }, `drain of :${d.port} round ${d.round} did not exit 0\n${describeResult(r)}`);
