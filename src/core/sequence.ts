@@ -283,7 +283,7 @@ export class DrainSequence {
       };
       const check = (): void => {
         if (this.#force !== undefined) finish(false);
-        else if (tracker.inflight === 0 && persistent.size === 0 && tracker.lingering.size === 0 && tracker.awaitingClient.size === 0) finish(true);
+        else if (tracker.holdsNothing() && persistent.size === 0) finish(true);
       };
       const timer = setTimeout(() => {
         this.#force ??= { cause: 'timeout', reason: 'timeout' };

@@ -244,6 +244,14 @@ export class Tracker {
     return (this.#counting ? this.#http1Inflight : this.#countOpenHttp1()) + this.streams.size;
   }
 
+  /**
+   * Whether nothing of the connections holds the drain's wait: no request or stream in flight,
+   * no socket half-closed by us waiting for its client's FIN, none awaiting its client's move.
+   */
+  holdsNothing(): boolean {
+    return this.inflight === 0 && this.lingering.size === 0 && this.awaitingClient.size === 0;
+  }
+
   /** Before the drain: the open responses in the sockets' slots, counted when asked (never per request). */
   #countOpenHttp1(): number {
     let n = 0;
@@ -745,8 +753,7 @@ export class Tracker {
     }
     // Decided after the loops above: a socket kept for its first request, or a session still
     // closing, means the drain goes on, and idle connections must not stay open meanwhile.
-    const atExit = idle.length > 0 && this.inflight === 0 && this.lingering.size === 0 && this.awaitingClient.size === 0 &&
-      this.sessions.size === 0 && this.#host.idleCloseAtExit?.() === true;
+    const atExit = idle.length > 0 && this.holdsNothing() && this.sessions.size === 0 && this.#host.idleCloseAtExit?.() === true;
     for (const socket of idle) {
       // A TLS socket is destroyed as before: pausing it would not stop the TCP socket under it.
       if (atExit && !this.tlsSockets.has(socket)) {
