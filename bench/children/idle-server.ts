@@ -16,7 +16,6 @@
  * the listener is about to close; then `exit` stamped in the process's own `exit` event.
  */
 import * as http from 'node:http';
-import { createTerminus } from '@godaddy/terminus';
 import { announce, epochMs, flag, KEEP_ALIVE_TIMEOUT_MS, loadDrainkit } from './common.js';
 
 const variant = flag('variant', ['drainkit', 'bare', 'kernel', 'terminus'], 'drainkit');
@@ -42,6 +41,7 @@ if (variant === 'drainkit') {
     announce({ event: 'drained', at: epochMs(), outcome: result.outcome, connectionsForced: result.connectionsForced, phases: result.phases });
   });
 } else if (variant === 'terminus') {
+  const { createTerminus } = await import('@godaddy/terminus');
   createTerminus(server, {
     signals: ['SIGTERM'],
     useExit0: true,
