@@ -21,7 +21,7 @@ import { resolveOptions } from './options.js';
 import { Persistent } from './persistent.js';
 import { ProcessOwner } from './process-owner.js';
 import { DrainSequence } from './sequence.js';
-import { applyKeepAlive, attachTracker } from './server-wiring.js';
+import { applyKeepAlive, attachTracker, finishClose } from './server-wiring.js';
 import { insideCluster, supervisedWorker } from './supervised.js';
 import { Tracker } from './tracker.js';
 import {
@@ -254,7 +254,14 @@ class ServerDrainer extends EventEmitter implements Drainer {
 
   #start(reason: string, skipWindow: boolean): Promise<DrainResult> {
     if (this.#drain) return this.#drain;
-    this.#owner.drainBegan({ closing: () => this.#closingHandles(), closeDeferred: () => this.#tracker.closeDeferred() });
+    this.#owner.drainBegan({
+      closing: () => this.#closingHandles(),
+      closeDeferred: () => this.#tracker.closeDeferred(),
+      livingOn: () => {
+        this.#tracker.closeDeferred();
+        finishClose(this.#server);
+      },
+    });
     const run = this.#sequence.run(reason, skipWindow).then(
       (end) => {
         this.#owner.drainEnded(end);

@@ -41,7 +41,7 @@ export class ProcessOwner {
   /** Set while the exit after a preStop-started drain waits for the kubelet's SIGTERM. */
   #releaseExit: (() => void) | undefined;
   /** The drain under way's handles, as given to the exit (src/core/exit.ts). */
-  #handles: DrainHandles | undefined;
+  #handles: (DrainHandles & { readonly closeDeferred: () => void }) | undefined;
   #signalSeen = false;
 
   constructor(host: ProcessOwnerHost) {
@@ -116,10 +116,20 @@ export class ProcessOwner {
     }
   }
 
-  /** A drain began; `handles` tells the exit what that drain closed (see src/core/exit.ts). */
-  drainBegan(handles: DrainHandles): void {
+  /**
+   * A drain began; `handles` tells the exit what that drain closed (see src/core/exit.ts).
+   * `closeDeferred` closes the idle connections the drain left for the exit.
+   */
+  drainBegan(handles: DrainHandles & { readonly closeDeferred: () => void }): void {
     this.#handles = handles;
-    drainBegan(this, handles);
+    drainBegan(this, {
+      closing: handles.closing,
+      livingOn: () => {
+        handles.livingOn();
+        // Kept by drainStopped for an exit that was to come at once.
+        if (this.exitsWhenDrained()) this.#signals?.remove();
+      },
+    });
   }
 
   /**
@@ -132,35 +142,42 @@ export class ProcessOwner {
 
   /**
    * The drain reached `stopped`: from here a signal is the process's again (default behaviour,
-   * or other handlers). Except the kubelet's SIGTERM after a preStop hook, which may still be on
-   * its way while this process exits: its default action would end the process by signal
-   * instead of exit 0.
+   * or other handlers). Except:
+   * - the kubelet's SIGTERM after a preStop hook, which may still be on its way while this
+   *   process exits: its default action would end the process by signal instead of exit 0;
+   * - a drain that ends the process: the handlers go only if the process lives on after all
+   *   (DrainHandles#livingOn). A signal in the one loop iteration before the exit finds the
+   *   drain stopped and changes nothing.
    */
   drainStopped(): void {
-    if (!(this.#exit && this.#signalExpectedAfterPreStop)) this.#signals?.remove();
+    if (!this.#exit) this.#signals?.remove();
   }
 
   /** The drain ended: claims the exit if this drain ends the process. */
   drainEnded({ result, cleanupCut }: SequenceEnd): void {
     const code = result.success && !cleanupCut ? EXIT_CODE_DRAINED : EXIT_CODE_FORCED;
-    const end = (): void => drainEnded(this, this.#claim(code));
-    if (this.#exit && this.#signalExpectedAfterPreStop) {
-      // A drain the preStop hook started can end a few ms after the hook answered, before the
-      // kubelet's SIGTERM arrives. Exiting then races that signal: while Node tears down it
-      // closes its signal watchers, the default action comes back, and the late SIGTERM ends the
-      // process by signal instead of with its exit code (seen in CI). So the exit waits for that
-      // SIGTERM, which follows the hook's answer at once, and no longer than this bound.
-      // Idle connections a drain left for the exit (Tracker#closeIdle) must not wait that long.
-      this.#handles?.closeDeferred();
-      const hold = setTimeout(() => this.#releaseExit?.(), KUBELET_SIGNAL_WAIT_MS);
-      this.#releaseExit = () => {
-        this.#releaseExit = undefined;
-        clearTimeout(hold);
-        end();
-      };
-    } else {
-      end();
-    }
+    if (this.#exit && this.#signalExpectedAfterPreStop) this.#holdExitForKubelet(code);
+    else drainEnded(this, this.#claim(code));
+  }
+
+  /**
+   * A drain the preStop hook started can end a few ms after the hook answered, before the
+   * kubelet's SIGTERM arrives. Exiting then races that signal: while Node tears down it closes
+   * its signal watchers, the default action comes back, and the late SIGTERM ends the process by
+   * signal instead of with its exit code (seen in CI). So the exit waits for that SIGTERM, which
+   * follows the hook's answer at once, and no longer than KUBELET_SIGNAL_WAIT_MS. (Its own
+   * method: the common path through drainEnded runs once, right before the exit, and V8
+   * compiles what it runs then.)
+   */
+  #holdExitForKubelet(code: number): void {
+    // Idle connections a drain left for the exit (Tracker#closeIdle) must not wait that long.
+    this.#handles?.closeDeferred();
+    const hold = setTimeout(() => this.#releaseExit?.(), KUBELET_SIGNAL_WAIT_MS);
+    this.#releaseExit = () => {
+      this.#releaseExit = undefined;
+      clearTimeout(hold);
+      drainEnded(this, this.#claim(code));
+    };
   }
 
   /**

@@ -13,7 +13,7 @@ import { runHooks, type RegisteredHook } from './hooks.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Persistent } from './persistent.js';
 import { drainReport } from './report.js';
-import { closeListener, finishClose } from './server-wiring.js';
+import { closeListener } from './server-wiring.js';
 import type { Tracker } from './tracker.js';
 import type { DrainerEvents, DrainOutcome, DrainPhase, DrainResult, ForceCause, PhaseInfo, PhaseRecord, ResolvedOptions, WindowEnd } from './types.js';
 import {
@@ -56,7 +56,13 @@ export interface SequenceEnd {
 export class DrainSequence {
   readonly #host: SequenceHost;
   readonly #phases: PhaseRecord[] = [];
+  /** Aborts the running shutdown hook when the drain is forced during cleanup. */
   readonly #cut = new AbortController();
+  /**
+   * Whether cleanup was cut short, kept apart from `#cut.signal.aborted`: Node creates the signal
+   * on its first read, and a drain with no hook never needs it (on the exit's path, measured).
+   */
+  #cutShort = false;
   #startedAt = 0;
   #force: { readonly cause: ForceCause; readonly reason: string } | undefined;
   #window: WindowState | undefined;
@@ -105,8 +111,9 @@ export class DrainSequence {
     this.#wakeWindow?.();
     this.#wakeWait?.();
     const life = this.#host.life;
-    if (life.state === 'draining' && life.phase === 'cleanup' && !this.#cut.signal.aborted) {
+    if (life.state === 'draining' && life.phase === 'cleanup' && !this.#cutShort) {
       this.#host.log.write('warn', { event: 'drain_cleanup_cut', cause, reason }, `shutdown hooks cut short (${reason})`);
+      this.#cutShort = true;
       this.#cut.abort(new Error(`drainkit: shutdown cut short (${reason})`));
     }
   }
@@ -133,6 +140,10 @@ export class DrainSequence {
     const requestsAtWindowEnd = tracker.inflight;
     tracker.deadline = now() + opts.drainTimeoutMs;
     await closeListener(host.server, tracker);
+    // Node emits the server's 'close' when the listener is closed and the last of its connections
+    // has been destroyed, a loop phase before the sockets' own 'close' events: the wait can end
+    // then (Tracker#holdsNothing), and the exit comes that much sooner.
+    host.server.once('close', () => this.#wakeWait?.());
 
     this.#enter('persistent');
     persistent.beginShutdown(spreadWithin(opts));
@@ -144,7 +155,7 @@ export class DrainSequence {
     let connectionsForced = 0;
     // Whatever the outcome: upgraded connections no integration manages have no way to end but
     // this one. Counted apart from the forced ones, and said out loud.
-    const upgradesClosed = tracker.closeUpgraded();
+    const upgradesClosed = tracker.upgraded.size === 0 ? 0 : tracker.closeUpgraded();
     if (upgradesClosed > 0) {
       log.write(
         'warn',
@@ -165,7 +176,8 @@ export class DrainSequence {
       // Sockets that never completed a request header (slowloris, preconnects) hold nothing.
       tracker.destroyAll();
     }
-    finishClose(host.server);
+    // What server.close() does besides (finishClose) matters only to a process that lives on:
+    // done then (DrainHandles#livingOn in src/core/exit.ts).
 
     this.#enter('cleanup');
     const outcome: DrainOutcome = {
@@ -207,7 +219,7 @@ export class DrainSequence {
     // largest part of the drain's epilogue, and all of it runs for the first time here).
     if (log.enabled) logCompletion(log, result, opts);
     host.emit('drained', result);
-    return { result, cleanupCut: this.#cut.signal.aborted };
+    return { result, cleanupCut: this.#cutShort };
   }
 
   #enter(phase: DrainPhase): void {

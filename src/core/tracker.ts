@@ -247,9 +247,13 @@ export class Tracker {
   /**
    * Whether nothing of the connections holds the drain's wait: no request or stream in flight,
    * no socket half-closed by us waiting for its client's FIN, none awaiting its client's move.
+   * A socket destroyed already holds nothing, though it leaves the sets only on its 'close',
+   * which Node emits in a later phase of the event loop: its descriptor is closed at the
+   * destroy, so its FIN (or whatever the kernel still has to send) is out of the process's hands.
+   * The drain's wait also checks this on the server's 'close' (src/core/sequence.ts).
    */
   holdsNothing(): boolean {
-    return this.inflight === 0 && this.lingering.size === 0 && this.awaitingClient.size === 0;
+    return this.inflight === 0 && allDestroyed(this.lingering) && allDestroyed(this.awaitingClient);
   }
 
   /** Before the drain: the open responses in the sockets' slots, counted when asked (never per request). */
@@ -906,6 +910,11 @@ export class Tracker {
     // The client may already have half-closed; with both sides ended the stream destroys itself.
     if (socket.readableEnded && socket.writableFinished) socket.destroy();
   }
+}
+
+function allDestroyed(sockets: ReadonlySet<Socket>): boolean {
+  for (const socket of sockets) if (!socket.destroyed) return false;
+  return true;
 }
 
 const kPath = Symbol('drainkit.path');

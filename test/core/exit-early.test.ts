@@ -44,7 +44,7 @@ function idleClient(port: number, path = '/'): Promise<IdleClient> {
 }
 
 interface Run {
-  readonly exit: { code: number | null; closesSeen: number };
+  readonly exit: { code: number | null; closesSeen: number; sigterm: number };
   readonly late: boolean;
   readonly ends: string[];
   readonly warnings: string[];
@@ -64,7 +64,7 @@ async function drainWith(config: { after: string; health?: boolean }): Promise<R
   assert.ok(exitLine, `an exit line (stderr: ${p.stderr.map((l) => l.text).join('\n')})`);
   assert.equal(status.code, exitLine.code);
   return {
-    exit: { code: status.code, closesSeen: Number(exitLine.closesSeen) },
+    exit: { code: status.code, closesSeen: Number(exitLine.closesSeen), sigterm: Number(exitLine.sigterm) },
     late: p.events.some((e) => e.event === 'late'),
     ends,
     warnings: p.events.filter((e) => e.event === 'log').map((e) => JSON.stringify(e.fields)),
@@ -79,6 +79,39 @@ describe('the exit after a drain', () => {
     assert.equal(run.exit.closesSeen, 0, `the exit came after ${run.exit.closesSeen} of ${CONNECTIONS} close callbacks: Node closed them first`);
     assert.deepEqual(new Set(run.ends), new Set(['end']), 'every connection ended with a FIN, none reset');
     assert.deepEqual(run.warnings, []);
+    // Removing them is for a process that lives on (DrainHandles#livingOn); this one did not.
+    assert.equal(run.exit.sigterm, 1, 'the signal handler was left for the exit');
+  });
+
+  it('ends on the server\'s close after the last response, before that connection\'s own close callback', async () => {
+    const p = await spawnServer({ args: ['test/core/fixtures/exit-child.mjs', '{}'] });
+    started.push(p);
+    const socket = net.connect(p.port, '127.0.0.1');
+    let seen = '';
+    const answered = new Promise<string>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('latin1');
+        // The whole body read: our FIN, as a client does after `Connection: close`.
+        if (seen.endsWith('slow')) {
+          socket.end();
+          resolve(seen);
+        }
+      });
+      socket.once('error', reject);
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => socket.write('GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n', () => resolve())));
+    await new Promise((r) => setTimeout(r, 100));
+    p.child.kill('SIGTERM');
+    const response = await withDeadline(answered, 10_000, 'the in-flight response');
+    assert.match(response, /^HTTP\/1\.1 200 /);
+    assert.match(response, /\r\nconnection: close\r\n/i);
+    const status = await withDeadline(p.closed, 20_000, 'the child to exit after the last response');
+    const exitLine = p.events.find((e) => e.event === 'exit');
+    assert.ok(exitLine, `an exit line (stderr: ${p.stderr.map((l) => l.text).join('\n')})`);
+    assert.equal(status.code, 0);
+    // Its descriptor was closed when our FIN came; the server's 'close' followed at once, and
+    // the socket's own 'close' only in a later loop phase, which the exit did not wait for.
+    assert.equal(exitLine.closesSeen, 0, 'the exit waited for the connection\'s close callback');
   });
 
   it('counts the health server\'s connections among what the drain closed', async () => {
@@ -105,6 +138,7 @@ describe('the exit after a drain', () => {
       assert.ok(run.late, `${what} ran before the exit`);
       assert.equal(run.exit.closesSeen, CONNECTIONS, 'a natural exit: every close callback ran first');
       assert.deepEqual(new Set(run.ends), new Set(['end']));
+      assert.equal(run.exit.sigterm, 0, 'the signal handler was removed while the process lived on');
     });
   }
 
@@ -115,5 +149,7 @@ describe('the exit after a drain', () => {
     const forced = run.warnings.find((w) => w.includes('exit_forced'));
     assert.ok(forced, `an exit_forced warning: ${run.warnings.join('\n')}`);
     assert.match(forced, /TCPServerWrap/, 'it names the listening server that held the loop');
+    // The process lived on for exitGraceMs: a signal in that time is the process's again.
+    assert.equal(run.exit.sigterm, 0, 'the signal handler was removed while the exit waited');
   });
 });
