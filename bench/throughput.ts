@@ -11,17 +11,18 @@
  *   Pool in its own process: undici is already a devDependency, its keep-alive client is the
  *   cheapest Node client available, and a fixed count (not a fixed time) makes both sides do the
  *   same work. Which generator starts first alternates by round.
- * - Server CPU is the kernel's accounting, utime + stime from `/proc/<pid>/stat` (all threads),
- *   read before and after each run; the figure compared is requests per server CPU-second,
- *   which does not depend on which client was faster.
+ * - Server CPU is the kernel's accounting (all threads), read before and after each run: in
+ *   nanoseconds from a cgroup of its own where the machine allows it, else in clock ticks from
+ *   `/proc/<pid>/stat` (./lib/cpu-clock.ts says why and which). The figure compared is requests
+ *   per server CPU-second, which does not depend on which client was faster.
  * - An A/A control (bare against bare) runs in the same rounds: its spread is the noise floor.
  * - Every round starts fresh server processes and warms each one up, so that what is particular
  *   to one process (where the JIT landed, memory layout) is not confounded with the variant.
  * - The headline is the median of the per-round ratios, with min and max.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { killAll, listeningPort, spawnBenchChild, type Child } from './lib/children.js';
+import { openCpuClock } from './lib/cpu-clock.js';
 import { median, round } from './lib/stats.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
@@ -64,15 +65,6 @@ function selectedPairs(): readonly Pair[] {
 
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** utime + stime of a process (all its threads), in seconds, from the kernel's accounting. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may contain spaces) start at field 3; utime is 14.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
 
 /** Pins a process and all its threads to one core; fails loudly if taskset is missing. */
 function pin(pid: number, core: string): void {
@@ -118,6 +110,7 @@ export const throughput: Benchmark = {
     // what was used); Express pairs run a fifth of it, since Express serves ~6× fewer requests
     // per CPU-second and the pair would otherwise dominate the run.
     const requestsPerSide = quick ? 10_000 : positiveInt(process.env.BENCH_THROUGHPUT_REQUESTS, 100_000);
+    const clock = openCpuClock();
     const config = {
       rounds: quick ? 2 : positiveInt(process.env.BENCH_THROUGHPUT_ROUNDS, 10),
       requestsPerSide,
@@ -128,7 +121,7 @@ export const throughput: Benchmark = {
       serverCore: SERVER_CORE,
       loadCore: LOAD_CORE,
       loader: 'undici Pool (one process per side)',
-      cpuSource: '/proc/<pid>/stat utime+stime',
+      cpuSource: clock.source,
     };
     const runBound = 300_000;
     const loads: Child[] = [];
@@ -146,6 +139,7 @@ export const throughput: Benchmark = {
         servers.push(child);
         const port = await listeningPort(child);
         pin(child.pid, SERVER_CORE);
+        clock.track(child.pid);
         return { child, origin: `http://127.0.0.1:${port}` };
       };
       const drive = (load: Child, origin: string, requests: number): Promise<LoadResult> =>
@@ -159,18 +153,20 @@ export const throughput: Benchmark = {
           const b = await startServer(pair.b);
           await Promise.all([drive(loadA, a.origin, config.warmupRequests), drive(loadB, b.origin, config.warmupRequests)]);
           const firstStarted = roundNo % 2 === 1 ? 'a' : 'b';
-          const cpuA0 = cpuSeconds(a.child.pid);
-          const cpuB0 = cpuSeconds(b.child.pid);
+          const cpuA0 = clock.seconds(a.child.pid);
+          const cpuB0 = clock.seconds(b.child.pid);
           const [ra, rb] = firstStarted === 'a'
             ? await (async () => { const pa = drive(loadA, a.origin, count); const pb = drive(loadB, b.origin, count); return Promise.all([pa, pb]); })()
             : await (async () => { const pb = drive(loadB, b.origin, count); const pa = drive(loadA, a.origin, count); return Promise.all([pa, pb]); })();
-          const side = (variant: Variant, r: LoadResult, cpuS: number): Side => ({ variant, requests: r.requests, errors: r.errors, cpuS: round(cpuS, 2), requestsPerCpuS: Math.round(r.requests / cpuS) });
-          const sa = side(pair.a, ra, cpuSeconds(a.child.pid) - cpuA0);
-          const sb = side(pair.b, rb, cpuSeconds(b.child.pid) - cpuB0);
+          const side = (variant: Variant, r: LoadResult, cpuS: number): Side => ({ variant, requests: r.requests, errors: r.errors, cpuS: round(cpuS, 4), requestsPerCpuS: Math.round(r.requests / cpuS) });
+          const sa = side(pair.a, ra, clock.seconds(a.child.pid) - cpuA0);
+          const sb = side(pair.b, rb, clock.seconds(b.child.pid) - cpuB0);
           const run: PairRun = { round: roundNo, pair: pair.name, firstStarted, a: sa, b: sb, ratio: round(sb.requestsPerCpuS / sa.requestsPerCpuS, 4) };
           runs.push(run);
           log(`throughput: round ${roundNo} ${pair.name}: ${sb.requestsPerCpuS} / ${sa.requestsPerCpuS} req per CPU-s = ${run.ratio.toFixed(3)} (errors ${sa.errors + sb.errors})`);
           await killAll([a.child, b.child]);
+          clock.untrack(a.child.pid);
+          clock.untrack(b.child.pid);
           await loadA.call({ cmd: 'close' });
           await loadB.call({ cmd: 'close' });
         }
@@ -210,6 +206,7 @@ export const throughput: Benchmark = {
       };
     } finally {
       await killAll([...loads, ...servers]);
+      for (const server of servers) clock.untrack(server.pid);
     }
   },
 };
