@@ -54,19 +54,26 @@ const running = new Map<object, DrainHandles>();
 /** Drains that ended while an exit was pending or claimed: their handles may still be closing. */
 const ended = new Map<object, DrainHandles>();
 let pending: ExitClaim | undefined;
-/** How many of standard output and error are sockets (pipes, terminals), read when a drain begins. */
 let stdioSockets: number | undefined;
+
+/**
+ * How many of standard output and error are sockets (pipes, terminals). Node creates each
+ * stream on its first read (0.3 to 1.4 ms measured here for a pipe), and once created it stays:
+ * read once, when a drain begins.
+ */
+function stdioSocketCount(): number {
+  stdioSockets ??= (process.stdout instanceof net.Socket ? 1 : 0) + (process.stderr instanceof net.Socket ? 1 : 0);
+  return stdioSockets;
+}
 
 export function drainBegan(drain: object, handles: DrainHandles): void {
   running.set(drain, handles);
   // What the exit's check reads, read once now, while the drain has time: the check runs once,
   // between the last response and the exit, and everything on that path runs for the first
-  // time (docs/internals.md, "The exit's path runs once").
-  // - Node creates process.stdout and process.stderr on their first read (0.3 to 1.4 ms
-  //   measured here for a pipe); once created they stay.
-  // - V8 compiles a function on its first call (about 20 µs for the check and the drain's
-  //   `closing`, measured); with no drain ended the check returns at once, and `closing` only reads.
-  stdioSockets ??= (process.stdout instanceof net.Socket ? 1 : 0) + (process.stderr instanceof net.Socket ? 1 : 0);
+  // time (docs/internals.md, "The exit's path runs once"). V8 compiles a function on its first
+  // call (about 20 µs for the check and the drain's `closing`, measured); with no drain ended
+  // the check returns at once, and `closing` only reads.
+  stdioSocketCount();
   handles.closing();
   onlyClosedByDrainsLeft([]);
 }
@@ -136,7 +143,7 @@ export function onlyClosedByDrainsLeft(closing: readonly ClosingHandles[]): bool
     sockets += c.sockets;
     servers += c.servers;
   }
-  let stdio = stdioSockets ?? (process.stdout instanceof net.Socket ? 1 : 0) + (process.stderr instanceof net.Socket ? 1 : 0);
+  let stdio = stdioSocketCount();
   for (const resource of process.getActiveResourcesInfo()) {
     if (resource === 'TCPSocketWrap' && sockets > 0) sockets -= 1;
     else if (resource === 'TCPServerWrap' && servers > 0) servers -= 1;

@@ -31,6 +31,14 @@ export interface ProcessOwnerHost {
   windowOver(): Promise<WindowEnd>;
 }
 
+/**
+ * A drain's handles as its drainer gives them: what the exit needs, and the idle close that the
+ * exit held for the kubelet's SIGTERM needs at once.
+ */
+export interface DrainerHandles extends DrainHandles {
+  readonly closeDeferred: () => void;
+}
+
 export class ProcessOwner {
   readonly #host: ProcessOwnerHost;
   #signals: SignalHandlers | undefined;
@@ -41,7 +49,7 @@ export class ProcessOwner {
   /** Set while the exit after a preStop-started drain waits for the kubelet's SIGTERM. */
   #releaseExit: (() => void) | undefined;
   /** The drain under way's handles, as given to the exit (src/core/exit.ts). */
-  #handles: (DrainHandles & { readonly closeDeferred: () => void }) | undefined;
+  #handles: DrainerHandles | undefined;
   #signalSeen = false;
 
   constructor(host: ProcessOwnerHost) {
@@ -116,11 +124,8 @@ export class ProcessOwner {
     }
   }
 
-  /**
-   * A drain began; `handles` tells the exit what that drain closed (see src/core/exit.ts).
-   * `closeDeferred` closes the idle connections the drain left for the exit.
-   */
-  drainBegan(handles: DrainHandles & { readonly closeDeferred: () => void }): void {
+  /** A drain began; `handles` tells the exit what that drain closed (see src/core/exit.ts). */
+  drainBegan(handles: DrainerHandles): void {
     this.#handles = handles;
     drainBegan(this, {
       closing: handles.closing,
