@@ -904,12 +904,32 @@ export class Tracker {
   #linger(socket: Socket): void {
     const bound = Math.max(0, Math.min(this.#host.lingerMs, this.deadline - performance.now()));
     this.lingering.add(socket);
+    skipEndAfterFinish(socket);
     const timer = setTimeout(() => socket.destroy(), bound);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
     // The client may already have half-closed; with both sides ended the stream destroys itself.
     if (socket.readableEnded && socket.writableFinished) socket.destroy();
   }
+}
+
+/**
+ * For a socket whose FIN is out: Node's HTTP server answers the client's FIN with `socket.end()`
+ * whatever the socket's state (socketOnEnd in lib/_http_server.js), and on a finished socket
+ * that call only builds an `ERR_STREAM_ALREADY_FINISHED` nobody receives. Building it captures a
+ * stack trace and formats a message through util's inspect: 0.3 ms on the first run, which is
+ * on the last response's path to the exit (docs/internals.md, "The exit's path runs once"), and
+ * a few microseconds on every lingering socket after. A call without arguments on a finished (or
+ * destroyed) socket returns the socket as Node's does; any other call, with a callback waiting
+ * for that error say, goes to the socket's own `end`.
+ */
+function skipEndAfterFinish(socket: Socket): void {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with the socket below
+  const end = socket.end;
+  socket.end = function endUnlessFinished(this: Socket, ...args: unknown[]): Socket {
+    if (args.length === 0 && (this.writableFinished || this.destroyed)) return this;
+    return Reflect.apply(end, this, args) as Socket;
+  };
 }
 
 function allDestroyed(sockets: ReadonlySet<Socket>): boolean {
