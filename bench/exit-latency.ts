@@ -13,10 +13,22 @@
  *
  * The client is a raw TCP socket that ends its side as soon as the response is complete, which
  * is what undici and browsers do with a `Connection: close` response.
+ *
+ * The server runs pinned to one core and this process (the client) to the other. Unpinned, the
+ * kernel often woke the client on the server's own core, where it preempted the server in the
+ * middle of writing the response: the server's `writev` then lasted as long as the client took
+ * to read and send its FIN, and the server read that FIN only after. Which runs it happened to
+ * depended on the variant, not on what the server did after the response (2026-12-03, 20 runs
+ * each, the CPU read from /proc/thread-self/stat: the client on the server's core in 75–85 % of
+ * drainkit's runs and 10–20 % of terminus's; the response's `writev` 0.58–0.66 ms when it
+ * was, 0.23–0.35 ms when not; runs on different cores were level, 2.96 ms to the exit event
+ * against 2.97). In production the client is a balancer on another host, so the pinned figure
+ * is the one that says what the server costs.
  */
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { benchChildPath, exitWithin, listeningPort, spawnBenchChild, spawnNode, type Child } from './lib/children.js';
+import { availableParallelism } from 'node:os';
+import { benchChildPath, exitWithin, listeningPort, pinToCore, spawnBenchChild, spawnNode, type Child } from './lib/children.js';
 import { round, summarize } from './lib/stats.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
@@ -26,6 +38,10 @@ type Variant = (typeof VARIANTS)[number];
 const WORK_MS = 300;
 /** The signal goes out this long after the request (well inside the 300 ms of work). */
 const SIGNAL_AFTER_MS = 100;
+
+/** The server's core and the client's (this process's), when there are two to pin to. */
+const SERVER_CORE = '0';
+const CLIENT_CORE = '1';
 
 const EXAMPLE_SERVER_ARGS = ['dist/cli/main.js', 'example-server', '--port', '0', '--deregister-mode', 'fixed', '--deregister-delay-ms', '0', '--log-level', 'silent'];
 
@@ -91,10 +107,11 @@ interface Sample {
   readonly exitEventMs: number;
 }
 
-async function once(variant: Variant): Promise<Sample> {
+async function once(variant: Variant, pinned: boolean): Promise<Sample> {
   const child = start(variant);
   try {
     const port = await listeningPort(child);
+    if (pinned) pinToCore(child.proc.pid!, SERVER_CORE);
     const { sent, response } = request(port, `/work?ms=${WORK_MS}`, 10_000);
     await sent;
     await new Promise((r) => setTimeout(r, SIGNAL_AFTER_MS));
@@ -124,13 +141,19 @@ export const exitLatency: Benchmark = {
   async run({ quick, log }): Promise<BenchResult> {
     const iterations = quick ? 4 : 20;
     const samples: Sample[] = [];
-    // One warm-up of each (page cache, first spawn), not counted.
-    for (const variant of VARIANTS) await once(variant);
-    for (let i = 0; i < iterations; i += 1) {
-      // Rotate the order so no variant always runs right after the same neighbour.
-      const order = VARIANTS.map((_, k) => VARIANTS[(i + k) % VARIANTS.length]!);
-      for (const variant of order) samples.push(await once(variant));
-      log(`exit-latency: iteration ${i + 1}/${iterations}: ${samples.slice(-VARIANTS.length).map((s) => `${s.variant} ${s.exitMs.toFixed(2)} ms (own exit event at ${s.exitEventMs.toFixed(2)})`).join(', ')}`);
+    const pinned = availableParallelism() >= 2;
+    if (pinned) pinToCore(process.pid, CLIENT_CORE);
+    try {
+      // One warm-up of each (page cache, first spawn), not counted.
+      for (const variant of VARIANTS) await once(variant, pinned);
+      for (let i = 0; i < iterations; i += 1) {
+        // Rotate the order so no variant always runs right after the same neighbour.
+        const order = VARIANTS.map((_, k) => VARIANTS[(i + k) % VARIANTS.length]!);
+        for (const variant of order) samples.push(await once(variant, pinned));
+        log(`exit-latency: iteration ${i + 1}/${iterations}: ${samples.slice(-VARIANTS.length).map((s) => `${s.variant} ${s.exitMs.toFixed(2)} ms (own exit event at ${s.exitEventMs.toFixed(2)})`).join(', ')}`);
+      }
+    } finally {
+      if (pinned) pinToCore(process.pid, `0-${availableParallelism() - 1}`);
     }
     const of = (variant: Variant): Sample[] => samples.filter((s) => s.variant === variant);
     const perVariant = Object.fromEntries(VARIANTS.map((v) => [v, summarize(of(v).map((s) => s.exitMs))]));
@@ -142,7 +165,7 @@ export const exitLatency: Benchmark = {
       target: 'median from the last response to exit ≤ terminus',
       met: Math.min(drainkit.median, perVariant['drainkit-small']!.median) <= perVariant.terminus!.median,
       headline: `median ${drainkit.median} ms (example server), ${perVariant['drainkit-small']!.median} ms (small server); terminus ${perVariant.terminus!.median} ms`,
-      config: { iterations, workMs: WORK_MS, signalAfterMs: SIGNAL_AFTER_MS, server: `node ${EXAMPLE_SERVER_ARGS.join(' ')}` },
+      config: { iterations, workMs: WORK_MS, signalAfterMs: SIGNAL_AFTER_MS, serverCore: pinned ? SERVER_CORE : null, clientCore: pinned ? CLIENT_CORE : null, server: `node ${EXAMPLE_SERVER_ARGS.join(' ')}` },
       exitMs: perVariant,
       /** The part of exitMs spent before the child's own `exit` event (inside its event loop). */
       exitEventMs: exitEventPerVariant,

@@ -20,8 +20,7 @@
  *   to one process (where the JIT landed, memory layout) is not confounded with the variant.
  * - The headline is the median of the per-round ratios, with min and max.
  */
-import { execFileSync } from 'node:child_process';
-import { killAll, listeningPort, spawnBenchChild, type Child } from './lib/children.js';
+import { killAll, listeningPort, pinToCore, spawnBenchChild, type Child } from './lib/children.js';
 import { openCpuClock } from './lib/cpu-clock.js';
 import { median, round } from './lib/stats.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
@@ -66,10 +65,6 @@ function selectedPairs(): readonly Pair[] {
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
 
-/** Pins a process and all its threads to one core; fails loudly if taskset is missing. */
-function pin(pid: number, core: string): void {
-  execFileSync('taskset', ['-a', '-p', '-c', core, String(pid)], { stdio: 'ignore' });
-}
 
 /** A positive integer from the environment, or the default; anything else is refused loudly. */
 function positiveInt(raw: string | undefined, fallback: number): number {
@@ -131,14 +126,14 @@ export const throughput: Benchmark = {
         const load = spawnBenchChild('load', [], { ipc: true });
         loads.push(load);
         await load.line('ready');
-        pin(load.pid, LOAD_CORE);
+        pinToCore(load.pid, LOAD_CORE);
       }
       const [loadA, loadB] = loads as [Child, Child];
       const startServer = async (variant: Variant): Promise<{ child: Child; origin: string }> => {
         const child = spawnBenchChild('hello-server', ['--variant', variant], { ipc: true });
         servers.push(child);
         const port = await listeningPort(child);
-        pin(child.pid, SERVER_CORE);
+        pinToCore(child.pid, SERVER_CORE);
         clock.track(child.pid);
         return { child, origin: `http://127.0.0.1:${port}` };
       };

@@ -8,7 +8,7 @@
  * script, median 9.5 ms bare vs 15–30 ms with `--import tsx`), which would swamp the exit
  * latencies we measure. The children load drainkit itself from `dist/` (built by `npm run bench`).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -89,6 +89,14 @@ export function benchChildPath(name: string): string {
 /** Runs `bench/children/<name>.ts` (transpiled) with bare node. */
 export function spawnBenchChild(name: string, args: readonly string[], options: SpawnOptions = {}): Child {
   return spawnNode([benchChildPath(name), ...args], options);
+}
+
+/**
+ * Pins a process and all its threads to one core (`taskset -a`); fails loudly if taskset is
+ * missing. `core` is a taskset CPU list, e.g. `'1'` or `'0-1'`.
+ */
+export function pinToCore(pid: number, core: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', core, String(pid)], { stdio: 'ignore' });
 }
 
 /** Runs `node <args>` from the repository root. */
