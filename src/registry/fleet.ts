@@ -297,8 +297,10 @@ export type GuardedDrainOutcome =
 /**
  * Asks an active instance to drain unless that would leave one of its label groups (each
  * key=value label; "(no labels)" for an unlabelled instance) with no available instance: one
- * that is active and has no drain request pending (a pending request is a drain about to start).
- * `force` skips the group check.
+ * that is active and has no drain request pending (a pending request is a drain about to start),
+ * nor one it has acknowledged (its row says 'draining' only from its drain start a moment later,
+ * so such an instance is answered `not-active` with status 'draining'). `force` skips the group
+ * check.
  *
  * The check and the insert are one transaction under an advisory lock, so two callers (two tabs,
  * two dashboards) draining the two instances of a group at the same instant cannot both pass the
@@ -339,13 +341,20 @@ BEGIN
   IF NOT FOUND THEN RAISE EXCEPTION 'drainkit-guard:not-found:'; END IF;
   IF ${generation}::int IS NOT NULL AND t.generation <> ${generation}::int THEN RAISE EXCEPTION 'drainkit-guard:restarted:%', t.generation; END IF;
   IF t.status <> 'active' THEN RAISE EXCEPTION 'drainkit-guard:not-active:%', t.status; END IF;
+  -- Acknowledged by this registration, which writes 'draining' to its row only a moment later
+  -- (its drain start): it is draining already, and must neither get a second request nor count
+  -- as available to its groups below.
+  IF EXISTS (SELECT 1 FROM DrainRequest d WHERE d.instance_id = t.id AND d.generation = t.generation AND d.outcome = 'draining') THEN
+    RAISE EXCEPTION 'drainkit-guard:not-active:draining';
+  END IF;
   SELECT id, requested_by INTO p FROM DrainRequest WHERE instance_id = t.id AND acknowledged_at IS NULL ORDER BY id LIMIT 1;
   IF FOUND THEN RAISE EXCEPTION 'drainkit-guard:already-pending:%:%', p.id, encode(convert_to(p.requested_by, 'UTF8'), 'hex'); END IF;
   IF NOT ${request.force ? 'true' : 'false'} THEN
     WITH available AS (
       SELECT s.labels FROM ServerInstance s
       WHERE s.id <> t.id AND s.status = 'active'
-        AND NOT EXISTS (SELECT 1 FROM DrainRequest d WHERE d.instance_id = s.id AND d.acknowledged_at IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM DrainRequest d WHERE d.instance_id = s.id
+                        AND (d.acknowledged_at IS NULL OR (d.generation = s.generation AND d.outcome = 'draining')))
     ), groups AS (
       SELECT key || '=' || value AS name, jsonb_build_object(key, value) AS want FROM jsonb_each_text(COALESCE(t.labels, '{}'::jsonb))
     )
