@@ -65,7 +65,6 @@ function selectedPairs(): readonly Pair[] {
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
 
-
 /** A positive integer from the environment, or the default; anything else is refused loudly. */
 function positiveInt(raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
