@@ -38,6 +38,19 @@ export default tseslint.config(
     },
     rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
+  // The core takes Node's built-ins at run time from src/core/builtins.ts only: an ES import of a
+  // built-in builds its ES facade, which runs every lazy getter (on Node 22+ `import 'node:http'`
+  // loads undici, tls, http2 and zlib, about 2.5 MB of heap). Type imports are erased and allowed.
+  // test/core/import-footprint.test.ts measures the result.
+  {
+    files: ['src/core/**/*.ts', 'src/index.ts'],
+    ignores: ['src/core/builtins.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ regex: '^node:', allowTypeImports: true, message: 'Take the built-in from ./builtins.js (process.getBuiltinModule): an ES import of a built-in loads what its facade getters touch.' }],
+      }],
+    },
+  },
   {
     files: ['test/**', 'bench/**', 'scripts/**'],
     rules: {

@@ -22,8 +22,8 @@
  * returns undefined and the close falls back to what Node alone shows (an iteration that accepted
  * nothing).
  */
-import * as fs from 'node:fs';
 import type * as net from 'node:net';
+import { fs } from './builtins.js';
 
 export interface AcceptQueueProbe {
   /** Connections waiting in the accept queue now, or undefined when the line was not found. */

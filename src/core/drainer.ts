@@ -5,10 +5,9 @@
  * decides who may end the process: a drain a signal started, or one asked for with `exit`,
  * never a plain `drain()` call).
  */
-import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
-import * as net from 'node:net';
+import { EventEmitter, NetServer } from './builtins.js';
 import { DrainLog, describeError } from './drain-log.js';
 import { DrainkitError, describeValue } from './errors.js';
 import type { ClosingHandles } from './exit.js';
@@ -54,7 +53,7 @@ const attached = new WeakSet<object>();
  * done is undone before the error is thrown: the server is left as it was given.
  */
 export function createDrainer(server: DrainableServer, options?: DrainerOptions): Drainer {
-  if (!(server instanceof net.Server)) {
+  if (!(server instanceof NetServer)) {
     throw new DrainkitError(
       'ERR_DRAINKIT_INVALID_SERVER',
       `drainkit: createDrainer(server) got ${describeValue(server)}; accepted: a server from node:http, node:https or node:http2`,

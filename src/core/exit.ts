@@ -14,7 +14,7 @@
  *   `beforeExit` listener) it is left to exit on its own, so loggers and telemetry flush; if
  *   something still holds the event loop `graceMs` later, it is ended with `process.exit`.
  */
-import * as net from 'node:net';
+import { NetSocket } from './builtins.js';
 import type { DrainLog } from './drain-log.js';
 import { DrainkitError, describeValue } from './errors.js';
 import type { DrainRequest } from './types.js';
@@ -62,7 +62,7 @@ let stdioSockets: number | undefined;
  * read once, when a drain begins.
  */
 function stdioSocketCount(): number {
-  stdioSockets ??= (process.stdout instanceof net.Socket ? 1 : 0) + (process.stderr instanceof net.Socket ? 1 : 0);
+  stdioSockets ??= (process.stdout instanceof NetSocket ? 1 : 0) + (process.stderr instanceof NetSocket ? 1 : 0);
   return stdioSockets;
 }
 

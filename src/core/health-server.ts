@@ -3,8 +3,9 @@
  * and 404 for anything else, apart from the application's server, so probes keep working on
  * their own port. It never holds the process open.
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { Socket } from 'node:net';
+import { createHttpServer } from './builtins.js';
 import { answer } from './health.js';
 
 /** Each health server's open connections, until their 'close': see {@link healthSocketsOpen}. */
@@ -13,7 +14,7 @@ const openSockets = new WeakMap<http.Server, Set<Socket>>();
 type Answer = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 
 export function startHealthServer(port: number, host: string, handle: Answer, onError: (err: Error) => void): http.Server {
-  const hs = http.createServer((req, res) => {
+  const hs = createHttpServer((req, res) => {
     if (!handle(req, res)) answer(req, res, 404, 'not found\n', false);
   });
   const open = new Set<Socket>();

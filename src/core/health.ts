@@ -5,7 +5,6 @@
  * preStop endpoint starts the drain and answers once the deregistration window is over, only
  * where the kubelet reaches it and the service's clients do not.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type { WindowEnd } from './types.js';
@@ -145,12 +144,16 @@ export class HealthAnswers {
   }
 }
 
-/** Compares in constant time, so the secret cannot be guessed a character at a time. */
+/**
+ * Compares in constant time, so the secret cannot be guessed a character at a time. node:crypto is
+ * fetched here, not at import, because only a process with a health token needs it
+ * (src/core/builtins.ts says why the core fetches built-ins this way).
+ */
 function tokenMatches(header: string | string[] | undefined, token: string): boolean {
   if (typeof header !== 'string') return false;
   const given = Buffer.from(header);
   const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return given.length === expected.length && process.getBuiltinModule('node:crypto').timingSafeEqual(given, expected);
 }
 
 function remoteOf(req: AnyRequest): string | undefined {

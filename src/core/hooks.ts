@@ -4,7 +4,6 @@
  * short (a second signal, `force()`). A hook that throws, rejects or hangs is reported; it never
  * stops the others or the exit.
  */
-import { performance } from 'node:perf_hooks';
 import { DrainkitError, describeValue } from './errors.js';
 import { integerOption } from './options.js';
 import type { HookReport, ShutdownHook } from './types.js';

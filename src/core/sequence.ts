@@ -7,7 +7,6 @@
 import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import type { DrainLog } from './drain-log.js';
 import { runHooks, type RegisteredHook } from './hooks.js';
 import type { Lifecycle } from './lifecycle.js';

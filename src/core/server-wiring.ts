@@ -4,8 +4,8 @@
  * what it did; nothing replaces or wraps the server's own listeners.
  */
 import type * as http from 'node:http';
-import * as net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import type * as net from 'node:net';
+import { NetServer } from './builtins.js';
 import { openAcceptQueueProbe, type AcceptQueueProbe } from './accept-queue.js';
 import { checkRequestListener, checkRequestListeners } from './handler-guard.js';
 import { markCoreListener } from './listeners.js';
@@ -176,7 +176,7 @@ export function closeListener(server: net.Server, tracker: Tracker, probe: Accep
     };
     const close = (): void => {
       // An error here only means "was not listening", which is fine.
-      net.Server.prototype.close.call(server, () => undefined);
+      NetServer.prototype.close.call(server, () => undefined);
       probe?.close();
       // The listening handle's close callback runs in this iteration's close phase: until then
       // it is still listed among what holds the event loop (see src/core/exit.ts). An immediate

@@ -11,7 +11,7 @@
  * (npm exec → sh -c → tsx → node), `npm start` with `"start": "tsx srv.ts"` and `sh -c "tsx srv.ts"`
  * do not: sh dies of the signal and node is left running. Linux only; cheap; never throws.
  */
-import { readFileSync } from 'node:fs';
+import { fs } from './builtins.js';
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'ash', 'zsh', 'ksh', 'busybox']);
 
@@ -24,9 +24,9 @@ interface Proc {
 
 function readProc(pid: number): Proc | undefined {
   try {
-    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a.length > 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a.length > 0);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The name in field 2 may hold spaces and parentheses: the fields after the last ')' are fixed.
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
     return { pid, comm, argv, ppid };

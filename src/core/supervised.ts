@@ -20,8 +20,8 @@
  * Node built-ins only; the supervisor lives in `drainkit/cluster` and speaks the protocol
  * typed here.
  */
-import cluster from 'node:cluster';
-import * as net from 'node:net';
+import type * as net from 'node:net';
+import { cluster, NetServer } from './builtins.js';
 import { DEFAULTS } from './options.js';
 import type { DrainableServer, Drainer, DrainPhase, DrainResult, DrainState, ResolvedOptions } from './types.js';
 
@@ -261,7 +261,7 @@ class Supervision implements SupervisedWorker {
  * then finds the listener closed and closes what is idle.
  */
 function unroute(server: DrainableServer): void {
-  if (server.listening) net.Server.prototype.close.call(server, () => undefined);
+  if (server.listening) NetServer.prototype.close.call(server, () => undefined);
 }
 
 function portFromEnv(): number | undefined {

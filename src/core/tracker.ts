@@ -21,9 +21,9 @@
  *   connection state from, or no `closed` on Node's responses) counts this way from the start.
  */
 import type { Server, Socket } from 'node:net';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type * as http2 from 'node:http2';
-import { performance } from 'node:perf_hooks';
+import { OutgoingMessage } from './builtins.js';
 
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
@@ -162,7 +162,7 @@ export const FIRST_REQUEST_GRACE_MS = 1_000;
  * Node's responses say whether they are closed (`OutgoingMessage#closed`, set as `'close'` is
  * emitted): what lets the tracker count lazily. Checked once; without it, event by event.
  */
-const RESPONSES_SAY_CLOSED = typeof Object.getOwnPropertyDescriptor(http.OutgoingMessage.prototype, 'closed')?.get === 'function';
+const RESPONSES_SAY_CLOSED = typeof Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'closed')?.get === 'function';
 
 /**
  * Before the drain, how often the closed responses are dropped from the slots of idle
