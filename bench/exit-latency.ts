@@ -24,16 +24,35 @@
  * was, 0.23–0.35 ms when not; runs on different cores were level, 2.96 ms to the exit event
  * against 2.97). In production the client is a balancer on another host, so the pinned figure
  * is the one that says what the server costs.
+ *
+ * Each round runs every variant once, so the comparisons are paired: the benchmark reports the
+ * median of the per-round differences with a 95 % interval for it (the sign test's, which
+ * assumes nothing of the noise's shape). On a shared two-core guest one run's spread is several
+ * milliseconds while the differences that matter are tenths; only the interval says whether a
+ * difference was resolved.
+ *
+ * `BENCH_EXIT_BASELINE_DIST=<dir>` adds a variant: the small server with drainkit loaded from
+ * another build's `dist/` (a worktree of an earlier commit, say), paired with this build's in
+ * every round, to see whether a change moved the exit. `BENCH_EXIT_ROUNDS` sets the number of
+ * rounds (default 20).
+ *
+ * While pinned, an idle-priority busy loop runs on each core (`startIdleSpinners`): it keeps the
+ * guest's vCPUs from halting, whose wake-ups by the hypervisor were most of the run-to-run noise
+ * here. `BENCH_IDLE_SPINNERS=0` leaves them out.
  */
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
-import { benchChildPath, exitWithin, listeningPort, pinToCore, spawnBenchChild, spawnNode, type Child } from './lib/children.js';
-import { round, summarize } from './lib/stats.js';
+import { benchChildPath, exitWithin, listeningPort, pinToCore, spawnBenchChild, spawnNode, startIdleSpinners, type Child } from './lib/children.js';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { median, medianInterval, round, summarize } from './lib/stats.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
-const VARIANTS = ['drainkit', 'drainkit-small', 'terminus', 'baseline-process-exit', 'baseline-natural'] as const;
-type Variant = (typeof VARIANTS)[number];
+const STANDARD_VARIANTS = ['drainkit', 'drainkit-small', 'terminus', 'baseline-process-exit', 'baseline-natural'] as const;
+/** The small server on another build of drainkit (`BENCH_EXIT_BASELINE_DIST`). */
+const BASELINE_BUILD = 'drainkit-small-baseline-build';
+type Variant = (typeof STANDARD_VARIANTS)[number] | typeof BASELINE_BUILD;
 
 const WORK_MS = 300;
 /** The signal goes out this long after the request (well inside the 300 ms of work). */
@@ -45,9 +64,34 @@ const CLIENT_CORE = '1';
 
 const EXAMPLE_SERVER_ARGS = ['dist/cli/main.js', 'example-server', '--port', '0', '--deregister-mode', 'fixed', '--deregister-delay-ms', '0', '--log-level', 'silent'];
 
-function start(variant: Variant): Child {
+/** The other build's `dist/` from `BENCH_EXIT_BASELINE_DIST`, checked, or undefined when unset. */
+function baselineDist(): string | undefined {
+  const raw = process.env.BENCH_EXIT_BASELINE_DIST;
+  if (raw === undefined || raw === '') return undefined;
+  const dir = resolve(raw);
+  if (!existsSync(join(dir, 'index.js'))) throw new Error(`BENCH_EXIT_BASELINE_DIST must be a built drainkit dist/ directory (holding index.js); ${dir} has none`);
+  return dir;
+}
+
+/** Whether to run the idle spinners: `BENCH_IDLE_SPINNERS` is `1` (the default) or `0`. */
+function idleSpinnersFromEnv(): boolean {
+  const raw = process.env.BENCH_IDLE_SPINNERS;
+  if (raw === undefined || raw === '' || raw === '1') return true;
+  if (raw === '0') return false;
+  throw new Error(`BENCH_IDLE_SPINNERS must be 1 (run an idle-priority busy loop on each core) or 0 (none), got ${JSON.stringify(raw)}`);
+}
+
+function roundsFromEnv(fallback: number): number {
+  const raw = process.env.BENCH_EXIT_ROUNDS;
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[1-9]\d{0,3}$/.test(raw)) throw new Error(`BENCH_EXIT_ROUNDS must be a whole number from 1 to 9999, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+function start(variant: Variant, otherDist: string | undefined): Child {
   const execArgv = ['--import', benchChildPath('exit-stamp')];
   if (variant === 'drainkit') return spawnNode(EXAMPLE_SERVER_ARGS, { execArgv });
+  if (variant === BASELINE_BUILD) return spawnBenchChild('exit-baseline', ['--exit', 'drainkit', '--dist', otherDist!], { execArgv });
   // drainkit-small: drainkit on the same small server as terminus and the baselines.
   const mode = variant === 'terminus' ? 'terminus' : variant === 'drainkit-small' ? 'drainkit' : variant === 'baseline-process-exit' ? 'process-exit' : 'natural';
   return spawnBenchChild('exit-baseline', ['--exit', mode], { execArgv });
@@ -99,6 +143,8 @@ function request(port: number, path: string, timeoutMs: number): { sent: Promise
 
 interface Sample {
   readonly variant: Variant;
+  /** The round it ran in: samples of one round are paired. */
+  readonly round: number;
   /** Last byte of the response read → child's `exit` event, ms. */
   readonly exitMs: number;
   /** Last byte of the response read → `drain_complete` line read (drainkit only), ms. */
@@ -107,8 +153,8 @@ interface Sample {
   readonly exitEventMs: number;
 }
 
-async function once(variant: Variant, pinned: boolean): Promise<Sample> {
-  const child = start(variant);
+async function once(variant: Variant, roundIndex: number, pinned: boolean, otherDist: string | undefined): Promise<Sample> {
+  const child = start(variant, otherDist);
   try {
     const port = await listeningPort(child);
     if (pinned) pinToCore(child.proc.pid!, SERVER_CORE);
@@ -118,7 +164,7 @@ async function once(variant: Variant, pinned: boolean): Promise<Sample> {
     child.proc.kill('SIGTERM');
     const res = await response;
     if (res.status !== 200) throw new Error(`${variant}: status ${res.status}`);
-    if ((variant === 'drainkit' || variant === 'drainkit-small') && !res.connectionClose) throw new Error('drainkit: the in-flight response during the drain lacks Connection: close');
+    if ((variant === 'drainkit' || variant === 'drainkit-small' || variant === BASELINE_BUILD) && !res.connectionClose) throw new Error('drainkit: the in-flight response during the drain lacks Connection: close');
     const exit = await exitWithin(child, 10_000);
     if (!exit) throw new Error(`${variant}: no exit within 10 s of the last response`);
     if (exit.code !== 0) throw new Error(`${variant}: exit code ${exit.code} signal ${exit.signal}`);
@@ -127,6 +173,7 @@ async function once(variant: Variant, pinned: boolean): Promise<Sample> {
     if (typeof exitEvent?.data.at !== 'number') throw new Error(`${variant}: no exit-event line`);
     return {
       variant,
+      round: roundIndex,
       exitMs: exit.at - res.endAt,
       drainCompleteMs: drainComplete ? drainComplete.at - res.endAt : undefined,
       exitEventMs: exitEvent.data.at - (performance.timeOrigin + res.endAt),
@@ -139,44 +186,66 @@ async function once(variant: Variant, pinned: boolean): Promise<Sample> {
 export const exitLatency: Benchmark = {
   name: 'exit-latency',
   async run({ quick, log }): Promise<BenchResult> {
-    const iterations = quick ? 4 : 20;
+    const iterations = quick ? 4 : roundsFromEnv(20);
+    const otherDist = baselineDist();
+    const variants: readonly Variant[] = otherDist ? [...STANDARD_VARIANTS, BASELINE_BUILD] : STANDARD_VARIANTS;
     const samples: Sample[] = [];
     const pinned = availableParallelism() >= 2;
+    const spinning = pinned && idleSpinnersFromEnv();
+    const stopSpinners = spinning ? startIdleSpinners([SERVER_CORE, CLIENT_CORE]) : () => undefined;
     if (pinned) pinToCore(process.pid, CLIENT_CORE);
     try {
       // One warm-up of each (page cache, first spawn), not counted.
-      for (const variant of VARIANTS) await once(variant, pinned);
+      for (const variant of variants) await once(variant, -1, pinned, otherDist);
       for (let i = 0; i < iterations; i += 1) {
         // Rotate the order so no variant always runs right after the same neighbour.
-        const order = VARIANTS.map((_, k) => VARIANTS[(i + k) % VARIANTS.length]!);
-        for (const variant of order) samples.push(await once(variant, pinned));
-        log(`exit-latency: iteration ${i + 1}/${iterations}: ${samples.slice(-VARIANTS.length).map((s) => `${s.variant} ${s.exitMs.toFixed(2)} ms (own exit event at ${s.exitEventMs.toFixed(2)})`).join(', ')}`);
+        const order = variants.map((_, k) => variants[(i + k) % variants.length]!);
+        for (const variant of order) samples.push(await once(variant, i, pinned, otherDist));
+        log(`exit-latency: iteration ${i + 1}/${iterations}: ${samples.slice(-variants.length).map((s) => `${s.variant} ${s.exitMs.toFixed(2)} ms (own exit event at ${s.exitEventMs.toFixed(2)})`).join(', ')}`);
       }
     } finally {
+      stopSpinners();
       if (pinned) pinToCore(process.pid, `0-${availableParallelism() - 1}`);
     }
     const of = (variant: Variant): Sample[] => samples.filter((s) => s.variant === variant);
-    const perVariant = Object.fromEntries(VARIANTS.map((v) => [v, summarize(of(v).map((s) => s.exitMs))]));
-    const exitEventPerVariant = Object.fromEntries(VARIANTS.map((v) => [v, summarize(of(v).map((s) => s.exitEventMs))]));
+    const perVariant = Object.fromEntries(variants.map((v) => [v, summarize(of(v).map((s) => s.exitMs))]));
+    const exitEventPerVariant = Object.fromEntries(variants.map((v) => [v, summarize(of(v).map((s) => s.exitEventMs))]));
     const drainkit = perVariant.drainkit!;
     const drainCompleteMs = summarize(of('drainkit').map((s) => s.drainCompleteMs ?? Number.NaN));
+    /** Per round, `a`'s figure minus `b`'s: the median difference and its 95 % interval. */
+    const paired = (a: Variant, b: Variant, pick: (s: Sample) => number): { median: number; low: number | null; high: number | null } => {
+      const diffs: number[] = [];
+      for (let r = 0; r < iterations; r += 1) {
+        const sa = samples.find((s) => s.round === r && s.variant === a);
+        const sb = samples.find((s) => s.round === r && s.variant === b);
+        if (sa && sb) diffs.push(pick(sa) - pick(sb));
+      }
+      const interval = medianInterval(diffs);
+      return { median: round(median(diffs)), low: interval ? round(interval.low) : null, high: interval ? round(interval.high) : null };
+    };
+    const pairs: Array<[Variant, Variant]> = [['drainkit-small', 'terminus'], ['drainkit', 'terminus']];
+    if (otherDist) pairs.push(['drainkit-small', BASELINE_BUILD], [BASELINE_BUILD, 'terminus']);
+    const pairedDifferenceMs = Object.fromEntries(pairs.map(([a, b]) => [`${a} − ${b}`, { exit: paired(a, b, (s) => s.exitMs), ownExitEvent: paired(a, b, (s) => s.exitEventMs) }]));
+    const small = pairedDifferenceMs['drainkit-small − terminus']!.exit;
     return {
       benchmark: 'exit-latency',
       target: 'median from the last response to exit ≤ terminus',
       met: Math.min(drainkit.median, perVariant['drainkit-small']!.median) <= perVariant.terminus!.median,
-      headline: `median ${drainkit.median} ms (example server), ${perVariant['drainkit-small']!.median} ms (small server); terminus ${perVariant.terminus!.median} ms`,
-      config: { iterations, workMs: WORK_MS, signalAfterMs: SIGNAL_AFTER_MS, serverCore: pinned ? SERVER_CORE : null, clientCore: pinned ? CLIENT_CORE : null, server: `node ${EXAMPLE_SERVER_ARGS.join(' ')}` },
+      headline: `median ${drainkit.median} ms (example server), ${perVariant['drainkit-small']!.median} ms (small server); terminus ${perVariant.terminus!.median} ms; small server − terminus per round ${small.median} ms (95 % ${small.low ?? '?'} to ${small.high ?? '?'})`,
+      config: { iterations, baselineDist: otherDist ?? null, workMs: WORK_MS, signalAfterMs: SIGNAL_AFTER_MS, serverCore: pinned ? SERVER_CORE : null, clientCore: pinned ? CLIENT_CORE : null, idleSpinners: spinning, server: `node ${EXAMPLE_SERVER_ARGS.join(' ')}` },
       exitMs: perVariant,
       /** The part of exitMs spent before the child's own `exit` event (inside its event loop). */
       exitEventMs: exitEventPerVariant,
       drainkitLastResponseToDrainCompleteLineMs: drainCompleteMs,
+      /** Paired by round: the median of a − b and the sign test's 95 % interval for it. */
+      pairedDifferenceMs,
       medianOverBaselineMs: {
         smallOverTerminus: round(perVariant['drainkit-small']!.median - perVariant.terminus!.median),
         terminus: round(drainkit.median - perVariant.terminus!.median),
         processExit: round(drainkit.median - perVariant['baseline-process-exit']!.median),
         natural: round(drainkit.median - perVariant['baseline-natural']!.median),
       },
-      samples: samples.map((s) => ({ variant: s.variant, exitMs: round(s.exitMs, 3), exitEventMs: round(s.exitEventMs, 3), drainCompleteMs: s.drainCompleteMs === undefined ? null : round(s.drainCompleteMs, 3) })),
+      samples: samples.map((s) => ({ variant: s.variant, round: s.round, exitMs: round(s.exitMs, 3), exitEventMs: round(s.exitEventMs, 3), drainCompleteMs: s.drainCompleteMs === undefined ? null : round(s.drainCompleteMs, 3) })),
     };
   },
 };

@@ -7,9 +7,12 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import type * as Drainkit from '../../src/index.js';
 
-/** drainkit as built by `npm run build` (children run from the repository root). */
-export async function loadDrainkit(): Promise<typeof Drainkit> {
-  return (await import(pathToFileURL(join(process.cwd(), 'dist', 'index.js')).href)) as typeof Drainkit;
+/**
+ * drainkit as built by `npm run build` (children run from the repository root), or the build in
+ * `distDir` (another checkout's `dist/`, to compare two builds in one run).
+ */
+export async function loadDrainkit(distDir = join(process.cwd(), 'dist')): Promise<typeof Drainkit> {
+  return (await import(pathToFileURL(join(distDir, 'index.js')).href)) as typeof Drainkit;
 }
 
 /** One JSON line on stdout. Pipes are synchronous on POSIX: the line is out when this returns. */

@@ -3,7 +3,7 @@
  * `GET /work?ms=n` route and no drainkit, showing the floor of "last response → exit" that any
  * process pays (its own teardown plus the parent's child-exit notification).
  *
- *   node exit-baseline.js --exit process-exit|natural|terminus|drainkit
+ *   node exit-baseline.js --exit process-exit|natural|terminus|drainkit [--dist <dir>]
  *
  * On SIGTERM the listener closes; when the in-flight response then finishes:
  * - `process-exit`: `process.exit(0)` in the response's 'finish' handler (the absolute floor);
@@ -14,6 +14,7 @@
  *   sockets, waiting for the in-flight response), exiting with code 0 (`useExit0`): the peer.
  * - `drainkit`: `createDrainer` (zero fixed window, `exitOnDrain`) on this same small server, so
  *   that it compares with terminus process for process (the example server loads the CLI too).
+ *   `--dist <dir>` loads drainkit from another build (a `dist/` directory) instead of this one.
  *
  * Each mode loads only the library it runs: a module that is loaded and never used still costs
  * the process's teardown after its `exit` event (terminus loaded beside drainkit added about
@@ -39,7 +40,8 @@ const server = http.createServer((req, res) => {
 });
 
 if (mode === 'drainkit') {
-  const { createDrainer } = await loadDrainkit();
+  const dist = process.argv.indexOf('--dist');
+  const { createDrainer } = await loadDrainkit(dist === -1 ? undefined : process.argv[dist + 1]);
   createDrainer(server, { signals: ['SIGTERM'], deregister: { mode: 'fixed', delayMs: 0 }, exitOnDrain: true });
 } else if (mode === 'terminus') {
   const { createTerminus } = await import('@godaddy/terminus');
