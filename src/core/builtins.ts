@@ -12,7 +12,7 @@
  *
  * `process.getBuiltinModule` (Node 20.16 and 22.3; `engines` asks for more) returns the module's
  * own exports object, the same one `require` returns, and builds no facade.
- * test/core/import-footprint.test.ts checks this on every Node that CI runs.
+ * The repository's test/core/import-footprint.test.ts checks this on every Node that CI runs.
  *
  * Modules only some processes need are not fetched here: crypto is fetched where a health token is
  * compared, and http2 is never fetched at all.
