@@ -46,6 +46,7 @@ import { availableParallelism } from 'node:os';
 import { benchChildPath, exitWithin, listeningPort, pinToCore, spawnBenchChild, spawnNode, startIdleSpinners, type Child } from './lib/children.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { positiveIntEnv, switchEnv } from './lib/env.js';
 import { median, medianInterval, round, summarize } from './lib/stats.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
@@ -71,21 +72,6 @@ function baselineDist(): string | undefined {
   const dir = resolve(raw);
   if (!existsSync(join(dir, 'index.js'))) throw new Error(`BENCH_EXIT_BASELINE_DIST must be a built drainkit dist/ directory (holding index.js); ${dir} has none`);
   return dir;
-}
-
-/** Whether to run the idle spinners: `BENCH_IDLE_SPINNERS` is `1` (the default) or `0`. */
-function idleSpinnersFromEnv(): boolean {
-  const raw = process.env.BENCH_IDLE_SPINNERS;
-  if (raw === undefined || raw === '' || raw === '1') return true;
-  if (raw === '0') return false;
-  throw new Error(`BENCH_IDLE_SPINNERS must be 1 (run an idle-priority busy loop on each core) or 0 (none), got ${JSON.stringify(raw)}`);
-}
-
-function roundsFromEnv(fallback: number): number {
-  const raw = process.env.BENCH_EXIT_ROUNDS;
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^[1-9]\d{0,3}$/.test(raw)) throw new Error(`BENCH_EXIT_ROUNDS must be a whole number from 1 to 9999, got ${JSON.stringify(raw)}`);
-  return Number(raw);
 }
 
 function start(variant: Variant, otherDist: string | undefined): Child {
@@ -186,12 +172,12 @@ async function once(variant: Variant, roundIndex: number, pinned: boolean, other
 export const exitLatency: Benchmark = {
   name: 'exit-latency',
   async run({ quick, log }): Promise<BenchResult> {
-    const iterations = quick ? 4 : roundsFromEnv(20);
+    const iterations = quick ? 4 : positiveIntEnv('BENCH_EXIT_ROUNDS', 20);
     const otherDist = baselineDist();
     const variants: readonly Variant[] = otherDist ? [...STANDARD_VARIANTS, BASELINE_BUILD] : STANDARD_VARIANTS;
     const samples: Sample[] = [];
     const pinned = availableParallelism() >= 2;
-    const spinning = pinned && idleSpinnersFromEnv();
+    const spinning = pinned && switchEnv('BENCH_IDLE_SPINNERS', true, '1 runs an idle-priority busy loop on each core, 0 none');
     const stopSpinners = spinning ? startIdleSpinners([SERVER_CORE, CLIENT_CORE]) : () => undefined;
     if (pinned) pinToCore(process.pid, CLIENT_CORE);
     try {
@@ -212,12 +198,13 @@ export const exitLatency: Benchmark = {
     const exitEventPerVariant = Object.fromEntries(variants.map((v) => [v, summarize(of(v).map((s) => s.exitEventMs))]));
     const drainkit = perVariant.drainkit!;
     const drainCompleteMs = summarize(of('drainkit').map((s) => s.drainCompleteMs ?? Number.NaN));
+    const sampleOf = new Map(samples.map((s) => [`${s.variant}@${s.round}`, s]));
     /** Per round, `a`'s figure minus `b`'s: the median difference and its 95 % interval. */
     const paired = (a: Variant, b: Variant, pick: (s: Sample) => number): { median: number; low: number | null; high: number | null } => {
       const diffs: number[] = [];
       for (let r = 0; r < iterations; r += 1) {
-        const sa = samples.find((s) => s.round === r && s.variant === a);
-        const sb = samples.find((s) => s.round === r && s.variant === b);
+        const sa = sampleOf.get(`${a}@${r}`);
+        const sb = sampleOf.get(`${b}@${r}`);
         if (sa && sb) diffs.push(pick(sa) - pick(sb));
       }
       const interval = medianInterval(diffs);

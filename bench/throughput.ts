@@ -22,6 +22,7 @@
  */
 import { killAll, listeningPort, pinToCore, spawnBenchChild, type Child } from './lib/children.js';
 import { openCpuClock } from './lib/cpu-clock.js';
+import { positiveIntEnv } from './lib/env.js';
 import { median, round } from './lib/stats.js';
 import type { Benchmark, BenchResult } from './lib/types.js';
 
@@ -65,14 +66,6 @@ function selectedPairs(): readonly Pair[] {
 const SERVER_CORE = '0';
 const LOAD_CORE = '1';
 
-/** A positive integer from the environment, or the default; anything else is refused loudly. */
-function positiveInt(raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
 interface LoadResult {
   requests: number;
   errors: number;
@@ -103,10 +96,10 @@ export const throughput: Benchmark = {
     // BENCH_THROUGHPUT_REQUESTS lowers the count per side on a busy machine (the run's JSON says
     // what was used); Express pairs run a fifth of it, since Express serves ~6× fewer requests
     // per CPU-second and the pair would otherwise dominate the run.
-    const requestsPerSide = quick ? 10_000 : positiveInt(process.env.BENCH_THROUGHPUT_REQUESTS, 100_000);
+    const requestsPerSide = quick ? 10_000 : positiveIntEnv('BENCH_THROUGHPUT_REQUESTS', 100_000);
     const clock = openCpuClock();
     const config = {
-      rounds: quick ? 2 : positiveInt(process.env.BENCH_THROUGHPUT_ROUNDS, 10),
+      rounds: quick ? 2 : positiveIntEnv('BENCH_THROUGHPUT_ROUNDS', 10),
       requestsPerSide,
       expressRequestsPerSide: Math.max(2_000, Math.round(requestsPerSide / 5)),
       warmupRequests: quick ? 2_000 : Math.min(10_000, requestsPerSide),
